@@ -1,0 +1,105 @@
+//! Starting jifen: config to a migrated store, rules and a listening HTTP server. Tests
+//! start it the same way, on port 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::rules::{RuleSet, load_rules_file};
+use crate::store::{self, Store, redact_url};
+use crate::web::{AppState, router};
+
+/// A server running in the background.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub store: Arc<dyn Store>,
+    pub rules: Arc<RuleSet>,
+    shutdown: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting connections, finishes requests in flight and closes the database.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(());
+        self.task.await.context("server task panicked")??;
+        self.store.close().await;
+        Ok(())
+    }
+
+    /// Waits until the server stops by itself (it does not, unless the listener fails).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("server task panicked")??;
+        Ok(())
+    }
+}
+
+/// Opens and migrates the configured database.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let settings = config.database();
+    let store = store::connect(&settings)
+        .await
+        .with_context(|| format!("cannot open database {}", redact_url(&settings.url)))?;
+    let applied = store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrated");
+    }
+    Ok(store)
+}
+
+/// Loads the rules, opens the store and starts serving on the configured address.
+pub async fn start(config: &Config) -> anyhow::Result<Running> {
+    let rules_path = config.rules_path();
+    let rules = Arc::new(load_rules_file(&rules_path)?);
+    tracing::info!(rules = rules.rules.len(), path = %rules_path.display(), "rules loaded");
+    let store = open_store(config).await?;
+    let addr = config.listen_addr()?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} (server.listen / JIFEN_LISTEN)"))?;
+    let addr = listener.local_addr()?;
+    let token = config
+        .server
+        .admin_token
+        .clone()
+        .map(|t: SecretString| Arc::new(t));
+    if token.is_none() {
+        tracing::warn!(
+            "JIFEN_ADMIN_TOKEN is not set: the /api/v1 endpoints will refuse every request"
+        );
+    }
+    let state = AppState {
+        store: store.clone(),
+        calendar: config.calendar()?,
+        admin_token: token,
+    };
+    let app = router(state, config.server.max_body_bytes);
+    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    tracing::info!(
+        "listening on http://{addr}, database {} ({})",
+        store.backend(),
+        redact_url(&config.database.url)
+    );
+    Ok(Running {
+        addr,
+        store,
+        rules,
+        shutdown,
+        task,
+    })
+}

@@ -1,0 +1,453 @@
+//! The command line: `serve`, `migrate`, `rules check`, `config`, and the operator's tools
+//! for importing people and posting events by hand. Output is for people; errors say what to fix.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::config::{Config, DEFAULT_CONFIG, LogFormat};
+use crate::domain::{Calendar, Department, DomainEvent, Employee};
+use crate::ledger::{self, Entry, EventPosting, Posting, RuleResult};
+use crate::rules::{Outcome, RuleSet, RulesError, evaluate, load_rules_file};
+use crate::store::{SqliteStore, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jifen",
+    version,
+    about = "积分 — DingTalk-native employee points: rules, ledger, leaderboards"
+)]
+pub struct Cli {
+    /// Config file [default: $JIFEN_CONFIG, else config/jifen.toml when present, else built-in defaults]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (HTTP API and health check) on the configured database
+    Serve,
+    /// Apply database migrations and exit
+    Migrate,
+    /// Check points rules
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Show configuration
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Manage the people jifen knows
+    Employees {
+        #[command(subcommand)]
+        command: EmployeesCommand,
+    },
+    /// Post to and check the ledger
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate a rules file; with --events, show what each event would post and why
+    Check {
+        /// The rules file, e.g. config/rules.toml
+        file: PathBuf,
+        /// Domain events as JSON lines, dry-run on a scratch database
+        #[arg(long, value_name = "FILE")]
+        events: Option<PathBuf>,
+        /// Also show rules that matched the event type but did not apply, and why
+        #[arg(long, short)]
+        verbose: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the default config file, every key commented
+    PrintDefault,
+    /// Validate the config (file plus environment) and print the result, secrets hidden
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EmployeesCommand {
+    /// Create or update departments and employees from a JSON file
+    /// ({"departments": [...], "employees": [...]})
+    Import { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Post domain events (JSON lines) through the rules into the ledger
+    Post { file: PathBuf },
+    /// Check that every account equals the sum of its entries
+    Verify,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config_path = cli.config.as_deref();
+    match cli.command {
+        Command::Config {
+            command: ConfigCommand::PrintDefault,
+        } => {
+            print!("{DEFAULT_CONFIG}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            println!("{config:#?}");
+            println!(
+                "config is valid; rules file: {}",
+                config.rules_path().display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve => {
+            let config = Config::load_from_env(config_path)?;
+            init_logging(&config);
+            let running = crate::app::start(&config).await?;
+            shutdown_signal().await?;
+            tracing::info!("shutting down");
+            running.stop().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let config = Config::load_from_env(config_path)?;
+            init_logging(&config);
+            let store = crate::app::open_store(&config).await?;
+            println!("database {} is up to date", store.backend());
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules {
+            command:
+                RulesCommand::Check {
+                    file,
+                    events,
+                    verbose,
+                },
+        } => {
+            let calendar = Config::load_from_env(config_path)?.calendar()?;
+            rules_check(&file, events.as_deref(), &calendar, verbose).await
+        }
+        Command::Employees {
+            command: EmployeesCommand::Import { file },
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            let store = crate::app::open_store(&config).await?;
+            let result = import_employees(store.as_ref(), &file).await;
+            store.close().await;
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Ledger {
+            command: LedgerCommand::Post { file },
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            let rules = load_rules_file(&config.rules_path())?;
+            let calendar = config.calendar()?;
+            let store = crate::app::open_store(&config).await?;
+            let result = post_events(store.as_ref(), &rules, &calendar, &file, false, true).await;
+            store.close().await;
+            Ok(if result? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Ledger {
+            command: LedgerCommand::Verify,
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            let store = crate::app::open_store(&config).await?;
+            let mismatches = store.verify_totals().await?;
+            store.close().await;
+            if mismatches.is_empty() {
+                println!("every account equals the sum of its entries");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for m in &mismatches {
+                    println!(
+                        "{}: stored {:?}, entries sum to {:?}",
+                        m.userid, m.stored, m.summed
+                    );
+                }
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+fn init_logging(config: &Config) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// Validates `file`; with `events`, dry-runs them through the real ledger on an in-memory
+/// database, so caps, scope and idempotency show exactly as they would in production.
+async fn rules_check(
+    file: &Path,
+    events: Option<&Path>,
+    calendar: &Calendar,
+    verbose: bool,
+) -> anyhow::Result<ExitCode> {
+    let rules = match load_rules_file(file) {
+        Ok(rules) => rules,
+        Err(e @ RulesError::Invalid { .. }) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    println!(
+        "{}: {} rules, no problems",
+        file.display(),
+        rules.rules.len()
+    );
+    let Some(events) = events else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!(
+        "dry run of {} in {} (nothing is saved)\n",
+        events.display(),
+        calendar.time_zone_name()
+    );
+    let store = SqliteStore::connect("sqlite::memory:", 1).await?;
+    store.migrate().await?;
+    let ok = post_events(&store, &rules, calendar, events, true, verbose).await;
+    store.close().await;
+    Ok(if ok? {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Posts each event of a JSON-lines file in its own transaction, printing what happened.
+/// With `scratch`, people the events mention are created first (for dry runs).
+/// Returns whether every line was posted.
+async fn post_events(
+    store: &dyn Store,
+    rules: &RuleSet,
+    calendar: &Calendar,
+    file: &Path,
+    scratch: bool,
+    verbose: bool,
+) -> anyhow::Result<bool> {
+    let reader = BufReader::new(
+        std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?,
+    );
+    let (mut events, mut failed, mut posted, mut repeated) = (0usize, 0usize, 0usize, 0usize);
+    for (index, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read {}", file.display()))?;
+        let number = index + 1;
+        if line.trim().is_empty() || line.trim_start().starts_with("//") {
+            continue;
+        }
+        events += 1;
+        let event: DomainEvent = match serde_json::from_str(&line) {
+            Ok(e) => e,
+            Err(e) => {
+                println!("line {number}: not a domain event: {e}\n");
+                failed += 1;
+                continue;
+            }
+        };
+        let when = event
+            .occurred_at
+            .to_zoned(calendar.time_zone().clone())
+            .strftime("%Y-%m-%d %H:%M");
+        println!(
+            "line {number}: {} · {} · {when} · {}",
+            event.kind, event.userid, event.source_key
+        );
+        let result: anyhow::Result<EventPosting> = async {
+            let mut tx = store.begin().await?;
+            if scratch {
+                create_people_for(tx.as_mut(), rules, calendar, &event).await?;
+            }
+            let posting =
+                ledger::post_event(tx.as_mut(), rules, calendar, &event, Timestamp::now()).await?;
+            tx.commit().await?;
+            Ok(posting)
+        }
+        .await;
+        match result {
+            Ok(posting) => {
+                let acted = posting
+                    .results
+                    .iter()
+                    .any(|r| !matches!(r, RuleResult::NotApplicable { .. }));
+                if posting.results.is_empty() {
+                    println!("    no rule matches {}", event.kind);
+                } else if !acted && !verbose {
+                    println!("    no rule applies (-v shows why)");
+                }
+                for r in &posting.results {
+                    match r {
+                        RuleResult::Posting {
+                            posting: Posting::Posted(e),
+                            ..
+                        } => {
+                            posted += 1;
+                            print_entry(e, "");
+                        }
+                        RuleResult::Posting {
+                            posting: Posting::AlreadyPosted(e),
+                            ..
+                        } => {
+                            repeated += 1;
+                            print_entry(e, " (already posted: nothing new)");
+                        }
+                        RuleResult::OutOfScope { rule_id, userid } => {
+                            println!("    ·  {rule_id}: {userid} is outside the rule's departments")
+                        }
+                        RuleResult::NotApplicable { rule_id, reason } if verbose => {
+                            println!("    ·  {rule_id}: {reason}")
+                        }
+                        RuleResult::NotApplicable { .. } => {}
+                    }
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                println!("    !  {e:#}");
+            }
+        }
+        println!();
+    }
+    println!(
+        "{events} events: {posted} entries posted, {repeated} already posted, {failed} failed"
+    );
+    Ok(failed == 0)
+}
+
+/// In a dry run nobody is on file yet: create the event's person (in the event's departments)
+/// and whoever the rules would award.
+async fn create_people_for(
+    tx: &mut dyn crate::store::StoreTx,
+    rules: &RuleSet,
+    calendar: &Calendar,
+    event: &DomainEvent,
+) -> anyhow::Result<()> {
+    for id in &event.departments {
+        tx.upsert_department(&Department {
+            id: id.clone(),
+            name: id.clone(),
+            parent_id: None,
+        })
+        .await?;
+    }
+    let mut people = vec![(event.userid.clone(), event.departments.clone())];
+    for outcome in evaluate(rules, event, calendar) {
+        if let Outcome::Fired(award) = outcome {
+            if award.userid != event.userid {
+                people.push((award.userid, Vec::new()));
+            }
+        }
+    }
+    for (userid, departments) in people {
+        if tx.lock_account(&userid).await?.is_none() || !departments.is_empty() {
+            tx.upsert_employee(&Employee {
+                name: userid.clone(),
+                userid,
+                departments,
+                active: true,
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+fn print_entry(e: &Entry, note: &str) {
+    let status = if e.is_pending() { " pending" } else { "" };
+    println!(
+        "    {:+}{status} → {}  [{} v{}]{note}",
+        e.points,
+        e.userid,
+        e.rule_id.as_deref().unwrap_or("manual"),
+        e.rule_version.unwrap_or(0)
+    );
+    println!("       {}", e.explanation.zh);
+    println!("       {}", e.explanation.en);
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Directory {
+    #[serde(default)]
+    departments: Vec<Department>,
+    #[serde(default)]
+    employees: Vec<Employee>,
+}
+
+async fn import_employees(store: &dyn Store, file: &Path) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let directory: Directory = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a directory file", file.display()))?;
+    let known: std::collections::HashSet<&str> = directory
+        .departments
+        .iter()
+        .map(|d| d.id.as_str())
+        .collect();
+    for e in &directory.employees {
+        if let Some(d) = e.departments.iter().find(|d| !known.contains(d.as_str())) {
+            bail!(
+                "employee {} is in department {d:?}, which the file does not define",
+                e.userid
+            );
+        }
+    }
+    let mut tx = store.begin().await?;
+    for d in &directory.departments {
+        tx.upsert_department(d).await?;
+    }
+    for e in &directory.employees {
+        tx.upsert_employee(e).await?;
+    }
+    tx.commit().await?;
+    println!(
+        "imported {} departments and {} employees",
+        directory.departments.len(),
+        directory.employees.len()
+    );
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! Configuration: `config/jifen.toml` (or `JIFEN_CONFIG`), overridden by `JIFEN_*` variables.
+//! Validated once at start-up; an error names the key and what is wrong. Secrets are
+//! `SecretString`s, so they cannot reach a log line or a Debug print by accident.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Calendar;
+use crate::domain::calendar::parse_weekday;
+
+/// The shipped, commented config; `jifen config print-default` prints it.
+pub const DEFAULT_CONFIG: &str = include_str!("../config/jifen.toml");
+pub const DEFAULT_CONFIG_PATH: &str = "config/jifen.toml";
+
+/// Environment variables and the keys they override.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("JIFEN_LISTEN", "server.listen"),
+    ("JIFEN_ADMIN_TOKEN", "server.admin_token"),
+    ("JIFEN_DATABASE_URL", "database.url"),
+    ("JIFEN_TIME_ZONE", "organisation.time_zone"),
+    ("JIFEN_RULES", "rules.path"),
+    ("JIFEN_LOG", "log.level"),
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub organisation: OrganisationConfig,
+    #[serde(default)]
+    pub rules: RulesConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    /// Folder of the config file, for relative paths in it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    #[serde(skip_serializing)]
+    pub admin_token: Option<SecretString>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 64 * 1024,
+            admin_token: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite:data/jifen.db".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrganisationConfig {
+    pub time_zone: String,
+    pub week_start: String,
+}
+
+impl Default for OrganisationConfig {
+    fn default() -> Self {
+        OrganisationConfig {
+            time_zone: "Asia/Shanghai".into(),
+            week_start: "monday".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RulesConfig {
+    pub path: PathBuf,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            path: "rules.toml".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist (set JIFEN_CONFIG or pass --config)")]
+    Missing(PathBuf),
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    #[error("invalid config: {key}: {problem}")]
+    Key { key: &'static str, problem: String },
+}
+
+impl Config {
+    /// Loads `path` (or `JIFEN_CONFIG`, or `config/jifen.toml` when present) with
+    /// environment overrides from `env`, and validates the result.
+    pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let explicit = path.map(Path::to_path_buf).or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "JIFEN_CONFIG")
+                .map(|(_, v)| PathBuf::from(v))
+        });
+        let file = match explicit {
+            Some(p) if !p.is_file() => return Err(ConfigError::Missing(p)),
+            Some(p) => Some(p),
+            None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.is_file()),
+        };
+
+        let mut figment = Figment::new()
+            .merge(Serialized::default("server", ServerConfig::default()))
+            .merge(Serialized::default("database", DatabaseConfig::default()));
+        if let Some(file) = &file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Only the documented names, so a stray JIFEN_FOO never changes behaviour silently.
+        let overrides: Vec<(String, String)> = env
+            .iter()
+            .filter_map(|(name, value)| {
+                let key = ENV_OVERRIDES.iter().find(|(n, _)| n == name)?.1;
+                Some((key.to_string(), value.clone()))
+            })
+            .collect();
+        for (key, value) in overrides {
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        config.base_dir = file
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("config"));
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Loads from the real process environment.
+    pub fn load_from_env(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("JIFEN_"))
+            .collect();
+        Config::load(path, &env)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        if self.server.max_body_bytes == 0 {
+            return Err(key("server.max_body_bytes", "must be more than 0"));
+        }
+        let url = self.database.url.trim();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(key(
+                "database.url",
+                format!(
+                    "must start with sqlite: or postgres://, found {:?}",
+                    crate::store::redact_url(url)
+                ),
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(key("database.max_connections", "must be at least 1"));
+        }
+        self.calendar()?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| key("log.level", format!("{e} (found {:?})", self.log.level)))?;
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|_| {
+            key(
+                "server.listen",
+                format!(
+                    "must be host:port like 127.0.0.1:8080, found {:?}",
+                    self.server.listen
+                ),
+            )
+        })
+    }
+
+    pub fn calendar(&self) -> Result<Calendar, ConfigError> {
+        let week_start = parse_weekday(&self.organisation.week_start)
+            .map_err(|e| key("organisation.week_start", e.to_string()))?;
+        Calendar::new(&self.organisation.time_zone, week_start)
+            .map_err(|e| key("organisation.time_zone", e.to_string()))
+    }
+
+    pub fn rules_path(&self) -> PathBuf {
+        if self.rules.path.is_absolute() {
+            self.rules.path.clone()
+        } else {
+            self.base_dir.join(&self.rules.path)
+        }
+    }
+
+    pub fn database(&self) -> crate::store::DatabaseSettings {
+        crate::store::DatabaseSettings {
+            url: self.database.url.trim().to_string(),
+            max_connections: self.database.max_connections,
+        }
+    }
+}
+
+fn key(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Key {
+        key,
+        problem: problem.into(),
+    }
+}
+
+/// figment's errors name the key and the file; keep those and drop the values.
+fn describe(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| m.name.to_string())
+                .unwrap_or_default();
+            let what = match &e.kind {
+                // The found value may be a secret: name its type only.
+                figment::error::Kind::InvalidType(actual, expected) => match actual {
+                    figment::error::Actual::Str(_) => {
+                        format!("expected {expected}, found a string")
+                    }
+                    other => format!("expected {expected}, found {other}"),
+                },
+                other => other.to_string(),
+            };
+            let mut text = if path.is_empty() {
+                what
+            } else {
+                format!("{path}: {what}")
+            };
+            if !source.is_empty() {
+                text.push_str(&format!(" (from {source})"));
+            }
+            text
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -1,0 +1,10 @@
+//! The domain vocabulary shared by rules, ledger and store: events that happened, the calendar
+//! they are counted in, and the people they happen to. Nothing here does I/O.
+
+pub mod calendar;
+pub mod event;
+pub mod org;
+
+pub use calendar::{Calendar, Period, PeriodKind};
+pub use event::{DomainEvent, EVENT_SCHEMAS, EventSchema};
+pub use org::{Department, Employee};

@@ -1,0 +1,27 @@
+//! People and departments as jifen stores them (synced from DingTalk or imported).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+    /// `None` for the root department.
+    #[serde(default)]
+    pub parent_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Employee {
+    pub userid: String,
+    pub name: String,
+    /// Departments the person belongs to directly; a DingTalk user may be in several.
+    #[serde(default)]
+    pub departments: Vec<String>,
+    #[serde(default = "active_by_default")]
+    pub active: bool,
+}
+
+fn active_by_default() -> bool {
+    true
+}

@@ -1,0 +1,43 @@
+//! The append-only points ledger: posting events through the rules, manual awards,
+//! reversals and review decisions. Every operation runs inside one [`StoreTx`], so entries,
+//! totals and the audit trail change together or not at all.
+
+mod entry;
+mod post;
+
+pub use entry::{Account, Deltas, Entry, EntryKind, NewEntry, Totals};
+pub use post::{
+    Decision, EventPosting, ManualPost, Posting, RuleResult, post_event, post_manual, resolve,
+    reverse,
+};
+
+use crate::domain::calendar::CalendarError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("unknown employee {0:?}: sync the organisation or check the userid")]
+    UnknownEmployee(String),
+    #[error("no ledger entry #{0}")]
+    UnknownEntry(i64),
+    #[error("entry #{entry} was already reversed by entry #{by}")]
+    AlreadyReversed { entry: i64, by: i64 },
+    #[error("entry #{entry} cannot be reversed: {reason}")]
+    NotReversible { entry: i64, reason: String },
+    #[error("entry #{entry} is not waiting for review: {reason}")]
+    NotPending { entry: i64, reason: String },
+    #[error("{actor} cannot {action} their own points")]
+    OwnPoints { actor: String, action: &'static str },
+    #[error("rule {rule_id} cannot be applied to event {source_key}: {error}")]
+    RuleFailed {
+        rule_id: String,
+        source_key: String,
+        error: String,
+    },
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

@@ -1,0 +1,493 @@
+//! Ledger operations. Each takes an open transaction and leaves committing to the caller, so
+//! a caller can complete other work (an inbox row, an outbox message) in the same commit.
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::json;
+
+use super::{Deltas, Entry, EntryKind, LedgerError, NewEntry};
+use crate::domain::{Calendar, DomainEvent};
+use crate::rules::{
+    Award, CapCheck, Explanation, Outcome, RuleSet, apply_caps, evaluate, scope_allows,
+};
+use crate::store::{NewAudit, StoreTx};
+
+/// What a post did: wrote a new entry, or found the one an earlier post wrote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "status", content = "entry", rename_all = "snake_case")]
+pub enum Posting {
+    Posted(Entry),
+    AlreadyPosted(Entry),
+}
+
+impl Posting {
+    pub fn entry(&self) -> &Entry {
+        match self {
+            Posting::Posted(e) | Posting::AlreadyPosted(e) => e,
+        }
+    }
+}
+
+/// What one rule did with one event.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum RuleResult {
+    Posting { rule_id: String, posting: Posting },
+    NotApplicable { rule_id: String, reason: String },
+    OutOfScope { rule_id: String, userid: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventPosting {
+    pub source_key: String,
+    pub results: Vec<RuleResult>,
+}
+
+impl EventPosting {
+    pub fn posted(&self) -> impl Iterator<Item = &Entry> {
+        self.results.iter().filter_map(|r| match r {
+            RuleResult::Posting {
+                posting: Posting::Posted(e),
+                ..
+            } => Some(e),
+            _ => None,
+        })
+    }
+}
+
+/// Evaluates the rules for `event` and posts what they award. If any rule fails (a form
+/// field missing, an unknown recipient), nothing is posted and the error names the rule.
+pub async fn post_event(
+    tx: &mut dyn StoreTx,
+    rules: &RuleSet,
+    calendar: &Calendar,
+    event: &DomainEvent,
+    now: Timestamp,
+) -> Result<EventPosting, LedgerError> {
+    // Awards, or why a rule does not apply, in rule order; any failure stops the event.
+    let mut staged: Vec<Result<Award, RuleResult>> = Vec::new();
+    for outcome in evaluate(rules, event, calendar) {
+        match outcome {
+            Outcome::Fired(award) => staged.push(Ok(award)),
+            Outcome::NotApplicable { rule_id, reason } => {
+                staged.push(Err(RuleResult::NotApplicable { rule_id, reason }))
+            }
+            Outcome::Failed { rule_id, error } => {
+                return Err(LedgerError::RuleFailed {
+                    rule_id,
+                    source_key: event.source_key.clone(),
+                    error,
+                });
+            }
+        }
+    }
+    // Lock every account involved in one order, so concurrent posts cannot deadlock.
+    let people: BTreeSet<&str> = staged.iter().flatten().map(|a| a.userid.as_str()).collect();
+    for userid in people {
+        if tx.lock_account(userid).await?.is_none() {
+            return Err(LedgerError::UnknownEmployee(userid.to_string()));
+        }
+    }
+    let mut results = Vec::with_capacity(staged.len());
+    for award in staged {
+        let award = match award {
+            Ok(award) => award,
+            Err(not_applicable) => {
+                results.push(not_applicable);
+                continue;
+            }
+        };
+        let rule_id = award.rule_id.clone();
+        let result = match tx
+            .entry_by_source(&event.source_key, &award.rule_id)
+            .await?
+        {
+            Some(existing) => RuleResult::Posting {
+                rule_id,
+                posting: Posting::AlreadyPosted(existing),
+            },
+            None => {
+                let departments = tx.departments_of(&award.userid).await?;
+                if scope_allows(&award.scope, &departments) {
+                    let entry = post_award(tx, calendar, event, award, now).await?;
+                    RuleResult::Posting {
+                        rule_id,
+                        posting: Posting::Posted(entry),
+                    }
+                } else {
+                    RuleResult::OutOfScope {
+                        rule_id,
+                        userid: award.userid,
+                    }
+                }
+            }
+        };
+        results.push(result);
+    }
+    Ok(EventPosting {
+        source_key: event.source_key.clone(),
+        results,
+    })
+}
+
+async fn post_award(
+    tx: &mut dyn StoreTx,
+    calendar: &Calendar,
+    event: &DomainEvent,
+    award: Award,
+    now: Timestamp,
+) -> Result<Entry, LedgerError> {
+    let mut checks = Vec::with_capacity(award.caps.len());
+    for cap in &award.caps {
+        let period = calendar.period_containing(cap.period, event.occurred_at)?;
+        let used = tx
+            .rule_usage(&award.userid, &award.rule_id, period.start, period.end)
+            .await?;
+        checks.push(CapCheck { cap: *cap, used });
+    }
+    let (points, cut_by) = apply_caps(award.points, &checks);
+    let explanation = award.explain(points, cut_by.as_ref());
+    let deltas = if award.review {
+        Deltas::held(points)
+    } else {
+        Deltas::granted(points)
+    };
+    let mut inputs = award.inputs;
+    inputs.insert("event_type".into(), json!(event.kind));
+    if points != award.points {
+        inputs.insert("points_before_cap".into(), json!(award.points));
+    }
+    let entry = NewEntry {
+        userid: award.userid,
+        kind: EntryKind::Rule,
+        points,
+        deltas,
+        source_key: event.source_key.clone(),
+        rule_key: award.rule_id.clone(),
+        rule_id: Some(award.rule_id),
+        rule_version: Some(award.rule_version),
+        actor: None,
+        category: award.category,
+        reverses: None,
+        resolves: None,
+        explanation,
+        inputs: inputs.into(),
+        occurred_at: event.occurred_at,
+        posted_at: now,
+    };
+    insert(tx, &entry).await
+}
+
+/// An award or deduction made by a person, e.g. HR through a bot command.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ManualPost {
+    pub actor: String,
+    pub userid: String,
+    pub points: i64,
+    pub reason: String,
+    pub category: String,
+    /// Identity of the request (e.g. the robot message id); a second post with it does nothing.
+    pub source_key: String,
+    /// Held as pending until an HR admin approves it.
+    pub review: bool,
+    pub occurred_at: Timestamp,
+}
+
+pub async fn post_manual(
+    tx: &mut dyn StoreTx,
+    post: &ManualPost,
+    now: Timestamp,
+) -> Result<Posting, LedgerError> {
+    if post.points == 0 {
+        return Err(LedgerError::Invalid("points must not be 0".into()));
+    }
+    if post.reason.trim().is_empty() {
+        return Err(LedgerError::Invalid(
+            "a manual award or deduction needs a reason".into(),
+        ));
+    }
+    if post.actor == post.userid {
+        let action = if post.points > 0 { "award" } else { "deduct" };
+        return Err(LedgerError::OwnPoints {
+            actor: post.actor.clone(),
+            action,
+        });
+    }
+    if tx.lock_account(&post.userid).await?.is_none() {
+        return Err(LedgerError::UnknownEmployee(post.userid.clone()));
+    }
+    if let Some(existing) = tx.entry_by_source(&post.source_key, "manual").await? {
+        return Ok(Posting::AlreadyPosted(existing));
+    }
+    let (verb_zh, verb_en) = if post.points > 0 {
+        ("奖励", "award")
+    } else {
+        ("扣分", "deduction")
+    };
+    let unit_en = if post.points.abs() == 1 {
+        "point"
+    } else {
+        "points"
+    };
+    let (review_zh, review_en) = if post.review {
+        ("，待审核", ", pending review")
+    } else {
+        ("", "")
+    };
+    let (points, actor, reason) = (post.points, &post.actor, post.reason.trim());
+    let entry = NewEntry {
+        userid: post.userid.clone(),
+        kind: EntryKind::Manual,
+        points,
+        deltas: if post.review {
+            Deltas::held(points)
+        } else {
+            Deltas::granted(points)
+        },
+        source_key: post.source_key.clone(),
+        rule_key: "manual".into(),
+        rule_id: None,
+        rule_version: None,
+        actor: Some(actor.clone()),
+        category: post.category.clone(),
+        reverses: None,
+        resolves: None,
+        explanation: Explanation {
+            zh: format!("{actor} 手动{verb_zh}：{points:+} 积分{review_zh}（理由：{reason}）"),
+            en: format!(
+                "Manual {verb_en} by {actor}: {points:+} {unit_en}{review_en} (reason: {reason})"
+            ),
+        },
+        inputs: json!({ "reason": reason }),
+        occurred_at: post.occurred_at,
+        posted_at: now,
+    };
+    let entry = insert(tx, &entry).await?;
+    audit(tx, actor, "manual_post", &entry, reason, now).await?;
+    Ok(Posting::Posted(entry))
+}
+
+/// Takes back what entry `id` granted, with a new entry that points at it. An entry can be
+/// reversed once; pending entries are rejected instead, and reversals are not reversed.
+pub async fn reverse(
+    tx: &mut dyn StoreTx,
+    id: i64,
+    actor: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Entry, LedgerError> {
+    let reason = require_reason(reason)?;
+    let original = tx.entry(id).await?.ok_or(LedgerError::UnknownEntry(id))?;
+    tx.lock_account(&original.userid).await?;
+    // Read again under the lock: a concurrent reversal may have committed meanwhile.
+    let original = tx.entry(id).await?.ok_or(LedgerError::UnknownEntry(id))?;
+    let not_reversible = |reason: String| LedgerError::NotReversible { entry: id, reason };
+    if let Some(by) = original.reversed_by {
+        return Err(LedgerError::AlreadyReversed { entry: id, by });
+    }
+    match original.kind {
+        EntryKind::Reversal => {
+            return Err(not_reversible(
+                "it is a reversal; post a new entry instead".into(),
+            ));
+        }
+        EntryKind::Rejection => {
+            return Err(not_reversible(
+                "it is a rejection, which granted nothing".into(),
+            ));
+        }
+        EntryKind::Rule | EntryKind::Manual if original.deltas.pending != 0 => {
+            return Err(not_reversible(match original.resolved_by {
+                None => "it is pending review; reject it instead".into(),
+                Some(by) => format!(
+                    "it was decided by entry #{by}; reverse that entry if it approved the points"
+                ),
+            }));
+        }
+        _ => {}
+    }
+    // A reversal takes back score and balance; pending points were never granted.
+    let deltas = Deltas {
+        score: -original.deltas.score,
+        balance: -original.deltas.balance,
+        pending: 0,
+    };
+    let entry = NewEntry {
+        userid: original.userid.clone(),
+        kind: EntryKind::Reversal,
+        points: -original.points,
+        deltas,
+        source_key: format!("reversal:{id}"),
+        rule_key: "reversal".into(),
+        rule_id: original.rule_id.clone(),
+        rule_version: original.rule_version,
+        actor: Some(actor.to_string()),
+        category: original.category.clone(),
+        reverses: Some(id),
+        resolves: None,
+        explanation: Explanation {
+            zh: format!(
+                "撤销第 {id} 条记录：{:+} 积分（理由：{reason}；原记录：{}）",
+                -original.points, original.explanation.zh
+            ),
+            en: format!(
+                "Reversal of entry #{id}: {:+} (reason: {reason}; was: {})",
+                -original.points, original.explanation.en
+            ),
+        },
+        inputs: json!({ "reason": reason }),
+        // Counted in the period of what it reverses, so a cap it used is freed.
+        occurred_at: original.occurred_at,
+        posted_at: now,
+    };
+    let entry = insert(tx, &entry).await?;
+    audit(tx, actor, "reverse", &entry, reason, now).await?;
+    Ok(entry)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approve,
+    Reject,
+}
+
+/// Approves (grants) or rejects (drops) a pending entry, once.
+pub async fn resolve(
+    tx: &mut dyn StoreTx,
+    id: i64,
+    decision: Decision,
+    actor: &str,
+    reason: &str,
+    now: Timestamp,
+) -> Result<Entry, LedgerError> {
+    let original = tx.entry(id).await?.ok_or(LedgerError::UnknownEntry(id))?;
+    tx.lock_account(&original.userid).await?;
+    let original = tx.entry(id).await?.ok_or(LedgerError::UnknownEntry(id))?;
+    if let Some(by) = original.resolved_by {
+        return Err(LedgerError::NotPending {
+            entry: id,
+            reason: format!("it was already decided by entry #{by}"),
+        });
+    }
+    if !original.is_pending() {
+        return Err(LedgerError::NotPending {
+            entry: id,
+            reason: "it was granted without review".into(),
+        });
+    }
+    if original.userid == actor {
+        let action = match decision {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        };
+        return Err(LedgerError::OwnPoints {
+            actor: actor.to_string(),
+            action,
+        });
+    }
+    let held = original.deltas.pending;
+    let reason = reason.trim();
+    let (kind, deltas, zh, en) = match decision {
+        Decision::Approve => (
+            EntryKind::Approval,
+            Deltas {
+                score: held,
+                balance: held,
+                pending: -held,
+            },
+            "审核通过",
+            "Approved",
+        ),
+        Decision::Reject => (
+            EntryKind::Rejection,
+            Deltas::held(-held),
+            "审核驳回",
+            "Rejected",
+        ),
+    };
+    let note = |sep: &str| {
+        if reason.is_empty() {
+            String::new()
+        } else {
+            format!("{sep}{reason}")
+        }
+    };
+    let entry = NewEntry {
+        userid: original.userid.clone(),
+        kind,
+        points: if decision == Decision::Approve {
+            held
+        } else {
+            0
+        },
+        deltas,
+        source_key: format!("resolution:{id}"),
+        rule_key: "resolution".into(),
+        rule_id: original.rule_id.clone(),
+        rule_version: original.rule_version,
+        actor: Some(actor.to_string()),
+        category: original.category.clone(),
+        reverses: None,
+        resolves: Some(id),
+        explanation: Explanation {
+            zh: format!(
+                "{zh}第 {id} 条记录（{actor}{}）：{}",
+                note("，"),
+                original.explanation.zh
+            ),
+            en: format!(
+                "{en} entry #{id} (by {actor}{}): {}",
+                note(": "),
+                original.explanation.en
+            ),
+        },
+        inputs: json!({ "decision": decision, "reason": reason }),
+        occurred_at: original.occurred_at,
+        posted_at: now,
+    };
+    let entry = insert(tx, &entry).await?;
+    let action = match decision {
+        Decision::Approve => "approve",
+        Decision::Reject => "reject",
+    };
+    audit(tx, actor, action, &entry, reason, now).await?;
+    Ok(entry)
+}
+
+/// Writes an entry and moves its owner's totals by its deltas, in the caller's transaction.
+async fn insert(tx: &mut dyn StoreTx, entry: &NewEntry) -> Result<Entry, LedgerError> {
+    let stored = tx.insert_entry(entry).await?;
+    tx.apply_deltas(&entry.userid, entry.deltas).await?;
+    Ok(stored)
+}
+
+async fn audit(
+    tx: &mut dyn StoreTx,
+    actor: &str,
+    action: &str,
+    entry: &Entry,
+    reason: &str,
+    now: Timestamp,
+) -> Result<(), LedgerError> {
+    tx.record_audit(&NewAudit {
+        actor: actor.to_string(),
+        action: action.to_string(),
+        subject: entry.userid.clone(),
+        reason: reason.to_string(),
+        detail: json!({ "entry": entry.id, "points": entry.points, "reverses": entry.reverses, "resolves": entry.resolves }),
+        at: now,
+    })
+    .await?;
+    Ok(())
+}
+
+fn require_reason(reason: &str) -> Result<&str, LedgerError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(LedgerError::Invalid("a reason is required".into()));
+    }
+    Ok(reason)
+}

@@ -1,0 +1,11 @@
+//! jifen (积分): a DingTalk-native employee points system. Events become points through
+//! configurable rules; every change is an immutable ledger entry with its explanation.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod ledger;
+pub mod rules;
+pub mod store;
+pub mod web;

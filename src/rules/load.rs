@@ -1,0 +1,516 @@
+//! Reading `rules.toml`: every problem is reported at once, each with its line, so HR can fix
+//! a file in one pass. A file with any problem yields no rules at all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use jiff::civil::Date;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::{Spanned, Value};
+
+use super::{CapLimit, Condition, FieldPath, NotifyPolicy, Points, Rule, RuleSet};
+use crate::domain::event::COMMON_VARIABLES;
+use crate::domain::{EventSchema, PeriodKind};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error("cannot read rules file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} has {} problem{}:\n{}", .problems.len(), if .problems.len() == 1 { "" } else { "s" },
+        .problems.iter().map(|p| format!("  {}", p)).collect::<Vec<_>>().join("\n"))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+const RULE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "name_en",
+    "description",
+    "category",
+    "version",
+    "event",
+    "when",
+    "points",
+    "target",
+    "detail",
+    "caps",
+    "departments",
+    "effective_from",
+    "effective_until",
+    "review",
+    "notify",
+];
+
+pub fn load_rules_file(path: &Path) -> Result<RuleSet, RulesError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RulesError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_rules(&text).map_err(|problems| RulesError::Invalid {
+        path: path.to_path_buf(),
+        problems,
+    })
+}
+
+/// Parses and validates a rules file; `Err` lists every problem found, in line order.
+pub fn load_rules(text: &str) -> Result<RuleSet, Vec<Problem>> {
+    let lines = LineIndex::new(text);
+    let syntax = |e: toml::de::Error| Problem {
+        line: e.span().map_or(1, |s| lines.line(s.start)),
+        message: e.message().trim().to_string(),
+    };
+
+    let top: BTreeMap<Spanned<String>, IgnoredAny> =
+        toml::from_str(text).map_err(|e| vec![syntax(e)])?;
+    let mut problems: Vec<Problem> = top
+        .keys()
+        .filter(|k| k.get_ref() != "rule")
+        .map(|k| Problem {
+            line: lines.line(k.span().start),
+            message: format!(
+                "unknown top-level key `{}`; rules are written as [[rule]] tables",
+                k.get_ref()
+            ),
+        })
+        .collect();
+
+    #[derive(Deserialize)]
+    struct RawFile {
+        #[serde(default)]
+        rule: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<Value>>>>,
+    }
+    let raw: RawFile = toml::from_str(text).map_err(|e| vec![syntax(e)])?;
+
+    let mut rules = Vec::new();
+    let mut first_line_of: HashMap<String, usize> = HashMap::new();
+    for table in raw.rule {
+        let mut fields = Fields {
+            lines: &lines,
+            header_line: lines.line(table.span().start),
+            table: table.into_inner(),
+            problems: &mut problems,
+        };
+        if let Some(rule) = fields.rule() {
+            if let Some(first) = first_line_of.get(&rule.id) {
+                problems.push(Problem {
+                    line: rule.line,
+                    message: format!(
+                        "duplicate rule id `{}`, first defined at line {first}",
+                        rule.id
+                    ),
+                });
+            } else {
+                first_line_of.insert(rule.id.clone(), rule.line);
+                rules.push(rule);
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(RuleSet { rules })
+    } else {
+        problems.sort_by_key(|p| p.line);
+        Err(problems)
+    }
+}
+
+/// One `[[rule]]` table being read: each accessor records its own problems and returns
+/// `None`, so one pass finds them all.
+struct Fields<'a> {
+    lines: &'a LineIndex,
+    header_line: usize,
+    table: BTreeMap<Spanned<String>, Spanned<Value>>,
+    problems: &'a mut Vec<Problem>,
+}
+
+impl Fields<'_> {
+    fn rule(&mut self) -> Option<Rule> {
+        let unknown: Vec<(usize, String)> = self
+            .table
+            .iter()
+            .filter(|(k, _)| !RULE_KEYS.contains(&k.get_ref().as_str()))
+            .map(|(k, _)| (self.lines.line(k.span().start), k.get_ref().clone()))
+            .collect();
+        for (line, key) in unknown {
+            self.problem(
+                line,
+                format!("unknown key `{key}`; a rule takes {}", RULE_KEYS.join(", ")),
+            );
+        }
+
+        let id = self.required_str("id");
+        if let Some((line, id)) = id.as_ref().map(|id| (self.line_of("id"), id)) {
+            if id.is_empty() || id.chars().any(char::is_whitespace) {
+                self.problem(
+                    line,
+                    format!("id `{id}` must be non-empty and without spaces"),
+                );
+            }
+        }
+        let name = self.required_str("name");
+        let name_en = self.optional_str("name_en");
+        let category = self
+            .optional_str("category")
+            .unwrap_or_else(|| "general".into());
+        let version = match self.optional_int("version") {
+            None => Some(1),
+            Some(v) if v >= 1 && v <= i64::from(u32::MAX) => Some(v as u32),
+            Some(v) => {
+                self.problem(
+                    self.line_of("version"),
+                    format!("version must be 1 or more, found {v}"),
+                );
+                None
+            }
+        };
+        let event = self.required_str("event");
+        let schema = event.as_deref().and_then(|kind| {
+            let schema = EventSchema::find(kind);
+            if schema.is_none() {
+                self.problem(
+                    self.line_of("event"),
+                    format!(
+                        "unknown event type `{kind}`; known: {}",
+                        EventSchema::known_kinds()
+                    ),
+                );
+            }
+            schema
+        });
+        let known_vars: Vec<&str> = schema
+            .map(|s| s.fields.iter().chain(COMMON_VARIABLES).copied().collect())
+            .unwrap_or_default();
+
+        let when = self.optional_str("when").and_then(|source| {
+            let schema = schema?;
+            Condition::compile(&source, &known_vars)
+                .map_err(|e| {
+                    self.problem(self.line_of("when"), format!("{e} (event {})", schema.kind))
+                })
+                .ok()
+        });
+        let points = self.points(&known_vars, schema.is_some());
+        let target = self.field_path("target", &known_vars, schema.is_some());
+        let detail = self.field_path("detail", &known_vars, schema.is_some());
+        let caps = self.caps();
+        let departments = self.departments();
+        let effective_from = self.date("effective_from");
+        let effective_until = self.date("effective_until");
+        if let (Some(Some(from)), Some(Some(until))) = (&effective_from, &effective_until) {
+            if from > until {
+                self.problem(
+                    self.line_of("effective_until"),
+                    format!("effective_until {until} is before effective_from {from}: the rule could never apply"),
+                );
+            }
+        }
+        let review = match self.table.get("review").map(|v| v.get_ref().clone()) {
+            None => Some(false),
+            Some(Value::Boolean(b)) => Some(b),
+            Some(other) => self.wrong_type("review", "true or false", &other),
+        };
+        let notify = match self.optional_str("notify") {
+            None => Some(NotifyPolicy::default()),
+            Some(s) => NotifyPolicy::parse(&s).or_else(|| {
+                self.problem(
+                    self.line_of("notify"),
+                    format!("notify must be immediate, digest or none, found `{s}`"),
+                );
+                None
+            }),
+        };
+
+        let name = name?;
+        Some(Rule {
+            id: id?,
+            name_en: name_en.unwrap_or_else(|| name.clone()),
+            name,
+            category,
+            version: version?,
+            event: event?,
+            when,
+            points: points?,
+            target: target?,
+            detail: detail?,
+            caps: caps?,
+            departments: departments?,
+            effective_from: effective_from?,
+            effective_until: effective_until?,
+            review: review?,
+            notify: notify?,
+            line: self.header_line,
+        })
+        .filter(|_| schema.is_some())
+    }
+
+    fn points(&mut self, known: &[&str], event_known: bool) -> Option<Points> {
+        let line = self.line_of("points");
+        let value = match self.table.get("points") {
+            None => {
+                self.problem(self.header_line, "missing required key `points`".into());
+                return None;
+            }
+            Some(v) => v.get_ref().clone(),
+        };
+        match value {
+            Value::Integer(0) => {
+                self.problem(
+                    line,
+                    "points = 0 never changes anything; remove the rule or give it points".into(),
+                );
+                None
+            }
+            Value::Integer(p) => Some(Points::Fixed(p)),
+            Value::Table(t) => {
+                let mut ok = true;
+                for key in t
+                    .keys()
+                    .filter(|k| !["field", "min", "max"].contains(&k.as_str()))
+                {
+                    self.problem(line, format!("unknown key `points.{key}`; points from a field take field, min and max"));
+                    ok = false;
+                }
+                let field = t
+                    .get("field")
+                    .and_then(Value::as_str)
+                    .and_then(FieldPath::parse);
+                let min = t.get("min").and_then(Value::as_integer);
+                let max = t.get("max").and_then(Value::as_integer);
+                let (Some(field), Some(min), Some(max)) = (field, min, max) else {
+                    self.problem(line, "points from a field need field = \"form.…\", min = <integer> and max = <integer>".into());
+                    return None;
+                };
+                if min > max {
+                    self.problem(
+                        line,
+                        format!(
+                            "impossible bounds: points.min {min} is greater than points.max {max}"
+                        ),
+                    );
+                    ok = false;
+                } else if min == 0 && max == 0 {
+                    self.problem(
+                        line,
+                        "points.min and points.max are both 0: the rule could never give points"
+                            .into(),
+                    );
+                    ok = false;
+                }
+                if event_known && !known.contains(&field.root()) {
+                    self.problem(
+                        line,
+                        format!(
+                            "points.field `{field}` is not a field of this event; it has: {}",
+                            known.join(", ")
+                        ),
+                    );
+                    ok = false;
+                }
+                ok.then_some(Points::Field {
+                    path: field,
+                    min,
+                    max,
+                })
+            }
+            other => self.wrong_type(
+                "points",
+                "an integer, or { field = \"…\", min = …, max = … }",
+                &other,
+            ),
+        }
+    }
+
+    /// `Some(None)` when the key is absent, `None` on a problem.
+    fn field_path(
+        &mut self,
+        key: &str,
+        known: &[&str],
+        event_known: bool,
+    ) -> Option<Option<FieldPath>> {
+        let Some(text) = self.optional_str(key) else {
+            return if self.table.contains_key(key) {
+                None
+            } else {
+                Some(None)
+            };
+        };
+        let line = self.line_of(key);
+        let Some(path) = FieldPath::parse(&text) else {
+            self.problem(
+                line,
+                format!("{key} `{text}` is not a field path like form.amount"),
+            );
+            return None;
+        };
+        if event_known && !known.contains(&path.root()) {
+            self.problem(
+                line,
+                format!(
+                    "{key} `{path}` is not a field of this event; it has: {}",
+                    known.join(", ")
+                ),
+            );
+            return None;
+        }
+        Some(Some(path))
+    }
+
+    fn caps(&mut self) -> Option<Vec<CapLimit>> {
+        let line = self.line_of("caps");
+        let table = match self.table.get("caps").map(|v| v.get_ref().clone()) {
+            None => return Some(Vec::new()),
+            Some(Value::Table(t)) => t,
+            Some(other) => {
+                return self.wrong_type("caps", "a table like { day = 2, month = 22 }", &other);
+            }
+        };
+        let mut caps = Vec::new();
+        let mut ok = true;
+        for (key, value) in &table {
+            let Some(period) = PeriodKind::ALL.into_iter().find(|p| p.name() == key) else {
+                self.problem(
+                    line,
+                    format!(
+                        "unknown cap period `caps.{key}`; use day, week, month, quarter or year"
+                    ),
+                );
+                ok = false;
+                continue;
+            };
+            match value.as_integer() {
+                Some(limit) if limit > 0 => caps.push(CapLimit { period, limit }),
+                _ => {
+                    self.problem(
+                        line,
+                        format!("caps.{key} must be a positive integer, found {value}"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        caps.sort_by_key(|c| c.period);
+        ok.then_some(caps)
+    }
+
+    fn departments(&mut self) -> Option<Vec<String>> {
+        match self.table.get("departments").map(|v| v.get_ref().clone()) {
+            None => Some(Vec::new()),
+            Some(Value::Array(items)) => {
+                let ids: Option<Vec<String>> = items
+                    .iter()
+                    .map(|v| match v {
+                        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+                        Value::Integer(i) => Some(i.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                ids.or_else(|| {
+                    self.problem(
+                        self.line_of("departments"),
+                        "departments must be a list of department ids".into(),
+                    );
+                    None
+                })
+            }
+            Some(other) => self.wrong_type("departments", "a list of department ids", &other),
+        }
+    }
+
+    fn date(&mut self, key: &str) -> Option<Option<Date>> {
+        let text = match self.table.get(key).map(|v| v.get_ref().clone()) {
+            None => return Some(None),
+            Some(Value::String(s)) => s,
+            Some(Value::Datetime(d)) => d.to_string(),
+            Some(other) => return self.wrong_type(key, "a date like 2026-01-01", &other),
+        };
+        match text.parse::<Date>() {
+            Ok(d) if text.len() == 10 => Some(Some(d)),
+            _ => {
+                self.problem(
+                    self.line_of(key),
+                    format!("{key} must be a date like 2026-01-01, found `{text}`"),
+                );
+                None
+            }
+        }
+    }
+
+    fn required_str(&mut self, key: &str) -> Option<String> {
+        if !self.table.contains_key(key) {
+            self.problem(self.header_line, format!("missing required key `{key}`"));
+            return None;
+        }
+        self.optional_str(key)
+    }
+
+    fn optional_str(&mut self, key: &str) -> Option<String> {
+        match self.table.get(key).map(|v| v.get_ref().clone())? {
+            Value::String(s) => Some(s.trim().to_string()),
+            other => self.wrong_type(key, "a string", &other),
+        }
+    }
+
+    fn optional_int(&mut self, key: &str) -> Option<i64> {
+        match self.table.get(key).map(|v| v.get_ref().clone())? {
+            Value::Integer(i) => Some(i),
+            other => self.wrong_type(key, "an integer", &other),
+        }
+    }
+
+    fn wrong_type<T>(&mut self, key: &str, expected: &str, found: &Value) -> Option<T> {
+        self.problem(
+            self.line_of(key),
+            format!(
+                "{key} must be {expected}, found {} {found}",
+                found.type_str()
+            ),
+        );
+        None
+    }
+
+    fn line_of(&self, key: &str) -> usize {
+        self.table
+            .get_key_value(key)
+            .map_or(self.header_line, |(k, _)| self.lines.line(k.span().start))
+    }
+
+    fn problem(&mut self, line: usize, message: String) {
+        self.problems.push(Problem { line, message });
+    }
+}
+
+/// Byte offset to 1-based line number.
+struct LineIndex(Vec<usize>);
+
+impl LineIndex {
+    fn new(text: &str) -> Self {
+        LineIndex(
+            std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
+        )
+    }
+
+    fn line(&self, offset: usize) -> usize {
+        self.0.partition_point(|&start| start <= offset)
+    }
+}

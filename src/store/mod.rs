@@ -1,0 +1,193 @@
+//! Storage: one interface, a SQLite and a PostgreSQL implementation chosen once from the
+//! database URL. The ledger's logic lives in `ledger/` and talks to a [`StoreTx`]; the two
+//! backends share their SQL (see `sql.rs`) and differ only where the dialects do.
+
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::Serialize;
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+use crate::domain::{Department, Employee};
+use crate::ledger::{Account, Deltas, Entry, NewEntry, Totals};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL must start with sqlite: or postgres://, found {0:?}")]
+    UnsupportedUrl(String),
+    #[error("cannot create the database folder {path}: {source}")]
+    CreateFolder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// One audit record: who did what to whom, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewAudit {
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub reason: String,
+    pub detail: serde_json::Value,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditRecord {
+    pub id: i64,
+    #[serde(flatten)]
+    pub record: NewAudit,
+}
+
+/// An account whose stored totals differ from the sum of its entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    pub userid: String,
+    pub stored: Totals,
+    pub summed: Totals,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    fn backend(&self) -> Backend;
+    /// Applies pending migrations; returns how many were applied.
+    async fn migrate(&self) -> Result<usize, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Starts a write transaction; dropping it uncommitted rolls it back.
+    async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
+
+    async fn employee(&self, userid: &str) -> Result<Option<Employee>, StoreError>;
+    async fn account(&self, userid: &str) -> Result<Option<Account>, StoreError>;
+    /// A person's entries, newest first, older than `before` (an entry id) when given.
+    async fn entries(
+        &self,
+        userid: &str,
+        limit: i64,
+        before: Option<i64>,
+    ) -> Result<Vec<Entry>, StoreError>;
+    async fn entry(&self, id: i64) -> Result<Option<Entry>, StoreError>;
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Accounts whose totals are not the sum of their entries (invariant 1); empty when sound.
+    async fn verify_totals(&self) -> Result<Vec<Mismatch>, StoreError>;
+    async fn close(&self);
+}
+
+/// The operations the ledger needs inside one transaction.
+#[async_trait]
+pub trait StoreTx: Send {
+    async fn upsert_department(&mut self, department: &Department) -> Result<(), StoreError>;
+    /// Creates or updates the person, replaces their memberships, and opens their account.
+    async fn upsert_employee(&mut self, employee: &Employee) -> Result<(), StoreError>;
+    /// Locks the account against concurrent posts until commit; `None` for an unknown person.
+    async fn lock_account(&mut self, userid: &str) -> Result<Option<Account>, StoreError>;
+    /// The person's departments and all their ancestors.
+    async fn departments_of(&mut self, userid: &str) -> Result<Vec<String>, StoreError>;
+    async fn entry(&mut self, id: i64) -> Result<Option<Entry>, StoreError>;
+    async fn entry_by_source(
+        &mut self,
+        source_key: &str,
+        rule_key: &str,
+    ) -> Result<Option<Entry>, StoreError>;
+    /// Signed sum of what `rule_id` gave the person, pending included, for events in `[from, until)`.
+    async fn rule_usage(
+        &mut self,
+        userid: &str,
+        rule_id: &str,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<i64, StoreError>;
+    async fn insert_entry(&mut self, entry: &NewEntry) -> Result<Entry, StoreError>;
+    async fn apply_deltas(&mut self, userid: &str, deltas: Deltas) -> Result<(), StoreError>;
+    async fn record_audit(&mut self, record: &NewAudit) -> Result<i64, StoreError>;
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// Connection settings, from `[database]` in the config.
+#[derive(Debug, Clone)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+}
+
+/// Opens the store the URL names. Does not migrate.
+pub async fn connect(settings: &DatabaseSettings) -> Result<Arc<dyn Store>, StoreError> {
+    let url = settings.url.trim();
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            SqliteStore::connect(url, settings.max_connections).await?,
+        ))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            PgStore::connect(url, settings.max_connections).await?,
+        ))
+    } else {
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// The URL with any password replaced, for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        let cases = [
+            (
+                "postgres://jifen:s3cret@db:5432/jifen",
+                "postgres://jifen:***@db:5432/jifen",
+            ),
+            (
+                "postgres://postgres@127.0.0.1/jifen",
+                "postgres://postgres@127.0.0.1/jifen",
+            ),
+            ("sqlite:data/jifen.db", "sqlite:data/jifen.db"),
+            ("mysql://u:p@h/d", "mysql://u:***@h/d"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(super::redact_url(url), want);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Rows as both databases return them, and their conversion to domain types. Times are
+//! stored as Unix milliseconds so that both dialects compare and index them alike.
+
+use jiff::Timestamp;
+
+use super::{AuditRecord, NewAudit, StoreError};
+use crate::ledger::{Account, Deltas, Entry, EntryKind, Totals};
+use crate::rules::Explanation;
+
+/// Columns of [`EntryRow`], with what later entries did to each (`r` reversed, `s` resolved).
+pub(super) const ENTRY_SELECT: &str = "SELECT e.id, e.userid, e.kind, e.points, e.score_delta, e.balance_delta, \
+     e.pending_delta, e.source_key, e.rule_id, e.rule_version, e.actor, e.category, e.reverses, \
+     e.resolves, e.explanation_zh, e.explanation_en, e.inputs, e.occurred_at, e.posted_at, \
+     r.id AS reversed_by, s.id AS resolved_by \
+     FROM ledger_entries e \
+     LEFT JOIN ledger_entries r ON r.reverses = e.id \
+     LEFT JOIN ledger_entries s ON s.resolves = e.id";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct EntryRow {
+    id: i64,
+    userid: String,
+    kind: String,
+    points: i64,
+    score_delta: i64,
+    balance_delta: i64,
+    pending_delta: i64,
+    source_key: String,
+    rule_id: Option<String>,
+    rule_version: Option<i64>,
+    actor: Option<String>,
+    category: String,
+    reverses: Option<i64>,
+    resolves: Option<i64>,
+    explanation_zh: String,
+    explanation_en: String,
+    inputs: String,
+    occurred_at: i64,
+    posted_at: i64,
+    reversed_by: Option<i64>,
+    resolved_by: Option<i64>,
+}
+
+impl TryFrom<EntryRow> for Entry {
+    type Error = StoreError;
+
+    fn try_from(r: EntryRow) -> Result<Entry, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("ledger entry {}: {what}", r.id));
+        Ok(Entry {
+            id: r.id,
+            kind: EntryKind::parse(&r.kind).ok_or_else(|| corrupt("unknown kind"))?,
+            points: r.points,
+            deltas: Deltas {
+                score: r.score_delta,
+                balance: r.balance_delta,
+                pending: r.pending_delta,
+            },
+            rule_version: r
+                .rule_version
+                .map(u32::try_from)
+                .transpose()
+                .map_err(|_| corrupt("rule version out of range"))?,
+            inputs: serde_json::from_str(&r.inputs).map_err(|_| corrupt("inputs are not JSON"))?,
+            occurred_at: millis(r.occurred_at)
+                .ok_or_else(|| corrupt("occurred_at out of range"))?,
+            posted_at: millis(r.posted_at).ok_or_else(|| corrupt("posted_at out of range"))?,
+            userid: r.userid,
+            source_key: r.source_key,
+            rule_id: r.rule_id,
+            actor: r.actor,
+            category: r.category,
+            reverses: r.reverses,
+            resolves: r.resolves,
+            explanation: Explanation {
+                zh: r.explanation_zh,
+                en: r.explanation_en,
+            },
+            reversed_by: r.reversed_by,
+            resolved_by: r.resolved_by,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AccountRow {
+    userid: String,
+    score: i64,
+    balance: i64,
+    pending: i64,
+}
+
+impl From<AccountRow> for Account {
+    fn from(r: AccountRow) -> Account {
+        Account {
+            userid: r.userid,
+            totals: Totals {
+                score: r.score,
+                balance: r.balance,
+                pending: r.pending,
+            },
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MismatchRow {
+    pub userid: String,
+    pub score: i64,
+    pub balance: i64,
+    pub pending: i64,
+    pub sum_score: i64,
+    pub sum_balance: i64,
+    pub sum_pending: i64,
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AuditRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    subject: String,
+    reason: String,
+    detail: String,
+}
+
+impl TryFrom<AuditRow> for AuditRecord {
+    type Error = StoreError;
+
+    fn try_from(r: AuditRow) -> Result<AuditRecord, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("audit record {}: {what}", r.id));
+        Ok(AuditRecord {
+            id: r.id,
+            record: NewAudit {
+                at: millis(r.at).ok_or_else(|| corrupt("time out of range"))?,
+                detail: serde_json::from_str(&r.detail)
+                    .map_err(|_| corrupt("detail is not JSON"))?,
+                actor: r.actor,
+                action: r.action,
+                subject: r.subject,
+                reason: r.reason,
+            },
+        })
+    }
+}
+
+pub(super) fn millis(ms: i64) -> Option<Timestamp> {
+    Timestamp::from_millisecond(ms).ok()
+}
+
+/// A time as the database keeps it: whole milliseconds.
+pub(crate) fn stored_time(t: Timestamp) -> Timestamp {
+    millis(t.as_millisecond()).unwrap_or(t)
+}

@@ -1,0 +1,338 @@
+//! The SQL both backends share, written once. SQLite and PostgreSQL both accept `$1`
+//! placeholders, `RETURNING`, `ON CONFLICT` and `WITH RECURSIVE`, so the statements are
+//! the same text; the macro stamps them onto each backend's transaction and pool types
+//! because sqlx's executors are concrete per database. Dialect differences are arguments.
+
+/// Implements [`super::StoreTx`] for `$tx` (a struct with a `tx: sqlx::Transaction` field).
+/// `$lock_account` is the statement that reads and locks one account row.
+macro_rules! impl_store_tx {
+    ($tx:ty, lock_account = $lock_account:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::store::StoreTx for $tx {
+            async fn upsert_department(&mut self, d: &$crate::domain::Department) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO departments (id, name, parent_id, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent_id = excluded.parent_id, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&d.id)
+                .bind(&d.name)
+                .bind(&d.parent_id)
+                .bind(jiff::Timestamp::now().as_millisecond())
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn upsert_employee(&mut self, e: &$crate::domain::Employee) -> Result<(), $crate::store::StoreError> {
+                let now = jiff::Timestamp::now().as_millisecond();
+                sqlx::query(
+                    "INSERT INTO employees (userid, name, active, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (userid) DO UPDATE SET name = excluded.name, active = excluded.active, \
+                     updated_at = excluded.updated_at",
+                )
+                .bind(&e.userid)
+                .bind(&e.name)
+                .bind(e.active)
+                .bind(now)
+                .execute(&mut *self.tx)
+                .await?;
+                sqlx::query("DELETE FROM department_members WHERE userid = $1")
+                    .bind(&e.userid)
+                    .execute(&mut *self.tx)
+                    .await?;
+                for department in &e.departments {
+                    sqlx::query(
+                        "INSERT INTO department_members (userid, department_id) VALUES ($1, $2) \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&e.userid)
+                    .bind(department)
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
+                sqlx::query("INSERT INTO accounts (userid, updated_at) VALUES ($1, $2) ON CONFLICT (userid) DO NOTHING")
+                    .bind(&e.userid)
+                    .bind(now)
+                    .execute(&mut *self.tx)
+                    .await?;
+                Ok(())
+            }
+
+            async fn lock_account(&mut self, userid: &str) -> Result<Option<$crate::ledger::Account>, $crate::store::StoreError> {
+                let row: Option<$crate::store::rows::AccountRow> = sqlx::query_as($lock_account)
+                    .bind(userid)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                Ok(row.map(Into::into))
+            }
+
+            async fn departments_of(&mut self, userid: &str) -> Result<Vec<String>, $crate::store::StoreError> {
+                let ids: Vec<(String,)> = sqlx::query_as(
+                    "WITH RECURSIVE up(id) AS ( \
+                         SELECT department_id FROM department_members WHERE userid = $1 \
+                         UNION \
+                         SELECT d.parent_id FROM departments d JOIN up ON d.id = up.id \
+                         WHERE d.parent_id IS NOT NULL \
+                     ) SELECT id FROM up ORDER BY id",
+                )
+                .bind(userid)
+                .fetch_all(&mut *self.tx)
+                .await?;
+                Ok(ids.into_iter().map(|(id,)| id).collect())
+            }
+
+            async fn entry(&mut self, id: i64) -> Result<Option<$crate::ledger::Entry>, $crate::store::StoreError> {
+                let sql = format!("{} WHERE e.id = $1", $crate::store::rows::ENTRY_SELECT);
+                let row: Option<$crate::store::rows::EntryRow> =
+                    sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn entry_by_source(&mut self, source_key: &str, rule_key: &str) -> Result<Option<$crate::ledger::Entry>, $crate::store::StoreError> {
+                let sql = format!(
+                    "{} WHERE e.source_key = $1 AND e.rule_key = $2",
+                    $crate::store::rows::ENTRY_SELECT
+                );
+                let row: Option<$crate::store::rows::EntryRow> = sqlx::query_as(&sql)
+                    .bind(source_key)
+                    .bind(rule_key)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn rule_usage(&mut self, userid: &str, rule_id: &str, from: jiff::Timestamp, until: jiff::Timestamp) -> Result<i64, $crate::store::StoreError> {
+                let (used,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(score_delta + pending_delta), 0) AS BIGINT) FROM ledger_entries \
+                     WHERE userid = $1 AND rule_id = $2 AND occurred_at >= $3 AND occurred_at < $4",
+                )
+                .bind(userid)
+                .bind(rule_id)
+                .bind(from.as_millisecond())
+                .bind(until.as_millisecond())
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(used)
+            }
+
+            async fn insert_entry(&mut self, e: &$crate::ledger::NewEntry) -> Result<$crate::ledger::Entry, $crate::store::StoreError> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO ledger_entries (userid, kind, points, score_delta, balance_delta, pending_delta, \
+                     source_key, rule_key, rule_id, rule_version, actor, category, reverses, resolves, \
+                     explanation_zh, explanation_en, inputs, occurred_at, posted_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+                     RETURNING id",
+                )
+                .bind(&e.userid)
+                .bind(e.kind.as_str())
+                .bind(e.points)
+                .bind(e.deltas.score)
+                .bind(e.deltas.balance)
+                .bind(e.deltas.pending)
+                .bind(&e.source_key)
+                .bind(&e.rule_key)
+                .bind(&e.rule_id)
+                .bind(e.rule_version.map(i64::from))
+                .bind(&e.actor)
+                .bind(&e.category)
+                .bind(e.reverses)
+                .bind(e.resolves)
+                .bind(&e.explanation.zh)
+                .bind(&e.explanation.en)
+                .bind(e.inputs.to_string())
+                .bind(e.occurred_at.as_millisecond())
+                .bind(e.posted_at.as_millisecond())
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok($crate::ledger::Entry {
+                    id,
+                    userid: e.userid.clone(),
+                    kind: e.kind,
+                    points: e.points,
+                    deltas: e.deltas,
+                    source_key: e.source_key.clone(),
+                    rule_id: e.rule_id.clone(),
+                    rule_version: e.rule_version,
+                    actor: e.actor.clone(),
+                    category: e.category.clone(),
+                    reverses: e.reverses,
+                    resolves: e.resolves,
+                    explanation: e.explanation.clone(),
+                    inputs: e.inputs.clone(),
+                    // As stored: to the millisecond.
+                    occurred_at: $crate::store::rows::stored_time(e.occurred_at),
+                    posted_at: $crate::store::rows::stored_time(e.posted_at),
+                    reversed_by: None,
+                    resolved_by: None,
+                })
+            }
+
+            async fn apply_deltas(&mut self, userid: &str, d: $crate::ledger::Deltas) -> Result<(), $crate::store::StoreError> {
+                let updated = sqlx::query(
+                    "UPDATE accounts SET score = score + $2, balance = balance + $3, pending = pending + $4, \
+                     updated_at = $5 WHERE userid = $1",
+                )
+                .bind(userid)
+                .bind(d.score)
+                .bind(d.balance)
+                .bind(d.pending)
+                .bind(jiff::Timestamp::now().as_millisecond())
+                .execute(&mut *self.tx)
+                .await?;
+                if updated.rows_affected() != 1 {
+                    return Err($crate::store::StoreError::Corrupt(format!("no account row for {userid}")));
+                }
+                Ok(())
+            }
+
+            async fn record_audit(&mut self, a: &$crate::store::NewAudit) -> Result<i64, $crate::store::StoreError> {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO audit_log (at, actor, action, subject, reason, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(a.at.as_millisecond())
+                .bind(&a.actor)
+                .bind(&a.action)
+                .bind(&a.subject)
+                .bind(&a.reason)
+                .bind(a.detail.to_string())
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(id)
+            }
+
+            async fn commit(self: Box<Self>) -> Result<(), $crate::store::StoreError> {
+                self.tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+/// Implements [`super::Store`] for `$store`, which has `reader()` and `writer()` pools
+/// (the same pool on PostgreSQL) and begins transactions as `$tx`.
+macro_rules! impl_store {
+    ($store:ty, $tx:ident, $backend:expr, $migrator:expr) => {
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+        fn backend(&self) -> $crate::store::Backend {
+            $backend
+        }
+
+        async fn migrate(&self) -> Result<usize, $crate::store::StoreError> {
+            let applied = || async {
+                sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                    .fetch_one(self.writer())
+                    .await
+                    .map_or(0, |(n,)| n as usize)
+            };
+            let before = applied().await;
+            $migrator.run(self.writer()).await?;
+            Ok(applied().await.saturating_sub(before))
+        }
+
+        async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+            sqlx::query("SELECT 1").execute(self.reader()).await?;
+            Ok(())
+        }
+
+        async fn begin(&self) -> Result<Box<dyn $crate::store::StoreTx>, $crate::store::StoreError> {
+            Ok(Box::new($tx { tx: self.writer().begin().await? }))
+        }
+
+        async fn close(&self) {
+            self.reader().close().await;
+            self.writer().close().await;
+        }
+
+        async fn employee(&self, userid: &str) -> Result<Option<$crate::domain::Employee>, $crate::store::StoreError> {
+            let row: Option<(String, String, bool)> =
+                sqlx::query_as("SELECT userid, name, active FROM employees WHERE userid = $1")
+                    .bind(userid)
+                    .fetch_optional(self.reader())
+                    .await?;
+            let Some((userid, name, active)) = row else { return Ok(None) };
+            let departments: Vec<(String,)> = sqlx::query_as(
+                "SELECT department_id FROM department_members WHERE userid = $1 ORDER BY department_id",
+            )
+            .bind(&userid)
+            .fetch_all(self.reader())
+            .await?;
+            Ok(Some($crate::domain::Employee {
+                userid,
+                name,
+                active,
+                departments: departments.into_iter().map(|(d,)| d).collect(),
+            }))
+        }
+
+        async fn account(&self, userid: &str) -> Result<Option<$crate::ledger::Account>, $crate::store::StoreError> {
+            let row: Option<$crate::store::rows::AccountRow> =
+                sqlx::query_as("SELECT userid, score, balance, pending FROM accounts WHERE userid = $1")
+                    .bind(userid)
+                    .fetch_optional(self.reader())
+                    .await?;
+            Ok(row.map(Into::into))
+        }
+
+        async fn entries(&self, userid: &str, limit: i64, before: Option<i64>) -> Result<Vec<$crate::ledger::Entry>, $crate::store::StoreError> {
+            let sql = format!(
+                "{} WHERE e.userid = $1 AND e.id < $2 ORDER BY e.id DESC LIMIT $3",
+                $crate::store::rows::ENTRY_SELECT
+            );
+            let rows: Vec<$crate::store::rows::EntryRow> = sqlx::query_as(&sql)
+                .bind(userid)
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        async fn entry(&self, id: i64) -> Result<Option<$crate::ledger::Entry>, $crate::store::StoreError> {
+            let sql = format!("{} WHERE e.id = $1", $crate::store::rows::ENTRY_SELECT);
+            let row: Option<$crate::store::rows::EntryRow> =
+                sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
+            row.map(TryInto::try_into).transpose()
+        }
+
+        async fn audit_log(&self, limit: i64) -> Result<Vec<$crate::store::AuditRecord>, $crate::store::StoreError> {
+            let rows: Vec<$crate::store::rows::AuditRow> = sqlx::query_as(
+                "SELECT id, at, actor, action, subject, reason, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        async fn verify_totals(&self) -> Result<Vec<$crate::store::Mismatch>, $crate::store::StoreError> {
+            let rows: Vec<$crate::store::rows::MismatchRow> = sqlx::query_as(
+                "SELECT a.userid, a.score, a.balance, a.pending, \
+                   CAST(COALESCE(SUM(e.score_delta), 0) AS BIGINT) AS sum_score, \
+                   CAST(COALESCE(SUM(e.balance_delta), 0) AS BIGINT) AS sum_balance, \
+                   CAST(COALESCE(SUM(e.pending_delta), 0) AS BIGINT) AS sum_pending \
+                 FROM accounts a LEFT JOIN ledger_entries e ON e.userid = a.userid \
+                 GROUP BY a.userid, a.score, a.balance, a.pending \
+                 HAVING a.score <> COALESCE(SUM(e.score_delta), 0) \
+                     OR a.balance <> COALESCE(SUM(e.balance_delta), 0) \
+                     OR a.pending <> COALESCE(SUM(e.pending_delta), 0) \
+                 ORDER BY a.userid",
+            )
+            .fetch_all(self.reader())
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|r| $crate::store::Mismatch {
+                    userid: r.userid,
+                    stored: $crate::ledger::Totals { score: r.score, balance: r.balance, pending: r.pending },
+                    summed: $crate::ledger::Totals { score: r.sum_score, balance: r.sum_balance, pending: r.sum_pending },
+                })
+                .collect())
+        }
+        }
+    };
+}
+
+pub(super) use {impl_store, impl_store_tx};

@@ -1,0 +1,75 @@
+//! The embedded default: one SQLite file in WAL mode, synchronous=FULL so that a committed
+//! entry survives a crash. Writes go through a single connection (SQLite has one writer
+//! anyway, and queueing in the pool beats SQLITE_BUSY); reads use their own pool.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::sql::{impl_store, impl_store_tx};
+use super::{Backend, StoreError};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+pub struct SqliteTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file named by a `sqlite:` URL.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let file = options.get_filename();
+        let in_memory = url.contains(":memory:") || file.as_os_str().is_empty();
+        if !in_memory {
+            if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
+                    path: folder.display().to_string(),
+                    source,
+                })?;
+            }
+        }
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        // An in-memory database exists once per connection, so readers must share the writer.
+        let reader = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(max_connections.max(1))
+                .connect_with(options.read_only(true))
+                .await?
+        };
+        Ok(SqliteStore { writer, reader })
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+impl_store!(SqliteStore, SqliteTx, Backend::Sqlite, MIGRATOR);
+
+impl_store_tx!(
+    SqliteTx,
+    lock_account = "SELECT userid, score, balance, pending FROM accounts WHERE userid = $1"
+);

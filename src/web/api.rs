@@ -1,0 +1,124 @@
+//! `/api/v1`: a person's account and their entries with explanations.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, AppState};
+use crate::ledger::{Entry, Totals};
+
+#[derive(Serialize)]
+pub struct AccountView {
+    pub userid: String,
+    pub name: String,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+pub async fn account(
+    State(state): State<AppState>,
+    Path(userid): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let employee = state
+        .store
+        .employee(&userid)
+        .await?
+        .ok_or_else(|| unknown(&userid))?;
+    let account = state
+        .store
+        .account(&userid)
+        .await?
+        .ok_or_else(|| unknown(&userid))?;
+    Ok(Json(AccountView {
+        userid,
+        name: employee.name,
+        totals: account.totals,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntriesQuery {
+    /// At most this many entries (1–500, default 50).
+    limit: Option<i64>,
+    /// Only entries older than this entry id, for the next page.
+    before: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct EntriesView {
+    pub userid: String,
+    pub entries: Vec<EntryView>,
+    /// Pass as `before` to get the next page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct EntryView {
+    #[serde(flatten)]
+    pub entry: Entry,
+    /// `posted`, `pending`, `approved`, `rejected` or `reversed`.
+    pub status: &'static str,
+    /// Event time in the organisation's time zone.
+    pub occurred_local: String,
+}
+
+pub async fn entries(
+    State(state): State<AppState>,
+    Path(userid): Path<String>,
+    query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<EntriesView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and 500, found {limit}"
+        )));
+    }
+    if state.store.employee(&userid).await?.is_none() {
+        return Err(unknown(&userid));
+    }
+    let entries = state.store.entries(&userid, limit, query.before).await?;
+    let next_before = (entries.len() as i64 == limit)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    let tz = state.calendar.time_zone().clone();
+    let entries = entries
+        .into_iter()
+        .map(|entry| EntryView {
+            status: status(&entry),
+            occurred_local: entry
+                .occurred_at
+                .to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M:%S %:z")
+                .to_string(),
+            entry,
+        })
+        .collect();
+    Ok(Json(EntriesView {
+        userid,
+        entries,
+        next_before,
+    }))
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint; see README.md for the API".into())
+}
+
+fn status(entry: &Entry) -> &'static str {
+    if entry.reversed_by.is_some() {
+        "reversed"
+    } else if entry.is_pending() {
+        "pending"
+    } else if entry.resolved_by.is_some() {
+        // A decided pending entry: its approval or rejection entry says which.
+        "decided"
+    } else {
+        "posted"
+    }
+}
+
+fn unknown(userid: &str) -> ApiError {
+    ApiError::NotFound(format!("unknown employee {userid:?}"))
+}

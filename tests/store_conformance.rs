@@ -1,0 +1,886 @@
+//! The store conformance suite: the same ledger behaviour on SQLite and on PostgreSQL.
+
+mod support;
+
+use jifen::domain::{Calendar, DomainEvent};
+use jifen::ledger::{
+    self, Decision, EntryKind, LedgerError, ManualPost, Posting, RuleResult, Totals,
+};
+use jifen::rules::{RuleSet, load_rules};
+use jifen::store::Store;
+use jiff::Timestamp;
+use serde_json::json;
+use support::{TestDb, seed_org, shanghai};
+
+on_both_backends!(
+    migrating_twice_applies_nothing_the_second_time,
+    an_event_posts_entries_and_moves_totals_in_one_commit,
+    redelivered_event_posts_once,
+    concurrent_deliveries_of_one_event_post_once,
+    an_unknown_employee_is_refused_and_nothing_changes,
+    a_failing_rule_posts_nothing_for_the_whole_event,
+    a_points_request_credits_the_person_named_in_the_form,
+    monthly_cap_stops_at_the_limit_and_resets_at_local_midnight_in_shanghai,
+    weekly_cap_follows_the_local_week_in_a_utc_minus_five_branch,
+    a_reversal_takes_back_the_points_once,
+    a_reversal_frees_the_cap_it_used,
+    pending_points_count_only_after_approval,
+    rejected_points_are_dropped_and_cannot_be_decided_twice,
+    pending_entries_are_rejected_not_reversed,
+    nobody_awards_or_approves_their_own_points,
+    manual_post_is_idempotent_on_its_source_key,
+    rule_scope_includes_sub_departments_and_excludes_others,
+    entries_are_listed_newest_first_in_pages,
+    ledger_entries_cannot_be_updated_or_deleted,
+    admin_actions_are_audited,
+);
+
+const RULES: &str = r#"
+[[rule]]
+id = "ontime"
+name = "准时打卡"
+name_en = "On time"
+event = "attendance.checked"
+when = 'result == "on_time"'
+points = 1
+caps = { month = 3 }
+
+[[rule]]
+id = "late"
+name = "迟到"
+event = "attendance.checked"
+when = 'result == "late"'
+points = -2
+
+[[rule]]
+id = "request"
+name = "奖扣申请"
+event = "approval.approved"
+when = 'process_code == "PROC-POINTS"'
+points = { field = "form.amount", min = -50, max = 50 }
+target = "form.who"
+detail = "title"
+
+[[rule]]
+id = "sharing"
+name = "知识分享"
+event = "approval.approved"
+when = 'process_code == "PROC-SHARING"'
+points = 5
+review = true
+caps = { week = 10 }
+
+[[rule]]
+id = "rd_only"
+name = "研发专项"
+event = "approval.approved"
+when = 'process_code == "PROC-RD"'
+points = 7
+departments = ["rd"]
+"#;
+
+fn rules() -> RuleSet {
+    load_rules(RULES).expect("test rules are valid")
+}
+
+fn checked(userid: &str, source: &str, at: &str, result: &str) -> DomainEvent {
+    DomainEvent {
+        kind: "attendance.checked".into(),
+        source_key: source.into(),
+        userid: userid.into(),
+        occurred_at: at.parse().unwrap(),
+        departments: vec![],
+        data: json!({ "result": result, "check_type": "OnDuty", "minutes_late": 0 })
+            .as_object()
+            .cloned()
+            .unwrap(),
+    }
+}
+
+fn approved(
+    originator: &str,
+    source: &str,
+    at: &str,
+    process: &str,
+    form: serde_json::Value,
+) -> DomainEvent {
+    DomainEvent {
+        kind: "approval.approved".into(),
+        source_key: source.into(),
+        userid: originator.into(),
+        occurred_at: at.parse().unwrap(),
+        departments: vec![],
+        data: json!({ "process_code": process, "title": "表扬", "form": form })
+            .as_object()
+            .cloned()
+            .unwrap(),
+    }
+}
+
+async fn post(
+    store: &dyn Store,
+    calendar: &Calendar,
+    event: &DomainEvent,
+) -> Result<ledger::EventPosting, LedgerError> {
+    let mut tx = store.begin().await?;
+    let posting =
+        ledger::post_event(tx.as_mut(), &rules(), calendar, event, Timestamp::now()).await?;
+    tx.commit().await?;
+    Ok(posting)
+}
+
+async fn totals(store: &dyn Store, userid: &str) -> Totals {
+    store
+        .account(userid)
+        .await
+        .unwrap()
+        .expect("account exists")
+        .totals
+}
+
+fn t(score: i64, balance: i64, pending: i64) -> Totals {
+    Totals {
+        score,
+        balance,
+        pending,
+    }
+}
+
+async fn assert_sound(store: &dyn Store) {
+    assert_eq!(
+        store.verify_totals().await.unwrap(),
+        vec![],
+        "accounts equal the sum of their entries"
+    );
+}
+
+async fn migrating_twice_applies_nothing_the_second_time(db: &TestDb) {
+    assert_eq!(db.store.migrate().await.unwrap(), 0);
+    db.store.ping().await.unwrap();
+}
+
+async fn an_event_posts_entries_and_moves_totals_in_one_commit(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let posting = post(
+        store,
+        &shanghai(),
+        &checked("zhangwei", "att:1", "2026-10-08T00:52:00Z", "on_time"),
+    )
+    .await
+    .unwrap();
+    let entries: Vec<_> = posting.posted().collect();
+    assert_eq!(entries.len(), 1);
+    let entry = entries[0];
+    assert_eq!(
+        (
+            entry.kind,
+            entry.points,
+            entry.rule_id.as_deref(),
+            entry.rule_version
+        ),
+        (EntryKind::Rule, 1, Some("ontime"), Some(1))
+    );
+    assert_eq!(
+        entry.explanation.en,
+        r#"On time: +1 point (rule ontime v1; condition result == "on_time")"#
+    );
+    assert_eq!(entry.inputs["result"], "on_time");
+    assert_eq!(totals(store, "zhangwei").await, t(1, 1, 0));
+    assert_eq!(store.entry(entry.id).await.unwrap().as_ref(), Some(entry));
+    assert_sound(store).await;
+}
+
+async fn redelivered_event_posts_once(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let event = checked("zhangwei", "att:1", "2026-10-08T00:52:00Z", "on_time");
+    let first = post(store, &shanghai(), &event).await.unwrap();
+    for _ in 0..3 {
+        let again = post(store, &shanghai(), &event).await.unwrap();
+        match &again.results[..] {
+            [
+                RuleResult::Posting {
+                    posting: Posting::AlreadyPosted(e),
+                    ..
+                },
+                ..,
+            ] => {
+                assert_eq!(Some(e), first.posted().next());
+            }
+            other => panic!("expected already posted, got {other:?}"),
+        }
+    }
+    assert_eq!(totals(store, "zhangwei").await, t(1, 1, 0));
+    assert_eq!(store.entries("zhangwei", 10, None).await.unwrap().len(), 1);
+}
+
+async fn concurrent_deliveries_of_one_event_post_once(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let event = approved(
+        "liuyang",
+        "bpms:race",
+        "2026-10-08T02:00:00Z",
+        "PROC-POINTS",
+        json!({"who": "lina", "amount": "4"}),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (store, event) = (db.store.clone(), event.clone());
+        tasks.push(tokio::spawn(async move {
+            post(store.as_ref(), &shanghai(), &event).await
+        }));
+    }
+    let mut posted = 0;
+    for task in tasks {
+        // A loser may see the winner's entry, or lose the race on the unique key: never a second entry.
+        if let Ok(p) = task.await.unwrap() {
+            posted += p.posted().count();
+        }
+    }
+    assert_eq!(posted, 1);
+    assert_eq!(totals(db.store.as_ref(), "lina").await, t(4, 4, 0));
+    assert_sound(db.store.as_ref()).await;
+}
+
+async fn an_unknown_employee_is_refused_and_nothing_changes(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let err = post(
+        store,
+        &shanghai(),
+        &checked("nobody", "att:x", "2026-10-08T00:52:00Z", "on_time"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&err, LedgerError::UnknownEmployee(u) if u == "nobody"),
+        "{err}"
+    );
+    // The form names someone unknown: the approval posts nothing at all.
+    let event = approved(
+        "liuyang",
+        "bpms:1",
+        "2026-10-08T02:00:00Z",
+        "PROC-POINTS",
+        json!({"who": "ghost", "amount": "5"}),
+    );
+    assert!(matches!(
+        post(store, &shanghai(), &event).await,
+        Err(LedgerError::UnknownEmployee(_))
+    ));
+    assert_eq!(store.account("nobody").await.unwrap(), None);
+    assert!(store.entries("liuyang", 10, None).await.unwrap().is_empty());
+}
+
+async fn a_failing_rule_posts_nothing_for_the_whole_event(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let event = approved(
+        "liuyang",
+        "bpms:bad",
+        "2026-10-08T02:00:00Z",
+        "PROC-POINTS",
+        json!({"who": "lina", "amount": "八"}),
+    );
+    let err = post(store, &shanghai(), &event).await.unwrap_err();
+    assert!(
+        err.to_string().contains("rule request") && err.to_string().contains("form.amount"),
+        "{err}"
+    );
+    assert_eq!(totals(store, "lina").await, t(0, 0, 0));
+}
+
+async fn a_points_request_credits_the_person_named_in_the_form(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let event = approved(
+        "liuyang",
+        "bpms:2",
+        "2026-10-08T02:00:00Z",
+        "PROC-POINTS",
+        json!({"who": "zhangwei", "amount": "80"}),
+    );
+    let posting = post(store, &shanghai(), &event).await.unwrap();
+    let entry = posting.posted().next().unwrap();
+    assert_eq!((entry.userid.as_str(), entry.points), ("zhangwei", 50));
+    assert!(
+        entry.explanation.zh.contains("奖扣申请「表扬」：+50 积分"),
+        "{}",
+        entry.explanation.zh
+    );
+    assert!(
+        entry
+            .explanation
+            .en
+            .contains("requested 80, beyond the rule's maximum 50"),
+        "{}",
+        entry.explanation.en
+    );
+    assert_eq!(totals(store, "zhangwei").await, t(50, 50, 0));
+    assert_eq!(totals(store, "liuyang").await, t(0, 0, 0));
+}
+
+async fn monthly_cap_stops_at_the_limit_and_resets_at_local_midnight_in_shanghai(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    // 31 Oct 23:59 in Shanghai is 15:59 UTC; 1 Nov 00:00 in Shanghai is 16:00 UTC on 31 Oct.
+    let cases = [
+        ("a", "2026-10-29T01:00:00Z", 1),
+        ("b", "2026-10-30T01:00:00Z", 1),
+        ("c", "2026-10-31T01:00:00Z", 1),
+        ("d", "2026-10-31T15:59:00Z", 0), // still October: cap of 3 reached
+        ("e", "2026-10-31T16:00:00Z", 1), // November in Shanghai, though October in UTC
+    ];
+    for (source, at, want) in cases {
+        let posting = post(
+            store,
+            &shanghai(),
+            &checked("zhangwei", source, at, "on_time"),
+        )
+        .await
+        .unwrap();
+        let entry = posting.posted().next().unwrap();
+        assert_eq!(
+            entry.points, want,
+            "{source} at {at}: {}",
+            entry.explanation.en
+        );
+    }
+    let capped = store
+        .entries("zhangwei", 10, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.source_key == "d")
+        .unwrap();
+    assert!(
+        capped.explanation.en.contains("month cap of 3 reached"),
+        "{}",
+        capped.explanation.en
+    );
+    assert_eq!(totals(store, "zhangwei").await, t(4, 4, 0));
+}
+
+async fn weekly_cap_follows_the_local_week_in_a_utc_minus_five_branch(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let bogota = Calendar::new("America/Bogota", jiff::civil::Weekday::Monday).unwrap();
+    let share =
+        |source: &str, at: &str| approved("wangfang", source, at, "PROC-SHARING", json!({}));
+    // Sunday 11 Oct 23:00 in Bogotá is Monday 04:00 UTC: it belongs to the week of 5 Oct.
+    let cases = [
+        ("s1", "2026-10-06T15:00:00Z", 5),
+        ("s2", "2026-10-08T15:00:00Z", 5),
+        ("s3", "2026-10-12T04:00:00Z", 0), // Sunday night locally: same week, cap 10 reached
+        ("s4", "2026-10-12T05:00:00Z", 5), // Monday 00:00 locally: a new week
+    ];
+    for (source, at, want) in cases {
+        let posting = post(store, &bogota, &share(source, at)).await.unwrap();
+        let entry = posting.posted().next().unwrap();
+        assert_eq!(
+            entry.points, want,
+            "{source} at {at}: {}",
+            entry.explanation.en
+        );
+    }
+    assert_eq!(totals(store, "wangfang").await, t(0, 0, 15));
+}
+
+async fn a_reversal_takes_back_the_points_once(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let event = approved(
+        "liuyang",
+        "bpms:3",
+        "2026-10-08T02:00:00Z",
+        "PROC-POINTS",
+        json!({"who": "lina", "amount": "9"}),
+    );
+    let id = post(store, &shanghai(), &event)
+        .await
+        .unwrap()
+        .posted()
+        .next()
+        .unwrap()
+        .id;
+
+    let mut tx = store.begin().await.unwrap();
+    let reversal = ledger::reverse(tx.as_mut(), id, "hr", "重复申请", Timestamp::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        (reversal.kind, reversal.points, reversal.reverses),
+        (EntryKind::Reversal, -9, Some(id))
+    );
+    assert!(reversal.explanation.zh.contains("重复申请"));
+    assert_eq!(totals(store, "lina").await, t(0, 0, 0));
+    assert_eq!(
+        store.entry(id).await.unwrap().unwrap().reversed_by,
+        Some(reversal.id)
+    );
+
+    let mut tx = store.begin().await.unwrap();
+    let again = ledger::reverse(tx.as_mut(), id, "hr", "again", Timestamp::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(again, LedgerError::AlreadyReversed { entry, by } if entry == id && by == reversal.id)
+    );
+    let of_reversal = ledger::reverse(tx.as_mut(), reversal.id, "hr", "undo", Timestamp::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(of_reversal, LedgerError::NotReversible { .. }),
+        "{of_reversal}"
+    );
+    let unknown = ledger::reverse(tx.as_mut(), 999_999, "hr", "x", Timestamp::now())
+        .await
+        .unwrap_err();
+    assert!(matches!(unknown, LedgerError::UnknownEntry(999_999)));
+    let no_reason = ledger::reverse(tx.as_mut(), id, "hr", "  ", Timestamp::now())
+        .await
+        .unwrap_err();
+    assert!(matches!(no_reason, LedgerError::Invalid(_)));
+    drop(tx);
+    assert_eq!(totals(store, "lina").await, t(0, 0, 0));
+    assert_sound(store).await;
+}
+
+async fn a_reversal_frees_the_cap_it_used(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let mut ids = Vec::new();
+    for (source, day) in [("a", "01"), ("b", "02"), ("c", "03")] {
+        let at = format!("2026-10-{day}T01:00:00Z");
+        ids.push(
+            post(
+                store,
+                &shanghai(),
+                &checked("zhangwei", source, &at, "on_time"),
+            )
+            .await
+            .unwrap()
+            .posted()
+            .next()
+            .unwrap()
+            .id,
+        );
+    }
+    let mut tx = store.begin().await.unwrap();
+    ledger::reverse(tx.as_mut(), ids[0], "hr", "打卡记录有误", Timestamp::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let posting = post(
+        store,
+        &shanghai(),
+        &checked("zhangwei", "d", "2026-10-04T01:00:00Z", "on_time"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        posting.posted().next().unwrap().points,
+        1,
+        "the reversed point is room under the cap again"
+    );
+    assert_eq!(totals(store, "zhangwei").await, t(3, 3, 0));
+}
+
+async fn pending_points_count_only_after_approval(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let event = approved(
+        "wangfang",
+        "bpms:share",
+        "2026-10-08T02:00:00Z",
+        "PROC-SHARING",
+        json!({}),
+    );
+    let entry = post(store, &shanghai(), &event)
+        .await
+        .unwrap()
+        .posted()
+        .next()
+        .unwrap()
+        .clone();
+    assert!(entry.is_pending());
+    assert!(entry.explanation.en.contains("pending review"));
+    assert_eq!(totals(store, "wangfang").await, t(0, 0, 5));
+
+    let mut tx = store.begin().await.unwrap();
+    let approval = ledger::resolve(
+        tx.as_mut(),
+        entry.id,
+        Decision::Approve,
+        "hr",
+        "",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        (approval.kind, approval.resolves),
+        (EntryKind::Approval, Some(entry.id))
+    );
+    assert_eq!(totals(store, "wangfang").await, t(5, 5, 0));
+    assert!(!store.entry(entry.id).await.unwrap().unwrap().is_pending());
+
+    // Approved points are taken back by reversing the approval.
+    let mut tx = store.begin().await.unwrap();
+    let err = ledger::reverse(tx.as_mut(), entry.id, "hr", "x", Timestamp::now())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("entry #{}", approval.id)),
+        "{err}"
+    );
+    ledger::reverse(
+        tx.as_mut(),
+        approval.id,
+        "hr",
+        "分享未实际举办",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(totals(store, "wangfang").await, t(0, 0, 0));
+    assert_sound(store).await;
+}
+
+async fn rejected_points_are_dropped_and_cannot_be_decided_twice(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let event = approved(
+        "wangfang",
+        "bpms:share",
+        "2026-10-08T02:00:00Z",
+        "PROC-SHARING",
+        json!({}),
+    );
+    let id = post(store, &shanghai(), &event)
+        .await
+        .unwrap()
+        .posted()
+        .next()
+        .unwrap()
+        .id;
+    let mut tx = store.begin().await.unwrap();
+    let rejection = ledger::resolve(
+        tx.as_mut(),
+        id,
+        Decision::Reject,
+        "hr",
+        "内容与工作无关",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(rejection.kind, EntryKind::Rejection);
+    assert!(rejection.explanation.zh.contains("内容与工作无关"));
+    assert_eq!(totals(store, "wangfang").await, t(0, 0, 0));
+    let mut tx = store.begin().await.unwrap();
+    for decision in [Decision::Approve, Decision::Reject] {
+        let err = ledger::resolve(tx.as_mut(), id, decision, "hr", "", Timestamp::now())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, LedgerError::NotPending { .. }), "{err}");
+    }
+    assert!(matches!(
+        ledger::reverse(tx.as_mut(), rejection.id, "hr", "x", Timestamp::now()).await,
+        Err(LedgerError::NotReversible { .. })
+    ));
+    drop(tx);
+    assert_sound(store).await;
+}
+
+async fn pending_entries_are_rejected_not_reversed(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let event = approved(
+        "wangfang",
+        "bpms:share",
+        "2026-10-08T02:00:00Z",
+        "PROC-SHARING",
+        json!({}),
+    );
+    let id = post(store, &shanghai(), &event)
+        .await
+        .unwrap()
+        .posted()
+        .next()
+        .unwrap()
+        .id;
+    let mut tx = store.begin().await.unwrap();
+    let err = ledger::reverse(tx.as_mut(), id, "hr", "x", Timestamp::now())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("pending review; reject it instead"),
+        "{err}"
+    );
+    // An entry granted without review cannot be "approved".
+    let granted = approved(
+        "liuyang",
+        "bpms:4",
+        "2026-10-08T02:00:00Z",
+        "PROC-POINTS",
+        json!({"who": "lina", "amount": 3}),
+    );
+    drop(tx);
+    let granted_id = post(store, &shanghai(), &granted)
+        .await
+        .unwrap()
+        .posted()
+        .next()
+        .unwrap()
+        .id;
+    let mut tx = store.begin().await.unwrap();
+    let err = ledger::resolve(
+        tx.as_mut(),
+        granted_id,
+        Decision::Approve,
+        "hr",
+        "",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("granted without review"), "{err}");
+}
+
+async fn nobody_awards_or_approves_their_own_points(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let mut tx = store.begin().await.unwrap();
+    let own = ManualPost {
+        actor: "hr".into(),
+        userid: "hr".into(),
+        points: 5,
+        reason: "辛苦了".into(),
+        category: "manual".into(),
+        source_key: "bot:m1".into(),
+        review: false,
+        occurred_at: Timestamp::now(),
+    };
+    let err = ledger::post_manual(tx.as_mut(), &own, Timestamp::now())
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "hr cannot award their own points");
+    drop(tx);
+    let event = approved(
+        "wangfang",
+        "bpms:share",
+        "2026-10-08T02:00:00Z",
+        "PROC-SHARING",
+        json!({}),
+    );
+    let id = post(store, &shanghai(), &event)
+        .await
+        .unwrap()
+        .posted()
+        .next()
+        .unwrap()
+        .id;
+    let mut tx = store.begin().await.unwrap();
+    let err = ledger::resolve(
+        tx.as_mut(),
+        id,
+        Decision::Approve,
+        "wangfang",
+        "",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, LedgerError::OwnPoints { .. }), "{err}");
+    drop(tx);
+    assert_eq!(totals(store, "hr").await, t(0, 0, 0));
+    assert_eq!(totals(store, "wangfang").await, t(0, 0, 5));
+}
+
+async fn manual_post_is_idempotent_on_its_source_key(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let award = ManualPost {
+        actor: "hr".into(),
+        userid: "lina".into(),
+        points: -3,
+        reason: "会议迟到".into(),
+        category: "manual".into(),
+        source_key: "bot:msg-42".into(),
+        review: false,
+        occurred_at: "2026-10-08T02:00:00Z".parse().unwrap(),
+    };
+    for attempt in 0..2 {
+        let mut tx = store.begin().await.unwrap();
+        let posting = ledger::post_manual(tx.as_mut(), &award, Timestamp::now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        match (attempt, &posting) {
+            (0, Posting::Posted(e)) => {
+                assert_eq!(
+                    (e.kind, e.actor.as_deref(), e.rule_id.as_deref()),
+                    (EntryKind::Manual, Some("hr"), None)
+                );
+                assert_eq!(e.explanation.zh, "hr 手动扣分：-3 积分（理由：会议迟到）");
+            }
+            (1, Posting::AlreadyPosted(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(totals(store, "lina").await, t(-3, -3, 0));
+    let mut tx = store.begin().await.unwrap();
+    let no_reason = ManualPost {
+        reason: " ".into(),
+        source_key: "bot:msg-43".into(),
+        ..award.clone()
+    };
+    assert!(matches!(
+        ledger::post_manual(tx.as_mut(), &no_reason, Timestamp::now()).await,
+        Err(LedgerError::Invalid(_))
+    ));
+    let zero = ManualPost {
+        points: 0,
+        source_key: "bot:msg-44".into(),
+        ..award.clone()
+    };
+    assert!(matches!(
+        ledger::post_manual(tx.as_mut(), &zero, Timestamp::now()).await,
+        Err(LedgerError::Invalid(_))
+    ));
+    let ghost = ManualPost {
+        userid: "ghost".into(),
+        source_key: "bot:msg-45".into(),
+        ..award
+    };
+    assert!(matches!(
+        ledger::post_manual(tx.as_mut(), &ghost, Timestamp::now()).await,
+        Err(LedgerError::UnknownEmployee(_))
+    ));
+}
+
+async fn rule_scope_includes_sub_departments_and_excludes_others(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    // wangfang is in rd-web, a team inside rd; lina is in sales.
+    for (userid, source, want_posted) in [
+        ("wangfang", "bpms:rd1", true),
+        ("zhangwei", "bpms:rd2", true),
+        ("lina", "bpms:rd3", false),
+    ] {
+        let posting = post(
+            store,
+            &shanghai(),
+            &approved(userid, source, "2026-10-08T02:00:00Z", "PROC-RD", json!({})),
+        )
+        .await
+        .unwrap();
+        assert_eq!(posting.posted().count() == 1, want_posted, "{userid}");
+        if !want_posted {
+            assert!(
+                matches!(&posting.results[..], [.., RuleResult::OutOfScope { userid: u, .. }] if u == userid)
+            );
+        }
+    }
+}
+
+async fn entries_are_listed_newest_first_in_pages(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    for day in 1..=5 {
+        let at = format!("2026-09-0{day}T01:00:00Z");
+        post(
+            store,
+            &shanghai(),
+            &checked("lina", &format!("late-{day}"), &at, "late"),
+        )
+        .await
+        .unwrap();
+    }
+    let page1 = store.entries("lina", 2, None).await.unwrap();
+    let page2 = store.entries("lina", 2, Some(page1[1].id)).await.unwrap();
+    let page3 = store.entries("lina", 2, Some(page2[1].id)).await.unwrap();
+    let sources: Vec<&str> = page1
+        .iter()
+        .chain(&page2)
+        .chain(&page3)
+        .map(|e| e.source_key.as_str())
+        .collect();
+    assert_eq!(sources, ["late-5", "late-4", "late-3", "late-2", "late-1"]);
+    assert!(store.entries("nobody", 10, None).await.unwrap().is_empty());
+    assert_eq!(totals(store, "lina").await, t(-10, -10, 0));
+}
+
+async fn ledger_entries_cannot_be_updated_or_deleted(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    post(
+        store,
+        &shanghai(),
+        &checked("zhangwei", "att:1", "2026-10-08T00:52:00Z", "on_time"),
+    )
+    .await
+    .unwrap();
+    for sql in [
+        "UPDATE ledger_entries SET points = 100",
+        "DELETE FROM ledger_entries",
+    ] {
+        let err = db.execute_raw(sql).await.expect_err(sql);
+        assert!(err.to_string().contains("immutable"), "{sql}: {err}");
+    }
+    assert_eq!(
+        store.entries("zhangwei", 10, None).await.unwrap()[0].points,
+        1
+    );
+}
+
+async fn admin_actions_are_audited(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let award = ManualPost {
+        actor: "hr".into(),
+        userid: "lina".into(),
+        points: 6,
+        reason: "客户表扬".into(),
+        category: "manual".into(),
+        source_key: "bot:1".into(),
+        review: false,
+        occurred_at: Timestamp::now(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    let id = ledger::post_manual(tx.as_mut(), &award, Timestamp::now())
+        .await
+        .unwrap()
+        .entry()
+        .id;
+    ledger::reverse(tx.as_mut(), id, "hr2", "误操作", Timestamp::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let log = store.audit_log(10).await.unwrap();
+    let actions: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|a| {
+            (
+                a.record.actor.as_str(),
+                a.record.action.as_str(),
+                a.record.reason.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("hr2", "reverse", "误操作"),
+            ("hr", "manual_post", "客户表扬")
+        ]
+    );
+    assert_eq!(log[1].record.detail["entry"], id);
+}

@@ -1,0 +1,188 @@
+//! Test databases: every store test runs on SQLite (a fresh file) and on PostgreSQL (a fresh
+//! schema in the database at JIFEN_TEST_POSTGRES_URL, default the local server). PostgreSQL
+//! being unreachable fails the test, unless JIFEN_TEST_SKIP_POSTGRES=1 says to skip it.
+#![allow(dead_code)]
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use jifen::domain::{Calendar, Department, Employee};
+use jifen::store::{PgStore, SqliteStore, Store};
+use sqlx::Connection;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+pub const DEFAULT_POSTGRES_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub fn postgres_url() -> String {
+    std::env::var("JIFEN_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_POSTGRES_URL.to_string())
+}
+
+pub fn skip_postgres() -> bool {
+    std::env::var("JIFEN_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+pub struct TestDb {
+    pub store: Arc<dyn Store>,
+    kind: Kind,
+}
+
+enum Kind {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+    },
+    Postgres {
+        schema: String,
+    },
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    pub async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+        let store = SqliteStore::connect(&url, 4).await.expect("open SQLite");
+        store.migrate().await.expect("migrate SQLite");
+        TestDb {
+            store: Arc::new(store),
+            kind: Kind::Sqlite { _dir: dir, url },
+        }
+    }
+
+    /// `None` only when PostgreSQL is skipped on purpose.
+    pub async fn postgres() -> Option<TestDb> {
+        if skip_postgres() {
+            eprintln!("PostgreSQL skipped (JIFEN_TEST_SKIP_POSTGRES=1)");
+            return None;
+        }
+        let url = postgres_url();
+        let schema = format!(
+            "jifen_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = PgConnection::connect(&url).await.unwrap_or_else(|e| {
+            panic!(
+                "PostgreSQL is not reachable at {url}: {e}\n\
+                 start it (pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start), \
+                 point JIFEN_TEST_POSTGRES_URL at one, or set JIFEN_TEST_SKIP_POSTGRES=1 to skip"
+            )
+        });
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test schema");
+        admin.close().await.ok();
+        let options = PgConnectOptions::from_str(&url)
+            .expect("postgres url")
+            .options([("search_path", schema.as_str())]);
+        let store = PgStore::connect_with(options, 8)
+            .await
+            .expect("open PostgreSQL");
+        store.migrate().await.expect("migrate PostgreSQL");
+        Some(TestDb {
+            store: Arc::new(store),
+            kind: Kind::Postgres { schema },
+        })
+    }
+
+    /// Runs SQL outside the store, as an operator with a database shell would.
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, sqlx::Error> {
+        match &self.kind {
+            Kind::Sqlite { url, .. } => {
+                let mut c = sqlx::SqliteConnection::connect(url).await?;
+                let r = sqlx::query(sql).execute(&mut c).await?;
+                Ok(r.rows_affected())
+            }
+            Kind::Postgres { schema } => {
+                let options = PgConnectOptions::from_str(&postgres_url())?
+                    .options([("search_path", schema.as_str())]);
+                let mut c = PgConnection::connect_with(&options).await?;
+                let r = sqlx::query(sql).execute(&mut c).await?;
+                Ok(r.rows_affected())
+            }
+        }
+    }
+
+    /// Closes the store and drops the PostgreSQL schema (a failed test leaves it for a look).
+    pub async fn cleanup(self) {
+        self.store.close().await;
+        if let Kind::Postgres { schema } = &self.kind {
+            if let Ok(mut admin) = PgConnection::connect(&postgres_url()).await {
+                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&mut admin)
+                    .await;
+            }
+        }
+    }
+}
+
+/// Generates one test per backend for each named `async fn(&TestDb)`:
+/// `sqlite::name` and `postgres::name`, so the test output says which backends ran.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = $crate::support::TestDb::sqlite().await;
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = $crate::support::TestDb::postgres().await else { return };
+                    super::$name(&db).await;
+                    db.cleanup().await;
+                }
+            )*
+        }
+    };
+}
+
+pub fn shanghai() -> Calendar {
+    Calendar::new("Asia/Shanghai", jiff::civil::Weekday::Monday).unwrap()
+}
+
+/// A small organisation: company 1 with R&D (rd, and its team rd-web) and sales.
+pub async fn seed_org(store: &dyn Store) {
+    let mut tx = store.begin().await.unwrap();
+    for (id, name, parent) in [
+        ("1", "示例科技", None),
+        ("rd", "研发部", Some("1")),
+        ("rd-web", "前端组", Some("rd")),
+        ("sales", "销售部", Some("1")),
+    ] {
+        tx.upsert_department(&Department {
+            id: id.into(),
+            name: name.into(),
+            parent_id: parent.map(Into::into),
+        })
+        .await
+        .unwrap();
+    }
+    for (userid, name, dept) in [
+        ("zhangwei", "张伟", "rd"),
+        ("wangfang", "王芳", "rd-web"),
+        ("lina", "李娜", "sales"),
+        ("liuyang", "刘洋", "sales"),
+        ("hr", "人事", "1"),
+    ] {
+        tx.upsert_employee(&Employee {
+            userid: userid.into(),
+            name: name.into(),
+            departments: vec![dept.into()],
+            active: true,
+        })
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
