@@ -376,10 +376,10 @@ async fn create_people_for(
     }
     let mut people = vec![(event.userid.clone(), event.departments.clone())];
     for outcome in evaluate(rules, event, calendar) {
-        if let Outcome::Fired(award) = outcome {
-            if award.userid != event.userid {
-                people.push((award.userid, Vec::new()));
-            }
+        if let Outcome::Fired(award) = outcome
+            && award.userid != event.userid
+        {
+            people.push((award.userid, Vec::new()));
         }
     }
     for (userid, departments) in people {

@@ -33,6 +33,8 @@ impl Posting {
 /// What one rule did with one event.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
+// A few of these live per event and are never stored in bulk; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum RuleResult {
     Posting { rule_id: String, posting: Posting },
     NotApplicable { rule_id: String, reason: String },

@@ -77,6 +77,8 @@ pub struct Explanation {
 }
 
 #[derive(Debug, Clone, PartialEq)]
+// One per matching rule per event, consumed at once; boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     Fired(Award),
     /// The rule matches the event type but does not apply, and why.
@@ -120,7 +122,10 @@ pub fn evaluate(rules: &RuleSet, event: &DomainEvent, calendar: &Calendar) -> Ve
                 match condition.holds(&vars) {
                     Ok(true) => {}
                     Ok(false) => {
-                        return not_applicable(format!("condition `{}` is false", condition.source));
+                        return not_applicable(format!(
+                            "condition `{}` is false",
+                            condition.source
+                        ));
                     }
                     Err(error) => {
                         return Outcome::Failed {

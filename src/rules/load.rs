@@ -158,13 +158,13 @@ impl Fields<'_> {
         }
 
         let id = self.required_str("id");
-        if let Some((line, id)) = id.as_ref().map(|id| (self.line_of("id"), id)) {
-            if id.is_empty() || id.chars().any(char::is_whitespace) {
-                self.problem(
-                    line,
-                    format!("id `{id}` must be non-empty and without spaces"),
-                );
-            }
+        if let Some(id) = &id
+            && (id.is_empty() || id.chars().any(char::is_whitespace))
+        {
+            self.problem(
+                self.line_of("id"),
+                format!("id `{id}` must be non-empty and without spaces"),
+            );
         }
         let name = self.required_str("name");
         let name_en = self.optional_str("name_en");
@@ -215,13 +215,13 @@ impl Fields<'_> {
         let departments = self.departments();
         let effective_from = self.date("effective_from");
         let effective_until = self.date("effective_until");
-        if let (Some(Some(from)), Some(Some(until))) = (&effective_from, &effective_until) {
-            if from > until {
-                self.problem(
-                    self.line_of("effective_until"),
-                    format!("effective_until {until} is before effective_from {from}: the rule could never apply"),
-                );
-            }
+        if let (Some(Some(from)), Some(Some(until))) = (&effective_from, &effective_until)
+            && from > until
+        {
+            self.problem(
+                self.line_of("effective_until"),
+                format!("effective_until {until} is before effective_from {from}: the rule could never apply"),
+            );
         }
         let review = match self.table.get("review").map(|v| v.get_ref().clone()) {
             None => Some(false),

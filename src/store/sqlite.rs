@@ -34,13 +34,11 @@ impl SqliteStore {
             .foreign_keys(true);
         let file = options.get_filename();
         let in_memory = url.contains(":memory:") || file.as_os_str().is_empty();
-        if !in_memory {
-            if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
-                    path: folder.display().to_string(),
-                    source,
-                })?;
-            }
+        if !in_memory && let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
+                path: folder.display().to_string(),
+                source,
+            })?;
         }
         let writer = SqlitePoolOptions::new()
             .max_connections(1)

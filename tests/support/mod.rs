@@ -109,12 +109,12 @@ impl TestDb {
     /// Closes the store and drops the PostgreSQL schema (a failed test leaves it for a look).
     pub async fn cleanup(self) {
         self.store.close().await;
-        if let Kind::Postgres { schema } = &self.kind {
-            if let Ok(mut admin) = PgConnection::connect(&postgres_url()).await {
-                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-                    .execute(&mut admin)
-                    .await;
-            }
+        if let Kind::Postgres { schema } = &self.kind
+            && let Ok(mut admin) = PgConnection::connect(&postgres_url()).await
+        {
+            let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                .execute(&mut admin)
+                .await;
         }
     }
 }

@@ -1,0 +1,253 @@
+//! The `jifen` binary as an operator uses it.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn jifen(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jifen"));
+    command
+        .args(args)
+        .env_remove("JIFEN_CONFIG")
+        .env_remove("JIFEN_DATABASE_URL")
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    command.output().expect("run jifen")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn rules_check_prints_what_each_sample_event_posts_and_why() {
+    let out = jifen(
+        &[
+            "rules",
+            "check",
+            "config/rules.toml",
+            "--events",
+            "config/examples/events.jsonl",
+        ],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("config/rules.toml: 10 rules, no problems"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+8 → zhangwei  [approval.points_request v2]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("奖扣申请「表扬：客户现场问题当晚解决」：+8 积分"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(already posted: nothing new)"), "{stdout}");
+    assert!(
+        stdout.contains("week cap of 10 reached, no points this time"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("17 events: 14 entries posted, 1 already posted, 0 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_rules_file_with_mistakes_is_refused_with_each_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.toml");
+    let rules = std::fs::read_to_string("config/rules.toml").unwrap();
+    let broken = rules
+        .replacen("points = 1\n", "points = 1\npionts = 1\n", 1)
+        .replacen("when = 'result == \"late\"", "when = 'reslt == \"late\"", 1);
+    std::fs::write(&file, &broken).unwrap();
+    let line_of = |needle: &str| broken.lines().position(|l| l.contains(needle)).unwrap() + 1;
+    let out = jifen(&["rules", "check", file.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("2 problems"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("line {}: unknown key `pionts`", line_of("pionts"))),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "line {}: condition uses unknown variable reslt",
+            line_of("reslt")
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn events_that_fail_make_the_check_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    std::fs::write(
+        &events,
+        "{\"type\":\"approval.approved\",\"source_key\":\"k\",\"userid\":\"u\",\"occurred_at\":\"2026-10-01T00:00:00Z\",\
+         \"data\":{\"process_code\":\"PROC-JIFEN-POINTS\",\"title\":\"t\",\"form\":{\"对象\":\"a\",\"积分\":\"很多\"}}}\nnot json\n",
+    )
+    .unwrap();
+    let out = jifen(
+        &[
+            "rules",
+            "check",
+            "config/rules.toml",
+            "--events",
+            events.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("form.积分 should hold a whole number of points"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("line 2: not a domain event"), "{stdout}");
+    assert!(
+        stdout.contains("2 events: 0 entries posted, 0 already posted, 2 failed"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn config_print_default_prints_the_commented_shipped_file() {
+    let out = jifen(&["config", "print-default"], &[]);
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        std::fs::read_to_string("config/jifen.toml").unwrap()
+    );
+}
+
+#[test]
+fn invalid_config_stops_start_up_naming_the_key() {
+    let out = jifen(&["serve"], &[("JIFEN_LISTEN", "localhost")]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("server.listen") && stderr.contains("host:port"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_logs_where_it_listens_and_which_database_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jifen"))
+        .arg("serve")
+        .env_remove("JIFEN_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("JIFEN_LISTEN", "127.0.0.1:0")
+        .env("JIFEN_DATABASE_URL", &url)
+        .env("JIFEN_ADMIN_TOKEN", "never-log-me")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let started = Instant::now();
+    let addr = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no listening line in:\n{log}"
+        );
+        let line = lines.next().expect("server exited early").unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            assert!(line.contains("database SQLite"), "{line}");
+            break rest.split(',').next().unwrap().to_string();
+        }
+    };
+    let response = std::net::TcpStream::connect(&addr).and_then(|mut s| {
+        use std::io::{Read, Write};
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)?;
+        Ok(body)
+    });
+    assert!(response.unwrap().starts_with("HTTP/1.1 200"));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    for line in lines {
+        log.push_str(&line.unwrap());
+        log.push('\n');
+    }
+    assert!(child.wait().unwrap().success(), "{log}");
+    assert!(log.contains("shutting down"), "{log}");
+    assert!(
+        !log.contains("never-log-me"),
+        "the admin token was logged:\n{log}"
+    );
+}
+
+#[test]
+fn import_post_and_verify_work_end_to_end_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let env = [("JIFEN_DATABASE_URL", url.as_str())];
+    let out = jifen(&["employees", "import", "config/examples/org.json"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("imported 3 departments and 4 employees"));
+    let out = jifen(&["ledger", "post", "config/examples/events.jsonl"], &env);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(text(&out.stdout).contains("17 events: 14 entries posted, 1 already posted, 0 failed"));
+    // Posting the same file again changes nothing.
+    let out = jifen(&["ledger", "post", "config/examples/events.jsonl"], &env);
+    assert!(
+        text(&out.stdout).contains("17 events: 0 entries posted, 15 already posted, 0 failed"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = jifen(&["ledger", "verify"], &env);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("every account equals the sum of its entries"));
+}
+
+#[test]
+fn migrate_creates_the_schema_on_postgres() {
+    if support::skip_postgres() {
+        return;
+    }
+    let name = format!("jifen_cli_test_{}", std::process::id());
+    let admin = support::postgres_url();
+    let psql = |sql: &str| {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::query(sql).execute(&mut c).await.unwrap();
+        });
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&format!("CREATE DATABASE {name}"));
+    let base = admin.rsplit_once('/').unwrap().0;
+    let url = format!("{base}/{name}");
+    let first = jifen(&["migrate"], &[("JIFEN_DATABASE_URL", &url)]);
+    let second = jifen(&["migrate"], &[("JIFEN_DATABASE_URL", &url)]);
+    psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    assert!(text(&first.stdout).contains("database PostgreSQL is up to date"));
+    assert!(text(&first.stderr).contains("database migrated"));
+    assert!(second.status.success());
+    assert!(!text(&second.stderr).contains("database migrated"));
+}

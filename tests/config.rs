@@ -1,0 +1,146 @@
+//! Configuration: the shipped file is the default, the environment overrides it, mistakes
+//! name their key, and secrets never show.
+
+use std::path::Path;
+
+use jifen::config::{Config, DEFAULT_CONFIG};
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn write(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jifen.toml");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+#[test]
+fn the_shipped_config_is_the_default() {
+    let shipped = std::fs::read_to_string("config/jifen.toml").unwrap();
+    assert_eq!(shipped, DEFAULT_CONFIG);
+    let config = Config::load(Some(Path::new("config/jifen.toml")), &[]).unwrap();
+    assert_eq!(config.server.listen, "127.0.0.1:8080");
+    assert_eq!(config.database.url, "sqlite:data/jifen.db");
+    assert_eq!(config.organisation.time_zone, "Asia/Shanghai");
+    assert_eq!(config.rules_path(), Path::new("config/rules.toml"));
+    assert!(config.server.admin_token.is_none());
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let config = Config::load(
+        Some(Path::new("config/jifen.toml")),
+        &env(&[
+            ("JIFEN_LISTEN", "0.0.0.0:9000"),
+            ("JIFEN_DATABASE_URL", "postgres://jifen:pw@db/jifen"),
+            ("JIFEN_TIME_ZONE", "America/Bogota"),
+            ("JIFEN_ADMIN_TOKEN", "tok-123"),
+            ("JIFEN_UNRELATED", "ignored"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.server.listen, "0.0.0.0:9000");
+    assert_eq!(config.database.url, "postgres://jifen:pw@db/jifen");
+    assert_eq!(
+        config.calendar().unwrap().time_zone_name(),
+        "America/Bogota"
+    );
+    assert!(config.server.admin_token.is_some());
+}
+
+#[test]
+fn jifen_config_names_the_file() {
+    let (_dir, path) = write("[server]\nlisten = \"127.0.0.1:7000\"\n");
+    let config = Config::load(None, &env(&[("JIFEN_CONFIG", path.to_str().unwrap())])).unwrap();
+    assert_eq!(config.server.listen, "127.0.0.1:7000");
+    // Relative paths in the file are taken from its folder.
+    assert_eq!(
+        config.rules_path(),
+        path.parent().unwrap().join("rules.toml")
+    );
+}
+
+#[test]
+fn mistakes_name_the_key_and_the_problem() {
+    // (file text, environment, words the error must contain)
+    type Case<'a> = (&'a str, Vec<(String, String)>, Vec<&'a str>);
+    let cases: Vec<Case> = vec![
+        (
+            "[server]\nlisten = \"nowhere\"\n",
+            vec![],
+            vec!["server.listen", "host:port"],
+        ),
+        (
+            "[server]\nlisten = 8080\n",
+            vec![],
+            vec!["server.listen", "expected a string"],
+        ),
+        (
+            "[server]\nlistne = \"127.0.0.1:1\"\n",
+            vec![],
+            vec!["listne"],
+        ),
+        (
+            "[database]\nurl = \"mysql://u:hunter2@h/d\"\n",
+            vec![],
+            vec!["database.url", "sqlite: or postgres://"],
+        ),
+        (
+            "",
+            env(&[("JIFEN_DATABASE_URL", "oracle://x")]),
+            vec!["database.url"],
+        ),
+        (
+            "[organisation]\ntime_zone = \"Asia/Shanghia\"\n",
+            vec![],
+            vec!["organisation.time_zone", "Asia/Shanghia"],
+        ),
+        (
+            "[organisation]\nweek_start = \"funday\"\n",
+            vec![],
+            vec!["organisation.week_start", "funday"],
+        ),
+        (
+            "[database]\nmax_connections = 0\n",
+            vec![],
+            vec!["database.max_connections"],
+        ),
+        ("[teapot]\n", vec![], vec!["teapot"]),
+    ];
+    for (text, env, words) in cases {
+        let (_dir, path) = write(text);
+        let err = Config::load(Some(&path), &env).expect_err(text).to_string();
+        for word in words {
+            assert!(
+                err.contains(word),
+                "{text:?}: {err:?} should mention {word:?}"
+            );
+        }
+        assert!(!err.contains("hunter2"), "a password leaked into {err:?}");
+    }
+}
+
+#[test]
+fn a_missing_config_file_is_named() {
+    let err = Config::load(Some(Path::new("no/such/jifen.toml")), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no/such/jifen.toml"), "{err}");
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let (_dir, path) = write("[server]\nadmin_token = \"in-file-secret\"\n");
+    let config = Config::load(Some(&path), &env(&[("JIFEN_ADMIN_TOKEN", "s3cr3t-token")])).unwrap();
+    let debug = format!("{config:?} {config:#?}");
+    assert!(
+        !debug.contains("s3cr3t-token") && !debug.contains("in-file-secret"),
+        "{debug}"
+    );
+    assert!(debug.contains("REDACTED"));
+}

@@ -1,0 +1,263 @@
+//! The HTTP API over a real listener, on both backends: health, bearer auth, accounts and
+//! entries, and clean refusals.
+
+mod support;
+
+use std::sync::Arc;
+
+use jifen::config::Config;
+use jifen::domain::DomainEvent;
+use jifen::ledger;
+use jifen::rules::load_rules_file;
+use jifen::web::{AppState, router};
+use jiff::Timestamp;
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use support::{TestDb, seed_org, shanghai};
+
+const TOKEN: &str = "test-admin-token";
+
+on_both_backends!(
+    health_check_names_the_database,
+    the_api_refuses_requests_without_the_right_token,
+    account_shows_score_balance_and_pending,
+    entries_come_newest_first_with_explanation_rule_and_source,
+    unknown_people_and_paths_get_404_with_a_json_error,
+    bad_paging_parameters_get_400,
+);
+
+/// Serves the API over `db` on a free port; returns its base URL.
+async fn serve(db: &TestDb, token: Option<&str>) -> String {
+    let state = AppState {
+        store: db.store.clone(),
+        calendar: shanghai(),
+        admin_token: token.map(|t| Arc::new(SecretString::from(t.to_string()))),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(state, 64 * 1024)).await });
+    format!("http://{addr}")
+}
+
+async fn get(url: &str, token: Option<&str>) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Posts the shipped sample events through the shipped rules.
+async fn post_samples(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
+    let text = std::fs::read_to_string("config/examples/events.jsonl").unwrap();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let event: DomainEvent = serde_json::from_str(line).unwrap();
+        let mut tx = db.store.begin().await.unwrap();
+        ledger::post_event(tx.as_mut(), &rules, &shanghai(), &event, Timestamp::now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+async fn health_check_names_the_database(db: &TestDb) {
+    let base = serve(db, None).await;
+    let (status, body) = get(&format!("{base}/healthz"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let backend = db.store.backend();
+    assert_eq!(body, json!({ "status": "ok", "database": backend }));
+    assert!(["sqlite", "postgres"].contains(&body["database"].as_str().unwrap()));
+}
+
+async fn the_api_refuses_requests_without_the_right_token(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let base = serve(db, Some(TOKEN)).await;
+    let url = format!("{base}/api/v1/employees/zhangwei/account");
+    for (token, reason) in [
+        (None, "missing bearer token"),
+        (Some("wrong"), "wrong bearer token"),
+        (Some(""), "missing bearer token"),
+    ] {
+        let (status, body) = get(&url, token).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{token:?}");
+        assert_eq!(body["error"]["code"], "unauthorized");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(reason),
+            "{body}"
+        );
+        assert!(!body.to_string().contains(TOKEN));
+    }
+    assert_eq!(get(&url, Some(TOKEN)).await.0, StatusCode::OK);
+    // With no token configured the API is off, and says how to turn it on.
+    let closed = serve(db, None).await;
+    let (status, body) = get(
+        &format!("{closed}/api/v1/employees/zhangwei/account"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JIFEN_ADMIN_TOKEN")
+    );
+}
+
+async fn account_shows_score_balance_and_pending(db: &TestDb) {
+    post_samples(db).await;
+    let base = serve(db, Some(TOKEN)).await;
+    // 王芳: -3 missing check-in, +30 innovation; +5 +5 +0 +5 knowledge sharing pending review.
+    let (status, body) = get(
+        &format!("{base}/api/v1/employees/wangfang/account"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({ "userid": "wangfang", "name": "王芳", "score": 27, "balance": 27, "pending": 15 })
+    );
+    // 张伟: +1 on time (redelivery ignored), +20 full attendance, +8 points request, +10 innovation.
+    let (_, body) = get(
+        &format!("{base}/api/v1/employees/zhangwei/account"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(
+        (
+            body["score"].as_i64(),
+            body["balance"].as_i64(),
+            body["pending"].as_i64()
+        ),
+        (Some(39), Some(39), Some(0))
+    );
+}
+
+async fn entries_come_newest_first_with_explanation_rule_and_source(db: &TestDb) {
+    post_samples(db).await;
+    let base = serve(db, Some(TOKEN)).await;
+    let (status, body) = get(
+        &format!("{base}/api/v1/employees/zhangwei/entries"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let entries = body["entries"].as_array().unwrap();
+    let ids: Vec<i64> = entries.iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    let request = entries
+        .iter()
+        .find(|e| e["rule_id"] == "approval.points_request")
+        .unwrap();
+    assert_eq!(request["points"], 8);
+    assert_eq!(request["rule_version"], 2);
+    assert_eq!(request["source_key"], "bpms:PI-20261012-0001");
+    assert_eq!(request["status"], "posted");
+    assert_eq!(request["occurred_local"], "2026-10-12 15:20:00 +08:00");
+    assert!(
+        request["explanation"]["zh"]
+            .as_str()
+            .unwrap()
+            .starts_with("奖扣申请「表扬：客户现场问题当晚解决」：+8 积分")
+    );
+    assert!(
+        request["explanation"]["en"]
+            .as_str()
+            .unwrap()
+            .starts_with("Points request “表扬：客户现场问题当晚解决”: +8 points")
+    );
+    assert_eq!(body["next_before"], Value::Null);
+    // Paging: one at a time walks the same list.
+    let (_, page) = get(
+        &format!("{base}/api/v1/employees/zhangwei/entries?limit=1"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(page["entries"][0]["id"].as_i64(), Some(ids[0]));
+    let next = page["next_before"].as_i64().unwrap();
+    let (_, page) = get(
+        &format!("{base}/api/v1/employees/zhangwei/entries?limit=1&before={next}"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(page["entries"][0]["id"].as_i64(), Some(ids[1]));
+}
+
+async fn unknown_people_and_paths_get_404_with_a_json_error(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let base = serve(db, Some(TOKEN)).await;
+    for path in [
+        "employees/ghost/account",
+        "employees/ghost/entries",
+        "employees/zhangwei/nothing",
+        "nowhere",
+    ] {
+        let (status, body) = get(&format!("{base}/api/v1/{path}"), Some(TOKEN)).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(body["error"]["code"], "not_found", "{path}");
+    }
+    let (_, body) = get(
+        &format!("{base}/api/v1/employees/ghost/account"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(body["error"]["message"], "unknown employee \"ghost\"");
+}
+
+async fn bad_paging_parameters_get_400(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let base = serve(db, Some(TOKEN)).await;
+    for query in [
+        "limit=0",
+        "limit=501",
+        "limit=ten",
+        "before=x",
+        "colour=red",
+    ] {
+        let (status, body) = get(
+            &format!("{base}/api/v1/employees/zhangwei/entries?{query}"),
+            Some(TOKEN),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+        assert_eq!(body["error"]["code"], "bad_request", "{query}");
+    }
+}
+
+#[tokio::test]
+async fn the_app_starts_from_the_shipped_config_on_a_fresh_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite:{}",
+        dir.path().join("nested/folder/jifen.db").display()
+    );
+    let env: Vec<(String, String)> = [
+        ("JIFEN_LISTEN", "127.0.0.1:0"),
+        ("JIFEN_DATABASE_URL", url.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let config = Config::load(Some("config/jifen.toml".as_ref()), &env).unwrap();
+    let running = jifen::app::start(&config).await.unwrap();
+    let (status, body) = get(&format!("http://{}/healthz", running.addr), None).await;
+    assert_eq!(
+        (status, body["database"].as_str()),
+        (StatusCode::OK, Some("sqlite"))
+    );
+    assert_eq!(
+        running.rules.rules.len(),
+        load_rules_file("config/rules.toml".as_ref())
+            .unwrap()
+            .rules
+            .len()
+    );
+    running.stop().await.unwrap();
+    assert!(dir.path().join("nested/folder/jifen.db").exists());
+}
