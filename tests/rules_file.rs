@@ -183,3 +183,77 @@ fn effective_dates_are_local_and_inclusive() {
         );
     }
 }
+
+#[test]
+fn the_manifest_lists_every_approval_form_the_shipped_rules_use() {
+    #[derive(serde::Deserialize)]
+    struct Manifest {
+        form: Vec<Form>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Form {
+        process_code: String,
+        rules: Vec<String>,
+        fields: Vec<toml::Table>,
+    }
+    let manifest: Manifest =
+        toml::from_str(&std::fs::read_to_string("manifest/approval-forms.toml").unwrap()).unwrap();
+    let rules_text = std::fs::read_to_string("config/rules.toml").unwrap();
+    let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
+    for rule in rules
+        .rules
+        .iter()
+        .filter(|r| r.event == "approval.approved")
+    {
+        let form = manifest.form.iter().find(|f| f.rules.contains(&rule.id));
+        let form = form.unwrap_or_else(|| {
+            panic!(
+                "manifest/approval-forms.toml has no form for rule {}",
+                rule.id
+            )
+        });
+        let condition = rule
+            .when
+            .as_ref()
+            .map(|c| c.source.as_str())
+            .unwrap_or_default();
+        assert!(
+            condition.contains(&form.process_code),
+            "rule {} should test process code {}",
+            rule.id,
+            form.process_code
+        );
+    }
+    // Every form field a rule reads (points, target, or form["X"] in its condition) is in the manifest.
+    for form in &manifest.form {
+        let labels: Vec<&str> = form
+            .fields
+            .iter()
+            .filter_map(|f| f.get("label")?.as_str())
+            .collect();
+        for rule_id in &form.rules {
+            let rule = rules
+                .get(rule_id)
+                .unwrap_or_else(|| panic!("manifest names unknown rule {rule_id}"));
+            let mut read: Vec<String> = rule.target.iter().map(ToString::to_string).collect();
+            if let jifen::rules::Points::Field { path, .. } = &rule.points {
+                read.push(path.to_string());
+            }
+            let condition = rule
+                .when
+                .as_ref()
+                .map(|c| c.source.clone())
+                .unwrap_or_default();
+            for piece in condition.split("form[\"").skip(1) {
+                read.push(format!("form.{}", piece.split('"').next().unwrap()));
+            }
+            for field in read.iter().filter_map(|p| p.strip_prefix("form.")) {
+                assert!(
+                    labels.contains(&field),
+                    "rule {rule_id} reads form field {field}, which manifest form {} lacks",
+                    form.process_code
+                );
+            }
+        }
+    }
+}
