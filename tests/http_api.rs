@@ -123,6 +123,30 @@ async fn account_shows_score_balance_and_pending(db: &TestDb) {
         body,
         json!({ "userid": "wangfang", "name": "王芳", "score": 27, "balance": 27, "pending": 15 })
     );
+    let (_, body) = get(
+        &format!("{base}/api/v1/employees/wangfang/entries"),
+        Some(TOKEN),
+    )
+    .await;
+    let statuses: Vec<(&str, &str)> = body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["rule_id"].as_str().unwrap(),
+                e["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        statuses.contains(&("knowledge.sharing", "pending")),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&("innovation.adopted", "posted")),
+        "{statuses:?}"
+    );
     // 张伟: +1 on time (redelivery ignored), +20 full attendance, +8 points request, +10 innovation.
     let (_, body) = get(
         &format!("{base}/api/v1/employees/zhangwei/account"),

@@ -77,6 +77,7 @@ fn immutable_part(e: &Entry) -> Entry {
     Entry {
         reversed_by: None,
         resolved_by: None,
+        approved: None,
         ..e.clone()
     }
 }

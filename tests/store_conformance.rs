@@ -4,7 +4,7 @@ mod support;
 
 use jifen::domain::{Calendar, DomainEvent};
 use jifen::ledger::{
-    self, Decision, EntryKind, LedgerError, ManualPost, Posting, RuleResult, Totals,
+    self, Decision, Entry, EntryKind, LedgerError, ManualPost, Posting, RuleResult, Totals,
 };
 use jifen::rules::{RuleSet, load_rules};
 use jifen::store::Store;
@@ -127,6 +127,26 @@ async fn post(
         ledger::post_event(tx.as_mut(), &rules(), calendar, event, Timestamp::now()).await?;
     tx.commit().await?;
     Ok(posting)
+}
+
+/// Posts an event that makes exactly one entry, and returns it.
+async fn post_one(store: &dyn Store, event: &DomainEvent) -> Entry {
+    let posting = post(store, &shanghai(), event).await.unwrap();
+    let mut posted = posting.posted().cloned();
+    let entry = posted.next().expect("one entry posted");
+    assert!(posted.next().is_none(), "only one entry posted");
+    entry
+}
+
+/// A knowledge-sharing approval by 王芳, which the rules hold for review.
+fn sharing(source: &str) -> DomainEvent {
+    approved(
+        "wangfang",
+        source,
+        "2026-10-08T02:00:00Z",
+        "PROC-SHARING",
+        json!({}),
+    )
 }
 
 async fn totals(store: &dyn Store, userid: &str) -> Totals {
@@ -397,13 +417,7 @@ async fn a_reversal_takes_back_the_points_once(db: &TestDb) {
         "PROC-POINTS",
         json!({"who": "lina", "amount": "9"}),
     );
-    let id = post(store, &shanghai(), &event)
-        .await
-        .unwrap()
-        .posted()
-        .next()
-        .unwrap()
-        .id;
+    let id = post_one(store, &event).await.id;
 
     let mut tx = store.begin().await.unwrap();
     let reversal = ledger::reverse(tx.as_mut(), id, "hr", "重复申请", Timestamp::now())
@@ -491,20 +505,8 @@ async fn a_reversal_frees_the_cap_it_used(db: &TestDb) {
 async fn pending_points_count_only_after_approval(db: &TestDb) {
     let store = db.store.as_ref();
     seed_org(store).await;
-    let event = approved(
-        "wangfang",
-        "bpms:share",
-        "2026-10-08T02:00:00Z",
-        "PROC-SHARING",
-        json!({}),
-    );
-    let entry = post(store, &shanghai(), &event)
-        .await
-        .unwrap()
-        .posted()
-        .next()
-        .unwrap()
-        .clone();
+    let event = sharing("bpms:share");
+    let entry = post_one(store, &event).await;
     assert!(entry.is_pending());
     assert!(entry.explanation.en.contains("pending review"));
     assert_eq!(totals(store, "wangfang").await, t(0, 0, 5));
@@ -526,7 +528,12 @@ async fn pending_points_count_only_after_approval(db: &TestDb) {
         (EntryKind::Approval, Some(entry.id))
     );
     assert_eq!(totals(store, "wangfang").await, t(5, 5, 0));
-    assert!(!store.entry(entry.id).await.unwrap().unwrap().is_pending());
+    let decided = store.entry(entry.id).await.unwrap().unwrap();
+    assert!(!decided.is_pending());
+    assert_eq!(
+        (decided.resolved_by, decided.approved),
+        (Some(approval.id), Some(true))
+    );
 
     // Approved points are taken back by reversing the approval.
     let mut tx = store.begin().await.unwrap();
@@ -554,20 +561,8 @@ async fn pending_points_count_only_after_approval(db: &TestDb) {
 async fn rejected_points_are_dropped_and_cannot_be_decided_twice(db: &TestDb) {
     let store = db.store.as_ref();
     seed_org(store).await;
-    let event = approved(
-        "wangfang",
-        "bpms:share",
-        "2026-10-08T02:00:00Z",
-        "PROC-SHARING",
-        json!({}),
-    );
-    let id = post(store, &shanghai(), &event)
-        .await
-        .unwrap()
-        .posted()
-        .next()
-        .unwrap()
-        .id;
+    let event = sharing("bpms:share");
+    let id = post_one(store, &event).await.id;
     let mut tx = store.begin().await.unwrap();
     let rejection = ledger::resolve(
         tx.as_mut(),
@@ -581,6 +576,10 @@ async fn rejected_points_are_dropped_and_cannot_be_decided_twice(db: &TestDb) {
     .unwrap();
     tx.commit().await.unwrap();
     assert_eq!(rejection.kind, EntryKind::Rejection);
+    assert_eq!(
+        store.entry(id).await.unwrap().unwrap().approved,
+        Some(false)
+    );
     assert!(rejection.explanation.zh.contains("内容与工作无关"));
     assert_eq!(totals(store, "wangfang").await, t(0, 0, 0));
     let mut tx = store.begin().await.unwrap();
@@ -601,20 +600,8 @@ async fn rejected_points_are_dropped_and_cannot_be_decided_twice(db: &TestDb) {
 async fn pending_entries_are_rejected_not_reversed(db: &TestDb) {
     let store = db.store.as_ref();
     seed_org(store).await;
-    let event = approved(
-        "wangfang",
-        "bpms:share",
-        "2026-10-08T02:00:00Z",
-        "PROC-SHARING",
-        json!({}),
-    );
-    let id = post(store, &shanghai(), &event)
-        .await
-        .unwrap()
-        .posted()
-        .next()
-        .unwrap()
-        .id;
+    let event = sharing("bpms:share");
+    let id = post_one(store, &event).await.id;
     let mut tx = store.begin().await.unwrap();
     let err = ledger::reverse(tx.as_mut(), id, "hr", "x", Timestamp::now())
         .await
@@ -633,13 +620,7 @@ async fn pending_entries_are_rejected_not_reversed(db: &TestDb) {
         json!({"who": "lina", "amount": 3}),
     );
     drop(tx);
-    let granted_id = post(store, &shanghai(), &granted)
-        .await
-        .unwrap()
-        .posted()
-        .next()
-        .unwrap()
-        .id;
+    let granted_id = post_one(store, &granted).await.id;
     let mut tx = store.begin().await.unwrap();
     let err = ledger::resolve(
         tx.as_mut(),
@@ -673,20 +654,8 @@ async fn nobody_awards_or_approves_their_own_points(db: &TestDb) {
         .unwrap_err();
     assert_eq!(err.to_string(), "hr cannot award their own points");
     drop(tx);
-    let event = approved(
-        "wangfang",
-        "bpms:share",
-        "2026-10-08T02:00:00Z",
-        "PROC-SHARING",
-        json!({}),
-    );
-    let id = post(store, &shanghai(), &event)
-        .await
-        .unwrap()
-        .posted()
-        .next()
-        .unwrap()
-        .id;
+    let event = sharing("bpms:share");
+    let id = post_one(store, &event).await.id;
     let mut tx = store.begin().await.unwrap();
     let err = ledger::resolve(
         tx.as_mut(),

@@ -124,6 +124,8 @@ pub struct Entry {
     pub reversed_by: Option<i64>,
     /// The approval or rejection of this pending entry.
     pub resolved_by: Option<i64>,
+    /// Whether that decision approved the points.
+    pub approved: Option<bool>,
 }
 
 impl Entry {

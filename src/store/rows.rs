@@ -11,7 +11,7 @@ use crate::rules::Explanation;
 pub(super) const ENTRY_SELECT: &str = "SELECT e.id, e.userid, e.kind, e.points, e.score_delta, e.balance_delta, \
      e.pending_delta, e.source_key, e.rule_id, e.rule_version, e.actor, e.category, e.reverses, \
      e.resolves, e.explanation_zh, e.explanation_en, e.inputs, e.occurred_at, e.posted_at, \
-     r.id AS reversed_by, s.id AS resolved_by \
+     r.id AS reversed_by, s.id AS resolved_by, s.kind AS resolved_kind \
      FROM ledger_entries e \
      LEFT JOIN ledger_entries r ON r.reverses = e.id \
      LEFT JOIN ledger_entries s ON s.resolves = e.id";
@@ -39,6 +39,7 @@ pub(super) struct EntryRow {
     posted_at: i64,
     reversed_by: Option<i64>,
     resolved_by: Option<i64>,
+    resolved_kind: Option<String>,
 }
 
 impl TryFrom<EntryRow> for Entry {
@@ -77,6 +78,12 @@ impl TryFrom<EntryRow> for Entry {
             },
             reversed_by: r.reversed_by,
             resolved_by: r.resolved_by,
+            approved: match r.resolved_kind.as_deref() {
+                None => None,
+                Some("approval") => Some(true),
+                Some("rejection") => Some(false),
+                Some(_) => return Err(corrupt("resolved by an entry that is not a decision")),
+            },
         })
     }
 }

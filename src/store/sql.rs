@@ -165,6 +165,7 @@ macro_rules! impl_store_tx {
                     posted_at: $crate::store::rows::stored_time(e.posted_at),
                     reversed_by: None,
                     resolved_by: None,
+                    approved: None,
                 })
             }
 

@@ -111,9 +111,8 @@ fn status(entry: &Entry) -> &'static str {
         "reversed"
     } else if entry.is_pending() {
         "pending"
-    } else if entry.resolved_by.is_some() {
-        // A decided pending entry: its approval or rejection entry says which.
-        "decided"
+    } else if let Some(approved) = entry.approved {
+        if approved { "approved" } else { "rejected" }
     } else {
         "posted"
     }
