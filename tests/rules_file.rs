@@ -198,7 +198,6 @@ fn the_manifest_lists_every_approval_form_the_shipped_rules_use() {
     }
     let manifest: Manifest =
         toml::from_str(&std::fs::read_to_string("manifest/approval-forms.toml").unwrap()).unwrap();
-    let rules_text = std::fs::read_to_string("config/rules.toml").unwrap();
     let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
     for rule in rules
         .rules
