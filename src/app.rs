@@ -10,6 +10,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::ingress::InboxWriter;
+use crate::ingress::callback::CallbackState;
 use crate::rules::{RuleSet, load_rules_file};
 use crate::store::{self, Store, redact_url};
 use crate::web::{AppState, router};
@@ -81,7 +83,17 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         calendar: config.calendar()?,
         admin_token: token,
     };
-    let app = router(state, config.server.max_body_bytes);
+    let keys = config.callback_keys()?;
+    if keys.is_none() {
+        tracing::warn!(
+            "DingTalk callbacks are not configured: POST /dingtalk/callback answers 503"
+        );
+    }
+    let callback = CallbackState {
+        keys: keys.map(Arc::new),
+        inbox: InboxWriter::spawn(store.clone()),
+    };
+    let app = router(state, callback, config.server.max_body_bytes);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)

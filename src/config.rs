@@ -25,6 +25,21 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_TIME_ZONE", "organisation.time_zone"),
     ("JIFEN_RULES", "rules.path"),
     ("JIFEN_LOG", "log.level"),
+    ("JIFEN_DINGTALK_CALLBACK_TOKEN", "dingtalk.callback_token"),
+    ("JIFEN_DINGTALK_AES_KEY", "dingtalk.aes_key"),
+    ("JIFEN_DINGTALK_RECEIVE_ID", "dingtalk.receive_id"),
+    (
+        "JIFEN_DINGTALK_PREVIOUS_CALLBACK_TOKEN",
+        "dingtalk.previous_callback_token",
+    ),
+    (
+        "JIFEN_DINGTALK_PREVIOUS_AES_KEY",
+        "dingtalk.previous_aes_key",
+    ),
+    (
+        "JIFEN_DINGTALK_PREVIOUS_RECEIVE_ID",
+        "dingtalk.previous_receive_id",
+    ),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -40,6 +55,8 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub dingtalk: DingTalkConfig,
     /// Folder of the config file, for relative paths in it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -136,6 +153,35 @@ impl Default for LogConfig {
     }
 }
 
+/// DingTalk callback keys, as set in the developer console's event subscription.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DingTalkConfig {
+    pub callback_token: Option<SecretString>,
+    pub aes_key: Option<SecretString>,
+    /// The corpId, appKey or suiteKey the callback was registered with.
+    pub receive_id: Option<String>,
+    pub previous_callback_token: Option<SecretString>,
+    pub previous_aes_key: Option<SecretString>,
+    pub previous_receive_id: Option<String>,
+    /// How far a callback's timestamp may be from our clock.
+    pub callback_window_seconds: i64,
+}
+
+impl Default for DingTalkConfig {
+    fn default() -> Self {
+        DingTalkConfig {
+            callback_token: None,
+            aes_key: None,
+            receive_id: None,
+            previous_callback_token: None,
+            previous_aes_key: None,
+            previous_receive_id: None,
+            callback_window_seconds: 3600,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -227,6 +273,7 @@ impl Config {
             return Err(key("database.max_connections", "must be at least 1"));
         }
         self.calendar()?;
+        self.callback_keys()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key("log.level", format!("{e} (found {:?})", self.log.level)))?;
         Ok(())
@@ -256,6 +303,72 @@ impl Config {
             self.rules.path.clone()
         } else {
             self.base_dir.join(&self.rules.path)
+        }
+    }
+
+    /// The callback key sets, current first; `None` when callbacks are not configured.
+    pub fn callback_keys(&self) -> Result<Option<crate::ingress::CallbackKeys>, ConfigError> {
+        use secrecy::ExposeSecret;
+        let d = &self.dingtalk;
+        let set = |names: [&'static str; 3],
+                   token: &Option<SecretString>,
+                   aes: &Option<SecretString>,
+                   id: &Option<String>|
+         -> Result<Option<crate::dingtalk::crypto::CallbackCrypto>, ConfigError> {
+            match (token, aes, id) {
+                (None, None, None) => Ok(None),
+                (Some(token), Some(aes), Some(id)) => crate::dingtalk::crypto::CallbackCrypto::new(
+                    token.clone(),
+                    aes.expose_secret(),
+                    id,
+                )
+                .map(Some)
+                .map_err(|e| key(names[1], e.to_string())),
+                _ => Err(key(
+                    names[0],
+                    format!(
+                        "{}, {} and {} must be set together",
+                        names[0], names[1], names[2]
+                    ),
+                )),
+            }
+        };
+        let current = set(
+            [
+                "dingtalk.callback_token",
+                "dingtalk.aes_key",
+                "dingtalk.receive_id",
+            ],
+            &d.callback_token,
+            &d.aes_key,
+            &d.receive_id,
+        )?;
+        let previous = set(
+            [
+                "dingtalk.previous_callback_token",
+                "dingtalk.previous_aes_key",
+                "dingtalk.previous_receive_id",
+            ],
+            &d.previous_callback_token,
+            &d.previous_aes_key,
+            &d.previous_receive_id,
+        )?;
+        if d.callback_window_seconds <= 0 {
+            return Err(key(
+                "dingtalk.callback_window_seconds",
+                "must be more than 0",
+            ));
+        }
+        match (current, previous) {
+            (None, Some(_)) => Err(key(
+                "dingtalk.callback_token",
+                "the previous key set needs a current one",
+            )),
+            (None, None) => Ok(None),
+            (Some(current), previous) => Ok(Some(crate::ingress::CallbackKeys {
+                sets: std::iter::once(current).chain(previous).collect(),
+                window_ms: d.callback_window_seconds * 1000,
+            })),
         }
     }
 

@@ -111,6 +111,23 @@ fn mistakes_name_the_key_and_the_problem() {
             vec!["database.max_connections"],
         ),
         ("[teapot]\n", vec![], vec!["teapot"]),
+        (
+            "",
+            env(&[
+                ("JIFEN_DINGTALK_CALLBACK_TOKEN", "t"),
+                ("JIFEN_DINGTALK_RECEIVE_ID", "ding1"),
+            ]),
+            vec!["dingtalk.callback_token", "must be set together"],
+        ),
+        (
+            "",
+            env(&[
+                ("JIFEN_DINGTALK_CALLBACK_TOKEN", "t"),
+                ("JIFEN_DINGTALK_AES_KEY", "hunter2-not-43-chars"),
+                ("JIFEN_DINGTALK_RECEIVE_ID", "ding1"),
+            ]),
+            vec!["dingtalk.aes_key", "43 characters"],
+        ),
     ];
     for (text, env, words) in cases {
         let (_dir, path) = write(text);
@@ -123,6 +140,31 @@ fn mistakes_name_the_key_and_the_problem() {
         }
         assert!(!err.contains("hunter2"), "a password leaked into {err:?}");
     }
+}
+
+#[test]
+fn callback_keys_come_from_the_environment_with_an_optional_previous_set() {
+    let key = "j64AX6VM2ewMuBY6rfNcAKEIOUttYpATIk27f4t3tGo";
+    let config = Config::load(
+        Some(Path::new("config/jifen.toml")),
+        &env(&[
+            ("JIFEN_DINGTALK_CALLBACK_TOKEN", "t1"),
+            ("JIFEN_DINGTALK_AES_KEY", key),
+            ("JIFEN_DINGTALK_RECEIVE_ID", "ding1"),
+            ("JIFEN_DINGTALK_PREVIOUS_CALLBACK_TOKEN", "t0"),
+            ("JIFEN_DINGTALK_PREVIOUS_AES_KEY", key),
+            ("JIFEN_DINGTALK_PREVIOUS_RECEIVE_ID", "ding0"),
+        ]),
+    )
+    .unwrap();
+    let keys = config.callback_keys().unwrap().unwrap();
+    let ids: Vec<&str> = keys.sets.iter().map(|k| k.receive_id()).collect();
+    assert_eq!(ids, ["ding1", "ding0"]);
+    assert_eq!(keys.window_ms, 3_600_000);
+    let debug = format!("{config:?}");
+    assert!(!debug.contains(key) && !debug.contains("\"t1\""), "{debug}");
+    let none = Config::load(Some(Path::new("config/jifen.toml")), &[]).unwrap();
+    assert!(none.callback_keys().unwrap().is_none());
 }
 
 #[test]

@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use jifen::config::Config;
 use jifen::domain::DomainEvent;
+use jifen::ingress::InboxWriter;
+use jifen::ingress::callback::CallbackState;
 use jifen::ledger;
 use jifen::rules::load_rules_file;
 use jifen::web::{AppState, router};
@@ -25,6 +27,7 @@ on_both_backends!(
     entries_come_newest_first_with_explanation_rule_and_source,
     unknown_people_and_paths_get_404_with_a_json_error,
     bad_paging_parameters_get_400,
+    callbacks_are_refused_until_configured,
 );
 
 /// Serves the API over `db` on a free port; returns its base URL.
@@ -36,7 +39,11 @@ async fn serve(db: &TestDb, token: Option<&str>) -> String {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state, 64 * 1024)).await });
+    let callback = CallbackState {
+        keys: None,
+        inbox: InboxWriter::spawn(db.store.clone()),
+    };
+    tokio::spawn(async move { axum::serve(listener, router(state, callback, 64 * 1024)).await });
     format!("http://{addr}")
 }
 
@@ -252,6 +259,26 @@ async fn bad_paging_parameters_get_400(db: &TestDb) {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(body["error"]["code"], "bad_request", "{query}");
     }
+}
+
+async fn callbacks_are_refused_until_configured(db: &TestDb) {
+    let base = serve(db, None).await;
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{base}/dingtalk/callback?msg_signature=x&timestamp=1&nonce=n"
+        ))
+        .json(&json!({ "encrypt": "x" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JIFEN_DINGTALK_AES_KEY")
+    );
 }
 
 #[tokio::test]

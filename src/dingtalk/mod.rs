@@ -2,3 +2,4 @@
 //! mode join it. Formats follow shared/dingtalk/PROTOCOL.md and its test vectors.
 
 pub mod crypto;
+pub mod events;

@@ -70,6 +70,35 @@ pub struct AuditRecord {
     pub record: NewAudit,
 }
 
+/// An inbound event to store: raw, de-duplicated by `dedup_key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewInboxRow {
+    pub dedup_key: String,
+    /// `http`, `stream`, `robot`, `reconcile`…
+    pub source: String,
+    pub event_type: String,
+    pub payload: String,
+    /// `None` for an event to process; otherwise why it is kept but not processed.
+    pub ignored: Option<String>,
+    pub received_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxRow {
+    pub id: i64,
+    pub dedup_key: String,
+    pub source: String,
+    pub event_type: String,
+    pub payload: String,
+    /// pending, processing, done, ignored or failed.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub received_at: Timestamp,
+    pub processed_at: Option<Timestamp>,
+}
+
 /// An account whose stored totals differ from the sum of its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mismatch {
@@ -98,6 +127,11 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Entry>, StoreError>;
     async fn entry(&self, id: i64) -> Result<Option<Entry>, StoreError>;
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Stores events in one transaction, skipping keys already present; returns the keys
+    /// that were new. Durable when it returns.
+    async fn insert_inbox(&self, rows: &[NewInboxRow]) -> Result<Vec<String>, StoreError>;
+    /// Inbox rows, newest first, optionally only those with `status`.
+    async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError>;
     /// Accounts whose totals are not the sum of their entries (invariant 1); empty when sound.
     async fn verify_totals(&self) -> Result<Vec<Mismatch>, StoreError>;
     async fn close(&self);

@@ -159,3 +159,44 @@ pub(super) fn millis(ms: i64) -> Option<Timestamp> {
 pub(crate) fn stored_time(t: Timestamp) -> Timestamp {
     millis(t.as_millisecond()).unwrap_or(t)
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct InboxDbRow {
+    id: i64,
+    dedup_key: String,
+    source: String,
+    event_type: String,
+    payload: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    received_at: i64,
+    processed_at: Option<i64>,
+}
+
+impl TryFrom<InboxDbRow> for super::InboxRow {
+    type Error = StoreError;
+
+    fn try_from(r: InboxDbRow) -> Result<super::InboxRow, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("inbox row {}: {what}", r.id));
+        Ok(super::InboxRow {
+            next_attempt_at: millis(r.next_attempt_at)
+                .ok_or_else(|| corrupt("next_attempt_at out of range"))?,
+            received_at: millis(r.received_at)
+                .ok_or_else(|| corrupt("received_at out of range"))?,
+            processed_at: r
+                .processed_at
+                .map(|ms| millis(ms).ok_or_else(|| corrupt("processed_at out of range")))
+                .transpose()?,
+            id: r.id,
+            dedup_key: r.dedup_key,
+            source: r.source,
+            event_type: r.event_type,
+            payload: r.payload,
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error,
+        })
+    }
+}

@@ -308,6 +308,53 @@ macro_rules! impl_store {
             rows.into_iter().map(TryInto::try_into).collect()
         }
 
+        async fn insert_inbox(&self, rows: &[$crate::store::NewInboxRow]) -> Result<Vec<String>, $crate::store::StoreError> {
+            // 7 parameters a row: well under both databases' limits per statement.
+            const CHUNK: usize = 500;
+            let mut inserted = Vec::with_capacity(rows.len());
+            let mut tx = self.writer().begin().await?;
+            for chunk in rows.chunks(CHUNK) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|i| {
+                        let p = i * 7;
+                        format!("(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})", p + 1, p + 2, p + 3, p + 4, p + 5, p + 6, p + 7, p + 6)
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO inbox (dedup_key, source, event_type, payload, status, next_attempt_at, last_error, received_at) \
+                     VALUES {} ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
+                    values.join(", ")
+                );
+                let mut query = sqlx::query_as::<_, (String,)>(&sql);
+                for row in chunk {
+                    let status = if row.ignored.is_some() { "ignored" } else { "pending" };
+                    query = query
+                        .bind(&row.dedup_key)
+                        .bind(&row.source)
+                        .bind(&row.event_type)
+                        .bind(&row.payload)
+                        .bind(status)
+                        .bind(row.received_at.as_millisecond())
+                        .bind(&row.ignored);
+                }
+                inserted.extend(query.fetch_all(&mut *tx).await?.into_iter().map(|(k,)| k));
+            }
+            tx.commit().await?;
+            Ok(inserted)
+        }
+
+        async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<$crate::store::InboxRow>, $crate::store::StoreError> {
+            let rows: Vec<$crate::store::rows::InboxDbRow> = sqlx::query_as(
+                "SELECT id, dedup_key, source, event_type, payload, status, attempts, next_attempt_at, last_error, \
+                 received_at, processed_at FROM inbox WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
         async fn verify_totals(&self) -> Result<Vec<$crate::store::Mismatch>, $crate::store::StoreError> {
             let rows: Vec<$crate::store::rows::MismatchRow> = sqlx::query_as(
                 "SELECT a.userid, a.score, a.balance, a.pending, \

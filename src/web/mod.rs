@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use secrecy::SecretString;
 use serde_json::json;
 use tower_http::trace::TraceLayer;
@@ -18,6 +18,7 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 
 use crate::domain::Calendar;
+use crate::ingress::callback::CallbackState;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -28,7 +29,13 @@ pub struct AppState {
     pub admin_token: Option<Arc<SecretString>>,
 }
 
-pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+pub fn router(state: AppState, callback: CallbackState, max_body_bytes: usize) -> Router {
+    let dingtalk = Router::new()
+        .route(
+            "/dingtalk/callback",
+            post(crate::ingress::callback::receive),
+        )
+        .with_state(callback);
     let api = Router::new()
         .route("/employees/{userid}/account", get(api::account))
         .route("/employees/{userid}/entries", get(api::entries))
@@ -40,6 +47,7 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
+        .merge(dingtalk)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
