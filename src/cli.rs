@@ -56,6 +56,34 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Show and requeue received DingTalk events
+    Inbox {
+        #[command(subcommand)]
+        command: InboxCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    /// List received events, newest first
+    List {
+        /// Only events that failed their last attempt
+        #[arg(long)]
+        failed: bool,
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Requeue a failed event, or all of them
+    Retry {
+        /// The event's id (from `inbox list`)
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<i64>,
+        #[arg(long)]
+        all_failed: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -167,6 +195,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Inbox { command } => {
+            let config = Config::load_from_env(config_path)?;
+            let store = crate::app::open_store(&config).await?;
+            let result = inbox(store.as_ref(), command, config.calendar()?).await;
+            store.close().await;
+            result
         }
         Command::Ledger {
             command: LedgerCommand::Verify,
@@ -450,4 +485,57 @@ async fn import_employees(store: &dyn Store, file: &Path) -> anyhow::Result<()> 
         directory.employees.len()
     );
     Ok(())
+}
+
+async fn inbox(
+    store: &dyn Store,
+    command: InboxCommand,
+    calendar: Calendar,
+) -> anyhow::Result<ExitCode> {
+    match command {
+        InboxCommand::List {
+            failed,
+            json,
+            limit,
+        } => {
+            let rows = store.inbox(failed.then_some("failed"), limit).await?;
+            let tz = calendar.time_zone().clone();
+            for row in &rows {
+                if json {
+                    println!("{}", serde_json::to_string(row)?);
+                } else {
+                    let received = row
+                        .received_at
+                        .to_zoned(tz.clone())
+                        .strftime("%Y-%m-%d %H:%M:%S");
+                    println!(
+                        "#{:<6} {received}  {:<10} {:<24} attempts {}  {}",
+                        row.id, row.status, row.event_type, row.attempts, row.dedup_key
+                    );
+                    if let Some(note) = &row.last_error {
+                        println!("        {note}");
+                    }
+                }
+            }
+            if !json {
+                println!(
+                    "{} event{}",
+                    rows.len(),
+                    if rows.len() == 1 { "" } else { "s" }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        InboxCommand::Retry { id, .. } => {
+            let requeued = store.retry_inbox(id, Timestamp::now()).await?;
+            if let (Some(id), 0) = (id, requeued) {
+                bail!("event #{id} is not a failed event (see jifen inbox list --failed)");
+            }
+            println!(
+                "requeued {requeued} failed event{}",
+                if requeued == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -8,6 +8,7 @@ pub mod dingtalk;
 pub mod domain;
 pub mod ingress;
 pub mod ledger;
+pub mod processor;
 pub mod rules;
 pub mod store;
 pub mod web;

@@ -224,6 +224,69 @@ fn import_post_and_verify_work_end_to_end_on_sqlite() {
 }
 
 #[test]
+fn inbox_list_and_retry_show_and_requeue_failed_events() {
+    use jifen::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let store = jifen::store::SqliteStore::connect(&url, 1).await.unwrap();
+        store.migrate().await.unwrap();
+        let row = |key: &str| jifen::store::NewInboxRow {
+            dedup_key: key.into(),
+            source: "http".into(),
+            event_type: "bpms_instance_change".into(),
+            payload: "{}".into(),
+            ignored: None,
+            received_at: jiff::Timestamp::now(),
+        };
+        store.insert_inbox(&[row("k1"), row("k2")]).await.unwrap();
+        let now = jiff::Timestamp::now();
+        for r in store.claim_inbox(now, now, 10).await.unwrap() {
+            if r.dedup_key == "k1" {
+                store
+                    .reschedule_inbox(r.id, "errcode 88: busy", None)
+                    .await
+                    .unwrap();
+            }
+        }
+        store.close().await;
+    });
+    let env = [("JIFEN_DATABASE_URL", url.as_str())];
+    let out = jifen(&["inbox", "list", "--failed"], &env);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("failed") && stdout.contains("k1") && stdout.contains("errcode 88: busy"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("k2"), "{stdout}");
+    let out = jifen(&["inbox", "list", "--json"], &env);
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    let out = jifen(&["inbox", "retry", "999"], &env);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("#999 is not a failed event"));
+    let out = jifen(&["inbox", "retry", "--all-failed"], &env);
+    assert!(
+        text(&out.stdout).contains("requeued 1 failed event"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = jifen(&["inbox", "list", "--failed"], &env);
+    assert!(text(&out.stdout).contains("0 events"));
+    let out = jifen(&["inbox", "retry"], &env);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "clap refuses a retry with neither id nor --all-failed"
+    );
+}
+
+#[test]
 fn migrate_creates_the_schema_on_postgres() {
     if support::skip_postgres() {
         return;

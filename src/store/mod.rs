@@ -132,6 +132,23 @@ pub trait Store: Send + Sync {
     async fn insert_inbox(&self, rows: &[NewInboxRow]) -> Result<Vec<String>, StoreError>;
     /// Inbox rows, newest first, optionally only those with `status`.
     async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError>;
+    /// Claims up to `limit` due rows (pending, or processing with an expired lease, which is
+    /// what a crash leaves) until `lease_until`, counting an attempt on each.
+    async fn claim_inbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<InboxRow>, StoreError>;
+    /// Records a failed attempt: due again at `retry_at`, or parked as failed when `None`.
+    async fn reschedule_inbox(
+        &self,
+        id: i64,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> Result<(), StoreError>;
+    /// Requeues failed rows (one, or all when `id` is `None`); returns how many.
+    async fn retry_inbox(&self, id: Option<i64>, now: Timestamp) -> Result<u64, StoreError>;
     /// Accounts whose totals are not the sum of their entries (invariant 1); empty when sound.
     async fn verify_totals(&self) -> Result<Vec<Mismatch>, StoreError>;
     async fn close(&self);
@@ -164,6 +181,13 @@ pub trait StoreTx: Send {
     async fn insert_entry(&mut self, entry: &NewEntry) -> Result<Entry, StoreError>;
     async fn apply_deltas(&mut self, userid: &str, deltas: Deltas) -> Result<(), StoreError>;
     async fn record_audit(&mut self, record: &NewAudit) -> Result<i64, StoreError>;
+    /// Marks a claimed inbox row done, with a note on what it did; false if it was not claimed.
+    async fn complete_inbox(
+        &mut self,
+        id: i64,
+        note: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 

@@ -46,7 +46,14 @@ impl PgStore {
     }
 }
 
-impl_store!(PgStore, PgTx, Backend::Postgres, MIGRATOR);
+// SKIP LOCKED: replicas claim different rows instead of queueing behind each other.
+impl_store!(
+    PgStore,
+    PgTx,
+    Backend::Postgres,
+    MIGRATOR,
+    claim_inbox = "UPDATE inbox SET status = 'processing', attempts = attempts + 1, next_attempt_at = $2 WHERE id IN (SELECT id FROM inbox WHERE status IN ('pending', 'processing') AND next_attempt_at <= $1 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, dedup_key, source, event_type, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at"
+);
 
 impl_store_tx!(
     PgTx,

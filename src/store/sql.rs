@@ -203,6 +203,19 @@ macro_rules! impl_store_tx {
                 Ok(id)
             }
 
+            async fn complete_inbox(&mut self, id: i64, note: Option<&str>, now: jiff::Timestamp) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "UPDATE inbox SET status = 'done', processed_at = $2, last_error = $3 \
+                     WHERE id = $1 AND status = 'processing'",
+                )
+                .bind(id)
+                .bind(now.as_millisecond())
+                .bind(note)
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn commit(self: Box<Self>) -> Result<(), $crate::store::StoreError> {
                 self.tx.commit().await?;
                 Ok(())
@@ -214,7 +227,7 @@ macro_rules! impl_store_tx {
 /// Implements [`super::Store`] for `$store`, which has `reader()` and `writer()` pools
 /// (the same pool on PostgreSQL) and begins transactions as `$tx`.
 macro_rules! impl_store {
-    ($store:ty, $tx:ident, $backend:expr, $migrator:expr) => {
+    ($store:ty, $tx:ident, $backend:expr, $migrator:expr, claim_inbox = $claim:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
         fn backend(&self) -> $crate::store::Backend {
@@ -353,6 +366,45 @@ macro_rules! impl_store {
             .fetch_all(self.reader())
             .await?;
             rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        async fn claim_inbox(&self, now: jiff::Timestamp, lease_until: jiff::Timestamp, limit: i64) -> Result<Vec<$crate::store::InboxRow>, $crate::store::StoreError> {
+            let rows: Vec<$crate::store::rows::InboxDbRow> = sqlx::query_as($claim)
+                .bind(now.as_millisecond())
+                .bind(lease_until.as_millisecond())
+                .bind(limit)
+                .fetch_all(self.writer())
+                .await?;
+            let mut rows: Vec<$crate::store::InboxRow> = rows.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?;
+            rows.sort_by_key(|r| r.id);
+            Ok(rows)
+        }
+
+        async fn reschedule_inbox(&self, id: i64, error: &str, retry_at: Option<jiff::Timestamp>) -> Result<(), $crate::store::StoreError> {
+            let (status, at) = match retry_at {
+                Some(at) => ("pending", at),
+                None => ("failed", jiff::Timestamp::now()),
+            };
+            sqlx::query("UPDATE inbox SET status = $2, next_attempt_at = $3, last_error = $4 WHERE id = $1")
+                .bind(id)
+                .bind(status)
+                .bind(at.as_millisecond())
+                .bind(error)
+                .execute(self.writer())
+                .await?;
+            Ok(())
+        }
+
+        async fn retry_inbox(&self, id: Option<i64>, now: jiff::Timestamp) -> Result<u64, $crate::store::StoreError> {
+            let done = sqlx::query(
+                "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = $2 \
+                 WHERE status = 'failed' AND ($1 IS NULL OR id = $1)",
+            )
+            .bind(id)
+            .bind(now.as_millisecond())
+            .execute(self.writer())
+            .await?;
+            Ok(done.rows_affected())
         }
 
         async fn verify_totals(&self) -> Result<Vec<$crate::store::Mismatch>, $crate::store::StoreError> {

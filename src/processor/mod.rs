@@ -1,0 +1,233 @@
+//! The processor: claims inbox rows, turns them into domain events (asking DingTalk for what
+//! callbacks leave out), and posts them through the rules in the same transaction that marks
+//! the row done. Failures are retried with backoff and end up visible as failed, never lost.
+
+pub mod normalise;
+pub mod source;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+
+use self::normalise::{
+    Normalised, approval_event, attendance_event, check_in, instance_change, is_approval,
+};
+use self::source::DingTalkSource;
+use crate::domain::Calendar;
+use crate::ledger;
+use crate::rules::RuleSet;
+use crate::store::{InboxRow, Store, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct ProcessorSettings {
+    /// Attempts before a row is parked as failed.
+    pub max_attempts: i64,
+    /// Wait after the first failure; doubles each time, up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How long a claimed row is ours; after a crash it is claimed again once this passes.
+    pub lease: Duration,
+    pub batch: i64,
+    /// Pause between polls when the inbox is empty.
+    pub idle_poll: Duration,
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        ProcessorSettings {
+            max_attempts: 8,
+            retry_base: Duration::from_secs(2),
+            retry_max: Duration::from_secs(600),
+            lease: Duration::from_secs(60),
+            batch: 64,
+            idle_poll: Duration::from_millis(200),
+        }
+    }
+}
+
+pub struct Processor {
+    pub store: Arc<dyn Store>,
+    pub rules: Arc<RuleSet>,
+    pub calendar: Calendar,
+    pub source: Arc<dyn DingTalkSource>,
+    pub settings: ProcessorSettings,
+}
+
+/// What became of one inbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowOutcome {
+    /// Posted (or found already posted) this many entries.
+    Done { entries: usize },
+    /// Needed no posting, and why.
+    Skipped(String),
+    /// Failed this attempt; due again later.
+    Retrying(String),
+    /// Failed its last attempt.
+    Failed(String),
+}
+
+impl Processor {
+    /// Runs until the task is dropped.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.run_once().await {
+                    Ok(outcomes) if !outcomes.is_empty() => continue,
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "processor cannot reach the database"),
+                }
+                tokio::time::sleep(self.settings.idle_poll).await;
+            }
+        })
+    }
+
+    /// Claims one batch of due rows and processes it.
+    pub async fn run_once(&self) -> Result<Vec<(i64, RowOutcome)>, StoreError> {
+        let now = Timestamp::now();
+        let lease_until = now + signed(self.settings.lease);
+        let rows = self
+            .store
+            .claim_inbox(now, lease_until, self.settings.batch)
+            .await?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for row in rows {
+            let outcome = self.process(&row).await?;
+            match &outcome {
+                RowOutcome::Done { entries } => {
+                    tracing::info!(id = row.id, event = %row.event_type, entries, "processed")
+                }
+                RowOutcome::Skipped(why) => {
+                    tracing::debug!(id = row.id, event = %row.event_type, why, "nothing to post")
+                }
+                RowOutcome::Retrying(error) => {
+                    tracing::warn!(id = row.id, attempt = row.attempts, error, "will retry")
+                }
+                RowOutcome::Failed(error) => tracing::error!(
+                    id = row.id,
+                    attempts = row.attempts,
+                    error,
+                    "failed for good"
+                ),
+            }
+            outcomes.push((row.id, outcome));
+        }
+        Ok(outcomes)
+    }
+
+    async fn process(&self, row: &InboxRow) -> Result<RowOutcome, StoreError> {
+        let attempt: Result<RowOutcome, String> = async {
+            let now = Timestamp::now();
+            let mut tx = self.store.begin().await.map_err(|e| e.to_string())?;
+            let (outcome, note) = match self.normalise(row).await? {
+                Normalised::Event(event) => {
+                    let posting =
+                        ledger::post_event(tx.as_mut(), &self.rules, &self.calendar, &event, now)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    let entries = posting.posted().count();
+                    (RowOutcome::Done { entries }, None)
+                }
+                Normalised::Nothing(why) => (RowOutcome::Skipped(why.clone()), Some(why)),
+            };
+            if !tx
+                .complete_inbox(row.id, note.as_deref(), now)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                // Our lease ran out and another worker took the row; its transaction decides.
+                return Ok(RowOutcome::Skipped(
+                    "claimed again by another worker".into(),
+                ));
+            }
+            tx.commit().await.map_err(|e| e.to_string())?;
+            Ok(outcome)
+        }
+        .await;
+        match attempt {
+            Ok(outcome) => Ok(outcome),
+            Err(error) if row.attempts >= self.settings.max_attempts => {
+                self.store.reschedule_inbox(row.id, &error, None).await?;
+                Ok(RowOutcome::Failed(error))
+            }
+            Err(error) => {
+                let retry_at = Timestamp::now() + signed(self.backoff(row.attempts));
+                self.store
+                    .reschedule_inbox(row.id, &error, Some(retry_at))
+                    .await?;
+                Ok(RowOutcome::Retrying(error))
+            }
+        }
+    }
+
+    /// The domain event for a row, or why there is none; errors are worth retrying.
+    async fn normalise(&self, row: &InboxRow) -> Result<Normalised, String> {
+        match row.event_type.as_str() {
+            "bpms_instance_change" => {
+                let change = instance_change(&row.payload).map_err(|e| e.to_string())?;
+                if !is_approval(&change) {
+                    return Ok(Normalised::Nothing(format!(
+                        "instance {} {}",
+                        change.kind, change.result
+                    )));
+                }
+                if !self.rules_read(&change.process_code) {
+                    return Ok(Normalised::Nothing(format!(
+                        "no rule reads process code {}",
+                        change.process_code
+                    )));
+                }
+                let detail = self
+                    .source
+                    .approval(&change.process_instance_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(Normalised::Event(approval_event(
+                    &change,
+                    &detail,
+                    row.received_at,
+                )))
+            }
+            "attendance_check_record" => {
+                let check = check_in(&row.payload).map_err(|e| e.to_string())?;
+                let at =
+                    Timestamp::from_millisecond(check.check_time).map_err(|e| e.to_string())?;
+                let results = self
+                    .source
+                    .attendance(&check.userid, self.calendar.local_date(at))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                attendance_event(&check, &results, &self.calendar).map_err(|e| e.to_string())
+            }
+            other => Ok(Normalised::Nothing(format!("{other} events earn nothing"))),
+        }
+    }
+
+    /// Whether any approval rule could fire for this process code (a rule without a
+    /// condition reads every form).
+    fn rules_read(&self, process_code: &str) -> bool {
+        self.rules
+            .rules
+            .iter()
+            .filter(|r| r.event == "approval.approved")
+            .any(|r| {
+                r.when
+                    .as_ref()
+                    .is_none_or(|c| c.source.contains(process_code))
+            })
+    }
+
+    fn backoff(&self, attempts: i64) -> Duration {
+        let doublings = u32::try_from(attempts.saturating_sub(1))
+            .unwrap_or(u32::MAX)
+            .min(20);
+        self.settings
+            .retry_base
+            .saturating_mul(1 << doublings)
+            .min(self.settings.retry_max)
+    }
+}
+
+fn signed(d: Duration) -> SignedDuration {
+    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
+}

@@ -1,0 +1,308 @@
+//! From DingTalk's events to jifen's domain events (DESIGN.md "Processor"). The pure half:
+//! given the callback and what the OpenAPI said about it, build the event the rules see.
+
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use super::source::{ApprovalDetail, AttendanceResult};
+use crate::domain::{Calendar, DomainEvent};
+
+/// What an inbox row turns into.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Normalised {
+    Event(DomainEvent),
+    /// Nothing to post, and why (an approval that was refused, a form no rule reads…).
+    Nothing(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NormaliseError {
+    #[error("payload is not the JSON of a {0} event")]
+    BadPayload(&'static str),
+    #[error("field {0} is missing")]
+    Missing(&'static str),
+    #[error("no attendance result yet for {userid}'s check-in at {at}")]
+    ResultNotReady { userid: String, at: String },
+}
+
+/// The parts of a `bpms_instance_change` callback the processor reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceChange {
+    pub process_instance_id: String,
+    pub process_code: String,
+    pub kind: String,
+    pub result: String,
+    pub finish_time: Option<i64>,
+}
+
+pub fn instance_change(payload: &str) -> Result<InstanceChange, NormaliseError> {
+    let v: Value = serde_json::from_str(payload)
+        .map_err(|_| NormaliseError::BadPayload("bpms_instance_change"))?;
+    let text = |f: &'static str| v.get(f).and_then(Value::as_str).map(str::to_string);
+    Ok(InstanceChange {
+        process_instance_id: text("processInstanceId")
+            .ok_or(NormaliseError::Missing("processInstanceId"))?,
+        process_code: text("processCode").unwrap_or_default(),
+        kind: text("type").unwrap_or_default(),
+        result: text("result").unwrap_or_default(),
+        finish_time: v.get("finishTime").and_then(Value::as_i64),
+    })
+}
+
+/// Only a finished, agreed instance is an approval.
+pub fn is_approval(change: &InstanceChange) -> bool {
+    change.kind == "finish" && change.result == "agree"
+}
+
+/// The `approval.approved` event for an agreed instance and its detail.
+pub fn approval_event(
+    change: &InstanceChange,
+    detail: &ApprovalDetail,
+    received_at: Timestamp,
+) -> DomainEvent {
+    let occurred_at = change
+        .finish_time
+        .and_then(|ms| Timestamp::from_millisecond(ms).ok())
+        .unwrap_or(received_at);
+    DomainEvent {
+        kind: "approval.approved".into(),
+        source_key: format!("bpms:{}", change.process_instance_id),
+        userid: detail.originator_userid.clone(),
+        occurred_at,
+        departments: vec![],
+        data: object(json!({
+            "process_code": change.process_code,
+            "process_instance_id": change.process_instance_id,
+            "title": detail.title,
+            "originator": detail.originator_userid,
+            "form": form_values(detail),
+        })),
+    }
+}
+
+/// Form values by label. A contact field becomes the userids chosen (its `emplId`s), since
+/// that is what a rule's `target` needs; its display value is only a name.
+fn form_values(detail: &ApprovalDetail) -> Map<String, Value> {
+    detail
+        .form_component_values
+        .iter()
+        .map(|f| {
+            let people: Option<Vec<String>> = (f.component_type == "InnerContactField")
+                .then_some(f.ext_value.as_deref())
+                .flatten()
+                .and_then(|ext| serde_json::from_str::<Vec<Value>>(ext).ok())
+                .map(|list| {
+                    list.iter()
+                        .filter_map(|p| p.get("emplId").and_then(Value::as_str).map(str::to_string))
+                        .collect()
+                });
+            let value = match people {
+                Some(ids) => json!(ids),
+                None => json!(f.value.clone().unwrap_or_default()),
+            };
+            (f.name.clone(), value)
+        })
+        .collect()
+}
+
+/// One check-in from an `attendance_check_record` push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckIn {
+    pub userid: String,
+    pub check_time: i64,
+}
+
+pub fn check_in(payload: &str) -> Result<CheckIn, NormaliseError> {
+    let v: Value = serde_json::from_str(payload)
+        .map_err(|_| NormaliseError::BadPayload("attendance_check_record"))?;
+    let record = v
+        .get("DataList")
+        .and_then(|l| l.get(0))
+        .ok_or(NormaliseError::Missing("DataList"))?;
+    Ok(CheckIn {
+        userid: record
+            .get("userId")
+            .and_then(Value::as_str)
+            .ok_or(NormaliseError::Missing("userId"))?
+            .to_string(),
+        check_time: record
+            .get("checkTime")
+            .and_then(Value::as_i64)
+            .ok_or(NormaliseError::Missing("checkTime"))?,
+    })
+}
+
+/// The `attendance.checked` event for a check-in, classified by DingTalk's own result for it.
+pub fn attendance_event(
+    check: &CheckIn,
+    results: &[AttendanceResult],
+    calendar: &Calendar,
+) -> Result<Normalised, NormaliseError> {
+    let at = Timestamp::from_millisecond(check.check_time)
+        .map_err(|_| NormaliseError::Missing("checkTime"))?;
+    let Some(result) = results
+        .iter()
+        .find(|r| r.user_id == check.userid && r.user_check_time == check.check_time)
+    else {
+        return Err(NormaliseError::ResultNotReady {
+            userid: check.userid.clone(),
+            at: at.to_string(),
+        });
+    };
+    let classified = match result.time_result.as_str() {
+        "Normal" => "on_time",
+        "Late" | "SeriousLate" => "late",
+        "Early" => "early",
+        "Absenteeism" | "NotSigned" => "missing",
+        other => {
+            return Ok(Normalised::Nothing(format!(
+                "attendance result {other} earns nothing"
+            )));
+        }
+    };
+    let minutes_late = if classified == "late" {
+        ((result.user_check_time - result.base_check_time) / 60_000).max(0)
+    } else {
+        0
+    };
+    let work_date = calendar.local_date(at);
+    Ok(Normalised::Event(DomainEvent {
+        kind: "attendance.checked".into(),
+        source_key: format!("att:{}:{work_date}:{}", check.userid, result.check_type),
+        userid: check.userid.clone(),
+        occurred_at: at,
+        departments: vec![],
+        data: object(json!({
+            "result": classified,
+            "check_type": result.check_type,
+            "minutes_late": minutes_late,
+            "work_date": work_date.to_string(),
+        })),
+    }))
+}
+
+fn object(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::processor::source::FormValue;
+
+    fn calendar() -> Calendar {
+        Calendar::new("Asia/Shanghai", jiff::civil::Weekday::Monday).unwrap()
+    }
+
+    #[test]
+    fn instance_changes_are_approvals_only_when_finished_and_agreed() {
+        let cases = [
+            ("finish", "agree", true),
+            ("finish", "refuse", false),
+            ("start", "", false),
+            ("terminate", "", false),
+        ];
+        for (kind, result, approved) in cases {
+            let payload = json!({"EventType": "bpms_instance_change", "processInstanceId": "PI", "type": kind, "result": result}).to_string();
+            assert_eq!(
+                is_approval(&instance_change(&payload).unwrap()),
+                approved,
+                "{kind}/{result}"
+            );
+        }
+        assert_eq!(
+            instance_change("{}"),
+            Err(NormaliseError::Missing("processInstanceId"))
+        );
+    }
+
+    #[test]
+    fn an_approval_carries_its_form_with_contact_fields_as_userids() {
+        let change = instance_change(r#"{"processInstanceId":"PI-1","processCode":"PROC-JIFEN-POINTS","type":"finish","result":"agree","finishTime":1716186703000}"#).unwrap();
+        let detail = ApprovalDetail {
+            title: "王芳提交的积分申请".into(),
+            originator_userid: "manager4220".into(),
+            form_component_values: vec![
+                FormValue {
+                    component_type: "NumberField".into(),
+                    name: "积分".into(),
+                    value: Some("50".into()),
+                    ext_value: None,
+                },
+                FormValue {
+                    component_type: "InnerContactField".into(),
+                    name: "获得人".into(),
+                    value: Some("李强".into()),
+                    ext_value: Some(r#"[{"emplId":"281826612426286785","name":"李强"}]"#.into()),
+                },
+            ],
+        };
+        let event = approval_event(&change, &detail, Timestamp::UNIX_EPOCH);
+        assert_eq!(
+            (
+                event.kind.as_str(),
+                event.source_key.as_str(),
+                event.userid.as_str()
+            ),
+            ("approval.approved", "bpms:PI-1", "manager4220")
+        );
+        assert_eq!(event.occurred_at.as_millisecond(), 1716186703000);
+        assert_eq!(
+            event.data["form"],
+            json!({"积分": "50", "获得人": ["281826612426286785"]})
+        );
+        assert_eq!(event.data["process_code"], "PROC-JIFEN-POINTS");
+    }
+
+    #[test]
+    fn check_ins_are_classified_by_dingtalks_result() {
+        // 2024-05-20 09:00 Shanghai is 01:00 UTC = 1716166800000.
+        let base = 1_716_166_800_000;
+        let result = |time_result: &str, user: i64| AttendanceResult {
+            user_id: "u1".into(),
+            check_type: "OnDuty".into(),
+            time_result: time_result.into(),
+            base_check_time: base,
+            user_check_time: user,
+        };
+        let cases = [
+            ("Normal", base - 300_000, "on_time", 0),
+            ("Late", base + 12 * 60_000, "late", 12),
+            ("SeriousLate", base + 47 * 60_000, "late", 47),
+            ("Early", base - 60_000, "early", 0),
+            ("NotSigned", base, "missing", 0),
+        ];
+        for (time_result, user, want, minutes) in cases {
+            let check = CheckIn {
+                userid: "u1".into(),
+                check_time: user,
+            };
+            let Normalised::Event(e) =
+                attendance_event(&check, &[result(time_result, user)], &calendar()).unwrap()
+            else {
+                panic!("{time_result}: no event");
+            };
+            assert_eq!(
+                (e.data["result"].as_str(), e.data["minutes_late"].as_i64()),
+                (Some(want), Some(minutes)),
+                "{time_result}"
+            );
+            assert_eq!(e.source_key, "att:u1:2024-05-20:OnDuty");
+        }
+        let check = CheckIn {
+            userid: "u1".into(),
+            check_time: base,
+        };
+        assert!(matches!(
+            attendance_event(&check, &[], &calendar()),
+            Err(NormaliseError::ResultNotReady { .. })
+        ));
+        assert!(matches!(
+            attendance_event(&check, &[result("Holiday", base)], &calendar()),
+            Ok(Normalised::Nothing(_))
+        ));
+    }
+}
