@@ -56,11 +56,53 @@ pub enum Command {
         #[command(subcommand)]
         command: LedgerCommand,
     },
+    /// Send a signed, encrypted DingTalk callback to a running jifen, as DingTalk would
+    Simulate {
+        /// Callback URL [default: http://<server.listen>/dingtalk/callback]
+        #[arg(long, global = true)]
+        url: Option<String>,
+        /// Send the same callback this many times (redeliveries)
+        #[arg(long, global = true, default_value_t = 1)]
+        repeat: u32,
+        #[command(subcommand)]
+        what: SimulateCommand,
+    },
     /// Show and requeue received DingTalk events
     Inbox {
         #[command(subcommand)]
         command: InboxCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SimulateCommand {
+    /// An approval instance that finished (bpms_instance_change)
+    Approval {
+        /// processInstanceId
+        #[arg(long)]
+        instance: String,
+        /// The form's process code, e.g. PROC-JIFEN-POINTS
+        #[arg(long)]
+        process_code: String,
+        /// Who submitted it (userid)
+        #[arg(long)]
+        originator: String,
+        #[arg(long, default_value = "积分申请")]
+        title: String,
+        /// agree or refuse
+        #[arg(long, default_value = "agree")]
+        result: String,
+    },
+    /// A check-in on the time clock (attendance_check_record)
+    Attendance {
+        #[arg(long)]
+        user: String,
+        /// When, e.g. 2026-10-08T08:52:00+08:00 [default: now]
+        #[arg(long)]
+        at: Option<Timestamp>,
+    },
+    /// Any plaintext message, e.g. '{"EventType":"check_url"}', or @FILE
+    Raw { message: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +237,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Simulate { url, repeat, what } => {
+            let config = Config::load_from_env(config_path)?;
+            simulate(&config, url, repeat, what).await
         }
         Command::Inbox { command } => {
             let config = Config::load_from_env(config_path)?;
@@ -538,4 +584,47 @@ async fn inbox(
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn simulate(
+    config: &Config,
+    url: Option<String>,
+    repeat: u32,
+    what: SimulateCommand,
+) -> anyhow::Result<ExitCode> {
+    use crate::dingtalk::simulate::{approval_message, attendance_message, send_callback};
+    let keys = config.callback_keys()?.ok_or_else(|| {
+        anyhow::anyhow!("set JIFEN_DINGTALK_CALLBACK_TOKEN, JIFEN_DINGTALK_AES_KEY and JIFEN_DINGTALK_RECEIVE_ID to the server's values")
+    })?;
+    let crypto = &keys.sets[0];
+    let url = url.unwrap_or_else(|| format!("http://{}/dingtalk/callback", config.server.listen));
+    let corp = crypto.receive_id();
+    let message = match what {
+        SimulateCommand::Approval {
+            instance,
+            process_code,
+            originator,
+            title,
+            result,
+        } => approval_message(corp, &instance, &process_code, &originator, &title, &result),
+        SimulateCommand::Attendance { user, at } => attendance_message(
+            corp,
+            &user,
+            at.unwrap_or_else(Timestamp::now).as_millisecond(),
+        ),
+        SimulateCommand::Raw { message } => match message.strip_prefix('@') {
+            Some(path) => {
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?
+            }
+            None => message,
+        },
+    };
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    for n in 1..=repeat {
+        send_callback(&client, &url, crypto, &message).await?;
+        println!("{n}/{repeat}: {url} acknowledged with encrypted success");
+    }
+    Ok(ExitCode::SUCCESS)
 }

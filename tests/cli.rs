@@ -141,20 +141,25 @@ fn invalid_config_stops_start_up_naming_the_key() {
     );
 }
 
-#[test]
-fn serve_logs_where_it_listens_and_which_database_then_stops_on_sigterm() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jifen"))
+/// A `jifen serve` child process, its address, and the log read so far.
+struct Server {
+    child: std::process::Child,
+    addr: String,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    log: String,
+}
+
+fn spawn_server(env: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jifen"));
+    command
         .arg("serve")
         .env_remove("JIFEN_CONFIG")
         .env_remove("RUST_LOG")
-        .env("JIFEN_LISTEN", "127.0.0.1:0")
-        .env("JIFEN_DATABASE_URL", &url)
-        .env("JIFEN_ADMIN_TOKEN", "never-log-me")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env("JIFEN_LISTEN", "127.0.0.1:0");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let mut log = String::new();
     let started = Instant::now();
@@ -167,11 +172,43 @@ fn serve_logs_where_it_listens_and_which_database_then_stops_on_sigterm() {
         log.push_str(&line);
         log.push('\n');
         if let Some(rest) = line.split("listening on http://").nth(1) {
-            assert!(line.contains("database SQLite"), "{line}");
             break rest.split(',').next().unwrap().to_string();
         }
     };
-    let response = std::net::TcpStream::connect(&addr).and_then(|mut s| {
+    Server {
+        child,
+        addr,
+        lines,
+        log,
+    }
+}
+
+impl Server {
+    /// SIGTERM, then the rest of the log; asserts a clean exit.
+    fn stop(mut self) -> String {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        for line in self.lines {
+            self.log.push_str(&line.unwrap());
+            self.log.push('\n');
+        }
+        assert!(self.child.wait().unwrap().success(), "{}", self.log);
+        self.log
+    }
+}
+
+#[test]
+fn serve_logs_where_it_listens_and_which_database_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let server = spawn_server(&[
+        ("JIFEN_DATABASE_URL", &url),
+        ("JIFEN_ADMIN_TOKEN", "never-log-me"),
+    ]);
+    assert!(server.log.contains("database SQLite"), "{}", server.log);
+    let response = std::net::TcpStream::connect(&server.addr).and_then(|mut s| {
         use std::io::{Read, Write};
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
         let mut body = String::new();
@@ -179,19 +216,110 @@ fn serve_logs_where_it_listens_and_which_database_then_stops_on_sigterm() {
         Ok(body)
     });
     assert!(response.unwrap().starts_with("HTTP/1.1 200"));
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    for line in lines {
-        log.push_str(&line.unwrap());
-        log.push('\n');
-    }
-    assert!(child.wait().unwrap().success(), "{log}");
+    let log = server.stop();
     assert!(log.contains("shutting down"), "{log}");
     assert!(
         !log.contains("never-log-me"),
         "the admin token was logged:\n{log}"
+    );
+}
+
+#[test]
+fn simulate_sends_callbacks_that_serve_stores_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let keys = [
+        ("JIFEN_DATABASE_URL", url.as_str()),
+        ("JIFEN_DINGTALK_CALLBACK_TOKEN", "cli-token"),
+        (
+            "JIFEN_DINGTALK_AES_KEY",
+            "j64AX6VM2ewMuBY6rfNcAKEIOUttYpATIk27f4t3tGo",
+        ),
+        ("JIFEN_DINGTALK_RECEIVE_ID", "ding8a7c6e5d4b3a2f10"),
+    ];
+    let server = spawn_server(&keys);
+    let callback = format!("http://{}/dingtalk/callback", server.addr);
+    let out = jifen(
+        &[
+            "simulate",
+            "--url",
+            &callback,
+            "--repeat",
+            "3",
+            "approval",
+            "--instance",
+            "PI-SIM-1",
+            "--process-code",
+            "PROC-JIFEN-POINTS",
+            "--originator",
+            "liuyang",
+        ],
+        &keys,
+    );
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert!(
+        text(&out.stdout).contains("3/3: ")
+            && text(&out.stdout).contains("acknowledged with encrypted success")
+    );
+    let out = jifen(
+        &[
+            "simulate",
+            "--url",
+            &callback,
+            "attendance",
+            "--user",
+            "zhangwei",
+            "--at",
+            "2026-10-08T08:52:00+08:00",
+        ],
+        &keys,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = jifen(
+        &[
+            "simulate",
+            "--url",
+            &callback,
+            "raw",
+            r#"{"EventType":"check_url"}"#,
+        ],
+        &keys,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    // A simulator with the wrong token is refused, and says why.
+    let mut wrong = keys;
+    wrong[1] = ("JIFEN_DINGTALK_CALLBACK_TOKEN", "not-the-token");
+    let out = jifen(
+        &[
+            "simulate",
+            "--url",
+            &callback,
+            "raw",
+            r#"{"EventType":"check_url"}"#,
+        ],
+        &wrong,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("HTTP 401") && text(&out.stderr).contains("signature mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
+    server.stop();
+    let out = jifen(&["inbox", "list"], &keys);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("bpms_instance:PI-SIM-1:finish:agree") && stdout.contains("attendance:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("2 events"),
+        "the approval sent three times is stored once: {stdout}"
     );
 }
 
