@@ -149,14 +149,8 @@ pub async fn receive(
                 received_at: now,
             })
             .collect();
-        let types: Vec<String> = rows.iter().map(|r| r.event_type.clone()).collect();
-        let new = state.inbox.store(rows).await?;
-        tracing::debug!(
-            events = count,
-            new = new.iter().filter(|n| **n).count(),
-            ?types,
-            "callback stored"
-        );
+        state.inbox.store(rows).await?;
+        tracing::debug!(events = count, "callback stored");
     }
     let reply = crypto.reply("success", &now.as_millisecond().to_string(), nonce);
     Ok(Json(reply).into_response())

@@ -7,10 +7,8 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{NewInboxRow, Store, StoreError};
+use crate::store::{MAX_INBOX_ROWS, NewInboxRow, Store, StoreError};
 
-/// Rows stored in one transaction at most.
-const MAX_BATCH_ROWS: usize = 2_000;
 const QUEUE: usize = 16_384;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,7 +21,7 @@ pub enum InboxError {
 
 struct Job {
     rows: Vec<NewInboxRow>,
-    done: oneshot::Sender<Result<Vec<bool>, InboxError>>,
+    done: oneshot::Sender<Result<(), InboxError>>,
 }
 
 /// A handle on the writer task; clones share it.
@@ -39,8 +37,8 @@ impl InboxWriter {
         InboxWriter { jobs }
     }
 
-    /// Stores `rows` durably; for each, whether it was new (false: a redelivery).
-    pub async fn store(&self, rows: Vec<NewInboxRow>) -> Result<Vec<bool>, InboxError> {
+    /// Stores `rows` durably (a row whose key is already stored is a redelivery, and skipped).
+    pub async fn store(&self, rows: Vec<NewInboxRow>) -> Result<(), InboxError> {
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Job { rows, done })
@@ -51,37 +49,39 @@ impl InboxWriter {
 }
 
 async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
-    let mut batch: Vec<Job> = Vec::new();
     while let Some(first) = queue.recv().await {
-        let mut rows = first.rows.len();
-        batch.push(first);
-        while rows < MAX_BATCH_ROWS {
+        let mut jobs = vec![first];
+        let mut count = jobs[0].rows.len();
+        while count < MAX_INBOX_ROWS {
             match queue.try_recv() {
                 Ok(job) => {
-                    rows += job.rows.len();
-                    batch.push(job);
+                    count += job.rows.len();
+                    jobs.push(job);
                 }
                 Err(_) => break,
             }
         }
-        let all: Vec<NewInboxRow> = batch.iter().flat_map(|j| j.rows.iter().cloned()).collect();
-        let outcome: Result<Vec<String>, StoreError> = store.insert_inbox(&all).await;
+        // Rows move into one batch; waiters only need to hear that it is durable.
+        let mut rows = Vec::with_capacity(count);
+        let mut waiters = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            waiters.push(job.done);
+            rows.extend(job.rows);
+        }
+        let started = std::time::Instant::now();
+        let outcome: Result<u64, StoreError> = store.insert_inbox(&rows).await;
+        let micros = started.elapsed().as_micros() as u64;
         match outcome {
-            Ok(inserted) => {
-                let inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
-                for job in batch.drain(..) {
-                    let new = job
-                        .rows
-                        .iter()
-                        .map(|r| inserted.contains(&r.dedup_key))
-                        .collect();
-                    let _ = job.done.send(Ok(new));
+            Ok(new) => {
+                tracing::trace!(rows = rows.len(), new, micros, "inbox batch committed");
+                for done in waiters {
+                    let _ = done.send(Ok(()));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, rows = all.len(), "inbox write failed");
-                for job in batch.drain(..) {
-                    let _ = job.done.send(Err(InboxError::Store(e.to_string())));
+                tracing::error!(error = %e, rows = rows.len(), "inbox write failed");
+                for done in waiters {
+                    let _ = done.send(Err(InboxError::Store(e.to_string())));
                 }
             }
         }

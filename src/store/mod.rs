@@ -14,6 +14,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 pub use postgres::PgStore;
+pub use sql::MAX_INBOX_ROWS;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{Department, Employee};
@@ -127,9 +128,9 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Entry>, StoreError>;
     async fn entry(&self, id: i64) -> Result<Option<Entry>, StoreError>;
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
-    /// Stores events in one transaction, skipping keys already present; returns the keys
-    /// that were new. Durable when it returns.
-    async fn insert_inbox(&self, rows: &[NewInboxRow]) -> Result<Vec<String>, StoreError>;
+    /// Stores events, skipping keys already present; returns how many were new. Durable when
+    /// it returns.
+    async fn insert_inbox(&self, rows: &[NewInboxRow]) -> Result<u64, StoreError>;
     /// Inbox rows, newest first, optionally only those with `status`.
     async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError>;
     /// Claims up to `limit` due rows (pending, or processing with an expired lease, which is

@@ -52,7 +52,8 @@ impl_store!(
     PgTx,
     Backend::Postgres,
     MIGRATOR,
-    claim_inbox = "UPDATE inbox SET status = 'processing', attempts = attempts + 1, next_attempt_at = $2 WHERE id IN (SELECT id FROM inbox WHERE status IN ('pending', 'processing') AND next_attempt_at <= $1 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, dedup_key, source, event_type, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at"
+    claim_inbox = "UPDATE inbox SET status = 'processing', attempts = attempts + 1, next_attempt_at = $2 WHERE id IN (SELECT id FROM inbox WHERE status IN ('pending', 'processing') AND next_attempt_at <= $1 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, dedup_key, source, event_type, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at",
+    placeholder = super::sql::Placeholder::Dollar
 );
 
 impl_store_tx!(
