@@ -2,9 +2,9 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+
+use support::spawn_server;
 
 fn jifen(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_jifen"));
@@ -139,64 +139,6 @@ fn invalid_config_stops_start_up_naming_the_key() {
         stderr.contains("server.listen") && stderr.contains("host:port"),
         "{stderr}"
     );
-}
-
-/// A `jifen serve` child process, its address, and the log read so far.
-struct Server {
-    child: std::process::Child,
-    addr: String,
-    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
-    log: String,
-}
-
-fn spawn_server(env: &[(&str, &str)]) -> Server {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_jifen"));
-    command
-        .arg("serve")
-        .env_remove("JIFEN_CONFIG")
-        .env_remove("RUST_LOG")
-        .env("JIFEN_LISTEN", "127.0.0.1:0");
-    for (k, v) in env {
-        command.env(k, v);
-    }
-    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    let started = Instant::now();
-    let addr = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no listening line in:\n{log}"
-        );
-        let line = lines.next().expect("server exited early").unwrap();
-        log.push_str(&line);
-        log.push('\n');
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split(',').next().unwrap().to_string();
-        }
-    };
-    Server {
-        child,
-        addr,
-        lines,
-        log,
-    }
-}
-
-impl Server {
-    /// SIGTERM, then the rest of the log; asserts a clean exit.
-    fn stop(mut self) -> String {
-        Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        for line in self.lines {
-            self.log.push_str(&line.unwrap());
-            self.log.push('\n');
-        }
-        assert!(self.child.wait().unwrap().success(), "{}", self.log);
-        self.log
-    }
 }
 
 #[test]

@@ -4,8 +4,6 @@
 mod support;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,28 +16,15 @@ const TOKEN: &str = "crash-token";
 const AES_KEY: &str = "j64AX6VM2ewMuBY6rfNcAKEIOUttYpATIk27f4t3tGo";
 const CORP_ID: &str = "ding8a7c6e5d4b3a2f10";
 
-fn start(database_url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jifen"))
-        .arg("serve")
-        .env_remove("JIFEN_CONFIG")
-        .env("RUST_LOG", "warn,jifen=info")
-        .env("JIFEN_LISTEN", "127.0.0.1:0")
-        .env("JIFEN_DATABASE_URL", database_url)
-        .env("JIFEN_DINGTALK_CALLBACK_TOKEN", TOKEN)
-        .env("JIFEN_DINGTALK_AES_KEY", AES_KEY)
-        .env("JIFEN_DINGTALK_RECEIVE_ID", CORP_ID)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines.next().expect("server exited early").unwrap();
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split(',').next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{addr}/dingtalk/callback"))
+fn start(database_url: &str) -> (support::Server, String) {
+    let server = support::spawn_server(&[
+        ("JIFEN_DATABASE_URL", database_url),
+        ("JIFEN_DINGTALK_CALLBACK_TOKEN", TOKEN),
+        ("JIFEN_DINGTALK_AES_KEY", AES_KEY),
+        ("JIFEN_DINGTALK_RECEIVE_ID", CORP_ID),
+    ]);
+    let url = format!("http://{}/dingtalk/callback", server.addr);
+    (server, url)
 }
 
 fn message(n: usize) -> String {
@@ -69,7 +54,7 @@ async fn acknowledged_events_survive_sigkill(database_url: &str) {
     let crypto = Arc::new(
         CallbackCrypto::new(SecretString::from(TOKEN.to_string()), AES_KEY, CORP_ID).unwrap(),
     );
-    let (mut child, url) = start(database_url);
+    let (server, url) = start(database_url);
     let acked: Arc<Mutex<Vec<usize>>> = Arc::default();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let client = reqwest::Client::builder()
@@ -100,11 +85,7 @@ async fn acknowledged_events_survive_sigkill(database_url: &str) {
     while acked.lock().unwrap().len() < 1500 && started.elapsed() < Duration::from_secs(20) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Command::new("kill")
-        .args(["-KILL", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    server.kill();
     for t in tasks {
         t.await.unwrap();
     }
@@ -131,18 +112,14 @@ async fn acknowledged_events_survive_sigkill(database_url: &str) {
     }
 
     // Restart on the same database; DingTalk redelivers everything it saw acknowledged.
-    let (mut child, url) = start(database_url);
+    let (server, url) = start(database_url);
     for n in &acked {
         send_callback(&client, &url, &crypto, &message(*n))
             .await
             .unwrap();
     }
     let after = stored_keys(database_url).await;
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    child.wait().unwrap();
+    server.stop();
     assert_eq!(
         after.len(),
         keys.len(),

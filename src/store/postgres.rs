@@ -46,18 +46,14 @@ impl PgStore {
     }
 }
 
-// SKIP LOCKED: replicas claim different rows instead of queueing behind each other.
+// Replicas claim different inbox rows instead of queueing behind each other's locks.
 impl_store!(
     PgStore,
     PgTx,
     Backend::Postgres,
     MIGRATOR,
-    claim_inbox = "UPDATE inbox SET status = 'processing', attempts = attempts + 1, next_attempt_at = $2 WHERE id IN (SELECT id FROM inbox WHERE status IN ('pending', 'processing') AND next_attempt_at <= $1 ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING id, dedup_key, source, event_type, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at",
+    claim_lock = " FOR UPDATE SKIP LOCKED",
     placeholder = super::sql::Placeholder::Dollar
 );
 
-impl_store_tx!(
-    PgTx,
-    lock_account =
-        "SELECT userid, score, balance, pending FROM accounts WHERE userid = $1 FOR UPDATE"
-);
+impl_store_tx!(PgTx, row_lock = " FOR UPDATE");

@@ -4,9 +4,9 @@
 //! because sqlx's executors are concrete per database. Dialect differences are arguments.
 
 /// Implements [`super::StoreTx`] for `$tx` (a struct with a `tx: sqlx::Transaction` field).
-/// `$lock_account` is the statement that reads and locks one account row.
+/// `$row_lock` is what the dialect appends to a SELECT to lock the rows it reads.
 macro_rules! impl_store_tx {
-    ($tx:ty, lock_account = $lock_account:expr) => {
+    ($tx:ty, row_lock = $row_lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::store::StoreTx for $tx {
             async fn upsert_department(&mut self, d: &$crate::domain::Department) -> Result<(), $crate::store::StoreError> {
@@ -60,7 +60,10 @@ macro_rules! impl_store_tx {
             }
 
             async fn lock_account(&mut self, userid: &str) -> Result<Option<$crate::ledger::Account>, $crate::store::StoreError> {
-                let row: Option<$crate::store::rows::AccountRow> = sqlx::query_as($lock_account)
+                let row: Option<$crate::store::rows::AccountRow> = sqlx::query_as(concat!(
+                    "SELECT userid, score, balance, pending FROM accounts WHERE userid = $1",
+                    $row_lock
+                ))
                     .bind(userid)
                     .fetch_optional(&mut *self.tx)
                     .await?;
@@ -227,7 +230,7 @@ macro_rules! impl_store_tx {
 /// Implements [`super::Store`] for `$store`, which has `reader()` and `writer()` pools
 /// (the same pool on PostgreSQL) and begins transactions as `$tx`.
 macro_rules! impl_store {
-    ($store:ty, $tx:ident, $backend:expr, $migrator:expr, claim_inbox = $claim:expr, placeholder = $placeholder:expr) => {
+    ($store:ty, $tx:ident, $backend:expr, $migrator:expr, claim_lock = $claim_lock:literal, placeholder = $placeholder:expr) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
         fn backend(&self) -> $crate::store::Backend {
@@ -359,7 +362,14 @@ macro_rules! impl_store {
         }
 
         async fn claim_inbox(&self, now: jiff::Timestamp, lease_until: jiff::Timestamp, limit: i64) -> Result<Vec<$crate::store::InboxRow>, $crate::store::StoreError> {
-            let rows: Vec<$crate::store::rows::InboxDbRow> = sqlx::query_as($claim)
+            let rows: Vec<$crate::store::rows::InboxDbRow> = sqlx::query_as(concat!(
+                "UPDATE inbox SET status = 'processing', attempts = attempts + 1, next_attempt_at = $2 \
+                 WHERE id IN (SELECT id FROM inbox WHERE status IN ('pending', 'processing') \
+                 AND next_attempt_at <= $1 ORDER BY id LIMIT $3",
+                $claim_lock,
+                ") RETURNING id, dedup_key, source, event_type, payload, status, attempts, \
+                 next_attempt_at, last_error, received_at, processed_at"
+            ))
                 .bind(now.as_millisecond())
                 .bind(lease_until.as_millisecond())
                 .bind(limit)

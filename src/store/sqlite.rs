@@ -70,11 +70,9 @@ impl_store!(
     SqliteTx,
     Backend::Sqlite,
     MIGRATOR,
-    claim_inbox = "UPDATE inbox SET status = 'processing', attempts = attempts + 1, next_attempt_at = $2 WHERE id IN (SELECT id FROM inbox WHERE status IN ('pending', 'processing') AND next_attempt_at <= $1 ORDER BY id LIMIT $3) RETURNING id, dedup_key, source, event_type, payload, status, attempts, next_attempt_at, last_error, received_at, processed_at",
+    claim_lock = "", // one writer: nothing to skip
     placeholder = super::sql::Placeholder::Question
 );
 
-impl_store_tx!(
-    SqliteTx,
-    lock_account = "SELECT userid, score, balance, pending FROM accounts WHERE userid = $1"
-);
+// Writes go through one connection, so a write transaction already excludes every other.
+impl_store_tx!(SqliteTx, row_lock = "");

@@ -3,9 +3,12 @@
 //! being unreachable fails the test, unless JIFEN_TEST_SKIP_POSTGRES=1 says to skip it.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use jifen::domain::{Calendar, Department, Employee};
 use jifen::store::{PgStore, SqliteStore, Store};
@@ -185,4 +188,73 @@ pub async fn seed_org(store: &dyn Store) {
         .unwrap();
     }
     tx.commit().await.unwrap();
+}
+
+/// A `jifen serve` child process, its address, and the log read so far.
+pub struct Server {
+    pub child: std::process::Child,
+    pub addr: String,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    pub log: String,
+}
+
+/// Starts `jifen serve` on a free port with `env`, and waits for it to listen.
+pub fn spawn_server(env: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_jifen"));
+    command
+        .arg("serve")
+        .env_remove("JIFEN_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("JIFEN_LISTEN", "127.0.0.1:0")
+        .env("RUST_LOG", "warn,jifen=info");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    let started = Instant::now();
+    let addr = loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no listening line in:\n{log}"
+        );
+        let line = lines.next().expect("server exited early").unwrap();
+        log.push_str(&line);
+        log.push('\n');
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split(',').next().unwrap().to_string();
+        }
+    };
+    Server {
+        child,
+        addr,
+        lines,
+        log,
+    }
+}
+
+impl Server {
+    /// SIGTERM, then the rest of the log; asserts a clean exit.
+    pub fn stop(mut self) -> String {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        for line in self.lines {
+            self.log.push_str(&line.unwrap());
+            self.log.push('\n');
+        }
+        assert!(self.child.wait().unwrap().success(), "{}", self.log);
+        self.log
+    }
+
+    /// SIGKILL: no chance to flush or finish anything.
+    pub fn kill(mut self) {
+        Command::new("kill")
+            .args(["-KILL", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap();
+    }
 }
