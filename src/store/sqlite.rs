@@ -40,18 +40,26 @@ impl SqliteStore {
                 source,
             })?;
         }
+        // Checkpoints run beside the writer (below), not inside one of its commits.
+        let writer_options = if in_memory {
+            options.clone()
+        } else {
+            options.clone().pragma("wal_autocheckpoint", "0")
+        };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(writer_options)
             .await?;
         // An in-memory database exists once per connection, so readers must share the writer.
         let reader = if in_memory {
             writer.clone()
         } else {
-            SqlitePoolOptions::new()
+            let reader = SqlitePoolOptions::new()
                 .max_connections(max_connections.max(1))
-                .connect_with(options.read_only(true))
-                .await?
+                .connect_with(options.clone().read_only(true))
+                .await?;
+            spawn_checkpointer(options, writer.clone()).await?;
+            reader
         };
         Ok(SqliteStore { writer, reader })
     }
@@ -63,6 +71,30 @@ impl SqliteStore {
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }
+}
+
+/// Copies the WAL back into the database file every half second from a connection of its
+/// own. PASSIVE never waits for (or blocks) the writer, so a commit never pays for a
+/// checkpoint; left to SQLite's default, every thousandth page written stalls one commit.
+async fn spawn_checkpointer(
+    options: SqliteConnectOptions,
+    writer: SqlitePool,
+) -> Result<(), StoreError> {
+    use sqlx::Connection;
+    let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+    tokio::spawn(async move {
+        while !writer.is_closed() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&mut connection)
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
+            }
+        }
+        let _ = connection.close().await;
+    });
+    Ok(())
 }
 
 impl_store!(
