@@ -13,8 +13,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
 use jifen::dingtalk::crypto::CallbackCrypto;
 use secrecy::SecretString;
 
@@ -55,37 +53,63 @@ fn options() -> Options {
     o
 }
 
-/// One pre-built request: path with signed query, and body.
-struct Prepared {
-    path: String,
-    body: Bytes,
-}
+/// One request, serialised ahead of time: the client only writes bytes and reads the reply.
+struct Prepared(Vec<u8>);
 
-fn prepare(count: usize, run: usize) -> Vec<Prepared> {
+fn prepare(count: usize, run: usize, host: &str) -> Vec<Prepared> {
     let crypto =
         CallbackCrypto::new(SecretString::from(TOKEN.to_string()), AES_KEY, CORP_ID).unwrap();
     let ts = jiff::Timestamp::now().as_millisecond().to_string();
     (0..count)
         .map(|i| {
-            let message = jifen::dingtalk::simulate::approval_message(
-                CORP_ID,
-                &format!("PI-BENCH-{run}-{i}"),
-                "PROC-JIFEN-POINTS",
-                "liuyang",
-                "积分申请",
-                "agree",
-            );
+            let message = jifen::dingtalk::simulate::approval_message(CORP_ID, &format!("PI-BENCH-{run}-{i}"), "PROC-JIFEN-POINTS", "liuyang", "积分申请", "agree");
             let nonce = format!("n{i}");
             let encrypt = crypto.encrypt(&message);
             let signature = crypto.signature(&ts, &nonce, &encrypt);
-            Prepared {
-                path: format!(
-                    "/dingtalk/callback?msg_signature={signature}&timestamp={ts}&nonce={nonce}"
-                ),
-                body: Bytes::from(serde_json::json!({ "encrypt": encrypt }).to_string()),
-            }
+            let body = serde_json::json!({ "encrypt": encrypt }).to_string();
+            Prepared(
+                format!(
+                    "POST /dingtalk/callback?msg_signature={signature}&timestamp={ts}&nonce={nonce} HTTP/1.1\r\n\
+                     Host: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .into_bytes(),
+            )
         })
         .collect()
+}
+
+/// Reads one HTTP/1.1 response from `buf`/`stream`; returns whether its status was 2xx.
+async fn read_response(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).unwrap_or("");
+            let ok = head.starts_with("HTTP/1.1 2");
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            let total = end + 4 + length;
+            while buf.len() < total {
+                if stream.read_buf(buf).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            buf.drain(..total);
+            return Ok(ok);
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
 }
 
 struct RunResult {
@@ -116,29 +140,23 @@ async fn drive(
             addr.to_string(),
         );
         tasks.push(tokio::spawn(async move {
-            let stream = tokio::net::TcpStream::connect(&addr)
+            use tokio::io::AsyncWriteExt;
+            let mut stream = tokio::net::TcpStream::connect(&addr)
                 .await
                 .expect("connect");
             stream.set_nodelay(true).ok();
-            let (mut sender, conn) =
-                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                    .await
-                    .expect("handshake");
-            tokio::spawn(conn);
+            let mut buf = Vec::with_capacity(4096);
             let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
             while Instant::now() < deadline {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(p) = prepared.get(i) else { break };
-                let request = hyper::Request::post(p.path.as_str())
-                    .header("host", addr.as_str())
-                    .header("content-type", "application/json")
-                    .body(Full::new(p.body.clone()))
-                    .unwrap();
                 let sent = Instant::now();
-                match sender.send_request(request).await {
-                    Ok(response) => {
-                        let ok = response.status().is_success();
-                        let _ = response.into_body().collect().await;
+                let answered = match stream.write_all(&p.0).await {
+                    Ok(()) => read_response(&mut stream, &mut buf).await,
+                    Err(e) => Err(e),
+                };
+                match answered {
+                    Ok(ok) => {
                         latencies.push(sent.elapsed().as_micros() as u32);
                         if !ok {
                             errors.fetch_add(1, Ordering::Relaxed);
@@ -246,7 +264,7 @@ fn main() {
         });
         print!("run {}: preparing {per_run} callbacks… ", run + 1);
         std::io::Write::flush(&mut std::io::stdout()).ok();
-        let prepared = Arc::new(prepare(per_run, run));
+        let prepared = Arc::new(prepare(per_run, run, &addr));
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
