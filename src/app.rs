@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -68,11 +67,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("cannot listen on {addr} (server.listen / JIFEN_LISTEN)"))?;
     let addr = listener.local_addr()?;
-    let token = config
-        .server
-        .admin_token
-        .clone()
-        .map(|t: SecretString| Arc::new(t));
+    let token = config.server.admin_token.clone().map(Arc::new);
     if token.is_none() {
         tracing::warn!(
             "JIFEN_ADMIN_TOKEN is not set: the /api/v1 endpoints will refuse every request"

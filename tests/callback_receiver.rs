@@ -303,6 +303,18 @@ async fn bad_requests_are_refused_with_a_reason_and_store_nothing(db: &TestDb) {
             "bad_timestamp",
         ),
         (
+            q(&sig, "-9223372036854775808"),
+            json!({"encrypt": encrypt}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_timestamp",
+        ),
+        (
+            q(&sig, "9223372036854775807"),
+            json!({"encrypt": encrypt}).to_string(),
+            StatusCode::BAD_REQUEST,
+            "bad_timestamp",
+        ),
+        (
             q(&foreign_sig, &ts),
             json!({"encrypt": foreign}).to_string(),
             StatusCode::BAD_REQUEST,
