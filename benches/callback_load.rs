@@ -244,7 +244,6 @@ fn main() {
             .env("JIFEN_DINGTALK_CALLBACK_TOKEN", TOKEN)
             .env("JIFEN_DINGTALK_AES_KEY", AES_KEY)
             .env("JIFEN_DINGTALK_RECEIVE_ID", CORP_ID)
-            .env("JIFEN_LOG", "info")
             .stderr(Stdio::piped())
             .spawn()
             .expect("start jifen serve");

@@ -32,12 +32,6 @@ impl Running {
         self.store.close().await;
         Ok(())
     }
-
-    /// Waits until the server stops by itself (it does not, unless the listener fails).
-    pub async fn wait(self) -> anyhow::Result<()> {
-        self.task.await.context("server task panicked")??;
-        Ok(())
-    }
 }
 
 /// Opens and migrates the configured database.

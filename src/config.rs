@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use secrecy::SecretString;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::domain::Calendar;
 use crate::domain::calendar::parse_weekday;
@@ -62,12 +62,11 @@ pub struct Config {
     pub base_dir: PathBuf,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: String,
     pub max_body_bytes: usize,
-    #[serde(skip_serializing)]
     pub admin_token: Option<SecretString>,
 }
 
@@ -81,7 +80,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// May hold a password: Debug shows it redacted.
@@ -107,7 +106,7 @@ impl Default for DatabaseConfig {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OrganisationConfig {
     pub time_zone: String,
@@ -123,7 +122,7 @@ impl Default for OrganisationConfig {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     pub path: PathBuf,
@@ -137,7 +136,7 @@ impl Default for RulesConfig {
     }
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     pub level: String,
@@ -182,7 +181,7 @@ impl Default for DingTalkConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -214,9 +213,8 @@ impl Config {
             None => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.is_file()),
         };
 
-        let mut figment = Figment::new()
-            .merge(Serialized::default("server", ServerConfig::default()))
-            .merge(Serialized::default("database", DatabaseConfig::default()));
+        // Defaults come from the structs' serde defaults; the file and environment override them.
+        let mut figment = Figment::new();
         if let Some(file) = &file {
             figment = figment.merge(Toml::file_exact(file));
         }

@@ -176,10 +176,7 @@ async fn run(db: &TestDb, rules: &RuleSet, ops: Vec<Op>) -> Result<(), TestCaseE
                         Posting::AlreadyPosted(_) => vec![],
                     })
             }
-            Op::Reverse { pick } | Op::Decide { pick, .. } if seen.is_empty() => {
-                let _ = pick;
-                Ok(vec![])
-            }
+            Op::Reverse { .. } | Op::Decide { .. } if seen.is_empty() => Ok(vec![]),
             Op::Reverse { pick } => {
                 let id = *seen.keys().nth(pick % seen.len()).unwrap();
                 ledger::reverse(tx.as_mut(), id, "hr", "更正", Timestamp::now())

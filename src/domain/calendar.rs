@@ -120,10 +120,6 @@ impl Calendar {
         &self.tz_name
     }
 
-    pub fn week_start(&self) -> Weekday {
-        self.week_start
-    }
-
     pub fn local_date(&self, at: Timestamp) -> Date {
         at.to_zoned(self.tz.clone()).date()
     }

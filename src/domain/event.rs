@@ -32,7 +32,6 @@ pub struct DomainEvent {
 #[derive(Debug)]
 pub struct EventSchema {
     pub kind: &'static str,
-    pub description: &'static str,
     pub fields: &'static [&'static str],
 }
 
@@ -42,12 +41,10 @@ pub const COMMON_VARIABLES: &[&str] = &["userid", "date", "weekday"];
 pub const EVENT_SCHEMAS: &[EventSchema] = &[
     EventSchema {
         kind: "attendance.checked",
-        description: "one check-in or check-out, classified on_time, late, early or missing",
         fields: &["result", "check_type", "minutes_late", "work_date"],
     },
     EventSchema {
         kind: "attendance.month_summary",
-        description: "a person's attendance over a closed month",
         fields: &[
             "month",
             "working_days",
@@ -59,7 +56,6 @@ pub const EVENT_SCHEMAS: &[EventSchema] = &[
     },
     EventSchema {
         kind: "approval.approved",
-        description: "a DingTalk approval that finished with result agree",
         fields: &[
             "process_code",
             "process_instance_id",

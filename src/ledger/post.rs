@@ -356,6 +356,16 @@ pub enum Decision {
     Reject,
 }
 
+impl Decision {
+    /// The verb, as the audit log and error messages say it.
+    pub fn verb(self) -> &'static str {
+        match self {
+            Decision::Approve => "approve",
+            Decision::Reject => "reject",
+        }
+    }
+}
+
 /// Approves (grants) or rejects (drops) a pending entry, once.
 pub async fn resolve(
     tx: &mut dyn StoreTx,
@@ -381,10 +391,7 @@ pub async fn resolve(
         });
     }
     if original.userid == actor {
-        let action = match decision {
-            Decision::Approve => "approve",
-            Decision::Reject => "reject",
-        };
+        let action = decision.verb();
         return Err(LedgerError::OwnPoints {
             actor: actor.to_string(),
             action,
@@ -451,11 +458,7 @@ pub async fn resolve(
         posted_at: now,
     };
     let entry = insert(tx, &entry).await?;
-    let action = match decision {
-        Decision::Approve => "approve",
-        Decision::Reject => "reject",
-    };
-    audit(tx, actor, action, &entry, reason, now).await?;
+    audit(tx, actor, decision.verb(), &entry, reason, now).await?;
     Ok(entry)
 }
 
