@@ -62,7 +62,7 @@ fn prepare(count: usize, run: usize, host: &str) -> Vec<Prepared> {
     let ts = jiff::Timestamp::now().as_millisecond().to_string();
     (0..count)
         .map(|i| {
-            let message = jifen::dingtalk::simulate::approval_message(CORP_ID, &format!("PI-BENCH-{run}-{i}"), "PROC-JIFEN-POINTS", "liuyang", "积分申请", "agree");
+            let message = jifen::dingtalk::simulate::approval_message(CORP_ID, &format!("PI-BENCH-{run}-{i}"), "PROC-JIFEN-POINTS", "liuyang", "积分申请", "agree", jiff::Timestamp::now().as_millisecond());
             let nonce = format!("n{i}");
             let encrypt = crypto.encrypt(&message);
             let signature = crypto.signature(&ts, &nonce, &encrypt);

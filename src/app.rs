@@ -9,8 +9,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::dingtalk::openapi::OpenApiClient;
 use crate::ingress::InboxWriter;
 use crate::ingress::callback::CallbackState;
+use crate::processor::{Processor, ProcessorSettings};
 use crate::rules::{RuleSet, load_rules_file};
 use crate::store::{self, Store, redact_url};
 use crate::web::{AppState, router};
@@ -22,6 +24,7 @@ pub struct Running {
     pub rules: Arc<RuleSet>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
+    processor: Option<JoinHandle<()>>,
 }
 
 impl Running {
@@ -29,6 +32,11 @@ impl Running {
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.shutdown.send(());
         self.task.await.context("server task panicked")??;
+        // A row being processed is left claimed; its lease runs out and it is taken again.
+        if let Some(processor) = self.processor {
+            processor.abort();
+            let _ = processor.await;
+        }
         self.store.close().await;
         Ok(())
     }
@@ -82,6 +90,28 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         keys: keys.map(Arc::new),
         inbox: InboxWriter::spawn(store.clone()),
     };
+    let processor = match config.openapi()? {
+        Some(settings) => {
+            tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");
+            let client = OpenApiClient::new(settings)?;
+            Some(
+                Processor {
+                    store: store.clone(),
+                    rules: rules.clone(),
+                    calendar: config.calendar()?,
+                    source: Arc::new(client),
+                    settings: ProcessorSettings::default(),
+                }
+                .spawn(),
+            )
+        }
+        None => {
+            tracing::warn!(
+                "JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET are not set: callbacks are stored but not turned into points until they are"
+            );
+            None
+        }
+    };
     let app = router(state, callback, config.server.max_body_bytes);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -102,5 +132,6 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         rules,
         shutdown,
         task,
+        processor,
     })
 }

@@ -67,6 +67,18 @@ pub enum Command {
         #[command(subcommand)]
         what: SimulateCommand,
     },
+    /// Run a stand-in for DingTalk (OpenAPI, limits, faults, callbacks) to try jifen offline
+    Emulator {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: std::net::SocketAddr,
+        /// Chooses the made-up organisation's people and check-ins
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Where to push callbacks [default: http://<server.listen>/dingtalk/callback]
+        #[arg(long)]
+        callback_url: Option<String>,
+    },
     /// Show and requeue received DingTalk events
     Inbox {
         #[command(subcommand)]
@@ -241,6 +253,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Simulate { url, repeat, what } => {
             let config = Config::load_from_env(config_path)?;
             simulate(&config, url, repeat, what).await
+        }
+        Command::Emulator {
+            listen,
+            seed,
+            callback_url,
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            init_logging(&config);
+            run_emulator(&config, listen, seed, callback_url).await
         }
         Command::Inbox { command } => {
             let config = Config::load_from_env(config_path)?;
@@ -589,6 +610,55 @@ async fn inbox(
     }
 }
 
+async fn run_emulator(
+    config: &Config,
+    listen: std::net::SocketAddr,
+    seed: u64,
+    callback_url: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use crate::emulator::{self, EmulatorSettings, org};
+    let settings = EmulatorSettings {
+        seed,
+        ..EmulatorSettings::default()
+    };
+    let running = emulator::start(settings, listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let base = running.base_url();
+    match config.callback_keys()? {
+        Some(keys) => {
+            let url = callback_url
+                .unwrap_or_else(|| format!("http://{}/dingtalk/callback", config.server.listen));
+            println!("pushing callbacks to {url}");
+            running.emulator.set_callback(url, keys.sets[0].clone());
+        }
+        None => println!(
+            "callbacks are off: set JIFEN_DINGTALK_CALLBACK_TOKEN, JIFEN_DINGTALK_AES_KEY and JIFEN_DINGTALK_RECEIVE_ID as for jifen serve"
+        ),
+    }
+    println!(
+        "DingTalk emulator on {base}: {} people in {} departments",
+        running.emulator.org.users.len(),
+        running.emulator.org.departments.len()
+    );
+    println!("point jifen at it with:");
+    println!("  export JIFEN_DINGTALK_API_BASE={base} JIFEN_DINGTALK_OAPI_BASE={base}");
+    println!(
+        "  export JIFEN_DINGTALK_APP_KEY={} JIFEN_DINGTALK_APP_SECRET={} JIFEN_DINGTALK_AGENT_ID={} JIFEN_DINGTALK_ROBOT_CODE={}",
+        org::APP_KEY,
+        org::APP_SECRET,
+        org::AGENT_ID,
+        org::APP_KEY
+    );
+    println!("messages sent to employees: GET {base}/_emulator/messages");
+    println!(
+        "push a day's check-ins: curl -X POST {base}/_emulator/checkins -H 'content-type: application/json' -d '{{\"date\":\"2026-11-02\"}}'"
+    );
+    shutdown_signal().await?;
+    running.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn simulate(
     config: &Config,
     url: Option<String>,
@@ -609,11 +679,20 @@ async fn simulate(
             originator,
             title,
             result,
-        } => approval_message(corp, &instance, &process_code, &originator, &title, &result),
+        } => approval_message(
+            corp,
+            &instance,
+            &process_code,
+            &originator,
+            &title,
+            &result,
+            Timestamp::now().as_millisecond(),
+        ),
         SimulateCommand::Attendance { user, at } => attendance_message(
             corp,
             &user,
             at.unwrap_or_else(Timestamp::now).as_millisecond(),
+            &format!("{:032x}", rand::random::<u128>()),
         ),
         SimulateCommand::Raw { message } => match message.strip_prefix('@') {
             Some(path) => {

@@ -40,6 +40,12 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "JIFEN_DINGTALK_PREVIOUS_RECEIVE_ID",
         "dingtalk.previous_receive_id",
     ),
+    ("JIFEN_DINGTALK_APP_KEY", "dingtalk.app_key"),
+    ("JIFEN_DINGTALK_APP_SECRET", "dingtalk.app_secret"),
+    ("JIFEN_DINGTALK_AGENT_ID", "dingtalk.agent_id"),
+    ("JIFEN_DINGTALK_ROBOT_CODE", "dingtalk.robot_code"),
+    ("JIFEN_DINGTALK_API_BASE", "dingtalk.api_base"),
+    ("JIFEN_DINGTALK_OAPI_BASE", "dingtalk.oapi_base"),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -152,10 +158,21 @@ impl Default for LogConfig {
     }
 }
 
-/// DingTalk callback keys, as set in the developer console's event subscription.
+/// The DingTalk app: callback keys from the console's event subscription, and the
+/// credentials and addresses of the OpenAPI.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DingTalkConfig {
+    pub app_key: Option<String>,
+    pub app_secret: Option<SecretString>,
+    /// The micro-app's AgentId (a number), for work notifications.
+    pub agent_id: Option<String>,
+    /// The robot's code, for robot messages; usually the app key.
+    pub robot_code: Option<String>,
+    pub api_base: String,
+    pub oapi_base: String,
+    /// Seconds before an OpenAPI request is abandoned (and retried).
+    pub request_timeout_seconds: u64,
     pub callback_token: Option<SecretString>,
     pub aes_key: Option<SecretString>,
     /// The corpId, appKey or suiteKey the callback was registered with.
@@ -170,6 +187,13 @@ pub struct DingTalkConfig {
 impl Default for DingTalkConfig {
     fn default() -> Self {
         DingTalkConfig {
+            app_key: None,
+            app_secret: None,
+            agent_id: None,
+            robot_code: None,
+            api_base: "https://api.dingtalk.com".into(),
+            oapi_base: "https://oapi.dingtalk.com".into(),
+            request_timeout_seconds: 5,
             callback_token: None,
             aes_key: None,
             receive_id: None,
@@ -272,6 +296,7 @@ impl Config {
         }
         self.calendar()?;
         self.callback_keys()?;
+        self.openapi()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key("log.level", format!("{e} (found {:?})", self.log.level)))?;
         Ok(())
@@ -368,6 +393,55 @@ impl Config {
                 window_ms: d.callback_window_seconds * 1000,
             })),
         }
+    }
+
+    /// The OpenAPI client's settings; `None` when the app's key and secret are not set.
+    pub fn openapi(
+        &self,
+    ) -> Result<Option<crate::dingtalk::openapi::OpenApiSettings>, ConfigError> {
+        let d = &self.dingtalk;
+        let (key_, secret) = match (&d.app_key, &d.app_secret) {
+            (None, None) => return Ok(None),
+            (Some(k), Some(s)) => (k.trim().to_string(), s.clone()),
+            _ => {
+                return Err(key(
+                    "dingtalk.app_key",
+                    "dingtalk.app_key and dingtalk.app_secret must be set together",
+                ));
+            }
+        };
+        let mut settings = crate::dingtalk::openapi::OpenApiSettings::new(key_, secret);
+        for (name, base, value) in [
+            ("dingtalk.api_base", &mut settings.api_base, &d.api_base),
+            ("dingtalk.oapi_base", &mut settings.oapi_base, &d.oapi_base),
+        ] {
+            let trimmed = value.trim().trim_end_matches('/');
+            if !(trimmed.starts_with("https://") || trimmed.starts_with("http://")) {
+                return Err(key(
+                    name,
+                    format!("must be an http(s) URL, found {value:?}"),
+                ));
+            }
+            *base = trimmed.to_string();
+        }
+        settings.agent_id = match &d.agent_id {
+            None => None,
+            Some(id) => Some(id.trim().parse().map_err(|_| {
+                key(
+                    "dingtalk.agent_id",
+                    format!("must be a number, found {id:?}"),
+                )
+            })?),
+        };
+        settings.robot_code = d.robot_code.clone();
+        if d.request_timeout_seconds == 0 {
+            return Err(key(
+                "dingtalk.request_timeout_seconds",
+                "must be at least 1",
+            ));
+        }
+        settings.timeout = std::time::Duration::from_secs(d.request_timeout_seconds);
+        Ok(Some(settings))
     }
 
     pub fn database(&self) -> crate::store::DatabaseSettings {

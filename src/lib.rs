@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod dingtalk;
 pub mod domain;
+pub mod emulator;
 pub mod ingress;
 pub mod ledger;
 pub mod processor;

@@ -35,6 +35,7 @@ fn message(n: usize) -> String {
         "liuyang",
         "积分申请",
         "agree",
+        jiff::Timestamp::now().as_millisecond(),
     )
 }
 

@@ -53,13 +53,13 @@ impl DingTalkSource for FakeDingTalk {
 
     async fn attendance(
         &self,
-        userid: &str,
+        userids: &[String],
         _date: Date,
     ) -> Result<Vec<AttendanceResult>, SourceError> {
         Ok(self
             .attendance
             .iter()
-            .filter(|r| r.user_id == userid)
+            .filter(|r| userids.contains(&r.user_id))
             .cloned()
             .collect())
     }

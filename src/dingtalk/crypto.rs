@@ -61,6 +61,7 @@ pub struct EncryptedReply {
 }
 
 /// One callback key set: token, AES key and the receive id (corpId, appKey or suiteKey).
+#[derive(Clone)]
 pub struct CallbackCrypto {
     token: SecretString,
     key: [u8; 32],

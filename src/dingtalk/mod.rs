@@ -3,4 +3,5 @@
 
 pub mod crypto;
 pub mod events;
+pub mod openapi;
 pub mod simulate;

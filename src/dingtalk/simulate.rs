@@ -64,7 +64,7 @@ pub async fn send_callback(
     }
 }
 
-/// A `bpms_instance_change` message for a finished instance.
+/// A `bpms_instance_change` message for an instance finished at `finish_ms` (Unix ms).
 pub fn approval_message(
     corp_id: &str,
     instance: &str,
@@ -72,14 +72,14 @@ pub fn approval_message(
     originator: &str,
     title: &str,
     result: &str,
+    finish_ms: i64,
 ) -> String {
-    let now = jiff::Timestamp::now().as_millisecond();
     json!({
         "EventType": "bpms_instance_change",
         "processInstanceId": instance,
         "corpId": corp_id,
-        "createTime": now - 60_000,
-        "finishTime": now,
+        "createTime": finish_ms - 60_000,
+        "finishTime": finish_ms,
         "title": title,
         "type": "finish",
         "result": result,
@@ -90,15 +90,15 @@ pub fn approval_message(
     .to_string()
 }
 
-/// An `attendance_check_record` push with one check-in.
-pub fn attendance_message(corp_id: &str, userid: &str, check_time_ms: i64) -> String {
+/// An `attendance_check_record` push with one check-in; `biz_id` identifies the check-in.
+pub fn attendance_message(corp_id: &str, userid: &str, check_time_ms: i64, biz_id: &str) -> String {
     json!({
         "EventType": "attendance_check_record",
         "DataList": [{
             "userId": userid,
             "corpId": corp_id,
             "checkTime": check_time_ms,
-            "bizId": format!("{:032x}", rand::random::<u128>()),
+            "bizId": biz_id,
             "locationMethod": "ATM",
             "deviceName": "前台考勤机",
             "checkByUser": true,

@@ -5,15 +5,17 @@
 pub mod normalise;
 pub mod source;
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::civil::Date;
 use jiff::{SignedDuration, Timestamp};
 
 use self::normalise::{
     Normalised, approval_event, attendance_event, check_in, instance_change, is_approval,
 };
-use self::source::DingTalkSource;
+use self::source::{AttendanceResult, DingTalkSource};
 use crate::domain::Calendar;
 use crate::ledger;
 use crate::rules::RuleSet;
@@ -90,9 +92,10 @@ impl Processor {
             .store
             .claim_inbox(now, lease_until, self.settings.batch)
             .await?;
+        let attendance = self.fetch_attendance(&rows).await;
         let mut outcomes = Vec::with_capacity(rows.len());
         for row in rows {
-            let outcome = self.process(&row).await?;
+            let outcome = self.process(&row, &attendance).await?;
             match &outcome {
                 RowOutcome::Done { entries } => {
                     tracing::info!(id = row.id, event = %row.event_type, entries, "processed")
@@ -115,11 +118,48 @@ impl Processor {
         Ok(outcomes)
     }
 
-    async fn process(&self, row: &InboxRow) -> Result<RowOutcome, StoreError> {
+    /// The attendance results for every check-in in a batch: one call per work date (the
+    /// client splits it by fifty people) instead of one per check-in.
+    async fn fetch_attendance(&self, rows: &[InboxRow]) -> Attendance {
+        let mut wanted: BTreeMap<Date, Vec<String>> = BTreeMap::new();
+        for row in rows
+            .iter()
+            .filter(|r| r.event_type == "attendance_check_record")
+        {
+            if let Some((userid, date)) = self.check_in_day(row) {
+                let users = wanted.entry(date).or_default();
+                if !users.contains(&userid) {
+                    users.push(userid);
+                }
+            }
+        }
+        let mut fetched = HashMap::new();
+        for (date, users) in wanted {
+            let answer = self
+                .source
+                .attendance(&users, date)
+                .await
+                .map_err(|e| e.to_string());
+            fetched.insert(date, answer);
+        }
+        fetched
+    }
+
+    fn check_in_day(&self, row: &InboxRow) -> Option<(String, Date)> {
+        let check = check_in(&row.payload).ok()?;
+        let at = Timestamp::from_millisecond(check.check_time).ok()?;
+        Some((check.userid, self.calendar.local_date(at)))
+    }
+
+    async fn process(
+        &self,
+        row: &InboxRow,
+        attendance: &Attendance,
+    ) -> Result<RowOutcome, StoreError> {
         let attempt: Result<RowOutcome, String> = async {
             let now = Timestamp::now();
             let mut tx = self.store.begin().await.map_err(|e| e.to_string())?;
-            let (outcome, note) = match self.normalise(row).await? {
+            let (outcome, note) = match self.normalise(row, attendance).await? {
                 Normalised::Event(event) => {
                     let posting =
                         ledger::post_event(tx.as_mut(), &self.rules, &self.calendar, &event, now)
@@ -161,7 +201,11 @@ impl Processor {
     }
 
     /// The domain event for a row, or why there is none; errors are worth retrying.
-    async fn normalise(&self, row: &InboxRow) -> Result<Normalised, String> {
+    async fn normalise(
+        &self,
+        row: &InboxRow,
+        attendance: &Attendance,
+    ) -> Result<Normalised, String> {
         match row.event_type.as_str() {
             "bpms_instance_change" => {
                 let change = instance_change(&row.payload).map_err(|e| e.to_string())?;
@@ -192,11 +236,10 @@ impl Processor {
                 let check = check_in(&row.payload).map_err(|e| e.to_string())?;
                 let at =
                     Timestamp::from_millisecond(check.check_time).map_err(|e| e.to_string())?;
-                let results = self
-                    .source
-                    .attendance(&check.userid, self.calendar.local_date(at))
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let results = match attendance.get(&self.calendar.local_date(at)) {
+                    Some(fetched) => fetched.clone()?,
+                    None => return Err("attendance results were not fetched".into()),
+                };
                 attendance_event(&check, &results, &self.calendar).map_err(|e| e.to_string())
             }
             other => Ok(Normalised::Nothing(format!("{other} events earn nothing"))),
@@ -227,6 +270,9 @@ impl Processor {
             .min(self.settings.retry_max)
     }
 }
+
+/// Attendance results fetched for a batch, by work date (or why they could not be).
+type Attendance = HashMap<Date, Result<Vec<AttendanceResult>, String>>;
 
 fn signed(d: Duration) -> SignedDuration {
     SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)

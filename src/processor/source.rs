@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::dingtalk::openapi::OpenApiClient;
+
 /// An approval instance as `topapi/processinstance/get` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalDetail {
@@ -47,10 +49,57 @@ pub enum SourceError {
 #[async_trait]
 pub trait DingTalkSource: Send + Sync {
     async fn approval(&self, process_instance_id: &str) -> Result<ApprovalDetail, SourceError>;
-    /// A person's attendance results for one work date.
+    /// These people's attendance results for one work date. One call for many people,
+    /// because DingTalk allows 40 calls a second and a company checks in at 9:00 together.
     async fn attendance(
         &self,
-        userid: &str,
+        userids: &[String],
         work_date: Date,
     ) -> Result<Vec<AttendanceResult>, SourceError>;
+}
+
+/// The real source: DingTalk's OpenAPI.
+#[async_trait]
+impl DingTalkSource for OpenApiClient {
+    async fn approval(&self, process_instance_id: &str) -> Result<ApprovalDetail, SourceError> {
+        let instance = self
+            .process_instance(process_instance_id)
+            .await
+            .map_err(|e| SourceError::Failed(e.to_string()))?;
+        Ok(ApprovalDetail {
+            title: instance.title,
+            originator_userid: instance.originator_user_id,
+            form_component_values: instance
+                .form_component_values
+                .into_iter()
+                .map(|f| FormValue {
+                    component_type: f.component_type,
+                    name: f.name,
+                    value: f.value,
+                    ext_value: f.ext_value,
+                })
+                .collect(),
+        })
+    }
+
+    async fn attendance(
+        &self,
+        userids: &[String],
+        work_date: Date,
+    ) -> Result<Vec<AttendanceResult>, SourceError> {
+        let records = self
+            .attendance_results(userids, work_date, work_date)
+            .await
+            .map_err(|e| SourceError::Failed(e.to_string()))?;
+        Ok(records
+            .into_iter()
+            .map(|r| AttendanceResult {
+                user_id: r.user_id,
+                check_type: r.check_type,
+                time_result: r.time_result,
+                base_check_time: r.base_check_time,
+                user_check_time: r.user_check_time,
+            })
+            .collect())
+    }
 }
