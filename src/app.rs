@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::dingtalk::directory::sync_directory;
 use crate::dingtalk::openapi::OpenApiClient;
 use crate::ingress::InboxWriter;
 use crate::ingress::callback::CallbackState;
@@ -93,17 +94,29 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let processor = match config.openapi()? {
         Some(settings) => {
             tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");
-            let client = OpenApiClient::new(settings)?;
-            Some(
-                Processor {
-                    store: store.clone(),
-                    rules: rules.clone(),
-                    calendar: config.calendar()?,
-                    source: Arc::new(client),
-                    settings: ProcessorSettings::default(),
+            let client = Arc::new(OpenApiClient::new(settings)?);
+            let processor = Processor {
+                store: store.clone(),
+                rules: rules.clone(),
+                calendar: config.calendar()?,
+                source: client.clone(),
+                settings: ProcessorSettings::default(),
+            };
+            let store = store.clone();
+            // Callbacks are received meanwhile; they wait in the inbox for the address book.
+            Some(tokio::spawn(async move {
+                match sync_directory(&client, store.as_ref()).await {
+                    Ok(report) => tracing::info!(
+                        departments = report.departments,
+                        employees = report.employees,
+                        "address book synced from DingTalk"
+                    ),
+                    Err(e) => {
+                        tracing::error!(error = %e, "address book not synced; processing with the people already known")
+                    }
                 }
-                .spawn(),
-            )
+                processor.run().await;
+            }))
         }
         None => {
             tracing::warn!(

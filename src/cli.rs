@@ -168,6 +168,9 @@ pub enum EmployeesCommand {
     /// Create or update departments and employees from a JSON file
     /// ({"departments": [...], "employees": [...]})
     Import { file: PathBuf },
+    /// Read departments and employees from DingTalk's address book (needs the app key and
+    /// secret; `jifen serve` also does this when it starts)
+    Sync,
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +237,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let result = import_employees(store.as_ref(), &file).await;
             store.close().await;
             result.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Employees {
+            command: EmployeesCommand::Sync,
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            init_logging(&config);
+            let settings = config.openapi()?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET (dingtalk.app_key, dingtalk.app_secret) to read DingTalk's address book"
+                )
+            })?;
+            let client = crate::dingtalk::openapi::OpenApiClient::new(settings)?;
+            let store = crate::app::open_store(&config).await?;
+            let result = crate::dingtalk::directory::sync_directory(&client, store.as_ref()).await;
+            store.close().await;
+            let report = result?;
+            println!(
+                "synced {} departments and {} employees from DingTalk",
+                report.departments, report.employees
+            );
+            Ok(ExitCode::SUCCESS)
         }
         Command::Ledger {
             command: LedgerCommand::Post { file },

@@ -149,7 +149,7 @@ fn serve_logs_where_it_listens_and_which_database_then_stops_on_sigterm() {
         ("JIFEN_DATABASE_URL", &url),
         ("JIFEN_ADMIN_TOKEN", "never-log-me"),
     ]);
-    assert!(server.log.contains("database SQLite"), "{}", server.log);
+    assert!(server.log().contains("database SQLite"), "{}", server.log());
     let response = std::net::TcpStream::connect(&server.addr).and_then(|mut s| {
         use std::io::{Read, Write};
         s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;

@@ -143,21 +143,8 @@ async fn postgres_acknowledged_events_survive_sigkill_and_are_stored_once() {
     if support::skip_postgres() {
         return;
     }
-    let admin = support::postgres_url();
-    let name = format!("jifen_crash_{}", std::process::id());
-    let exec = |sql: String| {
-        let admin = admin.clone();
-        async move {
-            use sqlx::Connection;
-            let mut c = sqlx::PgConnection::connect(&admin)
-                .await
-                .expect("PostgreSQL reachable");
-            sqlx::query(&sql).execute(&mut c).await.unwrap();
-        }
-    };
-    exec(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
-    exec(format!("CREATE DATABASE {name}")).await;
-    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let db = support::FreshPgDatabase::create("jifen_crash").await;
+    let url = db.url.clone();
     acknowledged_events_survive_sigkill(&url).await;
-    exec(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+    db.drop().await;
 }

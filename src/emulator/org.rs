@@ -188,7 +188,11 @@ impl FakeOrg {
         } else {
             (
                 "Normal",
-                Some(at(8, 30 + (rng.next_u64() % 29) as i8, (rng.next_u64() % 60) as i8)),
+                Some(at(
+                    8,
+                    30 + (rng.next_u64() % 29) as i8,
+                    (rng.next_u64() % 60) as i8,
+                )),
             )
         };
         let roll = rng.next_u64() % 100;
@@ -199,7 +203,11 @@ impl FakeOrg {
         } else {
             (
                 "Normal",
-                Some(at(18, (rng.next_u64() % 59) as i8, (rng.next_u64() % 60) as i8)),
+                Some(at(
+                    18,
+                    (rng.next_u64() % 59) as i8,
+                    (rng.next_u64() % 60) as i8,
+                )),
             )
         };
         vec![

@@ -70,18 +70,16 @@ pub enum RowOutcome {
 }
 
 impl Processor {
-    /// Runs until the task is dropped.
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                match self.run_once().await {
-                    Ok(outcomes) if !outcomes.is_empty() => continue,
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "processor cannot reach the database"),
-                }
-                tokio::time::sleep(self.settings.idle_poll).await;
+    /// Processes due rows until the task is dropped, pausing when there are none.
+    pub async fn run(self) {
+        loop {
+            match self.run_once().await {
+                Ok(outcomes) if !outcomes.is_empty() => continue,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "processor cannot reach the database"),
             }
-        })
+            tokio::time::sleep(self.settings.idle_poll).await;
+        }
     }
 
     /// Claims one batch of due rows and processes it.

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jifen::domain::{Calendar, Department, Employee};
 use jifen::store::{PgStore, SqliteStore, Store};
@@ -122,6 +122,39 @@ impl TestDb {
     }
 }
 
+/// A whole PostgreSQL database of its own, for a `jifen serve` process (which takes a URL,
+/// not a schema).
+pub struct FreshPgDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl FreshPgDatabase {
+    pub async fn create(prefix: &str) -> FreshPgDatabase {
+        let name = format!("{prefix}_{}", std::process::id());
+        admin_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+        admin_sql(&format!("CREATE DATABASE {name}")).await;
+        let admin = postgres_url();
+        let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+        FreshPgDatabase { url, name }
+    }
+
+    pub async fn drop(self) {
+        admin_sql(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .await;
+    }
+}
+
+async fn admin_sql(sql: &str) {
+    let mut c = PgConnection::connect(&postgres_url())
+        .await
+        .expect("PostgreSQL reachable");
+    sqlx::query(sql).execute(&mut c).await.unwrap();
+}
+
 /// Generates one test per backend for each named `async fn(&TestDb)`:
 /// `sqlite::name` and `postgres::name`, so the test output says which backends ran.
 #[macro_export]
@@ -190,12 +223,21 @@ pub async fn seed_org(store: &dyn Store) {
     tx.commit().await.unwrap();
 }
 
-/// A `jifen serve` child process, its address, and the log read so far.
+/// A `jifen serve` child process, its address, and its log. The log is read all the time,
+/// so a chatty server never blocks on a full pipe.
 pub struct Server {
     pub child: std::process::Child,
     pub addr: String,
-    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
-    pub log: String,
+    log: Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A test that fails midway must not leave its server running (and the test run waiting).
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Starts `jifen serve` on a free port with `env`, and waits for it to listen.
@@ -211,50 +253,62 @@ pub fn spawn_server(env: &[(&str, &str)]) -> Server {
         command.env(k, v);
     }
     let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut log = String::new();
-    let started = Instant::now();
-    let addr = loop {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no listening line in:\n{log}"
-        );
-        let line = lines.next().expect("server exited early").unwrap();
-        log.push_str(&line);
-        log.push('\n');
-        if let Some(rest) = line.split("listening on http://").nth(1) {
-            break rest.split(',').next().unwrap().to_string();
+    let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let log = Arc::new(std::sync::Mutex::new(String::new()));
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn({
+        let log = log.clone();
+        move || {
+            for line in lines.map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on http://").nth(1) {
+                    let _ = addr_tx.send(rest.split(',').next().unwrap_or_default().to_string());
+                }
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
         }
-    };
+    });
+    let addr = addr_rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            panic!(
+                "no listening line (or the server exited) in:\n{}",
+                log.lock().unwrap()
+            )
+        });
     Server {
         child,
         addr,
-        lines,
         log,
+        reader: Some(reader),
     }
 }
 
 impl Server {
-    /// SIGTERM, then the rest of the log; asserts a clean exit.
+    /// The log so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then the whole log; asserts a clean exit.
     pub fn stop(mut self) -> String {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
-        for line in self.lines {
-            self.log.push_str(&line.unwrap());
-            self.log.push('\n');
+        let status = self.child.wait().unwrap();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
         }
-        assert!(self.child.wait().unwrap().success(), "{}", self.log);
-        self.log
+        let log = self.log();
+        assert!(status.success(), "{log}");
+        log
     }
 
     /// SIGKILL: no chance to flush or finish anything.
     pub fn kill(mut self) {
-        Command::new("kill")
-            .args(["-KILL", &self.child.id().to_string()])
-            .status()
-            .unwrap();
+        self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 }
