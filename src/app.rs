@@ -13,6 +13,7 @@ use crate::dingtalk::directory::sync_directory;
 use crate::dingtalk::openapi::OpenApiClient;
 use crate::ingress::InboxWriter;
 use crate::ingress::callback::CallbackState;
+use crate::outbox::deliver::{Deliverer, DeliverySettings};
 use crate::processor::{Processor, ProcessorSettings};
 use crate::rules::{RuleSet, load_rules_file};
 use crate::store::{self, Store, redact_url};
@@ -25,7 +26,8 @@ pub struct Running {
     pub rules: Arc<RuleSet>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
-    processor: Option<JoinHandle<()>>,
+    /// The processor and the delivery worker, when DingTalk's OpenAPI is configured.
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -34,9 +36,9 @@ impl Running {
         let _ = self.shutdown.send(());
         self.task.await.context("server task panicked")??;
         // A row being processed is left claimed; its lease runs out and it is taken again.
-        if let Some(processor) = self.processor {
-            processor.abort();
-            let _ = processor.await;
+        for worker in self.workers {
+            worker.abort();
+            let _ = worker.await;
         }
         self.store.close().await;
         Ok(())
@@ -91,7 +93,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         keys: keys.map(Arc::new),
         inbox: InboxWriter::spawn(store.clone()),
     };
-    let processor = match config.openapi()? {
+    let workers = match config.openapi()? {
         Some(settings) => {
             tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");
             let client = Arc::new(OpenApiClient::new(settings)?);
@@ -102,9 +104,18 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 source: client.clone(),
                 settings: ProcessorSettings::default(),
             };
+            let deliverer = Deliverer {
+                store: store.clone(),
+                client: client.clone(),
+                calendar: config.calendar()?,
+                settings: DeliverySettings {
+                    retry_schedule: config.retry_schedule()?,
+                    ..DeliverySettings::default()
+                },
+            };
             let store = store.clone();
             // Callbacks are received meanwhile; they wait in the inbox for the address book.
-            Some(tokio::spawn(async move {
+            let processor = tokio::spawn(async move {
                 match sync_directory(&client, store.as_ref()).await {
                     Ok(report) => tracing::info!(
                         departments = report.departments,
@@ -116,13 +127,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                     }
                 }
                 processor.run().await;
-            }))
+            });
+            vec![processor, tokio::spawn(deliverer.run())]
         }
         None => {
             tracing::warn!(
                 "JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET are not set: callbacks are stored but not turned into points until they are"
             );
-            None
+            vec![]
         }
     };
     let app = router(state, callback, config.server.max_body_bytes);
@@ -145,6 +157,6 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         rules,
         shutdown,
         task,
-        processor,
+        workers,
     })
 }

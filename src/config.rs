@@ -40,6 +40,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "JIFEN_DINGTALK_PREVIOUS_RECEIVE_ID",
         "dingtalk.previous_receive_id",
     ),
+    ("JIFEN_OUTBOX_RETRY_SCHEDULE", "outbox.retry_schedule"),
     ("JIFEN_DINGTALK_APP_KEY", "dingtalk.app_key"),
     ("JIFEN_DINGTALK_APP_SECRET", "dingtalk.app_secret"),
     ("JIFEN_DINGTALK_AGENT_ID", "dingtalk.agent_id"),
@@ -63,6 +64,8 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub dingtalk: DingTalkConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
     /// Folder of the config file, for relative paths in it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -205,6 +208,23 @@ impl Default for DingTalkConfig {
     }
 }
 
+/// Delivery of messages to DingTalk.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Waits between attempts, e.g. "10s, 1m, 5m, 30m, 2h"; after the last, a message is
+    /// dead-lettered.
+    pub retry_schedule: String,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            retry_schedule: "10s, 1m, 5m, 30m, 2h".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -297,6 +317,7 @@ impl Config {
         self.calendar()?;
         self.callback_keys()?;
         self.openapi()?;
+        self.retry_schedule()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key("log.level", format!("{e} (found {:?})", self.log.level)))?;
         Ok(())
@@ -442,6 +463,27 @@ impl Config {
         }
         settings.timeout = std::time::Duration::from_secs(d.request_timeout_seconds);
         Ok(Some(settings))
+    }
+
+    /// `outbox.retry_schedule` as durations.
+    pub fn retry_schedule(&self) -> Result<Vec<std::time::Duration>, ConfigError> {
+        self.outbox
+            .retry_schedule
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<jiff::SignedDuration>()
+                    .ok()
+                    .and_then(|d| std::time::Duration::try_from(d).ok())
+                    .ok_or_else(|| {
+                        key(
+                            "outbox.retry_schedule",
+                            format!("{s:?} is not a duration like 30s, 5m or 250ms"),
+                        )
+                    })
+            })
+            .collect()
     }
 
     pub fn database(&self) -> crate::store::DatabaseSettings {

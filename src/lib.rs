@@ -9,6 +9,7 @@ pub mod domain;
 pub mod emulator;
 pub mod ingress;
 pub mod ledger;
+pub mod outbox;
 pub mod processor;
 pub mod rules;
 pub mod store;

@@ -54,6 +54,31 @@ fn environment_variables_override_the_file() {
 }
 
 #[test]
+fn the_openapi_and_retry_schedule_come_from_the_environment() {
+    let config = Config::load(
+        None,
+        &env(&[
+            ("JIFEN_DINGTALK_APP_KEY", "dingapp"),
+            ("JIFEN_DINGTALK_APP_SECRET", "s3cret"),
+            ("JIFEN_DINGTALK_AGENT_ID", "3052715634"),
+            ("JIFEN_DINGTALK_API_BASE", "http://127.0.0.1:9090/"),
+            ("JIFEN_OUTBOX_RETRY_SCHEDULE", "50ms, 2s, 1m"),
+        ]),
+    )
+    .unwrap();
+    let api = config.openapi().unwrap().unwrap();
+    assert_eq!(api.api_base, "http://127.0.0.1:9090");
+    assert_eq!(api.oapi_base, "https://oapi.dingtalk.com");
+    assert_eq!(api.agent_id, Some(3052715634));
+    assert!(!format!("{config:?}").contains("s3cret"));
+    let ms = |n| std::time::Duration::from_millis(n);
+    assert_eq!(
+        config.retry_schedule().unwrap(),
+        vec![ms(50), ms(2000), ms(60_000)]
+    );
+}
+
+#[test]
 fn jifen_config_names_the_file() {
     let (_dir, path) = write("[server]\nlisten = \"127.0.0.1:7000\"\n");
     let config = Config::load(None, &env(&[("JIFEN_CONFIG", path.to_str().unwrap())])).unwrap();
@@ -127,6 +152,30 @@ fn mistakes_name_the_key_and_the_problem() {
                 ("JIFEN_DINGTALK_RECEIVE_ID", "ding1"),
             ]),
             vec!["dingtalk.aes_key", "43 characters"],
+        ),
+        (
+            "",
+            env(&[("JIFEN_DINGTALK_APP_KEY", "dingapp")]),
+            vec!["dingtalk.app_key", "dingtalk.app_secret", "together"],
+        ),
+        (
+            "",
+            env(&[
+                ("JIFEN_DINGTALK_APP_KEY", "dingapp"),
+                ("JIFEN_DINGTALK_APP_SECRET", "hunter2"),
+                ("JIFEN_DINGTALK_AGENT_ID", "agent-x"),
+            ]),
+            vec!["dingtalk.agent_id", "number"],
+        ),
+        (
+            "[dingtalk]\napi_base = \"api.dingtalk.com\"\napp_key = \"k\"\napp_secret = \"hunter2\"\n",
+            vec![],
+            vec!["dingtalk.api_base", "http(s) URL"],
+        ),
+        (
+            "",
+            env(&[("JIFEN_OUTBOX_RETRY_SCHEDULE", "10s, soon")]),
+            vec!["outbox.retry_schedule", "soon"],
         ),
     ];
     for (text, env, words) in cases {

@@ -153,6 +153,24 @@ async fn a_simulated_approval_becomes_one_explained_entry_however_often_it_arriv
     assert!(explanation.contains("奖扣申请"), "{explanation}");
     assert!(explanation.contains(&instance.title), "{explanation}");
 
+    // Li Qiang is told, through a work notification, exactly once.
+    let started = Instant::now();
+    while !emu
+        .emulator
+        .messages()
+        .iter()
+        .any(|m| m.to == [LI_QIANG] && m.text.contains("奖扣申请"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no notification; emulator saw {:#?}\nserver log:\n{}",
+            emu.emulator.messages(),
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(emu.emulator.messages().len(), 1);
+
     // DingTalk's own pushes of a day's check-ins, through the same endpoint.
     let crypto = CallbackCrypto::new(SecretString::from(TOKEN), AES_KEY, CORP_ID).unwrap();
     emu.emulator.set_callback(callback_url, crypto);

@@ -9,8 +9,10 @@ use serde_json::json;
 
 use super::{Deltas, Entry, EntryKind, LedgerError, NewEntry};
 use crate::domain::{Calendar, DomainEvent};
+use crate::outbox;
 use crate::rules::{
-    Award, CapCheck, Explanation, Outcome, RuleSet, apply_caps, evaluate, scope_allows,
+    Award, CapCheck, Explanation, NotifyPolicy, Outcome, RuleSet, apply_caps, evaluate,
+    scope_allows,
 };
 use crate::store::{NewAudit, StoreTx};
 
@@ -151,6 +153,7 @@ async fn post_award(
     }
     let (points, cut_by) = apply_caps(award.points, &checks);
     let explanation = award.explain(points, cut_by.as_ref());
+    let (notify, rule_name) = (award.notify, award.rule_name.clone());
     let deltas = if award.review {
         Deltas::held(points)
     } else {
@@ -179,7 +182,26 @@ async fn post_award(
         occurred_at: event.occurred_at,
         posted_at: now,
     };
-    insert(tx, &entry).await
+    let entry = insert(tx, &entry).await?;
+    // A 0-point entry (a cap reached) is shown on request, not pushed.
+    if entry.points != 0 {
+        let push = match notify {
+            NotifyPolicy::Immediate => {
+                let totals = tx
+                    .lock_account(&entry.userid)
+                    .await?
+                    .map(|a| a.totals)
+                    .unwrap_or_default();
+                Some(outbox::entry_notification(&entry, &rule_name, totals))
+            }
+            NotifyPolicy::Digest => Some(outbox::daily_digest(&entry.userid, now, calendar)),
+            NotifyPolicy::None => None,
+        };
+        if let Some(push) = push {
+            tx.enqueue_outbox(&push).await?;
+        }
+    }
+    Ok(entry)
 }
 
 /// An award or deduction made by a person, e.g. HR through a bot command.

@@ -100,6 +100,63 @@ pub struct InboxRow {
     pub processed_at: Option<Timestamp>,
 }
 
+/// A push to send, written in the same transaction as the change that causes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutboxRow {
+    /// One row per key: the same cause never pushes twice.
+    pub dedup_key: String,
+    /// `work_notification`, `robot_oto` or `robot_group`.
+    pub channel: String,
+    /// A userid, or a group's openConversationId.
+    pub recipient: String,
+    pub payload: serde_json::Value,
+    /// Not before this time (a daily digest waits for the evening).
+    pub due_at: Timestamp,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub dedup_key: String,
+    pub channel: String,
+    pub recipient: String,
+    pub payload: serde_json::Value,
+    /// pending, sending, sent or dead.
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// What one delivery attempt came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    Sent {
+        detail: String,
+    },
+    /// Failed; due again at this time.
+    Retry {
+        error: String,
+        at: Timestamp,
+    },
+    /// Failed its last attempt: dead-lettered with the reason.
+    Dead {
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxAttempt {
+    pub attempt: i64,
+    pub at: Timestamp,
+    /// sent, retry or dead.
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
 /// An account whose stored totals differ from the sum of its entries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Mismatch {
@@ -150,6 +207,26 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Requeues failed rows (one, or all when `id` is `None`); returns how many.
     async fn retry_inbox(&self, id: Option<i64>, now: Timestamp) -> Result<u64, StoreError>;
+    /// Claims up to `limit` due pushes until `lease_until`, counting an attempt on each; a
+    /// push whose sender crashed is due again when its lease runs out.
+    async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Records the attempt on a claimed push and what it came to.
+    async fn finish_outbox(
+        &self,
+        row: &OutboxRow,
+        delivery: &Delivery,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Pushes, newest first, optionally only those with `status`.
+    async fn outbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<OutboxRow>, StoreError>;
+    async fn outbox_attempts(&self, id: i64) -> Result<Vec<OutboxAttempt>, StoreError>;
+    /// Requeues dead pushes (one, or all when `id` is `None`); returns how many.
+    async fn retry_outbox(&self, id: Option<i64>, now: Timestamp) -> Result<u64, StoreError>;
     /// Accounts whose totals are not the sum of their entries (invariant 1); empty when sound.
     async fn verify_totals(&self) -> Result<Vec<Mismatch>, StoreError>;
     async fn close(&self);
@@ -182,6 +259,8 @@ pub trait StoreTx: Send {
     async fn insert_entry(&mut self, entry: &NewEntry) -> Result<Entry, StoreError>;
     async fn apply_deltas(&mut self, userid: &str, deltas: Deltas) -> Result<(), StoreError>;
     async fn record_audit(&mut self, record: &NewAudit) -> Result<i64, StoreError>;
+    /// Queues a push; false when one with the same key exists already.
+    async fn enqueue_outbox(&mut self, row: &NewOutboxRow) -> Result<bool, StoreError>;
     /// Marks a claimed inbox row done, with a note on what it did; false if it was not claimed.
     async fn complete_inbox(
         &mut self,

@@ -200,3 +200,66 @@ impl TryFrom<InboxDbRow> for super::InboxRow {
         })
     }
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OutboxDbRow {
+    id: i64,
+    dedup_key: String,
+    channel: String,
+    recipient: String,
+    payload: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    sent_at: Option<i64>,
+}
+
+impl TryFrom<OutboxDbRow> for super::OutboxRow {
+    type Error = StoreError;
+
+    fn try_from(r: OutboxDbRow) -> Result<super::OutboxRow, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("outbox row {}: {what}", r.id));
+        Ok(super::OutboxRow {
+            next_attempt_at: millis(r.next_attempt_at)
+                .ok_or_else(|| corrupt("next_attempt_at out of range"))?,
+            created_at: millis(r.created_at).ok_or_else(|| corrupt("created_at out of range"))?,
+            sent_at: r
+                .sent_at
+                .map(|ms| millis(ms).ok_or_else(|| corrupt("sent_at out of range")))
+                .transpose()?,
+            payload: serde_json::from_str(&r.payload)
+                .map_err(|_| corrupt("payload is not JSON"))?,
+            id: r.id,
+            dedup_key: r.dedup_key,
+            channel: r.channel,
+            recipient: r.recipient,
+            status: r.status,
+            attempts: r.attempts,
+            last_error: r.last_error,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OutboxAttemptDbRow {
+    attempt: i64,
+    at: i64,
+    outcome: String,
+    detail: Option<String>,
+}
+
+impl TryFrom<OutboxAttemptDbRow> for super::OutboxAttempt {
+    type Error = StoreError;
+
+    fn try_from(r: OutboxAttemptDbRow) -> Result<super::OutboxAttempt, StoreError> {
+        Ok(super::OutboxAttempt {
+            at: millis(r.at)
+                .ok_or_else(|| StoreError::Corrupt("outbox attempt time out of range".into()))?,
+            attempt: r.attempt,
+            outcome: r.outcome,
+            detail: r.detail,
+        })
+    }
+}

@@ -206,6 +206,22 @@ macro_rules! impl_store_tx {
                 Ok(id)
             }
 
+            async fn enqueue_outbox(&mut self, row: &$crate::store::NewOutboxRow) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO outbox (dedup_key, channel, recipient, payload, status, next_attempt_at, created_at) \
+                     VALUES ($1, $2, $3, $4, 'pending', $5, $6) ON CONFLICT (dedup_key) DO NOTHING",
+                )
+                .bind(&row.dedup_key)
+                .bind(&row.channel)
+                .bind(&row.recipient)
+                .bind(row.payload.to_string())
+                .bind(row.due_at.as_millisecond())
+                .bind(row.created_at.as_millisecond())
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn complete_inbox(&mut self, id: i64, note: Option<&str>, now: jiff::Timestamp) -> Result<bool, $crate::store::StoreError> {
                 let done = sqlx::query(
                     "UPDATE inbox SET status = 'done', processed_at = $2, last_error = $3 \
@@ -399,6 +415,90 @@ macro_rules! impl_store {
             let done = sqlx::query(
                 "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = $2 \
                  WHERE status = 'failed' AND ($1 IS NULL OR id = $1)",
+            )
+            .bind(id)
+            .bind(now.as_millisecond())
+            .execute(self.writer())
+            .await?;
+            Ok(done.rows_affected())
+        }
+
+        async fn claim_outbox(&self, now: jiff::Timestamp, lease_until: jiff::Timestamp, limit: i64) -> Result<Vec<$crate::store::OutboxRow>, $crate::store::StoreError> {
+            let rows: Vec<$crate::store::rows::OutboxDbRow> = sqlx::query_as(concat!(
+                "UPDATE outbox SET status = 'sending', attempts = attempts + 1, next_attempt_at = $2 \
+                 WHERE id IN (SELECT id FROM outbox WHERE status IN ('pending', 'sending') \
+                 AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $3",
+                $claim_lock,
+                ") RETURNING id, dedup_key, channel, recipient, payload, status, attempts, \
+                 next_attempt_at, last_error, created_at, sent_at"
+            ))
+                .bind(now.as_millisecond())
+                .bind(lease_until.as_millisecond())
+                .bind(limit)
+                .fetch_all(self.writer())
+                .await?;
+            let mut rows: Vec<$crate::store::OutboxRow> = rows.into_iter().map(TryInto::try_into).collect::<Result<_, _>>()?;
+            rows.sort_by_key(|r| r.id);
+            Ok(rows)
+        }
+
+        async fn finish_outbox(&self, row: &$crate::store::OutboxRow, delivery: &$crate::store::Delivery, now: jiff::Timestamp) -> Result<(), $crate::store::StoreError> {
+            use $crate::store::Delivery;
+            let (status, outcome, detail, next, sent_at, error) = match delivery {
+                Delivery::Sent { detail } => ("sent", "sent", detail.as_str(), now, Some(now.as_millisecond()), None),
+                Delivery::Retry { error, at } => ("pending", "retry", error.as_str(), *at, None, Some(error.as_str())),
+                Delivery::Dead { error } => ("dead", "dead", error.as_str(), now, None, Some(error.as_str())),
+            };
+            let mut tx = self.writer().begin().await?;
+            sqlx::query(
+                "UPDATE outbox SET status = $2, next_attempt_at = $3, sent_at = $4, last_error = $5 \
+                 WHERE id = $1 AND status = 'sending'",
+            )
+            .bind(row.id)
+            .bind(status)
+            .bind(next.as_millisecond())
+            .bind(sent_at)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("INSERT INTO outbox_attempts (outbox_id, attempt, at, outcome, detail) VALUES ($1, $2, $3, $4, $5)")
+                .bind(row.id)
+                .bind(row.attempts)
+                .bind(now.as_millisecond())
+                .bind(outcome)
+                .bind(detail)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(())
+        }
+
+        async fn outbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<$crate::store::OutboxRow>, $crate::store::StoreError> {
+            let rows: Vec<$crate::store::rows::OutboxDbRow> = sqlx::query_as(
+                "SELECT id, dedup_key, channel, recipient, payload, status, attempts, next_attempt_at, last_error, \
+                 created_at, sent_at FROM outbox WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2",
+            )
+            .bind(status)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        async fn outbox_attempts(&self, id: i64) -> Result<Vec<$crate::store::OutboxAttempt>, $crate::store::StoreError> {
+            let rows: Vec<$crate::store::rows::OutboxAttemptDbRow> = sqlx::query_as(
+                "SELECT attempt, at, outcome, detail FROM outbox_attempts WHERE outbox_id = $1 ORDER BY id",
+            )
+            .bind(id)
+            .fetch_all(self.reader())
+            .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        async fn retry_outbox(&self, id: Option<i64>, now: jiff::Timestamp) -> Result<u64, $crate::store::StoreError> {
+            let done = sqlx::query(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2 \
+                 WHERE status = 'dead' AND ($1 IS NULL OR id = $1)",
             )
             .bind(id)
             .bind(now.as_millisecond())

@@ -16,6 +16,9 @@ use crate::ledger::{self, Entry, EventPosting, Posting, RuleResult};
 use crate::rules::{Outcome, RuleSet, RulesError, evaluate, load_rules_file};
 use crate::store::{SqliteStore, Store};
 
+mod emulator;
+mod queues;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "jifen",
@@ -84,6 +87,11 @@ pub enum Command {
         #[command(subcommand)]
         command: InboxCommand,
     },
+    /// Show and requeue messages jifen sends to DingTalk
+    Outbox {
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +145,29 @@ pub enum InboxCommand {
         id: Option<i64>,
         #[arg(long)]
         all_failed: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List pushes, newest first
+    List {
+        /// Only pushes that failed their last attempt (dead letters)
+        #[arg(long)]
+        dead: bool,
+        /// One JSON object per line, with every attempt
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Requeue a dead push, or all of them
+    Retry {
+        /// The push's id (from `outbox list`)
+        #[arg(required_unless_present = "all_dead", conflicts_with = "all_dead")]
+        id: Option<i64>,
+        #[arg(long)]
+        all_dead: bool,
     },
 }
 
@@ -285,12 +316,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let config = Config::load_from_env(config_path)?;
             init_logging(&config);
-            run_emulator(&config, listen, seed, callback_url).await
+            emulator::run_emulator(&config, listen, seed, callback_url).await
+        }
+        Command::Outbox { command } => {
+            let config = Config::load_from_env(config_path)?;
+            let store = crate::app::open_store(&config).await?;
+            let result = queues::outbox(store.as_ref(), command, config.calendar()?).await;
+            store.close().await;
+            result
         }
         Command::Inbox { command } => {
             let config = Config::load_from_env(config_path)?;
             let store = crate::app::open_store(&config).await?;
-            let result = inbox(store.as_ref(), command, config.calendar()?).await;
+            let result = queues::inbox(store.as_ref(), command, config.calendar()?).await;
             store.close().await;
             result
         }
@@ -579,108 +617,6 @@ async fn import_employees(store: &dyn Store, file: &Path) -> anyhow::Result<()> 
         directory.employees.len()
     );
     Ok(())
-}
-
-async fn inbox(
-    store: &dyn Store,
-    command: InboxCommand,
-    calendar: Calendar,
-) -> anyhow::Result<ExitCode> {
-    match command {
-        InboxCommand::List {
-            failed,
-            json,
-            limit,
-        } => {
-            let rows = store.inbox(failed.then_some("failed"), limit).await?;
-            let tz = calendar.time_zone().clone();
-            for row in &rows {
-                if json {
-                    println!("{}", serde_json::to_string(row)?);
-                } else {
-                    let received = row
-                        .received_at
-                        .to_zoned(tz.clone())
-                        .strftime("%Y-%m-%d %H:%M:%S");
-                    println!(
-                        "#{:<6} {received}  {:<10} {:<24} attempts {}  {}",
-                        row.id, row.status, row.event_type, row.attempts, row.dedup_key
-                    );
-                    if let Some(note) = &row.last_error {
-                        println!("        {note}");
-                    }
-                }
-            }
-            if !json {
-                println!(
-                    "{} event{}",
-                    rows.len(),
-                    if rows.len() == 1 { "" } else { "s" }
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-        InboxCommand::Retry { id, .. } => {
-            let requeued = store.retry_inbox(id, Timestamp::now()).await?;
-            if let (Some(id), 0) = (id, requeued) {
-                bail!("event #{id} is not a failed event (see jifen inbox list --failed)");
-            }
-            println!(
-                "requeued {requeued} failed event{}",
-                if requeued == 1 { "" } else { "s" }
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-async fn run_emulator(
-    config: &Config,
-    listen: std::net::SocketAddr,
-    seed: u64,
-    callback_url: Option<String>,
-) -> anyhow::Result<ExitCode> {
-    use crate::emulator::{self, EmulatorSettings, org};
-    let settings = EmulatorSettings {
-        seed,
-        ..EmulatorSettings::default()
-    };
-    let running = emulator::start(settings, listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let base = running.base_url();
-    match config.callback_keys()? {
-        Some(keys) => {
-            let url = callback_url
-                .unwrap_or_else(|| format!("http://{}/dingtalk/callback", config.server.listen));
-            println!("pushing callbacks to {url}");
-            running.emulator.set_callback(url, keys.sets[0].clone());
-        }
-        None => println!(
-            "callbacks are off: set JIFEN_DINGTALK_CALLBACK_TOKEN, JIFEN_DINGTALK_AES_KEY and JIFEN_DINGTALK_RECEIVE_ID as for jifen serve"
-        ),
-    }
-    println!(
-        "DingTalk emulator on {base}: {} people in {} departments",
-        running.emulator.org.users.len(),
-        running.emulator.org.departments.len()
-    );
-    println!("point jifen at it with:");
-    println!("  export JIFEN_DINGTALK_API_BASE={base} JIFEN_DINGTALK_OAPI_BASE={base}");
-    println!(
-        "  export JIFEN_DINGTALK_APP_KEY={} JIFEN_DINGTALK_APP_SECRET={} JIFEN_DINGTALK_AGENT_ID={} JIFEN_DINGTALK_ROBOT_CODE={}",
-        org::APP_KEY,
-        org::APP_SECRET,
-        org::AGENT_ID,
-        org::APP_KEY
-    );
-    println!("messages sent to employees: GET {base}/_emulator/messages");
-    println!(
-        "push a day's check-ins: curl -X POST {base}/_emulator/checkins -H 'content-type: application/json' -d '{{\"date\":\"2026-11-02\"}}'"
-    );
-    shutdown_signal().await?;
-    running.stop().await;
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn simulate(

@@ -1,0 +1,98 @@
+//! Pushes to DingTalk, made durable: every message is an outbox row written in the same
+//! transaction as the change that causes it, and a delivery worker sends it, retrying on a
+//! schedule and dead-lettering with the reason after the last attempt (invariant 6).
+
+pub mod deliver;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde_json::json;
+
+use crate::dingtalk::openapi::Message;
+use crate::domain::Calendar;
+use crate::ledger::{Entry, Totals};
+use crate::store::NewOutboxRow;
+
+pub const WORK_NOTIFICATION: &str = "work_notification";
+pub const ROBOT_OTO: &str = "robot_oto";
+pub const ROBOT_GROUP: &str = "robot_group";
+/// A work notification built when it is sent: the day's entries of one person.
+pub const DAILY_DIGEST: &str = "daily_digest";
+
+/// The work notification telling a person about a new entry, e.g.
+/// "+5 积分 · 准时打卡 (attendance.ontime v3) — 余额 128".
+pub fn entry_notification(entry: &Entry, rule_name: &str, totals: Totals) -> NewOutboxRow {
+    let rule = match (&entry.rule_id, entry.rule_version) {
+        (Some(id), Some(v)) => format!(" ({id} v{v})"),
+        _ => String::new(),
+    };
+    let held = if entry.deltas.pending != 0 {
+        "，待审核后到账"
+    } else {
+        ""
+    };
+    let message = Message::Markdown {
+        title: format!("积分 {:+}", entry.points),
+        text: format!(
+            "### {:+} 积分 · {rule_name}{rule}{held}\n\n{}\n\n余额 {} · 总积分 {}\n\nYou {} {} 积分 for {rule_name}{rule} — balance {}",
+            entry.points,
+            entry.explanation.zh,
+            totals.balance,
+            totals.score,
+            if entry.points >= 0 { "earned" } else { "lost" },
+            entry.points.abs(),
+            totals.balance,
+        ),
+    };
+    NewOutboxRow {
+        dedup_key: format!("notify:entry:{}", entry.id),
+        channel: WORK_NOTIFICATION.into(),
+        recipient: entry.userid.clone(),
+        payload: json!(message),
+        due_at: entry.posted_at,
+        created_at: entry.posted_at,
+    }
+}
+
+/// Local hour at which a day's digest is sent.
+pub const DIGEST_HOUR: i8 = 20;
+
+/// The day's digest for a person, due in the evening; one per person per day, so DingTalk's
+/// once-a-day rule for the same content never swallows one.
+pub fn daily_digest(userid: &str, posted_at: Timestamp, calendar: &Calendar) -> NewOutboxRow {
+    let day = calendar.local_date(posted_at);
+    let evening = day
+        .at(DIGEST_HOUR, 0, 0, 0)
+        .to_zoned(calendar.time_zone().clone())
+        .map(|z| z.timestamp())
+        .unwrap_or(posted_at);
+    NewOutboxRow {
+        dedup_key: format!("digest:{userid}:{day}"),
+        channel: DAILY_DIGEST.into(),
+        recipient: userid.to_string(),
+        payload: json!({ "date": day }),
+        due_at: evening.max(posted_at),
+        created_at: posted_at,
+    }
+}
+
+/// The digest message for a person's entries of one day; `None` when there are none.
+pub fn digest_message(day: Date, entries: &[Entry], totals: Totals) -> Option<Message> {
+    if entries.is_empty() {
+        return None;
+    }
+    let sum: i64 = entries.iter().map(|e| e.points).sum();
+    let lines: Vec<String> = entries
+        .iter()
+        .map(|e| format!("- {:+} {}", e.points, e.explanation.zh))
+        .collect();
+    Some(Message::Markdown {
+        title: format!("{day} 积分小结 {sum:+}"),
+        text: format!(
+            "### {day} 积分小结：{sum:+}\n\n{}\n\n余额 {} · 总积分 {}",
+            lines.join("\n"),
+            totals.balance,
+            totals.score
+        ),
+    })
+}
