@@ -4,6 +4,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod dingtalk;
 pub mod domain;
 pub mod emulator;

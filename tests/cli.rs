@@ -384,3 +384,43 @@ fn migrate_creates_the_schema_on_postgres() {
     assert!(second.status.success());
     assert!(!text(&second.stderr).contains("database migrated"));
 }
+
+#[test]
+fn the_demo_plays_a_month_end_to_end_in_under_a_minute_and_leaves_nothing_behind() {
+    let started = std::time::Instant::now();
+    let out = jifen(&["demo", "--month", "2026-10"], &[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    for expected in [
+        "Address book read from DingTalk: 50 people in 8 departments",
+        "Week to 2026-10-31",
+        "准时打卡 ×",
+        "奖扣申请「",
+        "Work notifications employees received (through the emulator)",
+        "Leaderboard, all time:",
+        "Every account equals the sum of its entries; 0 callbacks failed.",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
+    }
+    // A weekday of October brings each of the 50 people's check-ins.
+    assert!(!stdout.contains(" 0 check-ins"), "{stdout}");
+    let scratch = std::env::temp_dir().join(format!("jifen-demo-{}", out_pid(&stdout)));
+    assert!(!scratch.exists(), "the demo's database is removed");
+    let bad = jifen(&["demo", "--month", "October"], &[]);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("is not a month like 2026-10"));
+}
+
+/// The demo prints where its database is; its folder is named after the process.
+fn out_pid(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| l.split("jifen-demo-").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_default()
+        .to_string()
+}

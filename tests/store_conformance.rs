@@ -33,6 +33,7 @@ on_both_backends!(
     entries_are_listed_newest_first_in_pages,
     ledger_entries_cannot_be_updated_or_deleted,
     admin_actions_are_audited,
+    top_accounts_rank_by_score_with_names_and_ties_by_userid,
 );
 
 const RULES: &str = r#"
@@ -852,4 +853,37 @@ async fn admin_actions_are_audited(db: &TestDb) {
         ]
     );
     assert_eq!(log[1].record.detail["entry"], id);
+}
+
+async fn top_accounts_rank_by_score_with_names_and_ties_by_userid(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let calendar = shanghai();
+    post(
+        store,
+        &calendar,
+        &checked("wangfang", "att:1", "2026-10-08T00:52:00Z", "on_time"),
+    )
+    .await
+    .unwrap();
+    post(
+        store,
+        &calendar,
+        &checked("lina", "att:2", "2026-10-08T00:52:00Z", "late"),
+    )
+    .await
+    .unwrap();
+    let top = store.top_accounts(3).await.unwrap();
+    let got: Vec<(&str, &str, i64)> = top
+        .iter()
+        .map(|(a, name)| (a.userid.as_str(), name.as_str(), a.totals.score))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("wangfang", "王芳", 1),
+            ("hr", "人事", 0),
+            ("liuyang", "刘洋", 0)
+        ]
+    );
 }

@@ -35,6 +35,18 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Try jifen offline: a month of a made-up company through a DingTalk emulator
+    Demo {
+        /// The month to play, e.g. 2026-10 [default: last month]
+        #[arg(long, value_parser = parse_month)]
+        month: Option<jiff::civil::Date>,
+        /// Chooses the company's people and their check-ins
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
+        /// Keep the server (127.0.0.1:8080) and the emulator (127.0.0.1:9090) running after
+        #[arg(long)]
+        keep_running: bool,
+    },
     /// Run the server (HTTP API and health check) on the configured database
     Serve,
     /// Apply database migrations and exit
@@ -212,6 +224,12 @@ pub enum LedgerCommand {
     Verify,
 }
 
+fn parse_month(text: &str) -> Result<jiff::civil::Date, String> {
+    format!("{text}-01")
+        .parse()
+        .map_err(|_| format!("{text:?} is not a month like 2026-10"))
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let config_path = cli.config.as_deref();
     match cli.command {
@@ -230,6 +248,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "config is valid; rules file: {}",
                 config.rules_path().display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo {
+            month,
+            seed,
+            keep_running,
+        } => {
+            crate::demo::run(crate::demo::DemoOptions {
+                month,
+                seed,
+                keep_running,
+            })
+            .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {

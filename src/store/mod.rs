@@ -176,6 +176,9 @@ pub trait Store: Send + Sync {
 
     async fn employee(&self, userid: &str) -> Result<Option<Employee>, StoreError>;
     async fn account(&self, userid: &str) -> Result<Option<Account>, StoreError>;
+    /// The highest all-time scores with the person's name, ties by userid. (Windowed
+    /// leaderboards come from the leaderboard index, not from this.)
+    async fn top_accounts(&self, limit: i64) -> Result<Vec<(Account, String)>, StoreError>;
     /// A person's entries, newest first, older than `before` (an entry id) when given.
     async fn entries(
         &self,

@@ -96,6 +96,19 @@ pub(super) struct AccountRow {
     pending: i64,
 }
 
+#[derive(sqlx::FromRow)]
+pub(super) struct RankedRow {
+    name: String,
+    #[sqlx(flatten)]
+    account: AccountRow,
+}
+
+impl From<RankedRow> for (Account, String) {
+    fn from(r: RankedRow) -> (Account, String) {
+        (r.account.into(), r.name)
+    }
+}
+
 impl From<AccountRow> for Account {
     fn from(r: AccountRow) -> Account {
         Account {

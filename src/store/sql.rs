@@ -309,6 +309,17 @@ macro_rules! impl_store {
             Ok(row.map(Into::into))
         }
 
+        async fn top_accounts(&self, limit: i64) -> Result<Vec<($crate::ledger::Account, String)>, $crate::store::StoreError> {
+            let rows: Vec<$crate::store::rows::RankedRow> = sqlx::query_as(
+                "SELECT a.userid, e.name, a.score, a.balance, a.pending FROM accounts a \
+                 JOIN employees e ON e.userid = a.userid ORDER BY a.score DESC, a.userid LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+            Ok(rows.into_iter().map(Into::into).collect())
+        }
+
         async fn entries(&self, userid: &str, limit: i64, before: Option<i64>) -> Result<Vec<$crate::ledger::Entry>, $crate::store::StoreError> {
             let sql = format!(
                 "{} WHERE e.userid = $1 AND e.id < $2 ORDER BY e.id DESC LIMIT $3",
