@@ -10,6 +10,7 @@ pub mod domain;
 pub mod emulator;
 pub mod ingress;
 pub mod ledger;
+pub mod manifest;
 pub mod outbox;
 pub mod processor;
 pub mod rules;

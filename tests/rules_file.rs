@@ -186,73 +186,60 @@ fn effective_dates_are_local_and_inclusive() {
 
 #[test]
 fn the_manifest_lists_every_approval_form_the_shipped_rules_use() {
-    #[derive(serde::Deserialize)]
-    struct Manifest {
-        form: Vec<Form>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Form {
-        process_code: String,
-        rules: Vec<String>,
-        fields: Vec<toml::Table>,
-    }
-    let manifest: Manifest =
-        toml::from_str(&std::fs::read_to_string("manifest/approval-forms.toml").unwrap()).unwrap();
+    let (app, forms) = jifen::manifest::load("manifest".as_ref()).unwrap();
+    let config = jifen::config::Config::load(
+        None,
+        &[
+            ("JIFEN_DINGTALK_APP_KEY", "k"),
+            ("JIFEN_DINGTALK_APP_SECRET", "s"),
+            ("JIFEN_DINGTALK_AGENT_ID", "1"),
+            ("JIFEN_DINGTALK_ROBOT_CODE", "k"),
+            ("JIFEN_DINGTALK_CALLBACK_TOKEN", "t"),
+            (
+                "JIFEN_DINGTALK_AES_KEY",
+                "j64AX6VM2ewMuBY6rfNcAKEIOUttYpATIk27f4t3tGo",
+            ),
+            ("JIFEN_DINGTALK_RECEIVE_ID", "ding1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    )
+    .unwrap();
     let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
-    for rule in rules
-        .rules
-        .iter()
-        .filter(|r| r.event == "approval.approved")
-    {
-        let form = manifest.form.iter().find(|f| f.rules.contains(&rule.id));
-        let form = form.unwrap_or_else(|| {
-            panic!(
-                "manifest/approval-forms.toml has no form for rule {}",
-                rule.id
-            )
-        });
-        let condition = rule
-            .when
-            .as_ref()
-            .map(|c| c.source.as_str())
-            .unwrap_or_default();
+    assert_eq!(
+        jifen::manifest::check(&app, &forms, &config, &rules),
+        Vec::<String>::new()
+    );
+    // And the check notices what is wrong.
+    let broken = load_rules(
+        r#"
+[[rule]]
+id = "approval.points_request"
+name = "奖扣申请"
+event = "approval.approved"
+when = 'process_code == "PROC-OTHER" && form["加班时长"] == "2"'
+points = 1
+
+[[rule]]
+id = "stray"
+name = "无表单"
+event = "approval.approved"
+points = 1
+"#,
+    )
+    .unwrap();
+    let bare = jifen::config::Config::load(None, &[]).unwrap();
+    let problems = jifen::manifest::check(&app, &forms, &bare, &broken).join("\n");
+    for expected in [
+        "JIFEN_DINGTALK_APP_KEY",
+        "JIFEN_DINGTALK_AGENT_ID",
+        "does not test process code PROC-JIFEN-POINTS",
+        "reads field \"加班时长\"",
+        "no approval form lists rule stray",
+        "names rule innovation.adopted, which the rules file lacks",
+    ] {
         assert!(
-            condition.contains(&form.process_code),
-            "rule {} should test process code {}",
-            rule.id,
-            form.process_code
+            problems.contains(expected),
+            "{expected:?} not in:\n{problems}"
         );
-    }
-    // Every form field a rule reads (points, target, or form["X"] in its condition) is in the manifest.
-    for form in &manifest.form {
-        let labels: Vec<&str> = form
-            .fields
-            .iter()
-            .filter_map(|f| f.get("label")?.as_str())
-            .collect();
-        for rule_id in &form.rules {
-            let rule = rules
-                .get(rule_id)
-                .unwrap_or_else(|| panic!("manifest names unknown rule {rule_id}"));
-            let mut read: Vec<String> = rule.target.iter().map(ToString::to_string).collect();
-            if let jifen::rules::Points::Field { path, .. } = &rule.points {
-                read.push(path.to_string());
-            }
-            let condition = rule
-                .when
-                .as_ref()
-                .map(|c| c.source.clone())
-                .unwrap_or_default();
-            for piece in condition.split("form[\"").skip(1) {
-                read.push(format!("form.{}", piece.split('"').next().unwrap()));
-            }
-            for field in read.iter().filter_map(|p| p.strip_prefix("form.")) {
-                assert!(
-                    labels.contains(&field),
-                    "rule {rule_id} reads form field {field}, which manifest form {} lacks",
-                    form.process_code
-                );
-            }
-        }
     }
 }

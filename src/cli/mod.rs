@@ -49,6 +49,14 @@ pub enum Command {
     },
     /// Run the server (HTTP API and health check) on the configured database
     Serve,
+    /// What the DingTalk app must be given in the developer console, as a checklist
+    Manifest {
+        /// The manifest folder [default: manifest/ when present, else the built-in one]
+        #[arg(long, default_value = "manifest")]
+        dir: PathBuf,
+        #[command(subcommand)]
+        command: Option<ManifestCommand>,
+    },
     /// Apply database migrations and exit
     Migrate,
     /// Check points rules
@@ -161,6 +169,12 @@ pub enum InboxCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ManifestCommand {
+    /// Check the config and the rules against the manifest and say what is missing
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum OutboxCommand {
     /// List pushes, newest first
     List {
@@ -262,6 +276,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
             .await?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Manifest { dir, command } => {
+            let (app, forms) = crate::manifest::load(&dir)?;
+            if command.is_none() {
+                print!("{}", crate::manifest::checklist(&app, &forms));
+                return Ok(ExitCode::SUCCESS);
+            }
+            let config = Config::load_from_env(config_path)?;
+            let rules = load_rules_file(&config.rules_path())?;
+            let problems = crate::manifest::check(&app, &forms, &config, &rules);
+            if problems.is_empty() {
+                println!(
+                    "the config and {} rules agree with the manifest",
+                    rules.rules.len()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            for problem in &problems {
+                println!("- {problem}");
+            }
+            println!(
+                "{} problem{}; see `jifen manifest` for the checklist",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            );
+            Ok(ExitCode::FAILURE)
         }
         Command::Serve => {
             let config = Config::load_from_env(config_path)?;

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
-use serde::Deserialize;
+
+use crate::manifest::{Form, FormsManifest};
 
 /// The fixtures' organisation: corpId, app key and secret, agent id.
 pub const CORP_ID: &str = "ding5dc72c2d8e4ff80b35c2f4657eb6378f";
@@ -45,29 +46,11 @@ pub struct FakeAttendance {
     pub user_check_time: Option<i64>,
 }
 
-/// An approval form the org has set up, as manifest/approval-forms.toml describes it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct FakeTemplate {
-    pub process_code: String,
-    pub name: String,
-    pub fields: Vec<FakeField>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct FakeField {
-    pub label: String,
-    pub component: String,
-}
-
-#[derive(Debug, Deserialize)]
-struct Manifest {
-    form: Vec<FakeTemplate>,
-}
-
 pub struct FakeOrg {
     pub departments: Vec<FakeDepartment>,
     pub users: Vec<FakeUser>,
-    pub templates: Vec<FakeTemplate>,
+    /// The approval forms an administrator created by following the manifest.
+    pub templates: Vec<Form>,
     pub time_zone: TimeZone,
     seed: u64,
 }
@@ -157,7 +140,7 @@ impl FakeOrg {
         self.departments.iter().find(|d| d.id == id)
     }
 
-    pub fn template(&self, process_code: &str) -> Option<&FakeTemplate> {
+    pub fn template(&self, process_code: &str) -> Option<&Form> {
         self.templates
             .iter()
             .find(|t| t.process_code == process_code)
@@ -251,9 +234,8 @@ fn user(userid: &str, name: &str, dept: i64, title: &str, leader: bool, late: u6
     }
 }
 
-/// The approval forms an administrator created by following the manifest.
-fn templates() -> Vec<FakeTemplate> {
-    toml::from_str::<Manifest>(include_str!("../../manifest/approval-forms.toml"))
+fn templates() -> Vec<Form> {
+    toml::from_str::<FormsManifest>(crate::manifest::FORMS_MANIFEST)
         .map(|m| m.form)
         .unwrap_or_default()
 }
