@@ -18,6 +18,7 @@ const TOKEN: &str = "e2e-callback-token";
 const AES_KEY: &str = "j64AX6VM2ewMuBY6rfNcAKEIOUttYpATIk27f4t3tGo";
 const ADMIN: &str = "e2e-admin-token";
 const LI_QIANG: &str = "281826612426286785";
+const ZHANG_WEI: &str = "0941516526848432";
 const WANG_FANG: &str = "manager4220";
 
 fn env(emu: &RunningEmulator, database_url: &str) -> Vec<(&'static str, String)> {
@@ -101,15 +102,15 @@ async fn a_simulated_approval_becomes_one_explained_entry_however_often_it_arriv
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    // An approved 奖扣申请 in DingTalk, announced a hundred times by `jifen simulate`.
+    // An approved 奖扣申请 saying +8 for 张伟, announced a hundred times by `jifen simulate`.
     let instance = emu
         .emulator
         .file_approval(
             "PROC-JIFEN-POINTS",
             WANG_FANG,
             &[
-                ("对象", LI_QIANG),
-                ("积分", "5"),
+                ("对象", ZHANG_WEI),
+                ("积分", "8"),
                 ("事由", "协助完成客户回访"),
             ],
             "agree",
@@ -141,25 +142,25 @@ async fn a_simulated_approval_becomes_one_explained_entry_however_often_it_arriv
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let entries = wait_for_entries(&server, LI_QIANG, |e| !e.is_empty()).await;
+    let entries = wait_for_entries(&server, ZHANG_WEI, |e| !e.is_empty()).await;
     // Give redeliveries time to do harm, were they to.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let entries_after = wait_for_entries(&server, LI_QIANG, |_| true).await;
+    let entries_after = wait_for_entries(&server, ZHANG_WEI, |_| true).await;
     assert_eq!(entries_after.len(), 1, "{entries_after:#?}");
     let entry = &entries[0];
-    assert_eq!(entry["points"], 5);
+    assert_eq!(entry["points"], 8);
     assert_eq!(entry["rule_id"], "approval.points_request");
     let explanation = entry["explanation"].to_string();
     assert!(explanation.contains("奖扣申请"), "{explanation}");
     assert!(explanation.contains(&instance.title), "{explanation}");
 
-    // Li Qiang is told, through a work notification, exactly once.
+    // 张伟 is told, through a work notification, exactly once.
     let started = Instant::now();
     while !emu
         .emulator
         .messages()
         .iter()
-        .any(|m| m.to == [LI_QIANG] && m.text.contains("奖扣申请"))
+        .any(|m| m.to == [ZHANG_WEI] && m.text.contains("+8 积分 · 奖扣申请"))
     {
         assert!(
             started.elapsed() < Duration::from_secs(20),

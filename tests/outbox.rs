@@ -27,6 +27,7 @@ on_both_backends!(
     the_deliverer_sends_due_pushes_and_records_the_attempt,
     a_failing_push_is_retried_on_schedule_then_dead_lettered_and_can_be_requeued,
     a_push_claimed_by_a_crashed_sender_is_sent_after_its_lease,
+    rate_limits_and_server_errors_delay_pushes_but_each_arrives_once,
     a_daily_digest_summarises_the_days_entries,
 );
 
@@ -163,7 +164,13 @@ async fn a_new_entry_queues_its_notification_in_the_same_transaction(db: &TestDb
         text.contains("+5 积分 · 准时打卡 (attendance.ontime v3)"),
         "{text}"
     );
-    assert!(text.contains("余额 5"), "{text}");
+    assert!(text.contains("余额 5 · 总积分 5 · 排名 1/1"), "{text}");
+    assert!(
+        text.contains(
+            "You earned +5 积分 for 准时打卡 (attendance.ontime v3) — balance 5, rank 1 of 1"
+        ),
+        "{text}"
+    );
 }
 
 async fn a_digest_rule_queues_one_digest_per_person_per_day(db: &TestDb) {
@@ -362,5 +369,63 @@ async fn a_daily_digest_summarises_the_days_entries(db: &TestDb) {
         "{}",
         messages[0].text
     );
+    emu.stop().await;
+}
+
+async fn rate_limits_and_server_errors_delay_pushes_but_each_arrives_once(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed(store).await;
+    for day in 1..=5 {
+        let event = checked(
+            &format!("att:{day}"),
+            &format!("2026-10-0{day}T00:52:00Z"),
+            "on_time",
+        );
+        post(store, &event, Timestamp::now()).await;
+    }
+    let emu = emulator().await;
+    let api = "/topapi/message/corpconversation/asyncsend_v2";
+    for kind in [
+        FaultKind::RateLimit,
+        FaultKind::ServerError,
+        FaultKind::RateLimit,
+    ] {
+        emu.emulator.gate.inject(Fault {
+            api: api.into(),
+            kind,
+            times: 1,
+        });
+    }
+    let deliverer = deliverer(db, &emu, &[20, 20, 20, 20]);
+    let started = std::time::Instant::now();
+    while store.outbox(Some("sent"), 10).await.unwrap().len() < 5 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:#?}",
+            store.outbox(None, 10).await.unwrap()
+        );
+        deliverer.run_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let messages = emu.emulator.messages();
+    assert_eq!(messages.len(), 5, "none lost, none twice");
+    let mut texts: Vec<_> = messages.iter().map(|m| m.text.clone()).collect();
+    texts.sort();
+    texts.dedup();
+    assert_eq!(texts.len(), 5);
+    let retried: usize = {
+        let mut n = 0;
+        for row in store.outbox(None, 10).await.unwrap() {
+            n += store
+                .outbox_attempts(row.id)
+                .await
+                .unwrap()
+                .iter()
+                .filter(|a| a.outcome == "retry")
+                .count();
+        }
+        n
+    };
+    assert_eq!(retried, 3, "each refusal cost one attempt");
     emu.stop().await;
 }

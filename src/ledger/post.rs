@@ -192,7 +192,9 @@ async fn post_award(
                     .await?
                     .map(|a| a.totals)
                     .unwrap_or_default();
-                Some(outbox::entry_notification(&entry, &rule_name, totals))
+                let (rank, of) = tx.score_rank(&entry.userid).await?;
+                let standing = outbox::Standing { totals, rank, of };
+                Some(outbox::entry_notification(&entry, &rule_name, standing))
             }
             NotifyPolicy::Digest => Some(outbox::daily_digest(&entry.userid, now, calendar)),
             NotifyPolicy::None => None,

@@ -19,9 +19,18 @@ pub const ROBOT_GROUP: &str = "robot_group";
 /// A work notification built when it is sent: the day's entries of one person.
 pub const DAILY_DIGEST: &str = "daily_digest";
 
-/// The work notification telling a person about a new entry, e.g.
-/// "+5 积分 · 准时打卡 (attendance.ontime v3) — 余额 128".
-pub fn entry_notification(entry: &Entry, rule_name: &str, totals: Totals) -> NewOutboxRow {
+/// Where a person stands: their place by score and how many are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub totals: Totals,
+    pub rank: i64,
+    pub of: i64,
+}
+
+/// The work notification telling a person about a new entry, e.g. "+5 积分 · 准时打卡
+/// (attendance.ontime v3) — 余额 128，排名 12/340".
+pub fn entry_notification(entry: &Entry, rule_name: &str, standing: Standing) -> NewOutboxRow {
+    let Standing { totals, rank, of } = standing;
     let rule = match (&entry.rule_id, entry.rule_version) {
         (Some(id), Some(v)) => format!(" ({id} v{v})"),
         _ => String::new(),
@@ -34,13 +43,17 @@ pub fn entry_notification(entry: &Entry, rule_name: &str, totals: Totals) -> New
     let message = Message::Markdown {
         title: format!("积分 {:+}", entry.points),
         text: format!(
-            "### {:+} 积分 · {rule_name}{rule}{held}\n\n{}\n\n余额 {} · 总积分 {}\n\nYou {} {} 积分 for {rule_name}{rule} — balance {}",
+            "### {:+} 积分 · {rule_name}{rule}{held}\n\n{}\n\n余额 {} · 总积分 {} · 排名 {rank}/{of}\n\nYou {} {} 积分 for {rule_name}{rule} — balance {}, rank {rank} of {of}",
             entry.points,
             entry.explanation.zh,
             totals.balance,
             totals.score,
             if entry.points >= 0 { "earned" } else { "lost" },
-            entry.points.abs(),
+            if entry.points >= 0 {
+                format!("{:+}", entry.points)
+            } else {
+                entry.points.abs().to_string()
+            },
             totals.balance,
         ),
     };

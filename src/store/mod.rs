@@ -243,6 +243,9 @@ pub trait StoreTx: Send {
     async fn upsert_employee(&mut self, employee: &Employee) -> Result<(), StoreError>;
     /// Locks the account against concurrent posts until commit; `None` for an unknown person.
     async fn lock_account(&mut self, userid: &str) -> Result<Option<Account>, StoreError>;
+    /// The person's place by score, 1 for the highest (ties share a place), and how many
+    /// accounts there are.
+    async fn score_rank(&mut self, userid: &str) -> Result<(i64, i64), StoreError>;
     /// The person's departments and all their ancestors.
     async fn departments_of(&mut self, userid: &str) -> Result<Vec<String>, StoreError>;
     async fn entry(&mut self, id: i64) -> Result<Option<Entry>, StoreError>;

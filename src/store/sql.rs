@@ -206,6 +206,18 @@ macro_rules! impl_store_tx {
                 Ok(id)
             }
 
+            async fn score_rank(&mut self, userid: &str) -> Result<(i64, i64), $crate::store::StoreError> {
+                let (above, total): (i64, i64) = sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM accounts o WHERE o.score > a.score), \
+                     (SELECT COUNT(*) FROM accounts) FROM accounts a WHERE a.userid = $1",
+                )
+                .bind(userid)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .unwrap_or((0, 0));
+                Ok((above + 1, total))
+            }
+
             async fn enqueue_outbox(&mut self, row: &$crate::store::NewOutboxRow) -> Result<bool, $crate::store::StoreError> {
                 let done = sqlx::query(
                     "INSERT INTO outbox (dedup_key, channel, recipient, payload, status, next_attempt_at, created_at) \
