@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
 use super::{DAILY_DIGEST, ROBOT_GROUP, ROBOT_OTO, WORK_NOTIFICATION, digest_message};
 use crate::dingtalk::openapi::{Message, OpenApiClient};
 use crate::domain::Calendar;
+use crate::processor::signed;
 use crate::store::{Delivery, OutboxRow, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -161,8 +162,4 @@ impl Deliverer {
             .map(|task| format!("digest task {task}"))
             .map_err(|e| e.to_string())
     }
-}
-
-fn signed(d: Duration) -> SignedDuration {
-    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
 }

@@ -272,6 +272,7 @@ impl Processor {
 /// Attendance results fetched for a batch, by work date (or why they could not be).
 type Attendance = HashMap<Date, Result<Vec<AttendanceResult>, String>>;
 
-fn signed(d: Duration) -> SignedDuration {
+/// A std duration as jiff's, saturating (a configured wait of centuries is still a wait).
+pub(crate) fn signed(d: Duration) -> SignedDuration {
     SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
 }
