@@ -66,7 +66,11 @@ impl Deliverer {
         for row in &rows {
             let delivery = match self.send(row).await {
                 Ok(detail) => Delivery::Sent { detail },
-                Err(error) => match self.settings.retry_schedule.get(row.attempts as usize - 1) {
+                Err(error) => match self
+                    .settings
+                    .retry_schedule
+                    .get(row.attempts.max(1) as usize - 1)
+                {
                     Some(wait) => Delivery::Retry {
                         error,
                         at: Timestamp::now() + signed(*wait),

@@ -204,7 +204,9 @@ impl OpenApiClient {
     /// Makes `call` until it succeeds, retrying what the verdict says can be retried.
     async fn run(&self, api: &'static str, call: &Call<'_>, auth: bool) -> Result<Value, ApiError> {
         let mut refreshed = false;
-        for attempt in 1.. {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
             self.limiter.until_key_ready(&api).await;
             let token = if auth {
                 Some(self.access_token().await?)
@@ -214,13 +216,16 @@ impl OpenApiClient {
             let verdict = self.send(call, token.as_ref()).await;
             let (wait, failure) = match verdict {
                 Verdict::Ok(value) => return Ok(value),
-                // One fresh token per call: a second refusal is not about expiry.
+                // An expired token costs no attempt, but only one fresh token per call: a
+                // second refusal is not about expiry.
                 Verdict::RefreshToken(failure) if auth && !refreshed => {
                     refreshed = true;
                     if let Some(stale) = &token {
                         self.token.forget(stale).await;
                     }
-                    (Duration::ZERO, failure)
+                    tracing::debug!(api, error = %failure, "token refused; fetching a new one");
+                    attempt -= 1;
+                    continue;
                 }
                 Verdict::Backoff(failure) => (self.backoff(attempt), failure),
                 Verdict::RateLimited(after, failure) => (
@@ -246,7 +251,6 @@ impl OpenApiClient {
             tracing::warn!(api, attempt, error = %failure, wait_ms = wait.as_millis() as u64, "DingTalk call failed; retrying");
             tokio::time::sleep(wait).await;
         }
-        unreachable!("the attempt loop only ends by returning")
     }
 
     /// One HTTP exchange and its verdict. Errors never include the URL: it may carry the token.
