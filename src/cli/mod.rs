@@ -1,5 +1,5 @@
-//! The command line: `serve`, `migrate`, `rules check`, `config`, and the operator's tools
-//! for importing people and posting events by hand. Output is for people; errors say what to fix.
+//! The command line: `demo`, `serve`, `emulator`, `manifest`, `rules check`, `config`, and the
+//! operator's tools (people, ledger, inbox, outbox). Output is for people; errors say what to fix.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
