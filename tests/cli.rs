@@ -310,7 +310,10 @@ fn inbox_list_and_retry_show_and_requeue_failed_events() {
             ignored: None,
             received_at: jiff::Timestamp::now(),
         };
-        store.insert_inbox(&[row("k1"), row("k2")]).await.unwrap();
+        store
+            .insert_inbox(vec![row("k1"), row("k2")])
+            .await
+            .unwrap();
         let now = jiff::Timestamp::now();
         for r in store.claim_inbox(now, now, 10).await.unwrap() {
             if r.dedup_key == "k1" {

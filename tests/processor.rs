@@ -126,7 +126,7 @@ async fn enqueue(db: &TestDb, key: &str, event_type: &str, payload: &str) {
         ignored: None,
         received_at: Timestamp::now(),
     };
-    db.store.insert_inbox(&[row]).await.unwrap();
+    db.store.insert_inbox(vec![row]).await.unwrap();
 }
 
 fn instance(id: &str, code: &str, kind: &str, result: &str) -> String {

@@ -7,7 +7,7 @@ use jifen::ledger::{
     self, Decision, Entry, EntryKind, LedgerError, ManualPost, Posting, RuleResult, Totals,
 };
 use jifen::rules::{RuleSet, load_rules};
-use jifen::store::Store;
+use jifen::store::{NewInboxRow, Store};
 use jiff::Timestamp;
 use serde_json::json;
 use support::{TestDb, seed_org, shanghai};
@@ -34,6 +34,8 @@ on_both_backends!(
     ledger_entries_cannot_be_updated_or_deleted,
     admin_actions_are_audited,
     top_accounts_rank_by_score_with_names_and_ties_by_userid,
+    the_inbox_keeps_each_key_once_within_and_across_batches,
+    an_inbox_write_waits_for_an_open_ledger_transaction,
 );
 
 const RULES: &str = r#"
@@ -886,4 +888,66 @@ async fn top_accounts_rank_by_score_with_names_and_ties_by_userid(db: &TestDb) {
             ("liuyang", "刘洋", 0)
         ]
     );
+}
+
+fn inbox_row(key: &str, ignored: Option<&str>) -> NewInboxRow {
+    NewInboxRow {
+        dedup_key: key.into(),
+        source: "http".into(),
+        event_type: "bpms_instance_change".into(),
+        payload: format!(r#"{{"processInstanceId":"{key}"}}"#),
+        ignored: ignored.map(Into::into),
+        received_at: "2026-10-08T02:00:00Z".parse().unwrap(),
+    }
+}
+
+async fn the_inbox_keeps_each_key_once_within_and_across_batches(db: &TestDb) {
+    let store = db.store.as_ref();
+    let first = vec![
+        inbox_row("k1", None),
+        inbox_row("k2", Some("not used")),
+        inbox_row("k1", None),
+    ];
+    assert_eq!(store.insert_inbox(first).await.unwrap(), 2);
+    let second = vec![inbox_row("k2", None), inbox_row("k3", None)];
+    assert_eq!(store.insert_inbox(second).await.unwrap(), 1);
+    let mut rows: Vec<(String, String)> = store
+        .inbox(None, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.dedup_key, r.status))
+        .collect();
+    rows.sort();
+    let expected = [("k1", "pending"), ("k2", "ignored"), ("k3", "pending")]
+        .map(|(k, s)| (k.to_string(), s.to_string()));
+    assert_eq!(rows, expected);
+}
+
+/// On SQLite the inbox has a connection of its own: it must wait for the ledger's writer,
+/// not fail, and neither write may be lost.
+async fn an_inbox_write_waits_for_an_open_ledger_transaction(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let mut tx = db.store.begin().await.unwrap();
+    let award = ManualPost {
+        actor: "hr".into(),
+        userid: "lina".into(),
+        points: 2,
+        reason: "帮忙".into(),
+        category: "manual".into(),
+        source_key: "bot:msg-7".into(),
+        review: false,
+        occurred_at: "2026-10-08T02:00:00Z".parse().unwrap(),
+    };
+    ledger::post_manual(tx.as_mut(), &award, Timestamp::now())
+        .await
+        .unwrap();
+    let store = db.store.clone();
+    let inbox = tokio::spawn(async move { store.insert_inbox(vec![inbox_row("k1", None)]).await });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tx.commit().await.unwrap();
+    assert_eq!(inbox.await.unwrap().unwrap(), 1);
+    assert_eq!(db.store.inbox(None, 10).await.unwrap().len(), 1);
+    let lina = db.store.account("lina").await.unwrap().unwrap();
+    assert_eq!(lina.totals.score, 2);
 }

@@ -7,9 +7,11 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{MAX_INBOX_ROWS, NewInboxRow, Store, StoreError};
+use crate::store::{NewInboxRow, Store, StoreError};
 
 const QUEUE: usize = 16_384;
+/// Most rows one commit carries, so one slow batch cannot hold up many waiters.
+const MAX_BATCH: usize = 4_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
@@ -52,7 +54,7 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         let mut count = jobs[0].rows.len();
-        while count < MAX_INBOX_ROWS {
+        while count < MAX_BATCH {
             match queue.try_recv() {
                 Ok(job) => {
                     count += job.rows.len();
@@ -69,17 +71,17 @@ async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
             rows.extend(job.rows);
         }
         let started = std::time::Instant::now();
-        let outcome: Result<u64, StoreError> = store.insert_inbox(&rows).await;
+        let outcome: Result<u64, StoreError> = store.insert_inbox(rows).await;
         let micros = started.elapsed().as_micros() as u64;
         match outcome {
             Ok(new) => {
-                tracing::trace!(rows = rows.len(), new, micros, "inbox batch committed");
+                tracing::trace!(rows = count, new, micros, "inbox batch committed");
                 for done in waiters {
                     let _ = done.send(Ok(()));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, rows = rows.len(), "inbox write failed");
+                tracing::error!(error = %e, rows = count, "inbox write failed");
                 for done in waiters {
                     let _ = done.send(Err(InboxError::Store(e.to_string())));
                 }

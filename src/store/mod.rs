@@ -6,6 +6,7 @@ mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
+mod sqlite_inbox;
 
 use std::sync::Arc;
 
@@ -14,7 +15,6 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 pub use postgres::PgStore;
-pub use sql::MAX_INBOX_ROWS;
 pub use sqlite::SqliteStore;
 
 use crate::domain::{Department, Employee};
@@ -49,6 +49,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("inbox write failed: {0}")]
+    Inbox(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
 }
@@ -82,6 +84,17 @@ pub struct NewInboxRow {
     /// `None` for an event to process; otherwise why it is kept but not processed.
     pub ignored: Option<String>,
     pub received_at: Timestamp,
+}
+
+impl NewInboxRow {
+    /// The status it is stored with.
+    pub(crate) fn status(&self) -> &'static str {
+        if self.ignored.is_some() {
+            "ignored"
+        } else {
+            "pending"
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -190,7 +203,7 @@ pub trait Store: Send + Sync {
     async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
     /// Stores events, skipping keys already present; returns how many were new. Durable when
     /// it returns.
-    async fn insert_inbox(&self, rows: &[NewInboxRow]) -> Result<u64, StoreError>;
+    async fn insert_inbox(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError>;
     /// Inbox rows, newest first, optionally only those with `status`.
     async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError>;
     /// Claims up to `limit` due rows (pending, or processing with an expired lease, which is

@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::sql::{impl_store, impl_store_tx};
-use super::{Backend, StoreError};
+use super::{Backend, NewInboxRow, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -44,6 +44,66 @@ impl PgStore {
     fn writer(&self) -> &PgPool {
         &self.pool
     }
+
+    /// One statement over eight arrays: the same text for any batch size, so PostgreSQL parses
+    /// and plans it once per connection, and one statement commits (and syncs) once.
+    async fn store_inbox(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError> {
+        let mut columns = InboxColumns::with_capacity(rows.len());
+        for row in rows {
+            columns.push(row);
+        }
+        let result = sqlx::query(
+            "INSERT INTO inbox (dedup_key, source, event_type, payload, status, next_attempt_at, \
+             last_error, received_at) SELECT k, s, t, p, st, at, e, at FROM UNNEST($1::text[], \
+             $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[]) \
+             AS r(k, s, t, p, st, at, e) ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind(columns.dedup_keys)
+        .bind(columns.sources)
+        .bind(columns.event_types)
+        .bind(columns.payloads)
+        .bind(columns.statuses)
+        .bind(columns.received_at)
+        .bind(columns.ignored)
+        .execute(self.writer())
+        .await?;
+        Ok(result.rows_affected())
+    }
+}
+
+/// Inbox rows turned column-wise, for `UNNEST`.
+struct InboxColumns {
+    dedup_keys: Vec<String>,
+    sources: Vec<String>,
+    event_types: Vec<String>,
+    payloads: Vec<String>,
+    statuses: Vec<&'static str>,
+    received_at: Vec<i64>,
+    ignored: Vec<Option<String>>,
+}
+
+impl InboxColumns {
+    fn with_capacity(n: usize) -> InboxColumns {
+        InboxColumns {
+            dedup_keys: Vec::with_capacity(n),
+            sources: Vec::with_capacity(n),
+            event_types: Vec::with_capacity(n),
+            payloads: Vec::with_capacity(n),
+            statuses: Vec::with_capacity(n),
+            received_at: Vec::with_capacity(n),
+            ignored: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, row: NewInboxRow) {
+        self.statuses.push(row.status());
+        self.dedup_keys.push(row.dedup_key);
+        self.sources.push(row.source);
+        self.event_types.push(row.event_type);
+        self.payloads.push(row.payload);
+        self.received_at.push(row.received_at.as_millisecond());
+        self.ignored.push(row.ignored);
+    }
 }
 
 // Replicas claim different inbox rows instead of queueing behind each other's locks.
@@ -52,8 +112,7 @@ impl_store!(
     PgTx,
     Backend::Postgres,
     MIGRATOR,
-    claim_lock = " FOR UPDATE SKIP LOCKED",
-    placeholder = super::sql::Placeholder::Dollar
+    claim_lock = " FOR UPDATE SKIP LOCKED"
 );
 
 impl_store_tx!(PgTx, row_lock = " FOR UPDATE");

@@ -258,7 +258,7 @@ macro_rules! impl_store_tx {
 /// Implements [`super::Store`] for `$store`, which has `reader()` and `writer()` pools
 /// (the same pool on PostgreSQL) and begins transactions as `$tx`.
 macro_rules! impl_store {
-    ($store:ty, $tx:ident, $backend:expr, $migrator:expr, claim_lock = $claim_lock:literal, placeholder = $placeholder:expr) => {
+    ($store:ty, $tx:ident, $backend:expr, $migrator:expr, claim_lock = $claim_lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
         fn backend(&self) -> $crate::store::Backend {
@@ -363,29 +363,8 @@ macro_rules! impl_store {
             rows.into_iter().map(TryInto::try_into).collect()
         }
 
-        async fn insert_inbox(&self, rows: &[$crate::store::NewInboxRow]) -> Result<u64, $crate::store::StoreError> {
-            // One statement is atomic on its own: no BEGIN/COMMIT round trips, one sync.
-            // Larger sets are split; the caller acknowledges only after every part.
-            let mut inserted = 0;
-            for rows in rows.chunks($crate::store::MAX_INBOX_ROWS) {
-            let sql = $crate::store::sql::inbox_insert_sql(rows.len(), $placeholder);
-            let mut query = sqlx::query(&sql);
-            for row in rows {
-                let status = if row.ignored.is_some() { "ignored" } else { "pending" };
-                let at = row.received_at.as_millisecond();
-                query = query
-                    .bind(&row.dedup_key)
-                    .bind(&row.source)
-                    .bind(&row.event_type)
-                    .bind(&row.payload)
-                    .bind(status)
-                    .bind(at)
-                    .bind(&row.ignored)
-                    .bind(at);
-            }
-            inserted += query.execute(self.writer()).await?.rows_affected();
-            }
-            Ok(inserted)
+        async fn insert_inbox(&self, rows: Vec<$crate::store::NewInboxRow>) -> Result<u64, $crate::store::StoreError> {
+            self.store_inbox(rows).await
         }
 
         async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<$crate::store::InboxRow>, $crate::store::StoreError> {
@@ -559,40 +538,3 @@ macro_rules! impl_store {
 }
 
 pub(super) use {impl_store, impl_store_tx};
-
-/// Most rows one inbox insert may carry: 8 parameters each stays under SQLite's 32,766.
-pub const MAX_INBOX_ROWS: usize = 4_000;
-
-/// How a backend writes the n-th (1-based) parameter. SQLite gets anonymous `?`: sqlx looks
-/// named ones up one by one, which costs more than the insert itself on large batches.
-#[derive(Clone, Copy)]
-pub(super) enum Placeholder {
-    Question,
-    Dollar,
-}
-
-/// `INSERT INTO inbox … VALUES (…), (…) ON CONFLICT DO NOTHING` for `rows` rows.
-pub(super) fn inbox_insert_sql(rows: usize, placeholder: Placeholder) -> String {
-    let mut sql = String::with_capacity(200 + rows * 48);
-    sql.push_str(
-        "INSERT INTO inbox (dedup_key, source, event_type, payload, status, next_attempt_at, last_error, received_at) VALUES ",
-    );
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "(" } else { ", (" });
-        for col in 0..8 {
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            match placeholder {
-                Placeholder::Question => sql.push('?'),
-                Placeholder::Dollar => {
-                    sql.push('$');
-                    sql.push_str(&(row * 8 + col + 1).to_string());
-                }
-            }
-        }
-        sql.push(')');
-    }
-    sql.push_str(" ON CONFLICT (dedup_key) DO NOTHING");
-    sql
-}

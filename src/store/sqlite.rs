@@ -1,6 +1,7 @@
 //! The embedded default: one SQLite file in WAL mode, synchronous=FULL so that a committed
-//! entry survives a crash. Writes go through a single connection (SQLite has one writer
-//! anyway, and queueing in the pool beats SQLITE_BUSY); reads use their own pool.
+//! entry survives a crash. Ledger writes go through a single sqlx connection (SQLite has one
+//! writer anyway, and queueing in the pool beats SQLITE_BUSY); the callback path's inbox
+//! inserts have a connection of their own (`sqlite_inbox.rs`); reads use their own pool.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,13 +11,16 @@ use sqlx::sqlite::{
 };
 
 use super::sql::{impl_store, impl_store_tx};
-use super::{Backend, StoreError};
+use super::sqlite_inbox::{self, InboxConnection};
+use super::{Backend, NewInboxRow, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// The callback path's own writer; `None` in memory, where only `writer` sees the data.
+    inbox: Option<InboxConnection>,
 }
 
 pub struct SqliteTx {
@@ -32,7 +36,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        let file = options.get_filename();
+        let file = options.get_filename().to_path_buf();
         let in_memory = url.contains(":memory:") || file.as_os_str().is_empty();
         if !in_memory && let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
@@ -51,17 +55,24 @@ impl SqliteStore {
             .connect_with(writer_options)
             .await?;
         // An in-memory database exists once per connection, so readers must share the writer.
-        let reader = if in_memory {
-            writer.clone()
-        } else {
-            let reader = SqlitePoolOptions::new()
-                .max_connections(max_connections.max(1))
-                .connect_with(options.clone().read_only(true))
-                .await?;
-            spawn_checkpointer(options, writer.clone()).await?;
-            reader
-        };
-        Ok(SqliteStore { writer, reader })
+        if in_memory {
+            return Ok(SqliteStore {
+                reader: writer.clone(),
+                writer,
+                inbox: None,
+            });
+        }
+        let reader = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .connect_with(options.clone().read_only(true))
+            .await?;
+        spawn_checkpointer(options, writer.clone()).await?;
+        let inbox = Some(InboxConnection::open(&file)?);
+        Ok(SqliteStore {
+            writer,
+            reader,
+            inbox,
+        })
     }
 
     fn reader(&self) -> &SqlitePool {
@@ -71,11 +82,37 @@ impl SqliteStore {
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }
+
+    async fn store_inbox(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError> {
+        if let Some(inbox) = &self.inbox {
+            return inbox.insert(rows).await;
+        }
+        let mut tx = self.writer.begin().await?;
+        let mut inserted = 0;
+        for row in &rows {
+            inserted += sqlx::query(sqlite_inbox::INSERT)
+                .bind(&row.dedup_key)
+                .bind(&row.source)
+                .bind(&row.event_type)
+                .bind(&row.payload)
+                .bind(row.status())
+                .bind(row.received_at.as_millisecond())
+                .bind(&row.ignored)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
 }
 
 /// Copies the WAL back into the database file every half second from a connection of its
 /// own. PASSIVE never waits for (or blocks) the writer, so a commit never pays for a
 /// checkpoint; left to SQLite's default, every thousandth page written stalls one commit.
+/// Under sustained load PASSIVE never catches up with the writer, so the WAL would grow
+/// without end (and every commit would write to fresh, unallocated pages): past
+/// [`WAL_RESTART_FRAMES`] one RESTART makes the writer start over at the head of the file.
 async fn spawn_checkpointer(
     options: SqliteConnectOptions,
     writer: SqlitePool,
@@ -85,10 +122,7 @@ async fn spawn_checkpointer(
     tokio::spawn(async move {
         while !writer.is_closed() {
             tokio::time::sleep(Duration::from_millis(500)).await;
-            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-                .execute(&mut connection)
-                .await
-            {
+            if let Err(e) = checkpoint(&mut connection).await {
                 tracing::warn!(error = %e, "WAL checkpoint failed; will try again");
             }
         }
@@ -97,13 +131,28 @@ async fn spawn_checkpointer(
     Ok(())
 }
 
+/// WAL length (in frames) past which a checkpoint restarts the log: 64 MiB of 4 KiB pages.
+const WAL_RESTART_FRAMES: i64 = 16_384;
+
+async fn checkpoint(connection: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    // (busy, frames in the log, frames checkpointed)
+    let (_, frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(&mut *connection)
+        .await?;
+    if frames > WAL_RESTART_FRAMES {
+        sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
 impl_store!(
     SqliteStore,
     SqliteTx,
     Backend::Sqlite,
     MIGRATOR,
-    claim_lock = "", // one writer: nothing to skip
-    placeholder = super::sql::Placeholder::Question
+    claim_lock = "" // one writer: nothing to skip
 );
 
 // Writes go through one connection, so a write transaction already excludes every other.
