@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
@@ -13,8 +14,10 @@ use crate::dingtalk::directory::sync_directory;
 use crate::dingtalk::openapi::OpenApiClient;
 use crate::ingress::InboxWriter;
 use crate::ingress::callback::CallbackState;
+use crate::ingress::robot::RobotState;
 use crate::outbox::deliver::{Deliverer, DeliverySettings};
 use crate::processor::{Processor, ProcessorSettings};
+use crate::robot::handle::Bot;
 use crate::rules::{RuleSet, load_rules_file};
 use crate::store::{self, Store, redact_url};
 use crate::web::{AppState, router};
@@ -78,10 +81,13 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             "JIFEN_ADMIN_TOKEN is not set: the /api/v1 endpoints will refuse every request"
         );
     }
+    let export = config.export_links(addr);
+    let bot_settings = config.bot_settings()?;
     let state = AppState {
         store: store.clone(),
         calendar: config.calendar()?,
         admin_token: token,
+        export: export.clone(),
     };
     let keys = config.callback_keys()?;
     if keys.is_none() {
@@ -93,7 +99,24 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         keys: keys.map(Arc::new),
         inbox: InboxWriter::spawn(store.clone()),
     };
-    let workers = match config.openapi()? {
+    // A bot reply wakes the delivery worker, so it goes out at once.
+    let wake = Arc::new(Notify::new());
+    let openapi = config.openapi()?;
+    let robot = RobotState {
+        bot: openapi.as_ref().map(|_| {
+            Arc::new(Bot {
+                store: store.clone(),
+                rules: rules.clone(),
+                calendar: state.calendar.clone(),
+                settings: bot_settings.clone(),
+                export,
+                wake: wake.clone(),
+            })
+        }),
+        secret: config.dingtalk.app_secret.clone().map(Arc::new),
+        robot_code: config.dingtalk.robot_code.clone(),
+    };
+    let workers = match openapi {
         Some(settings) => {
             tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");
             let client = Arc::new(OpenApiClient::new(settings)?);
@@ -112,6 +135,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                     retry_schedule: config.retry_schedule()?,
                     ..DeliverySettings::default()
                 },
+                wake,
             };
             let store = store.clone();
             // Callbacks are received meanwhile; they wait in the inbox for the address book.
@@ -137,7 +161,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             vec![]
         }
     };
-    let app = router(state, callback, config.server.max_body_bytes);
+    let app = router(state, callback, robot, config.server.max_body_bytes);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)

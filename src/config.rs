@@ -47,6 +47,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_DINGTALK_ROBOT_CODE", "dingtalk.robot_code"),
     ("JIFEN_DINGTALK_API_BASE", "dingtalk.api_base"),
     ("JIFEN_DINGTALK_OAPI_BASE", "dingtalk.oapi_base"),
+    ("JIFEN_HR_ADMINS", "robot.hr_admins"),
+    ("JIFEN_AUDITORS", "robot.auditors"),
+    ("JIFEN_PUBLIC_URL", "robot.public_url"),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +69,8 @@ pub struct Config {
     pub dingtalk: DingTalkConfig,
     #[serde(default)]
     pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub robot: RobotConfig,
     /// Folder of the config file, for relative paths in it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -225,6 +230,56 @@ impl Default for OutboxConfig {
     }
 }
 
+/// The robot: who may do what, managers' budgets, review and export links.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RobotConfig {
+    /// HR admins' userids (a list, or a comma-separated string from the environment).
+    #[serde(deserialize_with = "userids")]
+    pub hr_admins: Vec<String>,
+    #[serde(deserialize_with = "userids")]
+    pub auditors: Vec<String>,
+    /// Managers besides DingTalk's department leaders: userid = [department ids].
+    pub managers: std::collections::BTreeMap<String, Vec<String>>,
+    pub manager_monthly_budget: i64,
+    pub review_threshold: i64,
+    pub export_link_minutes: u64,
+    /// Where people's browsers reach this server; defaults to the listen address.
+    pub public_url: Option<String>,
+}
+
+impl Default for RobotConfig {
+    fn default() -> Self {
+        RobotConfig {
+            hr_admins: Vec::new(),
+            auditors: Vec::new(),
+            managers: Default::default(),
+            manager_monthly_budget: 100,
+            review_threshold: 50,
+            export_link_minutes: 60,
+            public_url: None,
+        }
+    }
+}
+
+fn userids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Userids {
+        List(Vec<String>),
+        Text(String),
+    }
+    let list = match Userids::deserialize(d)? {
+        Userids::List(list) => list,
+        Userids::Text(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(list
+        .into_iter()
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .collect())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -318,6 +373,7 @@ impl Config {
         self.callback_keys()?;
         self.openapi()?;
         self.retry_schedule()?;
+        self.bot_settings()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key("log.level", format!("{e} (found {:?})", self.log.level)))?;
         Ok(())
@@ -484,6 +540,56 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    /// Roles, budgets and the review threshold for bot commands.
+    pub fn bot_settings(&self) -> Result<crate::robot::handle::BotSettings, ConfigError> {
+        let r = &self.robot;
+        if r.manager_monthly_budget < 0 {
+            return Err(key("robot.manager_monthly_budget", "must not be negative"));
+        }
+        if r.review_threshold < 0 {
+            return Err(key("robot.review_threshold", "must not be negative"));
+        }
+        if !(1..=7 * 24 * 60).contains(&r.export_link_minutes) {
+            return Err(key(
+                "robot.export_link_minutes",
+                "must be from 1 to 10080 (a week)",
+            ));
+        }
+        if let Some(url) = &r.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(key(
+                "robot.public_url",
+                format!("must be an http(s) URL, found {url:?}"),
+            ));
+        }
+        Ok(crate::robot::handle::BotSettings {
+            roles: crate::robot::roles::RoleConfig {
+                hr_admins: r.hr_admins.clone(),
+                auditors: r.auditors.clone(),
+                managers: r.managers.clone(),
+            },
+            manager_monthly_budget: r.manager_monthly_budget,
+            review_threshold: r.review_threshold,
+        })
+    }
+
+    /// Export links, signed with the app secret; `None` without one. `listening` is the
+    /// address the server is bound to, the default base of the links.
+    pub fn export_links(&self, listening: SocketAddr) -> Option<crate::export::ExportLinks> {
+        let secret = self.dingtalk.app_secret.as_ref()?;
+        let base = self
+            .robot
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listening}"));
+        Some(crate::export::ExportLinks::new(
+            &base,
+            secret,
+            std::time::Duration::from_secs(self.robot.export_link_minutes * 60),
+        ))
     }
 
     pub fn database(&self) -> crate::store::DatabaseSettings {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use jifen::dingtalk::crypto::{CallbackCrypto, EncryptedReply};
 use jifen::ingress::callback::CallbackState;
+use jifen::ingress::robot::RobotState;
 use jifen::ingress::{CallbackKeys, InboxWriter};
 use jifen::web::{AppState, router};
 use reqwest::StatusCode;
@@ -38,6 +39,7 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         store: db.store.clone(),
         calendar: shanghai(),
         admin_token: None,
+        export: None,
     };
     let callback = CallbackState {
         keys: Some(Arc::new(CallbackKeys {
@@ -48,7 +50,13 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(state, callback, max_body)).await });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router(state, callback, RobotState::default(), max_body),
+        )
+        .await
+    });
     format!("http://{addr}/dingtalk/callback")
 }
 

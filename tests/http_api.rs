@@ -9,6 +9,7 @@ use jifen::config::Config;
 use jifen::domain::DomainEvent;
 use jifen::ingress::InboxWriter;
 use jifen::ingress::callback::CallbackState;
+use jifen::ingress::robot::RobotState;
 use jifen::ledger;
 use jifen::rules::load_rules_file;
 use jifen::web::{AppState, router};
@@ -28,6 +29,8 @@ on_both_backends!(
     unknown_people_and_paths_get_404_with_a_json_error,
     bad_paging_parameters_get_400,
     callbacks_are_refused_until_configured,
+    robot_messages_and_exports_are_refused_until_configured,
+    the_audit_trail_is_served_newest_first_and_by_person,
 );
 
 /// Serves the API over `db` on a free port; returns its base URL.
@@ -36,6 +39,7 @@ async fn serve(db: &TestDb, token: Option<&str>) -> String {
         store: db.store.clone(),
         calendar: shanghai(),
         admin_token: token.map(|t| Arc::new(SecretString::from(t.to_string()))),
+        export: None,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -43,7 +47,13 @@ async fn serve(db: &TestDb, token: Option<&str>) -> String {
         keys: None,
         inbox: InboxWriter::spawn(db.store.clone()),
     };
-    tokio::spawn(async move { axum::serve(listener, router(state, callback, 64 * 1024)).await });
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router(state, callback, RobotState::default(), 64 * 1024),
+        )
+        .await
+    });
     format!("http://{addr}")
 }
 
@@ -279,6 +289,69 @@ async fn callbacks_are_refused_until_configured(db: &TestDb) {
             .unwrap()
             .contains("JIFEN_DINGTALK_AES_KEY")
     );
+}
+
+async fn robot_messages_and_exports_are_refused_until_configured(db: &TestDb) {
+    let base = serve(db, None).await;
+    let response = reqwest::Client::new()
+        .post(format!("{base}/dingtalk/robot"))
+        .json(&json!({ "msgId": "m1" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JIFEN_DINGTALK_APP_SECRET")
+    );
+    let (status, _) = get(
+        &format!("{base}/export/2026-10.csv?expires=1&signature=00"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn the_audit_trail_is_served_newest_first_and_by_person(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    for (who, points) in [("lina", 2), ("wangfang", 3)] {
+        let mut tx = store.begin().await.unwrap();
+        let post = ledger::ManualPost {
+            actor: "hr".into(),
+            userid: who.into(),
+            points,
+            reason: "帮忙".into(),
+            category: "manual".into(),
+            source_key: format!("audit-test:{who}"),
+            review: false,
+            occurred_at: Timestamp::now(),
+        };
+        ledger::post_manual(tx.as_mut(), &post, Timestamp::now())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let base = serve(db, Some("t0ken")).await;
+    let (status, _) = get(&format!("{base}/api/v1/audit"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, body) = get(&format!("{base}/api/v1/audit"), Some("t0ken")).await;
+    assert_eq!(status, StatusCode::OK);
+    let subjects: Vec<&str> = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, ["wangfang", "lina"]);
+    let (_, body) = get(&format!("{base}/api/v1/audit?userid=lina"), Some("t0ken")).await;
+    assert_eq!(body["records"].as_array().unwrap().len(), 1);
+    assert_eq!(body["records"][0]["actor"], "hr");
+    let (status, _) = get(&format!("{base}/api/v1/audit?limit=0"), Some("t0ken")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

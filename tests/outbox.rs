@@ -65,6 +65,7 @@ async fn seed(store: &dyn Store) {
         userid: LI_QIANG.into(),
         name: "李强".into(),
         departments: vec![],
+        leads: vec![],
         active: true,
     })
     .await
@@ -120,6 +121,7 @@ fn deliverer(db: &TestDb, emu: &RunningEmulator, schedule_ms: &[u64]) -> Deliver
             lease: Duration::from_millis(200),
             ..DeliverySettings::default()
         },
+        wake: Default::default(),
     }
 }
 

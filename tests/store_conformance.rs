@@ -836,7 +836,7 @@ async fn admin_actions_are_audited(db: &TestDb) {
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let log = store.audit_log(10).await.unwrap();
+    let log = store.audit_log(None, 10).await.unwrap();
     let actions: Vec<(&str, &str, &str)> = log
         .iter()
         .map(|a| {

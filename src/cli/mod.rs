@@ -626,6 +626,7 @@ async fn create_people_for(
                 name: userid.clone(),
                 userid,
                 departments,
+                leads: Vec::new(),
                 active: true,
             })
             .await?;

@@ -60,6 +60,12 @@ pub async fn fetch_directory(
                     userid,
                     name: user.name,
                     departments: user.dept_id_list.iter().map(i64::to_string).collect(),
+                    leads: user
+                        .leader_in_dept
+                        .iter()
+                        .filter(|d| d.leader)
+                        .map(|d| d.dept_id.to_string())
+                        .collect(),
                     active: user.active.unwrap_or(true),
                 },
             );

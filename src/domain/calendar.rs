@@ -130,7 +130,11 @@ impl Calendar {
         kind: PeriodKind,
         at: Timestamp,
     ) -> Result<Period, CalendarError> {
-        let date = self.local_date(at);
+        self.period_of(kind, self.local_date(at))
+    }
+
+    /// The period of `kind` that contains the local date `date`.
+    pub fn period_of(&self, kind: PeriodKind, date: Date) -> Result<Period, CalendarError> {
         let (first_day, next_first_day) = match kind {
             PeriodKind::Day => (date, date.checked_add(1.day())?),
             PeriodKind::Week => {

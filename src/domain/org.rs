@@ -18,6 +18,9 @@ pub struct Employee {
     /// Departments the person belongs to directly; a DingTalk user may be in several.
     #[serde(default)]
     pub departments: Vec<String>,
+    /// Departments the person leads (主管): a manager for bot commands.
+    #[serde(default)]
+    pub leads: Vec<String>,
     #[serde(default = "active_by_default")]
     pub active: bool,
 }

@@ -1,13 +1,15 @@
 //! A stand-in for DingTalk, because DingTalk cannot be reached from here: the OpenAPI
 //! endpoints jifen calls (PROTOCOL.md §e, §f and the SDK fixtures), over a made-up
 //! organisation, with DingTalk's token, rate and notification limits and switchable faults.
-//! It records every message it is sent, and plays DingTalk's side of event callbacks.
+//! It records every message it is sent, and plays DingTalk's side of event callbacks and of
+//! the robot's chats.
 
 pub mod gate;
 mod newapi;
 mod oapi;
 pub mod org;
 pub mod push;
+pub mod robot;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -61,7 +63,8 @@ impl Default for EmulatorSettings {
 pub struct RecordedMessage {
     pub seq: u64,
     pub at: String,
-    /// `work_notification`, `robot_oto`, `robot_group` or `robot_card`.
+    /// `work_notification`, `robot_oto`, `robot_group`, `robot_card`, or `robot_session` (a
+    /// reply on a sessionWebhook, `to` the conversation and the people @-mentioned).
     pub channel: String,
     /// Userids (or the group's openConversationId) it reached.
     pub to: Vec<String>,
@@ -100,6 +103,8 @@ struct Books {
     login_codes: HashMap<String, (String, Instant)>,
     failed_pushes: Vec<FailedPush>,
     drop_pushes: u32,
+    /// sessionWebhooks handed out with robot messages, by session token.
+    sessions: HashMap<String, robot::Session>,
 }
 
 pub struct Emulator {
@@ -108,6 +113,9 @@ pub struct Emulator {
     settings: EmulatorSettings,
     books: Mutex<Books>,
     callback: Mutex<Option<CallbackTarget>>,
+    robot_url: Mutex<Option<String>>,
+    /// Its own address, for the sessionWebhooks it hands out; set when it starts serving.
+    base_url: std::sync::OnceLock<String>,
     http: reqwest::Client,
     next_id: AtomicU64,
     token_requests: AtomicU64,
@@ -120,6 +128,8 @@ impl Emulator {
             gate: Gate::new(settings.token_ttl, settings.qps_per_api),
             books: Mutex::default(),
             callback: Mutex::default(),
+            robot_url: Mutex::default(),
+            base_url: std::sync::OnceLock::new(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
                 .build()
@@ -134,6 +144,10 @@ impl Emulator {
     /// developer console).
     pub fn set_callback(&self, url: String, crypto: CallbackCrypto) {
         *lock(&self.callback) = Some(CallbackTarget { url, crypto });
+    }
+
+    pub fn base_url(&self) -> Option<String> {
+        self.base_url.get().cloned()
     }
 
     pub fn messages(&self) -> Vec<RecordedMessage> {
@@ -281,6 +295,7 @@ pub async fn start(
     let emulator = Arc::new(Emulator::new(settings));
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
+    let _ = emulator.base_url.set(format!("http://{addr}"));
     let app = router(emulator.clone());
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -306,6 +321,8 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/_emulator/approvals", post(file_approval))
         .route("/_emulator/checkins", post(push_check_ins))
         .route("/_emulator/callbacks/drop", post(drop_pushes))
+        .route("/_emulator/robot", post(send_robot_message))
+        .route("/robot/sendBySession", post(session_reply))
         .fallback(dispatch)
         .with_state(emulator)
 }
@@ -393,6 +410,21 @@ struct DropPushes {
 async fn drop_pushes(State(emu): Shared, Json(req): Json<DropPushes>) -> StatusCode {
     lock(&emu.books).drop_pushes += req.count;
     StatusCode::NO_CONTENT
+}
+
+async fn send_robot_message(State(emu): Shared, Json(send): Json<robot::RobotSend>) -> Response {
+    match emu.send_robot_message(&send).await {
+        Ok(delivery) => Json(delivery).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
+    }
+}
+
+async fn session_reply(
+    State(emu): Shared,
+    Query(query): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Json<Value> {
+    Json(emu.session_reply(query.get("session").map(String::as_str), &body))
 }
 
 /// Every OpenAPI path: the old API on plain paths, the new one under `/v1.0/`.

@@ -1,8 +1,10 @@
-//! Ingress: what arrives from DingTalk is verified, decrypted, de-duplicated and stored in
-//! the inbox, and only then acknowledged. Nothing here calls DingTalk.
+//! Ingress: what arrives from DingTalk is verified, decrypted, de-duplicated and stored,
+//! and only then acknowledged. Nothing here calls DingTalk: robot answers go through the
+//! outbox.
 
 pub mod callback;
 pub mod inbox_writer;
+pub mod robot;
 
 pub use callback::CallbackKeys;
 pub use inbox_writer::InboxWriter;

@@ -6,8 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio::sync::Notify;
 
-use super::{DAILY_DIGEST, ROBOT_GROUP, ROBOT_OTO, WORK_NOTIFICATION, digest_message};
+use super::{
+    DAILY_DIGEST, ROBOT_GROUP, ROBOT_OTO, ROBOT_REPLY, RobotReply, WORK_NOTIFICATION,
+    digest_message,
+};
 use crate::dingtalk::openapi::{Message, OpenApiClient};
 use crate::domain::Calendar;
 use crate::processor::signed;
@@ -40,6 +44,8 @@ pub struct Deliverer {
     pub client: Arc<OpenApiClient>,
     pub calendar: Calendar,
     pub settings: DeliverySettings,
+    /// Notified when a push is due now (a bot reply), so it does not wait for the next poll.
+    pub wake: Arc<Notify>,
 }
 
 impl Deliverer {
@@ -51,7 +57,10 @@ impl Deliverer {
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "delivery cannot reach the database"),
             }
-            tokio::time::sleep(self.settings.idle_poll).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.idle_poll) => {}
+                _ = self.wake.notified() => {}
+            }
         }
     }
 
@@ -102,8 +111,10 @@ impl Deliverer {
     /// One attempt; what DingTalk said on success, or why it failed.
     async fn send(&self, row: &OutboxRow) -> Result<String, String> {
         let to = std::slice::from_ref(&row.recipient);
-        if row.channel == DAILY_DIGEST {
-            return self.send_digest(row).await;
+        match row.channel.as_str() {
+            DAILY_DIGEST => return self.send_digest(row).await,
+            ROBOT_REPLY => return self.send_reply(row).await,
+            _ => {}
         }
         let message: Message = serde_json::from_value(row.payload.clone())
             .map_err(|e| format!("the payload is not a message: {e}"))?;
@@ -132,6 +143,43 @@ impl Deliverer {
                 .map(|key| format!("group message {key}"))
                 .map_err(|e| e.to_string()),
             other => Err(format!("unknown channel {other:?}")),
+        }
+    }
+
+    async fn send_reply(&self, row: &OutboxRow) -> Result<String, String> {
+        let reply: RobotReply = serde_json::from_value(row.payload.clone())
+            .map_err(|e| format!("the payload is not a robot reply: {e}"))?;
+        // A little slack, so the request does not arrive just after the webhook expired.
+        let valid = reply
+            .webhook_expires_at
+            .is_some_and(|at| at > Timestamp::now().as_millisecond() + 5_000);
+        if let Some(webhook) = reply.webhook.as_deref().filter(|_| valid) {
+            match self
+                .client
+                .reply_by_session(webhook, &reply.message, &reply.at)
+                .await
+            {
+                Ok(()) => return Ok("replied through the sessionWebhook".into()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "sessionWebhook reply failed; sending through the robot API")
+                }
+            }
+        }
+        match &reply.group {
+            Some(group) => self
+                .client
+                .robot_send_to_group(group, &reply.message)
+                .await
+                .map(|key| format!("group reply {key}"))
+                .map_err(|e| e.to_string()),
+            None => {
+                let sent = self
+                    .client
+                    .robot_send_to_users(std::slice::from_ref(&reply.at), &reply.message)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("direct reply {}", sent.process_query_key))
+            }
         }
     }
 

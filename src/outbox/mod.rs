@@ -6,6 +6,7 @@ pub mod deliver;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::dingtalk::openapi::Message;
@@ -18,6 +19,36 @@ pub const ROBOT_OTO: &str = "robot_oto";
 pub const ROBOT_GROUP: &str = "robot_group";
 /// A work notification built when it is sent: the day's entries of one person.
 pub const DAILY_DIGEST: &str = "daily_digest";
+/// The robot's answer to a message: through its sessionWebhook while that is valid, else
+/// through the robot API to the same chat.
+pub const ROBOT_REPLY: &str = "robot_reply";
+
+/// Where and how to answer one robot message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RobotReply {
+    pub message: Message,
+    /// The sender, @-mentioned in the reply.
+    pub at: String,
+    pub webhook: Option<String>,
+    /// Milliseconds since the epoch.
+    pub webhook_expires_at: Option<i64>,
+    /// The group's openConversationId, or `None` for a direct chat.
+    pub group: Option<String>,
+}
+
+impl RobotReply {
+    /// The row that answers robot message `msg_id`: one reply per message.
+    pub fn into_row(self, msg_id: &str, now: Timestamp) -> NewOutboxRow {
+        NewOutboxRow {
+            dedup_key: format!("reply:{msg_id}"),
+            channel: ROBOT_REPLY.into(),
+            recipient: self.at.clone(),
+            payload: json!(self),
+            due_at: now,
+            created_at: now,
+        }
+    }
+}
 
 /// Where a person stands: their place by score and how many are ranked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +56,26 @@ pub struct Standing {
     pub totals: Totals,
     pub rank: i64,
     pub of: i64,
+}
+
+/// The work notification telling a person about an entry someone made by hand (an award, a
+/// deduction, a reversal or a review decision), headed by what happened.
+pub fn change_notification(entry: &Entry, headline_zh: &str, headline_en: &str) -> NewOutboxRow {
+    let message = Message::Markdown {
+        title: headline_zh.to_string(),
+        text: format!(
+            "### {headline_zh}\n\n{}\n\n{headline_en}: {}",
+            entry.explanation.zh, entry.explanation.en
+        ),
+    };
+    NewOutboxRow {
+        dedup_key: format!("notify:entry:{}", entry.id),
+        channel: WORK_NOTIFICATION.into(),
+        recipient: entry.userid.clone(),
+        payload: json!(message),
+        due_at: entry.posted_at,
+        created_at: entry.posted_at,
+    }
 }
 
 /// The work notification telling a person about a new entry, e.g. "+5 积分 · 准时打卡

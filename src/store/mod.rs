@@ -73,6 +73,14 @@ pub struct AuditRecord {
     pub record: NewAudit,
 }
 
+/// One line of a leaderboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ranked {
+    pub userid: String,
+    pub name: String,
+    pub points: i64,
+}
+
 /// An inbound event to store: raw, de-duplicated by `dedup_key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInboxRow {
@@ -188,6 +196,7 @@ pub trait Store: Send + Sync {
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError>;
 
     async fn employee(&self, userid: &str) -> Result<Option<Employee>, StoreError>;
+    async fn department(&self, id: &str) -> Result<Option<Department>, StoreError>;
     async fn account(&self, userid: &str) -> Result<Option<Account>, StoreError>;
     /// The highest all-time scores with the person's name, ties by userid. (Windowed
     /// leaderboards come from the leaderboard index, not from this.)
@@ -200,7 +209,39 @@ pub trait Store: Send + Sync {
         before: Option<i64>,
     ) -> Result<Vec<Entry>, StoreError>;
     async fn entry(&self, id: i64) -> Result<Option<Entry>, StoreError>;
-    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// The audit trail, newest first; with `person`, only what they did or had done to them.
+    async fn audit_log(
+        &self,
+        person: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+    /// A person's place by score among everyone, or among the people of `department` and
+    /// the departments under it: (rank, how many are ranked). `None` for an unknown person.
+    async fn rank(
+        &self,
+        userid: &str,
+        department: Option<&str>,
+    ) -> Result<Option<(i64, i64)>, StoreError>;
+    /// The top `limit` active people by points in `window` (by score when `None`), among
+    /// everyone or in `department` and below; ties in userid order.
+    async fn leaderboard(
+        &self,
+        window: Option<(Timestamp, Timestamp)>,
+        department: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Ranked>, StoreError>;
+    /// Entries that occurred in [from, to), of one person or everyone, in id order after
+    /// `after_id` (for paging through a month).
+    async fn entries_between(
+        &self,
+        userid: Option<&str>,
+        from: Timestamp,
+        to: Timestamp,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<Entry>, StoreError>;
+    /// Every person's name, by userid.
+    async fn employee_names(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// Stores events, skipping keys already present; returns how many were new. Durable when
     /// it returns.
     async fn insert_inbox(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError>;
@@ -259,6 +300,31 @@ pub trait StoreTx: Send {
     /// The person's place by score, 1 for the highest (ties share a place), and how many
     /// accounts there are.
     async fn score_rank(&mut self, userid: &str) -> Result<(i64, i64), StoreError>;
+    /// Records a robot message as handled; false when it was handled before.
+    async fn claim_robot_message(
+        &mut self,
+        msg_id: &str,
+        sender: &str,
+        text: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// A manager's monthly award budget, when one was set.
+    async fn monthly_budget(&mut self, userid: &str) -> Result<Option<i64>, StoreError>;
+    async fn set_monthly_budget(
+        &mut self,
+        userid: &str,
+        points: i64,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Points `actor` awarded by hand and posted in [from, to), not counting awards that
+    /// were rejected or reversed since.
+    async fn manual_awarded_by(
+        &mut self,
+        actor: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<i64, StoreError>;
     /// The person's departments and all their ancestors.
     async fn departments_of(&mut self, userid: &str) -> Result<Vec<String>, StoreError>;
     async fn entry(&mut self, id: i64) -> Result<Option<Entry>, StoreError>;

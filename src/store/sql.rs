@@ -51,6 +51,16 @@ macro_rules! impl_store_tx {
                     .execute(&mut *self.tx)
                     .await?;
                 }
+                for department in &e.leads {
+                    sqlx::query(
+                        "INSERT INTO department_members (userid, department_id, leader) VALUES ($1, $2, TRUE) \
+                         ON CONFLICT (userid, department_id) DO UPDATE SET leader = TRUE",
+                    )
+                    .bind(&e.userid)
+                    .bind(department)
+                    .execute(&mut *self.tx)
+                    .await?;
+                }
                 sqlx::query("INSERT INTO accounts (userid, updated_at) VALUES ($1, $2) ON CONFLICT (userid) DO NOTHING")
                     .bind(&e.userid)
                     .bind(now)
@@ -218,6 +228,59 @@ macro_rules! impl_store_tx {
                 Ok((above + 1, total))
             }
 
+            async fn claim_robot_message(&mut self, msg_id: &str, sender: &str, text: &str, at: jiff::Timestamp) -> Result<bool, $crate::store::StoreError> {
+                let done = sqlx::query(
+                    "INSERT INTO robot_messages (msg_id, sender, text, received_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (msg_id) DO NOTHING",
+                )
+                .bind(msg_id)
+                .bind(sender)
+                .bind(text)
+                .bind(at.as_millisecond())
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn monthly_budget(&mut self, userid: &str) -> Result<Option<i64>, $crate::store::StoreError> {
+                let row: Option<(i64,)> = sqlx::query_as("SELECT monthly_points FROM manager_budgets WHERE userid = $1")
+                    .bind(userid)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                Ok(row.map(|(points,)| points))
+            }
+
+            async fn set_monthly_budget(&mut self, userid: &str, points: i64, by: &str, at: jiff::Timestamp) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO manager_budgets (userid, monthly_points, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (userid) DO UPDATE SET monthly_points = excluded.monthly_points, \
+                     updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                )
+                .bind(userid)
+                .bind(points)
+                .bind(by)
+                .bind(at.as_millisecond())
+                .execute(&mut *self.tx)
+                .await?;
+                Ok(())
+            }
+
+            async fn manual_awarded_by(&mut self, actor: &str, from: jiff::Timestamp, to: jiff::Timestamp) -> Result<i64, $crate::store::StoreError> {
+                let (points,): (i64,) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(e.points), 0) AS BIGINT) FROM ledger_entries e \
+                     WHERE e.actor = $1 AND e.kind = 'manual' AND e.points > 0 \
+                     AND e.posted_at >= $2 AND e.posted_at < $3 \
+                     AND NOT EXISTS (SELECT 1 FROM ledger_entries x WHERE x.reverses = e.id \
+                         OR (x.resolves = e.id AND x.kind = 'rejection'))",
+                )
+                .bind(actor)
+                .bind(from.as_millisecond())
+                .bind(to.as_millisecond())
+                .fetch_one(&mut *self.tx)
+                .await?;
+                Ok(points)
+            }
+
             async fn enqueue_outbox(&mut self, row: &$crate::store::NewOutboxRow) -> Result<bool, $crate::store::StoreError> {
                 let done = sqlx::query(
                     "INSERT INTO outbox (dedup_key, channel, recipient, payload, status, next_attempt_at, created_at) \
@@ -298,8 +361,8 @@ macro_rules! impl_store {
                     .fetch_optional(self.reader())
                     .await?;
             let Some((userid, name, active)) = row else { return Ok(None) };
-            let departments: Vec<(String,)> = sqlx::query_as(
-                "SELECT department_id FROM department_members WHERE userid = $1 ORDER BY department_id",
+            let memberships: Vec<(String, bool)> = sqlx::query_as(
+                "SELECT department_id, leader FROM department_members WHERE userid = $1 ORDER BY department_id",
             )
             .bind(&userid)
             .fetch_all(self.reader())
@@ -308,8 +371,18 @@ macro_rules! impl_store {
                 userid,
                 name,
                 active,
-                departments: departments.into_iter().map(|(d,)| d).collect(),
+                leads: memberships.iter().filter(|(_, leader)| *leader).map(|(d, _)| d.clone()).collect(),
+                departments: memberships.into_iter().map(|(d, _)| d).collect(),
             }))
+        }
+
+        async fn department(&self, id: &str) -> Result<Option<$crate::domain::Department>, $crate::store::StoreError> {
+            let row: Option<(String, String, Option<String>)> =
+                sqlx::query_as("SELECT id, name, parent_id FROM departments WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?;
+            Ok(row.map(|(id, name, parent_id)| $crate::domain::Department { id, name, parent_id }))
         }
 
         async fn account(&self, userid: &str) -> Result<Option<$crate::ledger::Account>, $crate::store::StoreError> {
@@ -353,14 +426,106 @@ macro_rules! impl_store {
             row.map(TryInto::try_into).transpose()
         }
 
-        async fn audit_log(&self, limit: i64) -> Result<Vec<$crate::store::AuditRecord>, $crate::store::StoreError> {
+        async fn audit_log(&self, person: Option<&str>, limit: i64) -> Result<Vec<$crate::store::AuditRecord>, $crate::store::StoreError> {
             let rows: Vec<$crate::store::rows::AuditRow> = sqlx::query_as(
-                "SELECT id, at, actor, action, subject, reason, detail FROM audit_log ORDER BY id DESC LIMIT $1",
+                "SELECT id, at, actor, action, subject, reason, detail FROM audit_log \
+                 WHERE CAST($1 AS TEXT) IS NULL OR actor = $1 OR subject = $1 ORDER BY id DESC LIMIT $2",
             )
+            .bind(person)
             .bind(limit)
             .fetch_all(self.reader())
             .await?;
             rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        async fn rank(&self, userid: &str, department: Option<&str>) -> Result<Option<(i64, i64)>, $crate::store::StoreError> {
+            let row: Option<(i64, i64)> = match department {
+                None => sqlx::query_as(
+                    "SELECT (SELECT COUNT(*) FROM accounts o WHERE o.score > a.score) + 1, \
+                     (SELECT COUNT(*) FROM accounts) FROM accounts a WHERE a.userid = $1",
+                )
+                .bind(userid)
+                .fetch_optional(self.reader())
+                .await?,
+                Some(department) => sqlx::query_as(&format!(
+                    "{} SELECT (SELECT COUNT(*) FROM accounts o JOIN members m ON m.userid = o.userid \
+                     WHERE o.score > a.score) + 1, (SELECT COUNT(*) FROM members) \
+                     FROM accounts a WHERE a.userid = $1",
+                    $crate::store::sql::MEMBERS_OF_2,
+                ))
+                .bind(userid)
+                .bind(department)
+                .fetch_optional(self.reader())
+                .await?,
+            };
+            Ok(row)
+        }
+
+        async fn leaderboard(
+            &self,
+            window: Option<(jiff::Timestamp, jiff::Timestamp)>,
+            department: Option<&str>,
+            limit: i64,
+        ) -> Result<Vec<$crate::store::Ranked>, $crate::store::StoreError> {
+            // $1: the department (or NULL), $2 and $3: the window, $4: the limit.
+            let people = "e.active AND (CAST($1 AS TEXT) IS NULL OR e.userid IN (SELECT userid FROM members))";
+            let sql = match window {
+                None => format!(
+                    "{} SELECT e.userid, e.name, a.score AS points FROM accounts a \
+                     JOIN employees e ON e.userid = a.userid WHERE {people} \
+                     AND CAST($2 AS BIGINT) IS NULL AND CAST($3 AS BIGINT) IS NULL \
+                     ORDER BY points DESC, e.userid LIMIT $4",
+                    $crate::store::sql::MEMBERS_OF_1,
+                ),
+                Some(_) => format!(
+                    "{} SELECT e.userid, e.name, CAST(SUM(l.score_delta) AS BIGINT) AS points \
+                     FROM ledger_entries l JOIN employees e ON e.userid = l.userid \
+                     WHERE {people} AND l.occurred_at >= $2 AND l.occurred_at < $3 \
+                     GROUP BY e.userid, e.name ORDER BY points DESC, e.userid LIMIT $4",
+                    $crate::store::sql::MEMBERS_OF_1,
+                ),
+            };
+            let rows: Vec<(String, String, i64)> = sqlx::query_as(&sql)
+                .bind(department)
+                .bind(window.map(|(from, _)| from.as_millisecond()))
+                .bind(window.map(|(_, to)| to.as_millisecond()))
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(userid, name, points)| $crate::store::Ranked { userid, name, points })
+                .collect())
+        }
+
+        async fn entries_between(
+            &self,
+            userid: Option<&str>,
+            from: jiff::Timestamp,
+            to: jiff::Timestamp,
+            after_id: i64,
+            limit: i64,
+        ) -> Result<Vec<$crate::ledger::Entry>, $crate::store::StoreError> {
+            let sql = format!(
+                "{} WHERE (CAST($1 AS TEXT) IS NULL OR e.userid = $1) AND e.occurred_at >= $2 \
+                 AND e.occurred_at < $3 AND e.id > $4 ORDER BY e.id LIMIT $5",
+                $crate::store::rows::ENTRY_SELECT
+            );
+            let rows: Vec<$crate::store::rows::EntryRow> = sqlx::query_as(&sql)
+                .bind(userid)
+                .bind(from.as_millisecond())
+                .bind(to.as_millisecond())
+                .bind(after_id)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+            rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        async fn employee_names(&self) -> Result<Vec<(String, String)>, $crate::store::StoreError> {
+            Ok(sqlx::query_as("SELECT userid, name FROM employees ORDER BY userid")
+                .fetch_all(self.reader())
+                .await?)
         }
 
         async fn insert_inbox(&self, rows: Vec<$crate::store::NewInboxRow>) -> Result<u64, $crate::store::StoreError> {
@@ -538,3 +703,19 @@ macro_rules! impl_store {
 }
 
 pub(super) use {impl_store, impl_store_tx};
+
+/// `members(userid)`: the people of department `$N` and every department below it.
+macro_rules! members_of {
+    ($n:literal) => {
+        concat!(
+            "WITH RECURSIVE down(id) AS (SELECT CAST($",
+            $n,
+            " AS TEXT) \
+             UNION SELECT d.id FROM departments d JOIN down ON d.parent_id = down.id), \
+             members(userid) AS (SELECT DISTINCT dm.userid FROM department_members dm \
+             JOIN down ON dm.department_id = down.id)"
+        )
+    };
+}
+pub const MEMBERS_OF_1: &str = members_of!("1");
+pub const MEMBERS_OF_2: &str = members_of!("2");

@@ -1,4 +1,4 @@
-//! `/api/v1`: a person's account and their entries with explanations.
+//! `/api/v1`: a person's account and their entries with explanations, and the audit trail.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
 use crate::ledger::{Entry, Totals};
+use crate::store::AuditRecord;
 
 #[derive(Serialize)]
 pub struct AccountView {
@@ -100,6 +101,38 @@ pub async fn entries(
         entries,
         next_before,
     }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only what this person did or had done to them.
+    userid: Option<String>,
+    /// At most this many records, newest first (1–500, default 100).
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct AuditView {
+    pub records: Vec<AuditRecord>,
+}
+
+pub async fn audit(
+    State(state): State<AppState>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AuditView>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and 500, found {limit}"
+        )));
+    }
+    let records = state
+        .store
+        .audit_log(query.userid.as_deref(), limit)
+        .await?;
+    Ok(Json(AuditView { records }))
 }
 
 pub async fn not_found() -> ApiError {

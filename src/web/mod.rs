@@ -1,9 +1,10 @@
-//! The HTTP server: health check and the admin JSON API. Handlers are thin; errors become
-//! status codes here and nowhere else.
+//! The HTTP server: health check, the admin JSON API, DingTalk's callbacks and robot
+//! messages, and signed exports. Handlers are thin; errors become status codes at this edge.
 
 mod api;
 mod auth;
 mod error;
+mod export;
 
 use std::sync::Arc;
 
@@ -18,7 +19,9 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 
 use crate::domain::Calendar;
+use crate::export::ExportLinks;
 use crate::ingress::callback::CallbackState;
+use crate::ingress::robot::RobotState;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -27,18 +30,29 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub calendar: Calendar,
     pub admin_token: Option<Arc<SecretString>>,
+    /// Signs and checks export links; `None` without an app secret.
+    pub export: Option<ExportLinks>,
 }
 
-pub fn router(state: AppState, callback: CallbackState, max_body_bytes: usize) -> Router {
+pub fn router(
+    state: AppState,
+    callback: CallbackState,
+    robot: RobotState,
+    max_body_bytes: usize,
+) -> Router {
     let dingtalk = Router::new()
         .route(
             "/dingtalk/callback",
             post(crate::ingress::callback::receive),
         )
         .with_state(callback);
+    let robot = Router::new()
+        .route("/dingtalk/robot", post(crate::ingress::robot::receive))
+        .with_state(robot);
     let api = Router::new()
         .route("/employees/{userid}/account", get(api::account))
         .route("/employees/{userid}/entries", get(api::entries))
+        .route("/audit", get(api::audit))
         .fallback(api::not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -46,8 +60,10 @@ pub fn router(state: AppState, callback: CallbackState, max_body_bytes: usize) -
         ));
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/export/{file}", get(export::month_csv))
         .nest("/api/v1", api)
         .merge(dingtalk)
+        .merge(robot)
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -131,7 +131,9 @@ pub struct FreshPgDatabase {
 
 impl FreshPgDatabase {
     pub async fn create(prefix: &str) -> FreshPgDatabase {
-        let name = format!("{prefix}_{}", std::process::id());
+        // Unique per test, also when several run in one process.
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let name = format!("{prefix}_{}_{n}", std::process::id());
         admin_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
         admin_sql(&format!("CREATE DATABASE {name}")).await;
         let admin = postgres_url();
@@ -215,6 +217,12 @@ pub async fn seed_org(store: &dyn Store) {
             userid: userid.into(),
             name: name.into(),
             departments: vec![dept.into()],
+            // 张伟 leads 研发部 (and so 前端组 under it).
+            leads: if userid == "zhangwei" {
+                vec![dept.into()]
+            } else {
+                vec![]
+            },
             active: true,
         })
         .await

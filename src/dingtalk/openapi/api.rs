@@ -224,6 +224,27 @@ impl Message {
         };
         (key, param.to_string())
     }
+
+    /// The body of a sessionWebhook reply, @-mentioning `at_user` as DingTalk's SDK does.
+    /// Cards cannot go this way, so a card becomes markdown with its link.
+    pub fn session_reply(&self, at_user: &str) -> Value {
+        let at = json!({"atUserIds": [at_user]});
+        match self {
+            Message::Text { content } => {
+                json!({"msgtype": "text", "text": {"content": content}, "at": at})
+            }
+            Message::Markdown { title, text } => {
+                json!({"msgtype": "markdown", "markdown": {"title": title, "text": text}, "at": at})
+            }
+            Message::ActionCard {
+                title,
+                text,
+                button,
+                url,
+            } => json!({"msgtype": "markdown", "markdown": {
+                "title": title, "text": format!("{text}\n\n[{button}]({url})")}, "at": at}),
+        }
+    }
 }
 
 /// `attendance/list` takes at most this many people and days per call.
@@ -414,6 +435,35 @@ impl OpenApiClient {
     }
 
     /// The robot writes to a group; returns the process query key.
+    /// Whether `url` is a sessionWebhook of the configured DingTalk. The URL comes in the
+    /// body of a robot message, which the robot's signature does not cover, so it is never
+    /// called unless it points there.
+    pub fn is_session_webhook(&self, url: &str) -> bool {
+        url.strip_prefix(self.settings.oapi_base.trim_end_matches('/'))
+            .is_some_and(|rest| rest.starts_with("/robot/sendBySession?"))
+    }
+
+    /// Replies through a robot message's sessionWebhook (no token: the URL is the credential).
+    pub async fn reply_by_session(
+        &self,
+        webhook: &str,
+        message: &Message,
+        at_user: &str,
+    ) -> Result<(), ApiError> {
+        const API: &str = "robot/sendBySession";
+        if !self.is_session_webhook(webhook) {
+            return Err(ApiError::new(
+                API,
+                Failure::NotSent("the sessionWebhook is not on the configured oapi_base".into()),
+            ));
+        }
+        let call = super::Call::Session {
+            url: webhook,
+            body: message.session_reply(at_user),
+        };
+        self.run(API, &call, false).await.map(|_| ())
+    }
+
     pub async fn robot_send_to_group(
         &self,
         open_conversation_id: &str,

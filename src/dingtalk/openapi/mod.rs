@@ -109,6 +109,8 @@ enum Call<'a> {
         query: &'a [(&'a str, &'a str)],
         body: Option<Value>,
     },
+    /// A robot message's sessionWebhook: its `session` parameter is the credential.
+    Session { url: &'a str, body: Value },
 }
 
 pub struct OpenApiClient {
@@ -280,6 +282,7 @@ impl OpenApiClient {
                 }
                 request
             }
+            Call::Session { url, body } => self.http.post(*url).json(body),
         };
         let response = match request.send().await {
             Ok(r) => r,
@@ -299,7 +302,7 @@ impl OpenApiClient {
             Err(e) => return Verdict::Backoff(Failure::Transport(e.without_url().to_string())),
         };
         match call {
-            Call::Oapi { .. } => judge_oapi(status, &body),
+            Call::Oapi { .. } | Call::Session { .. } => judge_oapi(status, &body),
             Call::NewApi { .. } => judge_newapi(status, retry_after, &body),
         }
     }

@@ -34,6 +34,9 @@ pub enum Failure {
     Transport(String),
     #[error("unexpected answer: {0}")]
     Decode(String),
+    /// Refused before sending, e.g. a webhook that does not point at DingTalk.
+    #[error("not sent: {0}")]
+    NotSent(String),
 }
 
 /// What to do next.

@@ -1,0 +1,256 @@
+//! A month of ledger entries as CSV for HR's spreadsheets, behind signed links that expire:
+//! the bot hands out a link (`导出 2026-10`) and the web server checks it, so a link works
+//! in a browser without a login, for a limited time, and for that month only.
+
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::Sha256;
+
+use crate::domain::Calendar;
+use crate::ledger::{Entry, EntryKind};
+use crate::robot::command::Month;
+
+/// Makes and checks export links.
+#[derive(Clone)]
+pub struct ExportLinks {
+    /// Where browsers reach this server, e.g. `https://jifen.example.com`.
+    base_url: String,
+    key: [u8; 32],
+    ttl: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    #[error("the link is malformed")]
+    Malformed,
+    #[error("the link expired; ask the bot for a new one")]
+    Expired,
+    #[error("the link's signature is wrong")]
+    BadSignature,
+}
+
+impl ExportLinks {
+    /// Links are signed with a key derived from `secret` (the app secret), so no second secret
+    /// needs managing, and a link never reveals the secret.
+    pub fn new(base_url: &str, secret: &SecretString, ttl: Duration) -> ExportLinks {
+        let mut derive = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+            .expect("HMAC takes keys of any length");
+        derive.update(b"jifen export links v1");
+        ExportLinks {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            key: derive.finalize().into_bytes().into(),
+            ttl,
+        }
+    }
+
+    fn mac(&self, month: &str, expires: i64) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        mac.update(format!("{month}\n{expires}").as_bytes());
+        mac
+    }
+
+    /// A link to `month`'s CSV, valid from `now` for the configured time.
+    pub fn link(&self, month: Month, now: Timestamp) -> String {
+        let expires = now.as_second() + self.ttl.as_secs() as i64;
+        let month = month.to_string();
+        let signature = hex::encode(self.mac(&month, expires).finalize().into_bytes());
+        format!(
+            "{}/export/{month}.csv?expires={expires}&signature={signature}",
+            self.base_url
+        )
+    }
+
+    pub fn minutes(&self) -> u64 {
+        self.ttl.as_secs() / 60
+    }
+
+    /// Checks a link's parts (as received) in constant time.
+    pub fn verify(
+        &self,
+        month: &str,
+        expires: &str,
+        signature: &str,
+        now: Timestamp,
+    ) -> Result<(), LinkError> {
+        let expires: i64 = expires.parse().map_err(|_| LinkError::Malformed)?;
+        let signature = hex::decode(signature).map_err(|_| LinkError::Malformed)?;
+        self.mac(month, expires)
+            .verify_slice(&signature)
+            .map_err(|_| LinkError::BadSignature)?;
+        if now.as_second() > expires {
+            return Err(LinkError::Expired);
+        }
+        Ok(())
+    }
+}
+
+const HEADER: [&str; 14] = [
+    "id",
+    "occurred_at",
+    "posted_at",
+    "userid",
+    "name",
+    "kind",
+    "status",
+    "points",
+    "score_delta",
+    "balance_delta",
+    "pending_delta",
+    "rule_id",
+    "actor",
+    "explanation",
+];
+
+/// The CSV header line; Excel needs the byte-order mark to read the Chinese as UTF-8.
+pub fn csv_header() -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
+    out.write_record(HEADER)?;
+    out.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// CSV lines for `entries`, times in the organisation's zone; `names` maps userids to names,
+/// sorted by userid (a missing name is left blank).
+pub fn csv_rows(
+    entries: &[Entry],
+    names: &[(String, String)],
+    calendar: &Calendar,
+) -> Result<Vec<u8>, csv::Error> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let local = |at: Timestamp| {
+        at.to_zoned(calendar.time_zone().clone())
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    };
+    for e in entries {
+        let name = names
+            .binary_search_by(|(userid, _)| userid.as_str().cmp(&e.userid))
+            .map(|i| names[i].1.as_str())
+            .unwrap_or("");
+        let status = match (e.kind, e.is_pending(), e.reversed_by) {
+            (_, _, Some(_)) => "reversed",
+            (EntryKind::Rule | EntryKind::Manual, true, _) => match e.resolved_by {
+                Some(_) => "decided",
+                None => "pending",
+            },
+            _ => "granted",
+        };
+        out.write_record([
+            e.id.to_string(),
+            local(e.occurred_at),
+            local(e.posted_at),
+            e.userid.clone(),
+            name.to_string(),
+            e.kind.as_str().to_string(),
+            status.to_string(),
+            e.points.to_string(),
+            e.deltas.score.to_string(),
+            e.deltas.balance.to_string(),
+            e.deltas.pending.to_string(),
+            e.rule_id.clone().unwrap_or_default(),
+            e.actor.clone().unwrap_or_default(),
+            e.explanation.zh.clone(),
+        ])?;
+    }
+    out.into_inner().map_err(|e| e.into_error().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn links() -> ExportLinks {
+        ExportLinks::new(
+            "http://jifen.test/",
+            &SecretString::from("app-secret"),
+            Duration::from_secs(3600),
+        )
+    }
+
+    #[test]
+    fn a_link_is_valid_for_its_month_until_it_expires() {
+        let links = links();
+        let now: Timestamp = "2026-11-01T02:00:00Z".parse().unwrap();
+        let month = Month {
+            year: 2026,
+            month: 10,
+        };
+        let link = links.link(month, now);
+        let query = link
+            .strip_prefix("http://jifen.test/export/2026-10.csv?expires=")
+            .unwrap();
+        let (expires, signature) = query.split_once("&signature=").unwrap();
+        let later = |s: i64| now + jiff::SignedDuration::from_secs(s);
+        let cases = [
+            ("2026-10", expires, signature, later(0), Ok(())),
+            ("2026-10", expires, signature, later(3600), Ok(())),
+            (
+                "2026-10",
+                expires,
+                signature,
+                later(3601),
+                Err(LinkError::Expired),
+            ),
+            (
+                "2026-09",
+                expires,
+                signature,
+                later(0),
+                Err(LinkError::BadSignature),
+            ),
+            (
+                "2026-10",
+                "9999999999",
+                signature,
+                later(0),
+                Err(LinkError::BadSignature),
+            ),
+            (
+                "2026-10",
+                expires,
+                "00ff",
+                later(0),
+                Err(LinkError::BadSignature),
+            ),
+            (
+                "2026-10",
+                "soon",
+                signature,
+                later(0),
+                Err(LinkError::Malformed),
+            ),
+            (
+                "2026-10",
+                expires,
+                "zz",
+                later(0),
+                Err(LinkError::Malformed),
+            ),
+        ];
+        for (month, expires, signature, at, expected) in cases {
+            assert_eq!(
+                links.verify(month, expires, signature, at),
+                expected,
+                "{month} {expires}"
+            );
+        }
+    }
+
+    #[test]
+    fn another_secret_signs_differently() {
+        let now = Timestamp::UNIX_EPOCH;
+        let month = Month {
+            year: 2026,
+            month: 10,
+        };
+        let other = ExportLinks::new(
+            "http://jifen.test",
+            &SecretString::from("other"),
+            Duration::from_secs(3600),
+        );
+        assert_ne!(links().link(month, now), other.link(month, now));
+    }
+}

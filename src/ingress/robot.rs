@@ -1,0 +1,102 @@
+//! `POST /dingtalk/robot` (PROTOCOL.md §d): DingTalk posts what people send the robot. The
+//! `timestamp` and `sign` headers are checked first; the message is then handled once (a
+//! redelivered msgId changes nothing) and acknowledged. The answer goes out through the
+//! outbox, to the message's sessionWebhook.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+
+use crate::robot::handle::{Bot, BotError, Handled};
+use crate::robot::message::RobotMessage;
+use crate::robot::sign::{SignError, verify};
+
+/// The default is a robot that is not configured: every message gets 503.
+#[derive(Clone, Default)]
+pub struct RobotState {
+    /// `None` until the app's credentials are configured: replies need the OpenAPI.
+    pub bot: Option<Arc<Bot>>,
+    /// The robot's AppSecret (the app secret), which signs every message.
+    pub secret: Option<Arc<SecretString>>,
+    /// When set, messages for another robot are refused.
+    pub robot_code: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RobotError {
+    #[error(
+        "the robot is not configured: set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET"
+    )]
+    NotConfigured,
+    #[error("{0}")]
+    Sign(#[from] SignError),
+    #[error("the body is not a robot message: {0}")]
+    BadBody(String),
+    #[error("the message is for robot {0:?}, not this one")]
+    OtherRobot(String),
+    #[error("the message could not be handled: {0}")]
+    Bot(#[from] BotError),
+}
+
+impl IntoResponse for RobotError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            RobotError::NotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
+            RobotError::Sign(SignError::Mismatch) => (StatusCode::UNAUTHORIZED, "bad_signature"),
+            RobotError::Sign(_) => (StatusCode::UNAUTHORIZED, "bad_timestamp"),
+            RobotError::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body"),
+            RobotError::OtherRobot(_) => (StatusCode::FORBIDDEN, "other_robot"),
+            RobotError::Bot(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        };
+        // Says what was wrong; never the secret or what was typed.
+        tracing::warn!(status = status.as_u16(), reason = %self, "robot message refused");
+        (
+            status,
+            Json(json!({ "error": { "code": code, "message": self.to_string() } })),
+        )
+            .into_response()
+    }
+}
+
+pub async fn receive(
+    State(state): State<RobotState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, RobotError> {
+    let (Some(bot), Some(secret)) = (&state.bot, &state.secret) else {
+        return Err(RobotError::NotConfigured);
+    };
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let now = Timestamp::now();
+    verify(
+        secret.expose_secret(),
+        header("timestamp"),
+        header("sign"),
+        now.as_millisecond(),
+    )?;
+    let message: RobotMessage =
+        serde_json::from_slice(&body).map_err(|e| RobotError::BadBody(e.to_string()))?;
+    if message.msg_id.trim().is_empty() {
+        return Err(RobotError::BadBody("msgId is empty".into()));
+    }
+    if let (Some(ours), Some(theirs)) = (&state.robot_code, &message.robot_code)
+        && ours != theirs
+    {
+        return Err(RobotError::OtherRobot(theirs.chars().take(64).collect()));
+    }
+    let handled = bot.handle(&message, now).await?;
+    tracing::info!(
+        sender = message.sender_staff_id.as_deref().unwrap_or("?"),
+        duplicate = handled == Handled::Duplicate,
+        "robot message handled"
+    );
+    // An empty 200: the answer goes through the outbox, not in this response.
+    Ok(StatusCode::OK.into_response())
+}

@@ -1,0 +1,84 @@
+//! `GET /export/{month}.csv?expires=…&signature=…`: a month of ledger entries as CSV, behind
+//! the signed, expiring link the bot hands HR. Streamed page by page, so a month of millions
+//! of entries never sits in memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+
+use super::{ApiError, AppState};
+use crate::domain::calendar::PeriodKind;
+use crate::export::{csv_header, csv_rows};
+
+const PAGE: i64 = 5_000;
+
+pub async fn month_csv(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let Some(links) = &state.export else {
+        return Err(ApiError::NotFound("exports are not configured".into()));
+    };
+    let month = file
+        .strip_suffix(".csv")
+        .ok_or_else(|| ApiError::NotFound("exports are .csv files".into()))?;
+    let param = |name: &str| query.get(name).map(String::as_str).unwrap_or("");
+    links
+        .verify(
+            month,
+            param("expires"),
+            param("signature"),
+            Timestamp::now(),
+        )
+        .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    // The signature covers the month, so it parses; checked again all the same.
+    let first_day: jiff::civil::Date = format!("{month}-01")
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("{month:?} is not a month")))?;
+    let period = state
+        .calendar
+        .period_of(PeriodKind::Month, first_day)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut names = state.store.employee_names().await?;
+    names.sort();
+    let header_line = csv_header().map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let pages = Arc::new((state.store.clone(), state.calendar.clone(), names));
+    // State: the id after which the next page starts, or None when done.
+    let rows = futures_util::stream::try_unfold(Some(0i64), move |after| {
+        let pages = pages.clone();
+        async move {
+            let Some(after) = after else { return Ok(None) };
+            let (store, calendar, names) = &*pages;
+            let entries = store
+                .entries_between(None, period.start, period.end, after, PAGE)
+                .await
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            if entries.is_empty() {
+                return Ok(None);
+            }
+            let next = (entries.len() as i64 == PAGE)
+                .then(|| entries.last().map(|e| e.id))
+                .flatten();
+            let chunk = csv_rows(&entries, names, calendar)
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            Ok::<_, std::io::Error>(Some((Bytes::from(chunk), next)))
+        }
+    });
+    let body = futures_util::stream::iter([Ok(Bytes::from(header_line))]);
+    let body = Body::from_stream(futures_util::StreamExt::chain(body, rows));
+    let disposition = format!("attachment; filename=\"jifen-{month}.csv\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
