@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use crate::bot::handle::Bot;
 use crate::config::Config;
 use crate::dingtalk::directory::sync_directory;
 use crate::dingtalk::openapi::OpenApiClient;
@@ -17,7 +18,6 @@ use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
 use crate::outbox::deliver::{Deliverer, DeliverySettings};
 use crate::processor::{Processor, ProcessorSettings};
-use crate::robot::handle::Bot;
 use crate::rules::{RuleSet, load_rules_file};
 use crate::store::{self, Store, redact_url};
 use crate::web::{AppState, router};
@@ -95,25 +95,28 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             "DingTalk callbacks are not configured: POST /dingtalk/callback answers 503"
         );
     }
+    // Callbacks and robot messages share one group-commit writer.
+    let inbox = InboxWriter::spawn(store.clone());
     let callback = CallbackState {
         keys: keys.map(Arc::new),
-        inbox: InboxWriter::spawn(store.clone()),
+        inbox: inbox.clone(),
     };
     // A bot reply wakes the delivery worker, so it goes out at once.
     let wake = Arc::new(Notify::new());
     let openapi = config.openapi()?;
+    let bot = openapi.as_ref().map(|_| {
+        Arc::new(Bot {
+            store: store.clone(),
+            rules: rules.clone(),
+            calendar: state.calendar.clone(),
+            settings: bot_settings,
+            export,
+            wake: wake.clone(),
+        })
+    });
     let robot = RobotState {
-        bot: openapi.as_ref().map(|_| {
-            Arc::new(Bot {
-                store: store.clone(),
-                rules: rules.clone(),
-                calendar: state.calendar.clone(),
-                settings: bot_settings.clone(),
-                export,
-                wake: wake.clone(),
-            })
-        }),
         secret: config.dingtalk.app_secret.clone().map(Arc::new),
+        inbox: Some(inbox),
         robot_code: config.dingtalk.robot_code.clone(),
     };
     let workers = match openapi {
@@ -125,6 +128,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 rules: rules.clone(),
                 calendar: config.calendar()?,
                 source: client.clone(),
+                bot,
                 settings: ProcessorSettings::default(),
             };
             let deliverer = Deliverer {

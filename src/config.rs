@@ -543,7 +543,7 @@ impl Config {
     }
 
     /// Roles, budgets and the review threshold for bot commands.
-    pub fn bot_settings(&self) -> Result<crate::robot::handle::BotSettings, ConfigError> {
+    pub fn bot_settings(&self) -> Result<crate::bot::handle::BotSettings, ConfigError> {
         let r = &self.robot;
         if r.manager_monthly_budget < 0 {
             return Err(key("robot.manager_monthly_budget", "must not be negative"));
@@ -565,8 +565,8 @@ impl Config {
                 format!("must be an http(s) URL, found {url:?}"),
             ));
         }
-        Ok(crate::robot::handle::BotSettings {
-            roles: crate::robot::roles::RoleConfig {
+        Ok(crate::bot::handle::BotSettings {
+            roles: crate::bot::roles::RoleConfig {
                 hr_admins: r.hr_admins.clone(),
                 auditors: r.auditors.clone(),
                 managers: r.managers.clone(),

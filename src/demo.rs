@@ -87,6 +87,8 @@ async fn play(
         ("JIFEN_DINGTALK_API_BASE", emu.base_url()),
         ("JIFEN_DINGTALK_OAPI_BASE", emu.base_url()),
         ("JIFEN_OUTBOX_RETRY_SCHEDULE", "200ms, 1s, 2s".into()),
+        // 王芳 runs HR in the made-up company.
+        ("JIFEN_HR_ADMINS", "manager4220".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -96,6 +98,8 @@ async fn play(
     let callback_url = format!("http://{}/dingtalk/callback", running.addr);
     let crypto = CallbackCrypto::new(SecretString::from(token), &aes_key, CORP_ID)?;
     emu.emulator.set_callback(callback_url.clone(), crypto);
+    emu.emulator
+        .set_robot_url(format!("http://{}/dingtalk/robot", running.addr));
     let store = running.store.clone();
     let org = &emu.emulator.org;
     println!(
@@ -214,6 +218,26 @@ async fn play(
             account.totals.balance
         );
     }
+    println!("\nIn the group chat with the jifen robot:");
+    for (from, text, mentions) in [
+        (
+            "0941516526848432",
+            "奖 @李强 5 协助完成客户回访",
+            &["281826612426286785"][..],
+        ),
+        ("281826612426286785", "排行 总 部门", &[][..]),
+        ("manager4220", "扣 @李强 2", &["281826612426286785"][..]),
+    ] {
+        let name = names.get(from).copied().unwrap_or(from);
+        println!("  {name}: {text}");
+        let answer = ask(&emu.emulator, from, text, mentions).await?;
+        for line in answer.lines().filter(|l| !l.is_empty()).take(4) {
+            println!(
+                "    jifen: {}",
+                line.trim_start_matches("### ").replace("**", "")
+            );
+        }
+    }
     let mismatches = store.verify_totals().await?;
     if !mismatches.is_empty() {
         bail!("accounts differ from their entries: {mismatches:?}");
@@ -237,6 +261,42 @@ async fn play(
     running.stop().await?;
     emu.stop().await;
     Ok(())
+}
+
+/// Says `text` to the robot as `from`, and waits for the answer on the sessionWebhook.
+async fn ask(emu: &Emulator, from: &str, text: &str, mentions: &[&str]) -> anyhow::Result<String> {
+    let before = emu.messages().len();
+    let send = crate::emulator::robot::RobotSend {
+        from: from.into(),
+        text: text.into(),
+        mentions: mentions.iter().map(|m| m.to_string()).collect(),
+        group: true,
+        msg_id: None,
+        webhook_ttl_ms: None,
+    };
+    let delivery = emu
+        .send_robot_message(&send)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if delivery.status != 200 {
+        bail!(
+            "jifen refused a robot message: HTTP {} {}",
+            delivery.status,
+            delivery.body
+        );
+    }
+    let mut answer = None;
+    wait_until(Duration::from_secs(10), "the robot's answer", || {
+        let found = emu.messages()[before..]
+            .iter()
+            .find(|m| m.channel == "robot_session")
+            .map(|m| m.text.clone());
+        let done = found.is_some();
+        answer = found;
+        async move { Ok(done) }
+    })
+    .await?;
+    Ok(answer.unwrap_or_default())
 }
 
 /// Files the day's approvals (none at weekends) and pushes their callbacks.

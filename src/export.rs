@@ -9,9 +9,9 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use crate::bot::command::Month;
 use crate::domain::Calendar;
 use crate::ledger::{Entry, EntryKind};
-use crate::robot::command::Month;
 
 /// Makes and checks export links.
 #[derive(Clone)]

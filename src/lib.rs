@@ -2,6 +2,7 @@
 //! configurable rules; every change is an immutable ledger entry with its explanation.
 
 pub mod app;
+pub mod bot;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -14,7 +15,6 @@ pub mod ledger;
 pub mod manifest;
 pub mod outbox;
 pub mod processor;
-pub mod robot;
 pub mod rules;
 pub mod store;
 pub mod web;

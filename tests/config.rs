@@ -159,6 +159,21 @@ fn mistakes_name_the_key_and_the_problem() {
             vec!["dingtalk.app_key", "dingtalk.app_secret", "together"],
         ),
         (
+            "[robot]\nmanager_monthly_budget = -5\n",
+            vec![],
+            vec!["robot.manager_monthly_budget", "negative"],
+        ),
+        (
+            "[robot]\nexport_link_minutes = 0\n",
+            vec![],
+            vec!["robot.export_link_minutes"],
+        ),
+        (
+            "",
+            env(&[("JIFEN_PUBLIC_URL", "jifen.example.com")]),
+            vec!["robot.public_url", "http(s) URL"],
+        ),
+        (
             "",
             env(&[
                 ("JIFEN_DINGTALK_APP_KEY", "dingapp"),
@@ -234,4 +249,30 @@ fn secrets_never_show_in_debug_output() {
         "{debug}"
     );
     assert!(debug.contains("REDACTED"));
+}
+
+#[test]
+fn robot_roles_come_from_the_file_and_the_environment() {
+    let (_dir, path) = write(
+        "[robot]\nhr_admins = [\"hr1\"]\nreview_threshold = 20\n\n[robot.managers]\nboss = [\"575401962\"]\n",
+    );
+    let config = Config::load(Some(&path), &[]).unwrap();
+    let bot = config.bot_settings().unwrap();
+    assert_eq!(bot.roles.hr_admins, ["hr1"]);
+    assert_eq!(bot.roles.managers["boss"], ["575401962"]);
+    assert_eq!(
+        (bot.review_threshold, bot.manager_monthly_budget),
+        (20, 100)
+    );
+    let config = Config::load(
+        Some(&path),
+        &env(&[
+            ("JIFEN_HR_ADMINS", " hr2, hr3 ,"),
+            ("JIFEN_AUDITORS", "au1"),
+        ]),
+    )
+    .unwrap();
+    let bot = config.bot_settings().unwrap();
+    assert_eq!(bot.roles.hr_admins, ["hr2", "hr3"]);
+    assert_eq!(bot.roles.auditors, ["au1"]);
 }

@@ -26,6 +26,7 @@ on_both_backends!(
     the_same_approval_under_two_inbox_keys_posts_once,
     a_failing_openapi_call_is_retried_then_parked_as_failed_and_can_be_requeued,
     a_row_left_processing_by_a_crash_is_claimed_again_after_its_lease,
+    a_robot_message_without_the_robot_configured_fails_with_the_reason,
 );
 
 #[derive(Default)]
@@ -103,6 +104,7 @@ fn processor(
         rules: Arc::new(load_rules_file("config/rules.toml".as_ref()).unwrap()),
         calendar: shanghai(),
         source: fake.clone(),
+        bot: None,
         settings,
     };
     (p, fake)
@@ -380,5 +382,22 @@ async fn a_row_left_processing_by_a_crash_is_claimed_again_after_its_lease(db: &
             .totals
             .score,
         2
+    );
+}
+
+async fn a_robot_message_without_the_robot_configured_fails_with_the_reason(db: &TestDb) {
+    let (p, _) = processor(db, FakeDingTalk::default(), fast());
+    enqueue(db, "robot:m1", "robot_message", r#"{"msgId":"m1"}"#).await;
+    let mut outcomes = Vec::new();
+    for _ in 0..50 {
+        outcomes.extend(p.run_once().await.unwrap().into_iter().map(|(_, o)| o));
+        if matches!(outcomes.last(), Some(RowOutcome::Failed(_))) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        matches!(outcomes.last(), Some(RowOutcome::Failed(e)) if e.contains("JIFEN_DINGTALK_APP_SECRET")),
+        "{outcomes:?}"
     );
 }

@@ -7,10 +7,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use jifen::bot::sign::sign;
 use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET};
 use jifen::emulator::robot::{GROUP_CONVERSATION, RobotDelivery, RobotSend};
 use jifen::emulator::{self, EmulatorSettings, RecordedMessage, RunningEmulator};
-use jifen::robot::sign::sign;
 use serde_json::{Value, json};
 
 const ADMIN: &str = "robot-admin-token";

@@ -2,6 +2,7 @@
 
 mod support;
 
+use jifen::domain::calendar::PeriodKind;
 use jifen::domain::{Calendar, DomainEvent};
 use jifen::ledger::{
     self, Decision, Entry, EntryKind, LedgerError, ManualPost, Posting, RuleResult, Totals,
@@ -36,6 +37,8 @@ on_both_backends!(
     top_accounts_rank_by_score_with_names_and_ties_by_userid,
     the_inbox_keeps_each_key_once_within_and_across_batches,
     an_inbox_write_waits_for_an_open_ledger_transaction,
+    leaderboards_rank_by_window_and_department,
+    a_managers_budget_counts_awards_not_rejected_or_reversed_ones,
 );
 
 const RULES: &str = r#"
@@ -701,7 +704,8 @@ async fn manual_post_is_idempotent_on_its_source_key(db: &TestDb) {
                     (e.kind, e.actor.as_deref(), e.rule_id.as_deref()),
                     (EntryKind::Manual, Some("hr"), None)
                 );
-                assert_eq!(e.explanation.zh, "hr 手动扣分：-3 积分（理由：会议迟到）");
+                // Named as colleagues know the actor; the userid is in `actor`.
+                assert_eq!(e.explanation.zh, "人事 手动扣分：-3 积分（理由：会议迟到）");
             }
             (1, Posting::AlreadyPosted(_)) => {}
             other => panic!("unexpected {other:?}"),
@@ -950,4 +954,128 @@ async fn an_inbox_write_waits_for_an_open_ledger_transaction(db: &TestDb) {
     assert_eq!(db.store.inbox(None, 10).await.unwrap().len(), 1);
     let lina = db.store.account("lina").await.unwrap().unwrap();
     assert_eq!(lina.totals.score, 2);
+}
+
+/// A manual entry by `actor` for `userid`, at `at`; returns its id.
+async fn manual(
+    store: &dyn Store,
+    actor: &str,
+    userid: &str,
+    points: i64,
+    review: bool,
+    at: &str,
+) -> i64 {
+    let mut tx = store.begin().await.unwrap();
+    let at: Timestamp = at.parse().unwrap();
+    let post = ManualPost {
+        actor: actor.into(),
+        userid: userid.into(),
+        points,
+        reason: "测试".into(),
+        category: "manual".into(),
+        source_key: format!("test:{userid}:{points}:{at}"),
+        review,
+        occurred_at: at,
+    };
+    let posting = ledger::post_manual(tx.as_mut(), &post, at).await.unwrap();
+    tx.commit().await.unwrap();
+    posting.entry().id
+}
+
+async fn leaderboards_rank_by_window_and_department(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    // The week of Monday 2026-10-05 (Asia/Shanghai), and the week before.
+    manual(store, "hr", "wangfang", 5, false, "2026-10-06T02:00:00Z").await;
+    manual(store, "hr", "lina", 5, false, "2026-10-07T02:00:00Z").await;
+    manual(store, "hr", "zhangwei", 3, false, "2026-10-08T02:00:00Z").await;
+    manual(store, "hr", "zhangwei", 9, false, "2026-09-30T02:00:00Z").await;
+    let week = shanghai()
+        .period_containing(PeriodKind::Week, "2026-10-06T02:00:00Z".parse().unwrap())
+        .unwrap();
+    let board = |rows: Vec<jifen::store::Ranked>| -> Vec<(String, i64)> {
+        rows.into_iter().map(|r| (r.userid, r.points)).collect()
+    };
+    let this_week = store
+        .leaderboard(Some((week.start, week.end)), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        board(this_week),
+        [
+            ("lina".into(), 5),
+            ("wangfang".into(), 5),
+            ("zhangwei".into(), 3)
+        ]
+    );
+    let all_time = store.leaderboard(None, None, 2).await.unwrap();
+    assert_eq!(
+        board(all_time),
+        [("zhangwei".into(), 12), ("lina".into(), 5)]
+    );
+    // 研发部 and 前端组 under it; not 销售部.
+    let rd_week = store
+        .leaderboard(Some((week.start, week.end)), Some("rd"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        board(rd_week),
+        [("wangfang".into(), 5), ("zhangwei".into(), 3)]
+    );
+    assert_eq!(store.rank("wangfang", None).await.unwrap(), Some((2, 5)));
+    assert_eq!(
+        store.rank("wangfang", Some("rd")).await.unwrap(),
+        Some((2, 2))
+    );
+    assert_eq!(
+        store.rank("lina", Some("sales")).await.unwrap(),
+        Some((1, 2))
+    );
+    assert_eq!(store.rank("nobody", None).await.unwrap(), None);
+}
+
+async fn a_managers_budget_counts_awards_not_rejected_or_reversed_ones(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let at = "2026-10-08T02:00:00Z";
+    manual(store, "zhangwei", "wangfang", 5, false, at).await;
+    let rejected = manual(store, "zhangwei", "wangfang", 7, true, at).await;
+    let reversed = manual(store, "zhangwei", "wangfang", 3, false, at).await;
+    manual(store, "zhangwei", "wangfang", 11, true, at).await; // pending: still counts
+    manual(store, "zhangwei", "wangfang", -4, false, at).await; // a deduction: does not
+    manual(
+        store,
+        "zhangwei",
+        "wangfang",
+        2,
+        false,
+        "2026-09-30T02:00:00Z",
+    )
+    .await;
+    let now: Timestamp = at.parse().unwrap();
+    let mut tx = store.begin().await.unwrap();
+    ledger::resolve(tx.as_mut(), rejected, Decision::Reject, "hr", "no", now)
+        .await
+        .unwrap();
+    ledger::reverse(tx.as_mut(), reversed, "hr", "typo", now)
+        .await
+        .unwrap();
+    let october = shanghai()
+        .period_containing(PeriodKind::Month, now)
+        .unwrap();
+    assert_eq!(
+        tx.manual_awarded_by("zhangwei", october.start, october.end)
+            .await
+            .unwrap(),
+        16
+    );
+    assert_eq!(tx.monthly_budget("zhangwei").await.unwrap(), None);
+    tx.set_monthly_budget("zhangwei", 200, "hr", now)
+        .await
+        .unwrap();
+    tx.set_monthly_budget("zhangwei", 150, "hr", now)
+        .await
+        .unwrap();
+    assert_eq!(tx.monthly_budget("zhangwei").await.unwrap(), Some(150));
+    tx.commit().await.unwrap();
 }

@@ -13,6 +13,7 @@ pub(super) async fn run_emulator(
     listen: std::net::SocketAddr,
     seed: u64,
     callback_url: Option<String>,
+    robot_url: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     use crate::emulator::{self, EmulatorSettings, org};
     let settings = EmulatorSettings {
@@ -34,6 +35,10 @@ pub(super) async fn run_emulator(
             "callbacks are off: set JIFEN_DINGTALK_CALLBACK_TOKEN, JIFEN_DINGTALK_AES_KEY and JIFEN_DINGTALK_RECEIVE_ID as for jifen serve"
         ),
     }
+    let robot_url =
+        robot_url.unwrap_or_else(|| format!("http://{}/dingtalk/robot", config.server.listen));
+    println!("posting robot messages to {robot_url}");
+    running.emulator.set_robot_url(robot_url);
     println!(
         "DingTalk emulator on {base}: {} people in {} departments",
         running.emulator.org.users.len(),
@@ -51,6 +56,12 @@ pub(super) async fn run_emulator(
     println!("messages sent to employees: GET {base}/_emulator/messages");
     println!(
         "push a day's check-ins: curl -X POST {base}/_emulator/checkins -H 'content-type: application/json' -d '{{\"date\":\"2026-11-02\"}}'"
+    );
+    println!(
+        "write to the robot as 王芳 (HR): curl -X POST {base}/_emulator/robot -H 'content-type: application/json' -d '{{\"from\":\"manager4220\",\"text\":\"帮助\"}}'"
+    );
+    println!(
+        "  (answers appear in the messages above, channel robot_session; add JIFEN_HR_ADMINS=manager4220 to jifen serve)"
     );
     shutdown_signal().await?;
     running.stop().await;

@@ -101,6 +101,9 @@ pub enum Command {
         /// Where to push callbacks [default: http://<server.listen>/dingtalk/callback]
         #[arg(long)]
         callback_url: Option<String>,
+        /// Where to post robot messages [default: http://<server.listen>/dingtalk/robot]
+        #[arg(long)]
+        robot_url: Option<String>,
     },
     /// Show and requeue received DingTalk events
     Inbox {
@@ -384,10 +387,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             listen,
             seed,
             callback_url,
+            robot_url,
         } => {
             let config = Config::load_from_env(config_path)?;
             init_logging(&config);
-            emulator::run_emulator(&config, listen, seed, callback_url).await
+            emulator::run_emulator(&config, listen, seed, callback_url, robot_url).await
         }
         Command::Outbox { command } => {
             let config = Config::load_from_env(config_path)?;

@@ -1,7 +1,7 @@
 //! `POST /dingtalk/robot` (PROTOCOL.md §d): DingTalk posts what people send the robot. The
-//! `timestamp` and `sign` headers are checked first; the message is then handled once (a
-//! redelivered msgId changes nothing) and acknowledged. The answer goes out through the
-//! outbox, to the message's sessionWebhook.
+//! `timestamp` and `sign` headers are checked, the message is stored in the inbox keyed by
+//! its msgId (a redelivery changes nothing), and acknowledged. The processor hands it to
+//! the bot, whose answer goes out through the outbox.
 
 use std::sync::Arc;
 
@@ -14,17 +14,20 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
-use crate::robot::handle::{Bot, BotError, Handled};
-use crate::robot::message::RobotMessage;
-use crate::robot::sign::{SignError, verify};
+use super::InboxWriter;
+use super::inbox_writer::InboxError;
+use crate::bot::ROBOT_MESSAGE;
+use crate::bot::message::RobotMessage;
+use crate::bot::sign::{SignError, verify};
+use crate::store::NewInboxRow;
 
 /// The default is a robot that is not configured: every message gets 503.
 #[derive(Clone, Default)]
 pub struct RobotState {
-    /// `None` until the app's credentials are configured: replies need the OpenAPI.
-    pub bot: Option<Arc<Bot>>,
-    /// The robot's AppSecret (the app secret), which signs every message.
+    /// The robot's AppSecret (the app secret), which signs every message; `None` until the
+    /// app's credentials are configured (answers need the OpenAPI too).
     pub secret: Option<Arc<SecretString>>,
+    pub inbox: Option<InboxWriter>,
     /// When set, messages for another robot are refused.
     pub robot_code: Option<String>,
 }
@@ -41,8 +44,8 @@ pub enum RobotError {
     BadBody(String),
     #[error("the message is for robot {0:?}, not this one")]
     OtherRobot(String),
-    #[error("the message could not be handled: {0}")]
-    Bot(#[from] BotError),
+    #[error("{0}")]
+    Inbox(#[from] InboxError),
 }
 
 impl IntoResponse for RobotError {
@@ -53,7 +56,7 @@ impl IntoResponse for RobotError {
             RobotError::Sign(_) => (StatusCode::UNAUTHORIZED, "bad_timestamp"),
             RobotError::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body"),
             RobotError::OtherRobot(_) => (StatusCode::FORBIDDEN, "other_robot"),
-            RobotError::Bot(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            RobotError::Inbox(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         // Says what was wrong; never the secret or what was typed.
         tracing::warn!(status = status.as_u16(), reason = %self, "robot message refused");
@@ -70,7 +73,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, RobotError> {
-    let (Some(bot), Some(secret)) = (&state.bot, &state.secret) else {
+    let (Some(inbox), Some(secret)) = (&state.inbox, &state.secret) else {
         return Err(RobotError::NotConfigured);
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -91,12 +94,15 @@ pub async fn receive(
     {
         return Err(RobotError::OtherRobot(theirs.chars().take(64).collect()));
     }
-    let handled = bot.handle(&message, now).await?;
-    tracing::info!(
-        sender = message.sender_staff_id.as_deref().unwrap_or("?"),
-        duplicate = handled == Handled::Duplicate,
-        "robot message handled"
-    );
+    let row = NewInboxRow {
+        dedup_key: format!("robot:{}", message.msg_id),
+        source: "robot".into(),
+        event_type: ROBOT_MESSAGE.into(),
+        payload: String::from_utf8_lossy(&body).into_owned(),
+        ignored: None,
+        received_at: now,
+    };
+    inbox.store(vec![row]).await?;
     // An empty 200: the answer goes through the outbox, not in this response.
     Ok(StatusCode::OK.into_response())
 }

@@ -263,6 +263,11 @@ pub async fn post_manual(
         ("", "")
     };
     let (points, actor, reason) = (post.points, &post.actor, post.reason.trim());
+    // Explanations name people as their colleagues know them; the userid is in `actor`.
+    let by = tx
+        .employee_name(actor)
+        .await?
+        .unwrap_or_else(|| actor.clone());
     let entry = NewEntry {
         userid: post.userid.clone(),
         kind: EntryKind::Manual,
@@ -281,9 +286,9 @@ pub async fn post_manual(
         reverses: None,
         resolves: None,
         explanation: Explanation {
-            zh: format!("{actor} 手动{verb_zh}：{points:+} 积分{review_zh}（理由：{reason}）"),
+            zh: format!("{by} 手动{verb_zh}：{points:+} 积分{review_zh}（理由：{reason}）"),
             en: format!(
-                "Manual {verb_en} by {actor}: {points:+} {unit_en}{review_en} (reason: {reason})"
+                "Manual {verb_en} by {by}: {points:+} {unit_en}{review_en} (reason: {reason})"
             ),
         },
         inputs: json!({ "reason": reason }),
@@ -441,6 +446,10 @@ pub async fn resolve(
             "Rejected",
         ),
     };
+    let by = tx
+        .employee_name(actor)
+        .await?
+        .unwrap_or_else(|| actor.to_string());
     let note = |sep: &str| {
         if reason.is_empty() {
             String::new()
@@ -467,12 +476,12 @@ pub async fn resolve(
         resolves: Some(id),
         explanation: Explanation {
             zh: format!(
-                "{zh}第 {id} 条记录（{actor}{}）：{}",
+                "{zh}第 {id} 条记录（{by}{}）：{}",
                 note("，"),
                 original.explanation.zh
             ),
             en: format!(
-                "{en} entry #{id} (by {actor}{}): {}",
+                "{en} entry #{id} (by {by}{}): {}",
                 note(": "),
                 original.explanation.en
             ),

@@ -16,6 +16,8 @@ use self::normalise::{
     Normalised, approval_event, attendance_event, check_in, instance_change, is_approval,
 };
 use self::source::{AttendanceResult, DingTalkSource};
+use crate::bot::ROBOT_MESSAGE;
+use crate::bot::handle::{Bot, Handled};
 use crate::domain::Calendar;
 use crate::ledger;
 use crate::rules::RuleSet;
@@ -53,6 +55,8 @@ pub struct Processor {
     pub rules: Arc<RuleSet>,
     pub calendar: Calendar,
     pub source: Arc<dyn DingTalkSource>,
+    /// Answers robot messages; without it they fail with the reason.
+    pub bot: Option<Arc<Bot>>,
     pub settings: ProcessorSettings,
 }
 
@@ -61,6 +65,8 @@ pub struct Processor {
 pub enum RowOutcome {
     /// Posted (or found already posted) this many entries.
     Done { entries: usize },
+    /// A robot message, answered.
+    Answered,
     /// Needed no posting, and why.
     Skipped(String),
     /// Failed this attempt; due again later.
@@ -97,6 +103,9 @@ impl Processor {
             match &outcome {
                 RowOutcome::Done { entries } => {
                     tracing::info!(id = row.id, event = %row.event_type, entries, "processed")
+                }
+                RowOutcome::Answered => {
+                    tracing::info!(id = row.id, "robot message answered")
                 }
                 RowOutcome::Skipped(why) => {
                     tracing::debug!(id = row.id, event = %row.event_type, why, "nothing to post")
@@ -154,34 +163,11 @@ impl Processor {
         row: &InboxRow,
         attendance: &Attendance,
     ) -> Result<RowOutcome, StoreError> {
-        let attempt: Result<RowOutcome, String> = async {
-            let now = Timestamp::now();
-            let mut tx = self.store.begin().await.map_err(|e| e.to_string())?;
-            let (outcome, note) = match self.normalise(row, attendance).await? {
-                Normalised::Event(event) => {
-                    let posting =
-                        ledger::post_event(tx.as_mut(), &self.rules, &self.calendar, &event, now)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                    let entries = posting.posted().count();
-                    (RowOutcome::Done { entries }, None)
-                }
-                Normalised::Nothing(why) => (RowOutcome::Skipped(why.clone()), Some(why)),
-            };
-            if !tx
-                .complete_inbox(row.id, note.as_deref(), now)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                // Our lease ran out and another worker took the row; its transaction decides.
-                return Ok(RowOutcome::Skipped(
-                    "claimed again by another worker".into(),
-                ));
-            }
-            tx.commit().await.map_err(|e| e.to_string())?;
-            Ok(outcome)
-        }
-        .await;
+        let attempt: Result<RowOutcome, String> = if row.event_type == ROBOT_MESSAGE {
+            self.answer(row).await
+        } else {
+            self.post(row, attendance).await
+        };
         match attempt {
             Ok(outcome) => Ok(outcome),
             Err(error) if row.attempts >= self.settings.max_attempts => {
@@ -195,6 +181,49 @@ impl Processor {
                     .await?;
                 Ok(RowOutcome::Retrying(error))
             }
+        }
+    }
+
+    /// Posts a DingTalk event through the rules and completes its row, in one transaction.
+    async fn post(&self, row: &InboxRow, attendance: &Attendance) -> Result<RowOutcome, String> {
+        let now = Timestamp::now();
+        let mut tx = self.store.begin().await.map_err(|e| e.to_string())?;
+        let (outcome, note) = match self.normalise(row, attendance).await? {
+            Normalised::Event(event) => {
+                let posting =
+                    ledger::post_event(tx.as_mut(), &self.rules, &self.calendar, &event, now)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                let entries = posting.posted().count();
+                (RowOutcome::Done { entries }, None)
+            }
+            Normalised::Nothing(why) => (RowOutcome::Skipped(why.clone()), Some(why)),
+        };
+        if !tx
+            .complete_inbox(row.id, note.as_deref(), now)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            // Our lease ran out and another worker took the row; its transaction decides.
+            return Ok(RowOutcome::Skipped(
+                "claimed again by another worker".into(),
+            ));
+        }
+        tx.commit().await.map_err(|e| e.to_string())?;
+        Ok(outcome)
+    }
+
+    /// Hands a robot message to the bot, which completes the row with its answer.
+    async fn answer(&self, row: &InboxRow) -> Result<RowOutcome, String> {
+        let bot = self.bot.as_ref().ok_or(
+            "the robot is not configured: set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET",
+        )?;
+        match bot.handle(row.id, &row.payload, Timestamp::now()).await {
+            Ok(Handled::Answered) => Ok(RowOutcome::Answered),
+            Ok(Handled::Superseded) => Ok(RowOutcome::Skipped(
+                "claimed again by another worker".into(),
+            )),
+            Err(e) => Err(e.to_string()),
         }
     }
 

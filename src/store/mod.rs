@@ -300,14 +300,8 @@ pub trait StoreTx: Send {
     /// The person's place by score, 1 for the highest (ties share a place), and how many
     /// accounts there are.
     async fn score_rank(&mut self, userid: &str) -> Result<(i64, i64), StoreError>;
-    /// Records a robot message as handled; false when it was handled before.
-    async fn claim_robot_message(
-        &mut self,
-        msg_id: &str,
-        sender: &str,
-        text: &str,
-        at: Timestamp,
-    ) -> Result<bool, StoreError>;
+    /// A person's name, for explanations that name who acted.
+    async fn employee_name(&mut self, userid: &str) -> Result<Option<String>, StoreError>;
     /// A manager's monthly award budget, when one was set.
     async fn monthly_budget(&mut self, userid: &str) -> Result<Option<i64>, StoreError>;
     async fn set_monthly_budget(

@@ -228,18 +228,12 @@ macro_rules! impl_store_tx {
                 Ok((above + 1, total))
             }
 
-            async fn claim_robot_message(&mut self, msg_id: &str, sender: &str, text: &str, at: jiff::Timestamp) -> Result<bool, $crate::store::StoreError> {
-                let done = sqlx::query(
-                    "INSERT INTO robot_messages (msg_id, sender, text, received_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (msg_id) DO NOTHING",
-                )
-                .bind(msg_id)
-                .bind(sender)
-                .bind(text)
-                .bind(at.as_millisecond())
-                .execute(&mut *self.tx)
-                .await?;
-                Ok(done.rows_affected() == 1)
+            async fn employee_name(&mut self, userid: &str) -> Result<Option<String>, $crate::store::StoreError> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT name FROM employees WHERE userid = $1")
+                    .bind(userid)
+                    .fetch_optional(&mut *self.tx)
+                    .await?;
+                Ok(row.map(|(name,)| name))
             }
 
             async fn monthly_budget(&mut self, userid: &str) -> Result<Option<i64>, $crate::store::StoreError> {

@@ -1,7 +1,7 @@
-//! Carrying out one robot message for its sender. Questions are answered from the store;
-//! changes go through the ledger in one transaction with the message's de-duplication
-//! record, its audit record, the notifications and the reply, so a message DingTalk
-//! delivers twice acts once and is answered once.
+//! Carrying out one robot message (an inbox row) for its sender. Questions are answered
+//! from the store; changes go through the ledger in one transaction with the row's
+//! completion, the audit record, the notifications and the reply, so a message acts once
+//! and is answered once, even when processing is retried.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -56,12 +56,14 @@ pub struct Bot {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
     Answered,
-    /// DingTalk delivered this message before; nothing was done again.
-    Duplicate,
+    /// Another worker took the row meanwhile (our lease ran out); its transaction decides.
+    Superseded,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BotError {
+    #[error("the stored robot message is unreadable: {0}")]
+    Malformed(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -141,29 +143,30 @@ async fn covers(tx: &mut dyn StoreTx, roles: &Roles, userid: &str) -> Result<boo
 }
 
 impl Bot {
-    /// Acts on `message` once; a redelivery is recognised by its msgId and changes nothing.
+    /// Acts on the robot message stored in inbox row `inbox_id`, and completes the row.
     pub async fn handle(
         &self,
-        message: &RobotMessage,
+        inbox_id: i64,
+        payload: &str,
         now: Timestamp,
     ) -> Result<Handled, BotError> {
+        let message: RobotMessage =
+            serde_json::from_str(payload).map_err(|e| BotError::Malformed(e.to_string()))?;
+        let message = &message;
         let sender = message.sender_staff_id.as_deref().unwrap_or("");
         let text = message.typed_text().unwrap_or("");
         let lang = Lang::of(text);
         let plan = self.plan(message, sender, text, lang, now).await?;
         let mut tx = self.store.begin().await?;
-        if !tx
-            .claim_robot_message(&message.msg_id, sender, text, now)
-            .await?
-        {
-            return Ok(Handled::Duplicate);
+        if !tx.complete_inbox(inbox_id, None, now).await? {
+            return Ok(Handled::Superseded);
         }
         let (answer, audited) = match plan {
             Plan::Answer(answer) => (answer, None),
             Plan::Refuse { answer, subject } => (answer, Some((subject, "refused"))),
             Plan::Change { command, roles } => {
                 let outcome = self
-                    .change(tx.as_mut(), sender, &roles, &command, message, lang, now)
+                    .change(tx.as_mut(), &roles, &command, message, lang, now)
                     .await;
                 match outcome {
                     Ok(Done { answer, subject }) => (answer, Some((subject, "ok"))),
@@ -172,11 +175,8 @@ impl Bot {
                         // Nothing of the change may stay; the refusal itself is recorded.
                         drop(tx);
                         tx = self.store.begin().await?;
-                        if !tx
-                            .claim_robot_message(&message.msg_id, sender, text, now)
-                            .await?
-                        {
-                            return Ok(Handled::Duplicate);
+                        if !tx.complete_inbox(inbox_id, None, now).await? {
+                            return Ok(Handled::Superseded);
                         }
                         (answer, Some((subject, "refused")))
                     }
@@ -353,18 +353,18 @@ impl Bot {
         Ok(self.store.employee(userid).await?.map(|e| e.name))
     }
 
-    /// Carries out a change inside `tx`; a refusal leaves it to be rolled back.
-    #[allow(clippy::too_many_arguments)]
+    /// Carries out a change inside `tx` for the message's sender; a refusal leaves `tx` to
+    /// be rolled back.
     async fn change(
         &self,
         tx: &mut dyn StoreTx,
-        sender: &str,
         roles: &Roles,
         command: &Command,
         message: &RobotMessage,
         lang: Lang,
         now: Timestamp,
     ) -> Result<Done, Failed> {
+        let sender = message.sender_staff_id.as_deref().unwrap_or("");
         match command {
             Command::Adjust {
                 who,

@@ -1,20 +1,12 @@
--- Bot commands (issue 5): who leads which department (from DingTalk's address book),
--- managers' monthly award budgets, and the robot messages already handled, so a message
--- DingTalk delivers twice acts once.
+-- Bot commands: who leads which department (from DingTalk's address book) and managers'
+-- monthly award budgets. (Robot messages wait in the inbox like every event.)
 ALTER TABLE department_members ADD COLUMN leader BOOLEAN NOT NULL DEFAULT FALSE;
 
 CREATE TABLE manager_budgets (
     userid          TEXT PRIMARY KEY REFERENCES employees(userid),
-    monthly_points  BIGINT NOT NULL CHECK (monthly_points >= 0),
+    monthly_points  INTEGER NOT NULL CHECK (monthly_points >= 0),
     updated_by      TEXT NOT NULL,
-    updated_at      BIGINT NOT NULL
-);
-
-CREATE TABLE robot_messages (
-    msg_id       TEXT PRIMARY KEY,
-    sender       TEXT NOT NULL,
-    text         TEXT NOT NULL,
-    received_at  BIGINT NOT NULL
+    updated_at      INTEGER NOT NULL
 );
 
 -- A manager's awards this month (the budget), one person's audit trail, and a period's

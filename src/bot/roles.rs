@@ -124,7 +124,7 @@ pub fn within_budget(budget: i64, used: i64, points: i64, lang: Lang) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::robot::command::{Month, Window};
+    use crate::bot::command::{Month, Window};
 
     fn config() -> RoleConfig {
         RoleConfig {
