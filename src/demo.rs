@@ -266,14 +266,7 @@ async fn play(
 /// Says `text` to the robot as `from`, and waits for the answer on the sessionWebhook.
 async fn ask(emu: &Emulator, from: &str, text: &str, mentions: &[&str]) -> anyhow::Result<String> {
     let before = emu.messages().len();
-    let send = crate::emulator::robot::RobotSend {
-        from: from.into(),
-        text: text.into(),
-        mentions: mentions.iter().map(|m| m.to_string()).collect(),
-        group: true,
-        msg_id: None,
-        webhook_ttl_ms: None,
-    };
+    let send = crate::emulator::robot::RobotSend::in_group(from, text, mentions);
     let delivery = emu
         .send_robot_message(&send)
         .await

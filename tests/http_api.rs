@@ -57,6 +57,17 @@ async fn serve(db: &TestDb, token: Option<&str>) -> String {
     format!("http://{addr}")
 }
 
+async fn post(url: &str, body: Value) -> (StatusCode, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 async fn get(url: &str, token: Option<&str>) -> (StatusCode, Value) {
     let mut request = reqwest::Client::new().get(url);
     if let Some(token) = token {
@@ -273,40 +284,22 @@ async fn bad_paging_parameters_get_400(db: &TestDb) {
 
 async fn callbacks_are_refused_until_configured(db: &TestDb) {
     let base = serve(db, None).await;
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{base}/dingtalk/callback?msg_signature=x&timestamp=1&nonce=n"
-        ))
-        .json(&json!({ "encrypt": "x" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: Value = response.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("JIFEN_DINGTALK_AES_KEY")
-    );
+    let (status, body) = post(
+        &format!("{base}/dingtalk/callback?msg_signature=x&timestamp=1&nonce=n"),
+        json!({ "encrypt": "x" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("JIFEN_DINGTALK_AES_KEY"), "{message}");
 }
 
 async fn robot_messages_and_exports_are_refused_until_configured(db: &TestDb) {
     let base = serve(db, None).await;
-    let response = reqwest::Client::new()
-        .post(format!("{base}/dingtalk/robot"))
-        .json(&json!({ "msgId": "m1" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    let body: Value = response.json().await.unwrap();
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("JIFEN_DINGTALK_APP_SECRET")
-    );
+    let (status, body) = post(&format!("{base}/dingtalk/robot"), json!({ "msgId": "m1" })).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("JIFEN_DINGTALK_APP_SECRET"), "{message}");
     let (status, _) = get(
         &format!("{base}/export/2026-10.csv?expires=1&signature=00"),
         None,

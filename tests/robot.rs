@@ -134,7 +134,9 @@ impl Chat {
 
     /// Sends `text` from `from` in the group, mentioning `mentions`; returns the answer.
     async fn say(&self, from: &str, text: &str, mentions: &[&str]) -> String {
-        self.say_with(message(from, text, mentions)).await.text
+        self.say_with(RobotSend::in_group(from, text, mentions))
+            .await
+            .text
     }
 
     async fn say_with(&self, send: RobotSend) -> RecordedMessage {
@@ -180,17 +182,6 @@ impl Chat {
     }
 }
 
-fn message(from: &str, text: &str, mentions: &[&str]) -> RobotSend {
-    RobotSend {
-        from: from.into(),
-        text: text.into(),
-        mentions: mentions.iter().map(|m| m.to_string()).collect(),
-        group: true,
-        msg_id: None,
-        webhook_ttl_ms: None,
-    }
-}
-
 /// The entry number in an answer like "已为 李强 记 +5 积分（#12）".
 fn entry_number(answer: &str) -> i64 {
     let start = answer.find('#').expect("an entry number") + 1;
@@ -208,7 +199,7 @@ async fn managers_award_only_their_people_within_budget_and_once_per_message(dat
     // 张伟 rewards 李强, who works in his department.
     let award = RobotSend {
         msg_id: Some("msg-award-1".into()),
-        ..message(ZHANG_WEI, "奖 @李强 5 协助客户回访", &[LI_QIANG])
+        ..RobotSend::in_group(ZHANG_WEI, "奖 @李强 5 协助客户回访", &[LI_QIANG])
     };
     let reply = chat.say_with(award.clone()).await;
     assert!(
@@ -424,7 +415,7 @@ async fn replies_fall_back_to_the_robot_api_and_bad_requests_are_refused(databas
     let reply = chat
         .say_with(RobotSend {
             webhook_ttl_ms: Some(1_000),
-            ..message(LI_QIANG, "规则", &[])
+            ..RobotSend::in_group(LI_QIANG, "规则", &[])
         })
         .await;
     assert_eq!(reply.channel, "robot_group", "{reply:?}");
@@ -434,7 +425,7 @@ async fn replies_fall_back_to_the_robot_api_and_bad_requests_are_refused(databas
         .say_with(RobotSend {
             group: false,
             webhook_ttl_ms: Some(1_000),
-            ..message(LI_QIANG, "points", &[])
+            ..RobotSend::in_group(LI_QIANG, "points", &[])
         })
         .await;
     assert_eq!(

@@ -39,6 +39,20 @@ fn in_group() -> bool {
     true
 }
 
+impl RobotSend {
+    /// `text` from `from` in the group chat, mentioning `mentions`.
+    pub fn in_group(from: &str, text: &str, mentions: &[&str]) -> RobotSend {
+        RobotSend {
+            from: from.into(),
+            text: text.into(),
+            mentions: mentions.iter().map(|m| m.to_string()).collect(),
+            group: true,
+            msg_id: None,
+            webhook_ttl_ms: None,
+        }
+    }
+}
+
 /// What jifen answered.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RobotDelivery {

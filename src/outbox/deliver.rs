@@ -125,17 +125,10 @@ impl Deliverer {
                 .await
                 .map(|task| format!("work notification task {task}"))
                 .map_err(|e| e.to_string()),
-            ROBOT_OTO => {
-                let sent = self
-                    .client
-                    .robot_send_to_users(to, &message)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                if sent.invalid_staff_id_list.contains(&row.recipient) {
-                    return Err(format!("DingTalk does not know user {}", row.recipient));
-                }
-                Ok(format!("robot message {}", sent.process_query_key))
-            }
+            ROBOT_OTO => self
+                .send_to_user(&row.recipient, &message)
+                .await
+                .map(|key| format!("robot message {key}")),
             ROBOT_GROUP => self
                 .client
                 .robot_send_to_group(&row.recipient, &message)
@@ -172,15 +165,25 @@ impl Deliverer {
                 .await
                 .map(|key| format!("group reply {key}"))
                 .map_err(|e| e.to_string()),
-            None => {
-                let sent = self
-                    .client
-                    .robot_send_to_users(std::slice::from_ref(&reply.at), &reply.message)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok(format!("direct reply {}", sent.process_query_key))
-            }
+            None => self
+                .send_to_user(&reply.at, &reply.message)
+                .await
+                .map(|key| format!("direct reply {key}")),
         }
+    }
+
+    /// A robot message to one person; DingTalk answers success even for a userid it does
+    /// not know, and lists it as invalid.
+    async fn send_to_user(&self, userid: &str, message: &Message) -> Result<String, String> {
+        let sent = self
+            .client
+            .robot_send_to_users(&[userid.to_string()], message)
+            .await
+            .map_err(|e| e.to_string())?;
+        if sent.invalid_staff_id_list.iter().any(|u| u == userid) {
+            return Err(format!("DingTalk does not know user {userid}"));
+        }
+        Ok(sent.process_query_key)
     }
 
     async fn send_digest(&self, row: &OutboxRow) -> Result<String, String> {

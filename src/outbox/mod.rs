@@ -68,6 +68,11 @@ pub fn change_notification(entry: &Entry, headline_zh: &str, headline_en: &str) 
             entry.explanation.zh, entry.explanation.en
         ),
     };
+    entry_message(entry, message)
+}
+
+/// The work notification about `entry`: one per entry, whoever asks for it.
+fn entry_message(entry: &Entry, message: Message) -> NewOutboxRow {
     NewOutboxRow {
         dedup_key: format!("notify:entry:{}", entry.id),
         channel: WORK_NOTIFICATION.into(),
@@ -108,14 +113,7 @@ pub fn entry_notification(entry: &Entry, rule_name: &str, standing: Standing) ->
             totals.balance,
         ),
     };
-    NewOutboxRow {
-        dedup_key: format!("notify:entry:{}", entry.id),
-        channel: WORK_NOTIFICATION.into(),
-        recipient: entry.userid.clone(),
-        payload: json!(message),
-        due_at: entry.posted_at,
-        created_at: entry.posted_at,
-    }
+    entry_message(entry, message)
 }
 
 /// Local hour at which a day's digest is sent.
