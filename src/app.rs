@@ -16,11 +16,15 @@ use crate::dingtalk::openapi::OpenApiClient;
 use crate::ingress::InboxWriter;
 use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
+use crate::jobs::Jobs;
 use crate::outbox::deliver::{Deliverer, DeliverySettings};
 use crate::processor::{Processor, ProcessorSettings};
 use crate::rules::{RuleSet, load_rules_file};
 use crate::store::{self, Store, redact_url};
 use crate::web::{AppState, router};
+
+/// How often the scheduler looks for due job slots.
+const JOB_CHECK: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// A server running in the background.
 pub struct Running {
@@ -29,7 +33,8 @@ pub struct Running {
     pub rules: Arc<RuleSet>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
-    /// The processor and the delivery worker, when DingTalk's OpenAPI is configured.
+    /// The processor, the delivery worker and the scheduler, when DingTalk's OpenAPI is
+    /// configured.
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -141,6 +146,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 },
                 wake,
             };
+            let jobs = Jobs::from_config(config, store.clone(), client.clone())?;
             let store = store.clone();
             // Callbacks are received meanwhile; they wait in the inbox for the address book.
             let processor = tokio::spawn(async move {
@@ -156,7 +162,11 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 }
                 processor.run().await;
             });
-            vec![processor, tokio::spawn(deliverer.run())]
+            vec![
+                processor,
+                tokio::spawn(deliverer.run()),
+                tokio::spawn(jobs.run(JOB_CHECK)),
+            ]
         }
         None => {
             tracing::warn!(

@@ -71,6 +71,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub robot: RobotConfig,
+    #[serde(default)]
+    pub jobs: JobsConfig,
     /// Folder of the config file, for relative paths in it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -209,6 +211,39 @@ impl Default for DingTalkConfig {
             previous_aes_key: None,
             previous_receive_id: None,
             callback_window_seconds: 3600,
+        }
+    }
+}
+
+/// Scheduled jobs: cron expressions in `organisation.time_zone`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// A slot missed by less than this (e.g. jifen was down) runs once on start.
+    pub grace_minutes: u64,
+    pub reconcile: JobConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    pub cron: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            grace_minutes: 120,
+            reconcile: JobConfig {
+                cron: "0 30 6 * * *".into(),
+                enabled: true,
+            },
         }
     }
 }
@@ -374,6 +409,7 @@ impl Config {
         self.openapi()?;
         self.retry_schedule()?;
         self.bot_settings()?;
+        self.job_specs()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key("log.level", format!("{e} (found {:?})", self.log.level)))?;
         Ok(())
@@ -540,6 +576,26 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    /// The scheduled jobs, their cron expressions checked.
+    pub fn job_specs(&self) -> Result<Vec<crate::jobs::JobSpec>, ConfigError> {
+        use crate::jobs::{Job, JobSpec, schedule::JobSchedule};
+        let specs = [(Job::Reconcile, "jobs.reconcile.cron", &self.jobs.reconcile)];
+        specs
+            .into_iter()
+            .map(|(job, name, c)| {
+                Ok(JobSpec {
+                    job,
+                    schedule: JobSchedule::parse(&c.cron).map_err(|e| key(name, e.to_string()))?,
+                    enabled: c.enabled,
+                })
+            })
+            .collect()
+    }
+
+    pub fn job_grace(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.jobs.grace_minutes * 60)
     }
 
     /// Roles, budgets and the review threshold for bot commands.

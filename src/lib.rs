@@ -11,6 +11,7 @@ pub mod domain;
 pub mod emulator;
 pub mod export;
 pub mod ingress;
+pub mod jobs;
 pub mod ledger;
 pub mod manifest;
 pub mod outbox;

@@ -159,6 +159,11 @@ fn mistakes_name_the_key_and_the_problem() {
             vec!["dingtalk.app_key", "dingtalk.app_secret", "together"],
         ),
         (
+            "[jobs.reconcile]\ncron = \"every morning\"\n",
+            vec![],
+            vec!["jobs.reconcile.cron", "every morning", "0 30 6 * * *"],
+        ),
+        (
             "[robot]\nmanager_monthly_budget = -5\n",
             vec![],
             vec!["robot.manager_monthly_budget", "negative"],

@@ -17,6 +17,7 @@ use crate::rules::{Outcome, RuleSet, RulesError, evaluate, load_rules_file};
 use crate::store::{SqliteStore, Store};
 
 mod emulator;
+mod jobs;
 mod queues;
 
 #[derive(Debug, Parser)]
@@ -114,6 +115,25 @@ pub enum Command {
     Outbox {
         #[command(subcommand)]
         command: OutboxCommand,
+    },
+    /// Show scheduled jobs and their runs, or run one by hand
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JobsCommand {
+    /// Each job: its schedule, next slot and latest runs
+    List,
+    /// Run a job's slot now (by default its latest); a slot that ran is not run again
+    Run {
+        /// reconcile
+        name: String,
+        /// The slot, as a local time like 2026-11-23T06:30:00
+        #[arg(long)]
+        slot: Option<String>,
     },
 }
 
@@ -392,6 +412,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load_from_env(config_path)?;
             init_logging(&config);
             emulator::run_emulator(&config, listen, seed, callback_url, robot_url).await
+        }
+        Command::Jobs { command } => {
+            let config = Config::load_from_env(config_path)?;
+            init_logging(&config);
+            jobs::jobs(&config, command).await
         }
         Command::Outbox { command } => {
             let config = Config::load_from_env(config_path)?;

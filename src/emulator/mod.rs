@@ -103,6 +103,8 @@ struct Books {
     login_codes: HashMap<String, (String, Instant)>,
     failed_pushes: Vec<FailedPush>,
     drop_pushes: u32,
+    /// Pushes to lose without a trace in the failed-callback list.
+    lose_pushes: u32,
     /// sessionWebhooks handed out with robot messages, by session token.
     sessions: HashMap<String, robot::Session>,
 }
@@ -144,6 +146,18 @@ impl Emulator {
     /// developer console).
     pub fn set_callback(&self, url: String, crypto: CallbackCrypto) {
         *lock(&self.callback) = Some(CallbackTarget { url, crypto });
+    }
+
+    /// The next `count` callbacks fail to reach jifen, as when its server is down. `listed`:
+    /// they go to the failed-callback list (as DingTalk does); otherwise they are lost
+    /// without a trace, which only the attendance results reveal.
+    pub fn drop_next_pushes(&self, count: u32, listed: bool) {
+        let mut books = lock(&self.books);
+        if listed {
+            books.drop_pushes += count;
+        } else {
+            books.lose_pushes += count;
+        }
     }
 
     pub fn base_url(&self) -> Option<String> {
@@ -403,12 +417,13 @@ async fn push_check_ins(State(emu): Shared, Json(req): Json<PushCheckIns>) -> Js
 #[derive(Deserialize)]
 struct DropPushes {
     count: u32,
+    /// Lost without a trace, instead of listed as failed.
+    #[serde(default)]
+    unlisted: bool,
 }
 
-/// The next `count` callbacks fail to reach jifen, as when its server is down; they go to
-/// the failed-callback list.
 async fn drop_pushes(State(emu): Shared, Json(req): Json<DropPushes>) -> StatusCode {
-    lock(&emu.books).drop_pushes += req.count;
+    emu.drop_next_pushes(req.count, !req.unlisted);
     StatusCode::NO_CONTENT
 }
 

@@ -58,12 +58,20 @@ impl Emulator {
 
     /// Sends one event; false if it did not arrive (and is now in the failed list).
     pub async fn push(&self, tag: &str, plaintext: &str) -> bool {
-        let dropped = {
+        let (dropped, lost) = {
             let mut books = lock(&self.books);
-            let drop = books.drop_pushes > 0;
-            books.drop_pushes = books.drop_pushes.saturating_sub(1);
-            drop
+            let lost = books.lose_pushes > 0;
+            books.lose_pushes = books.lose_pushes.saturating_sub(1);
+            let dropped = !lost && books.drop_pushes > 0;
+            if dropped {
+                books.drop_pushes -= 1;
+            }
+            (dropped, lost)
         };
+        if lost {
+            tracing::warn!(target: "jifen::emulator", tag, "callback lost on purpose (not listed as failed)");
+            return false;
+        }
         let target = lock(&self.callback)
             .as_ref()
             .map(|t| (t.url.clone(), t.crypto.clone()));

@@ -73,6 +73,19 @@ pub struct AuditRecord {
     pub record: NewAudit,
 }
 
+/// One run of a scheduled job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobRun {
+    pub job: String,
+    /// The scheduled local time it ran for, e.g. `2026-11-23T06:30:00`.
+    pub slot: String,
+    /// `running`, `done` or `failed`.
+    pub status: String,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub detail: Option<String>,
+}
+
 /// One line of a leaderboard.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ranked {
@@ -242,6 +255,20 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Entry>, StoreError>;
     /// Every person's name, by userid.
     async fn employee_names(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Takes slot `slot` of `job` for this process: true when it is ours to run (new, or
+    /// failed before), false when it ran or is running elsewhere.
+    async fn claim_job_run(&self, job: &str, slot: &str, at: Timestamp)
+    -> Result<bool, StoreError>;
+    async fn finish_job_run(
+        &self,
+        job: &str,
+        slot: &str,
+        ok: bool,
+        detail: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Runs newest first, of one job or all.
+    async fn job_runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<JobRun>, StoreError>;
     /// Stores events, skipping keys already present; returns how many were new. Durable when
     /// it returns.
     async fn insert_inbox(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError>;

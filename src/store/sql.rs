@@ -516,6 +516,61 @@ macro_rules! impl_store {
             rows.into_iter().map(TryInto::try_into).collect()
         }
 
+        async fn claim_job_run(&self, job: &str, slot: &str, at: jiff::Timestamp) -> Result<bool, $crate::store::StoreError> {
+            let done = sqlx::query(
+                "INSERT INTO job_runs (job, slot, status, started_at) VALUES ($1, $2, 'running', $3) \
+                 ON CONFLICT (job, slot) DO UPDATE SET status = 'running', started_at = excluded.started_at, \
+                 finished_at = NULL, detail = NULL WHERE job_runs.status = 'failed'",
+            )
+            .bind(job)
+            .bind(slot)
+            .bind(at.as_millisecond())
+            .execute(self.writer())
+            .await?;
+            Ok(done.rows_affected() == 1)
+        }
+
+        async fn finish_job_run(&self, job: &str, slot: &str, ok: bool, detail: &str, at: jiff::Timestamp) -> Result<(), $crate::store::StoreError> {
+            sqlx::query(
+                "UPDATE job_runs SET status = $3, detail = $4, finished_at = $5 WHERE job = $1 AND slot = $2",
+            )
+            .bind(job)
+            .bind(slot)
+            .bind(if ok { "done" } else { "failed" })
+            .bind(detail)
+            .bind(at.as_millisecond())
+            .execute(self.writer())
+            .await?;
+            Ok(())
+        }
+
+        async fn job_runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<$crate::store::JobRun>, $crate::store::StoreError> {
+            let rows: Vec<(String, String, String, i64, Option<i64>, Option<String>)> = sqlx::query_as(
+                "SELECT job, slot, status, started_at, finished_at, detail FROM job_runs \
+                 WHERE CAST($1 AS TEXT) IS NULL OR job = $1 ORDER BY started_at DESC, slot DESC LIMIT $2",
+            )
+            .bind(job)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+            let at = |ms: i64| {
+                jiff::Timestamp::from_millisecond(ms)
+                    .map_err(|_| $crate::store::StoreError::Corrupt(format!("job run time {ms}")))
+            };
+            rows.into_iter()
+                .map(|(job, slot, status, started, finished, detail)| {
+                    Ok($crate::store::JobRun {
+                        job,
+                        slot,
+                        status,
+                        started_at: at(started)?,
+                        finished_at: finished.map(at).transpose()?,
+                        detail,
+                    })
+                })
+                .collect()
+        }
+
         async fn employee_names(&self) -> Result<Vec<(String, String)>, $crate::store::StoreError> {
             Ok(sqlx::query_as("SELECT userid, name FROM employees ORDER BY userid")
                 .fetch_all(self.reader())

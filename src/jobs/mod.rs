@@ -1,0 +1,187 @@
+//! Scheduled jobs: cron expressions from config, each run recorded in `job_runs` under its
+//! slot, so a restart, a late start or a second replica never runs a slot twice, and a slot
+//! missed within the grace window runs once on start.
+
+pub mod reconcile;
+pub mod schedule;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::civil::DateTime as CivilDateTime;
+
+use self::schedule::{JobSchedule, slot_instant};
+use crate::dingtalk::openapi::{ApiError, OpenApiClient};
+use crate::domain::Calendar;
+use crate::store::{Store, StoreError};
+
+/// The jobs jifen knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Job {
+    /// The previous day's attendance and DingTalk's failed callbacks, into the inbox.
+    Reconcile,
+}
+
+impl Job {
+    pub const ALL: [Job; 1] = [Job::Reconcile];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Job::Reconcile => "reconcile",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Job> {
+        Job::ALL.into_iter().find(|j| j.name() == name)
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Job::Reconcile => {
+                "feed the previous day's attendance and DingTalk's failed callbacks into the inbox"
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    DingTalk(#[from] ApiError),
+    #[error("unknown job {0:?}; the jobs are: reconcile")]
+    Unknown(String),
+    #[error("{0}")]
+    BadSlot(String),
+}
+
+/// One job as configured.
+#[derive(Debug, Clone)]
+pub struct JobSpec {
+    pub job: Job,
+    pub schedule: JobSchedule,
+    pub enabled: bool,
+}
+
+/// What became of one slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotOutcome {
+    Done(String),
+    Failed(String),
+    /// It ran, or is running, elsewhere (another replica, an earlier start).
+    Taken,
+}
+
+pub struct Jobs {
+    pub store: Arc<dyn Store>,
+    pub client: Arc<OpenApiClient>,
+    pub calendar: Calendar,
+    /// Put in events reconciliation rebuilds, as DingTalk would.
+    pub corp_id: String,
+    pub specs: Vec<JobSpec>,
+    /// A slot missed by less than this still runs (once) when jifen starts.
+    pub grace: Duration,
+}
+
+impl Jobs {
+    pub fn from_config(
+        config: &crate::config::Config,
+        store: Arc<dyn Store>,
+        client: Arc<OpenApiClient>,
+    ) -> Result<Jobs, crate::config::ConfigError> {
+        Ok(Jobs {
+            store,
+            client,
+            calendar: config.calendar()?,
+            corp_id: config.dingtalk.receive_id.clone().unwrap_or_default(),
+            specs: config.job_specs()?,
+            grace: config.job_grace(),
+        })
+    }
+
+    /// Runs due slots until the task is dropped; checks every `every`.
+    pub async fn run(self, every: Duration) {
+        loop {
+            self.tick(Timestamp::now()).await;
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Runs, once, the latest slot of each enabled job if it is within the grace window.
+    pub async fn tick(&self, now: Timestamp) -> Vec<(Job, CivilDateTime, SlotOutcome)> {
+        let tz = self.calendar.time_zone();
+        let mut outcomes = Vec::new();
+        for spec in self.specs.iter().filter(|s| s.enabled) {
+            let Some(slot) = spec.schedule.last_slot(now, tz) else {
+                continue;
+            };
+            let due = slot_instant(slot, tz).is_some_and(|at| {
+                now.duration_since(at)
+                    <= jiff::SignedDuration::try_from(self.grace).unwrap_or_default()
+            });
+            if !due {
+                continue;
+            }
+            match self.run_slot(spec.job, slot, now).await {
+                Ok(SlotOutcome::Taken) => {}
+                Ok(outcome) => outcomes.push((spec.job, slot, outcome)),
+                Err(e) => {
+                    tracing::error!(job = spec.job.name(), %slot, error = %e, "job slot could not be claimed")
+                }
+            }
+        }
+        outcomes
+    }
+
+    /// Claims `slot` of `job` and runs it; `Taken` when it ran or runs elsewhere. A failed
+    /// slot may be claimed again.
+    pub async fn run_slot(
+        &self,
+        job: Job,
+        slot: CivilDateTime,
+        now: Timestamp,
+    ) -> Result<SlotOutcome, JobError> {
+        let label = slot.to_string();
+        if !self.store.claim_job_run(job.name(), &label, now).await? {
+            return Ok(SlotOutcome::Taken);
+        }
+        tracing::info!(job = job.name(), slot = %label, "job started");
+        let result: Result<String, JobError> = async {
+            match job {
+                Job::Reconcile => {
+                    // A slot reconciles the day before it.
+                    let date = slot
+                        .date()
+                        .yesterday()
+                        .map_err(|e| JobError::BadSlot(e.to_string()))?;
+                    let report = reconcile::reconcile(
+                        self.store.as_ref(),
+                        &self.client,
+                        &self.corp_id,
+                        date,
+                        now,
+                    )
+                    .await?;
+                    Ok(report.to_string())
+                }
+            }
+        }
+        .await;
+        let (ok, detail) = match &result {
+            Ok(report) => (true, report.clone()),
+            Err(e) => (false, e.to_string()),
+        };
+        self.store
+            .finish_job_run(job.name(), &label, ok, &detail, Timestamp::now())
+            .await?;
+        if ok {
+            tracing::info!(job = job.name(), slot = %label, detail, "job done");
+            Ok(SlotOutcome::Done(detail))
+        } else {
+            tracing::error!(job = job.name(), slot = %label, error = detail, "job failed; `jifen jobs run` retries it");
+            Ok(SlotOutcome::Failed(detail))
+        }
+    }
+}
