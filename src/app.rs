@@ -146,7 +146,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                 },
                 wake,
             };
-            let jobs = Jobs::from_config(config, store.clone(), client.clone())?;
+            let jobs = Jobs::from_config(config, store.clone(), client.clone(), rules.clone())?;
             let store = store.clone();
             // Callbacks are received meanwhile; they wait in the inbox for the address book.
             let processor = tokio::spawn(async move {

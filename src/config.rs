@@ -222,6 +222,7 @@ pub struct JobsConfig {
     /// A slot missed by less than this (e.g. jifen was down) runs once on start.
     pub grace_minutes: u64,
     pub reconcile: JobConfig,
+    pub month_close: JobConfig,
 }
 
 #[derive(Debug, Deserialize)]
@@ -242,6 +243,10 @@ impl Default for JobsConfig {
             grace_minutes: 120,
             reconcile: JobConfig {
                 cron: "0 30 6 * * *".into(),
+                enabled: true,
+            },
+            month_close: JobConfig {
+                cron: "0 0 7 1 * *".into(),
                 enabled: true,
             },
         }
@@ -581,7 +586,14 @@ impl Config {
     /// The scheduled jobs, their cron expressions checked.
     pub fn job_specs(&self) -> Result<Vec<crate::jobs::JobSpec>, ConfigError> {
         use crate::jobs::{Job, JobSpec, schedule::JobSchedule};
-        let specs = [(Job::Reconcile, "jobs.reconcile.cron", &self.jobs.reconcile)];
+        let specs = [
+            (Job::Reconcile, "jobs.reconcile.cron", &self.jobs.reconcile),
+            (
+                Job::MonthClose,
+                "jobs.month_close.cron",
+                &self.jobs.month_close,
+            ),
+        ];
         specs
             .into_iter()
             .map(|(job, name, c)| {

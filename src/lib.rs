@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod ledger;
 pub mod manifest;
 pub mod outbox;
+pub mod period;
 pub mod processor;
 pub mod rules;
 pub mod store;

@@ -427,3 +427,50 @@ fn out_pid(stdout: &str) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+#[test]
+fn period_commands_refuse_what_they_cannot_do_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let env = [("JIFEN_DATABASE_URL", url.as_str())];
+    let export = jifen(&["export", "--period", "2026-10", "--format", "xlsx"], &env);
+    assert!(!export.status.success());
+    assert!(
+        text(&export.stderr)
+            .contains("2026-10 is not closed; close it first: jifen period close 2026-10"),
+        "{}",
+        text(&export.stderr)
+    );
+    let bad = jifen(&["export", "--period", "2026-13"], &env);
+    assert!(
+        text(&bad.stderr).contains("is not a month like 2026-10"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let format = jifen(&["export", "--period", "2026-10", "--format", "pdf"], &env);
+    assert!(
+        text(&format.stderr).contains("csv or xlsx"),
+        "{}",
+        text(&format.stderr)
+    );
+    let close = jifen(&["period", "close", "2026-10"], &env);
+    assert!(!close.status.success());
+    assert!(
+        text(&close.stderr).contains("JIFEN_DINGTALK_APP_KEY"),
+        "{}",
+        text(&close.stderr)
+    );
+    let unknown = jifen(&["jobs", "run", "honour"], &env);
+    assert!(
+        text(&unknown.stderr).contains("the jobs are: reconcile, month_close"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let list = jifen(&["jobs", "list"], &env);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    assert!(
+        text(&list.stdout).contains("month_close: close the previous month"),
+        "{}",
+        text(&list.stdout)
+    );
+}

@@ -15,6 +15,7 @@ use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET, CORP_ID};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
 use jifen::jobs::schedule::JobSchedule;
 use jifen::jobs::{Job, JobSpec, Jobs, SlotOutcome};
+use jifen::rules::load_rules_file;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use secrecy::SecretString;
@@ -38,6 +39,7 @@ fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
     Jobs {
         store: db.store.clone(),
         client: Arc::new(OpenApiClient::new(settings).unwrap()),
+        rules: Arc::new(load_rules_file("config/rules.toml".as_ref()).unwrap()),
         calendar: shanghai(),
         corp_id: CORP_ID.into(),
         specs: vec![JobSpec {

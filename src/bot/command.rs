@@ -52,6 +52,14 @@ impl Month {
     }
 }
 
+impl std::str::FromStr for Month {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Month, String> {
+        parse_month(s).ok_or_else(|| format!("{s:?} is not a month like 2026-10"))
+    }
+}
+
 impl std::fmt::Display for Month {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:04}-{:02}", self.year, self.month)

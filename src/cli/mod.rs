@@ -18,6 +18,7 @@ use crate::store::{SqliteStore, Store};
 
 mod emulator;
 mod jobs;
+mod period;
 mod queues;
 
 #[derive(Debug, Parser)]
@@ -116,10 +117,36 @@ pub enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Close a month: period rules (全勤), then its totals frozen
+    Period {
+        #[command(subcommand)]
+        command: PeriodCommand,
+    },
+    /// Write a closed month's frozen totals for spreadsheets
+    Export {
+        /// The month, e.g. 2026-10
+        #[arg(long)]
+        period: crate::bot::command::Month,
+        /// csv (people) or xlsx (people and departments)
+        #[arg(long, default_value = "csv")]
+        format: crate::period::archive::Format,
+        /// Where to write [default: jifen-<period>.<format>]
+        #[arg(long)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Show scheduled jobs and their runs, or run one by hand
     Jobs {
         #[command(subcommand)]
         command: JobsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeriodCommand {
+    /// Close a month that is over; closing it again changes nothing
+    Close {
+        /// e.g. 2026-10
+        month: crate::bot::command::Month,
     },
 }
 
@@ -412,6 +439,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load_from_env(config_path)?;
             init_logging(&config);
             emulator::run_emulator(&config, listen, seed, callback_url, robot_url).await
+        }
+        Command::Period {
+            command: PeriodCommand::Close { month },
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            init_logging(&config);
+            period::close(&config, month).await
+        }
+        Command::Export {
+            period: month,
+            format,
+            output,
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            period::export(&config, month, format, output).await
         }
         Command::Jobs { command } => {
             let config = Config::load_from_env(config_path)?;

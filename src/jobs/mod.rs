@@ -12,8 +12,10 @@ use jiff::Timestamp;
 use jiff::civil::DateTime as CivilDateTime;
 
 use self::schedule::{JobSchedule, slot_instant};
+use crate::bot::command::Month;
 use crate::dingtalk::openapi::{ApiError, OpenApiClient};
 use crate::domain::Calendar;
+use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
 /// The jobs jifen knows.
@@ -21,14 +23,17 @@ use crate::store::{Store, StoreError};
 pub enum Job {
     /// The previous day's attendance and DingTalk's failed callbacks, into the inbox.
     Reconcile,
+    /// Closes the previous month: period rules, then frozen totals.
+    MonthClose,
 }
 
 impl Job {
-    pub const ALL: [Job; 1] = [Job::Reconcile];
+    pub const ALL: [Job; 2] = [Job::Reconcile, Job::MonthClose];
 
     pub fn name(self) -> &'static str {
         match self {
             Job::Reconcile => "reconcile",
+            Job::MonthClose => "month_close",
         }
     }
 
@@ -41,6 +46,9 @@ impl Job {
             Job::Reconcile => {
                 "feed the previous day's attendance and DingTalk's failed callbacks into the inbox"
             }
+            Job::MonthClose => {
+                "close the previous month: full-attendance awards, then its totals frozen"
+            }
         }
     }
 }
@@ -51,10 +59,12 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error(transparent)]
     DingTalk(#[from] ApiError),
-    #[error("unknown job {0:?}; the jobs are: reconcile")]
+    #[error("unknown job {0:?}; the jobs are: reconcile, month_close")]
     Unknown(String),
     #[error("{0}")]
     BadSlot(String),
+    #[error(transparent)]
+    Close(#[from] crate::period::CloseError),
 }
 
 /// One job as configured.
@@ -77,6 +87,7 @@ pub enum SlotOutcome {
 pub struct Jobs {
     pub store: Arc<dyn Store>,
     pub client: Arc<OpenApiClient>,
+    pub rules: Arc<RuleSet>,
     pub calendar: Calendar,
     /// Put in events reconciliation rebuilds, as DingTalk would.
     pub corp_id: String,
@@ -90,10 +101,12 @@ impl Jobs {
         config: &crate::config::Config,
         store: Arc<dyn Store>,
         client: Arc<OpenApiClient>,
+        rules: Arc<RuleSet>,
     ) -> Result<Jobs, crate::config::ConfigError> {
         Ok(Jobs {
             store,
             client,
+            rules,
             calendar: config.calendar()?,
             corp_id: config.dingtalk.receive_id.clone().unwrap_or_default(),
             specs: config.job_specs()?,
@@ -161,6 +174,28 @@ impl Jobs {
                         &self.client,
                         &self.corp_id,
                         date,
+                        now,
+                    )
+                    .await?;
+                    Ok(report.to_string())
+                }
+                Job::MonthClose => {
+                    // A slot closes the month before the one it falls in.
+                    let last_month = slot
+                        .date()
+                        .first_of_month()
+                        .yesterday()
+                        .map_err(|e| JobError::BadSlot(e.to_string()))?;
+                    let month = Month {
+                        year: last_month.year(),
+                        month: last_month.month(),
+                    };
+                    let report = crate::period::close_month(
+                        self.store.as_ref(),
+                        &self.client,
+                        &self.rules,
+                        &self.calendar,
+                        month,
                         now,
                     )
                     .await?;

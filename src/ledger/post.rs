@@ -87,6 +87,12 @@ pub async fn post_event(
             }
         }
     }
+    // An event of a closed month is booked at the start of the open one: closed totals are
+    // frozen. The rules still saw when it really happened.
+    let book_at = tx
+        .closed_until()
+        .await?
+        .filter(|until| event.occurred_at < *until);
     // Lock every account involved in one order, so concurrent posts cannot deadlock.
     let people: BTreeSet<&str> = staged.iter().flatten().map(|a| a.userid.as_str()).collect();
     for userid in people {
@@ -115,7 +121,7 @@ pub async fn post_event(
             None => {
                 let departments = tx.departments_of(&award.userid).await?;
                 if scope_allows(&award.scope, &departments) {
-                    let entry = post_award(tx, calendar, event, award, now).await?;
+                    let entry = post_award(tx, calendar, event, award, book_at, now).await?;
                     RuleResult::Posting {
                         rule_id,
                         posting: Posting::Posted(entry),
@@ -136,23 +142,35 @@ pub async fn post_event(
     })
 }
 
+/// Posts one award; `book_at`, when set, is where an event of a closed month is booked.
 async fn post_award(
     tx: &mut dyn StoreTx,
     calendar: &Calendar,
     event: &DomainEvent,
     award: Award,
+    book_at: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<Entry, LedgerError> {
+    let occurred_at = book_at.unwrap_or(event.occurred_at);
     let mut checks = Vec::with_capacity(award.caps.len());
     for cap in &award.caps {
-        let period = calendar.period_containing(cap.period, event.occurred_at)?;
+        let period = calendar.period_containing(cap.period, occurred_at)?;
         let used = tx
             .rule_usage(&award.userid, &award.rule_id, period.start, period.end)
             .await?;
         checks.push(CapCheck { cap: *cap, used });
     }
     let (points, cut_by) = apply_caps(award.points, &checks);
-    let explanation = award.explain(points, cut_by.as_ref());
+    let mut explanation = award.explain(points, cut_by.as_ref());
+    if book_at.is_some() {
+        let day = calendar.local_date(event.occurred_at);
+        explanation
+            .zh
+            .push_str(&format!("（发生于 {day}，当月已结账，计入本月）"));
+        explanation.en.push_str(&format!(
+            " (happened on {day}, in a closed month; counted in the open month)"
+        ));
+    }
     let (notify, rule_name) = (award.notify, award.rule_name.clone());
     let deltas = if award.review {
         Deltas::held(points)
@@ -163,6 +181,9 @@ async fn post_award(
     inputs.insert("event_type".into(), json!(event.kind));
     if points != award.points {
         inputs.insert("points_before_cap".into(), json!(award.points));
+    }
+    if book_at.is_some() {
+        inputs.insert("happened_at".into(), json!(event.occurred_at));
     }
     let entry = NewEntry {
         userid: award.userid,
@@ -179,7 +200,7 @@ async fn post_award(
         resolves: None,
         explanation,
         inputs: inputs.into(),
-        occurred_at: event.occurred_at,
+        occurred_at,
         posted_at: now,
     };
     let entry = insert(tx, &entry).await?;

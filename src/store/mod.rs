@@ -73,6 +73,35 @@ pub struct AuditRecord {
     pub record: NewAudit,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeriodClose {
+    pub period: String,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub closed_at: Timestamp,
+    pub report: String,
+}
+
+/// A person's totals in a closed period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeriodTotal {
+    pub userid: String,
+    pub name: String,
+    pub score: i64,
+    pub balance: i64,
+    pub pending: i64,
+    pub entries: i64,
+}
+
+/// A department's totals in a closed period (its direct members).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DepartmentTotal {
+    pub department_id: String,
+    pub name: String,
+    pub score: i64,
+    pub members: i64,
+}
+
 /// One run of a scheduled job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRun {
@@ -267,6 +296,29 @@ pub trait Store: Send + Sync {
         detail: &str,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Closes `period` (e.g. `2026-10`): records the close and freezes the totals of the
+    /// entries that occurred in [starts_at, ends_at), per person and per department, in one
+    /// transaction. False when it was closed already (nothing changes).
+    async fn close_period(
+        &self,
+        period: &str,
+        starts_at: Timestamp,
+        ends_at: Timestamp,
+        closed_at: Timestamp,
+        report: &str,
+    ) -> Result<bool, StoreError>;
+    async fn period_close(&self, period: &str) -> Result<Option<PeriodClose>, StoreError>;
+    /// A closed period's frozen totals per person, by userid after `after`.
+    async fn period_totals(
+        &self,
+        period: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<PeriodTotal>, StoreError>;
+    async fn period_department_totals(
+        &self,
+        period: &str,
+    ) -> Result<Vec<DepartmentTotal>, StoreError>;
     /// Runs newest first, of one job or all.
     async fn job_runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<JobRun>, StoreError>;
     /// Stores events, skipping keys already present; returns how many were new. Durable when
@@ -327,6 +379,9 @@ pub trait StoreTx: Send {
     /// The person's place by score, 1 for the highest (ties share a place), and how many
     /// accounts there are.
     async fn score_rank(&mut self, userid: &str) -> Result<(i64, i64), StoreError>;
+    /// The end of the latest closed month: entries that occurred before it belong to a
+    /// closed period.
+    async fn closed_until(&mut self) -> Result<Option<Timestamp>, StoreError>;
     /// A person's name, for explanations that name who acted.
     async fn employee_name(&mut self, userid: &str) -> Result<Option<String>, StoreError>;
     /// A manager's monthly award budget, when one was set.

@@ -228,6 +228,18 @@ macro_rules! impl_store_tx {
                 Ok((above + 1, total))
             }
 
+            async fn closed_until(&mut self) -> Result<Option<jiff::Timestamp>, $crate::store::StoreError> {
+                let (until,): (Option<i64>,) = sqlx::query_as("SELECT MAX(ends_at) FROM period_closes")
+                    .fetch_one(&mut *self.tx)
+                    .await?;
+                until
+                    .map(|ms| {
+                        jiff::Timestamp::from_millisecond(ms)
+                            .map_err(|_| $crate::store::StoreError::Corrupt(format!("period end {ms}")))
+                    })
+                    .transpose()
+            }
+
             async fn employee_name(&mut self, userid: &str) -> Result<Option<String>, $crate::store::StoreError> {
                 let row: Option<(String,)> = sqlx::query_as("SELECT name FROM employees WHERE userid = $1")
                     .bind(userid)
@@ -514,6 +526,121 @@ macro_rules! impl_store {
                 .fetch_all(self.reader())
                 .await?;
             rows.into_iter().map(TryInto::try_into).collect()
+        }
+
+        async fn close_period(
+            &self,
+            period: &str,
+            starts_at: jiff::Timestamp,
+            ends_at: jiff::Timestamp,
+            closed_at: jiff::Timestamp,
+            report: &str,
+        ) -> Result<bool, $crate::store::StoreError> {
+            let mut tx = self.writer().begin().await?;
+            let closed = sqlx::query(
+                "INSERT INTO period_closes (period, starts_at, ends_at, closed_at, report) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (period) DO NOTHING",
+            )
+            .bind(period)
+            .bind(starts_at.as_millisecond())
+            .bind(ends_at.as_millisecond())
+            .bind(closed_at.as_millisecond())
+            .bind(report)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !closed {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO period_totals (period, userid, score, balance, pending, entries) \
+                 SELECT $1, userid, SUM(score_delta), SUM(balance_delta), SUM(pending_delta), COUNT(*) \
+                 FROM ledger_entries WHERE occurred_at >= $2 AND occurred_at < $3 GROUP BY userid",
+            )
+            .bind(period)
+            .bind(starts_at.as_millisecond())
+            .bind(ends_at.as_millisecond())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO period_department_totals (period, department_id, score, members) \
+                 SELECT $1, m.department_id, COALESCE(SUM(t.score), 0), COUNT(*) \
+                 FROM department_members m LEFT JOIN period_totals t ON t.period = $1 AND t.userid = m.userid \
+                 GROUP BY m.department_id",
+            )
+            .bind(period)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+
+        async fn period_close(&self, period: &str) -> Result<Option<$crate::store::PeriodClose>, $crate::store::StoreError> {
+            let row: Option<(String, i64, i64, i64, String)> = sqlx::query_as(
+                "SELECT period, starts_at, ends_at, closed_at, report FROM period_closes WHERE period = $1",
+            )
+            .bind(period)
+            .fetch_optional(self.reader())
+            .await?;
+            let at = |ms: i64| {
+                jiff::Timestamp::from_millisecond(ms)
+                    .map_err(|_| $crate::store::StoreError::Corrupt(format!("period time {ms}")))
+            };
+            row.map(|(period, starts, ends, closed, report)| {
+                Ok($crate::store::PeriodClose {
+                    period,
+                    starts_at: at(starts)?,
+                    ends_at: at(ends)?,
+                    closed_at: at(closed)?,
+                    report,
+                })
+            })
+            .transpose()
+        }
+
+        async fn period_totals(&self, period: &str, after: &str, limit: i64) -> Result<Vec<$crate::store::PeriodTotal>, $crate::store::StoreError> {
+            let rows: Vec<(String, Option<String>, i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT t.userid, e.name, t.score, t.balance, t.pending, t.entries FROM period_totals t \
+                 LEFT JOIN employees e ON e.userid = t.userid \
+                 WHERE t.period = $1 AND t.userid > $2 ORDER BY t.userid LIMIT $3",
+            )
+            .bind(period)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(userid, name, score, balance, pending, entries)| $crate::store::PeriodTotal {
+                    name: name.unwrap_or_default(),
+                    userid,
+                    score,
+                    balance,
+                    pending,
+                    entries,
+                })
+                .collect())
+        }
+
+        async fn period_department_totals(&self, period: &str) -> Result<Vec<$crate::store::DepartmentTotal>, $crate::store::StoreError> {
+            let rows: Vec<(String, Option<String>, i64, i64)> = sqlx::query_as(
+                "SELECT t.department_id, d.name, t.score, t.members FROM period_department_totals t \
+                 LEFT JOIN departments d ON d.id = t.department_id \
+                 WHERE t.period = $1 ORDER BY t.score DESC, t.department_id",
+            )
+            .bind(period)
+            .fetch_all(self.reader())
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(department_id, name, score, members)| $crate::store::DepartmentTotal {
+                    name: name.unwrap_or_default(),
+                    department_id,
+                    score,
+                    members,
+                })
+                .collect())
         }
 
         async fn claim_job_run(&self, job: &str, slot: &str, at: jiff::Timestamp) -> Result<bool, $crate::store::StoreError> {

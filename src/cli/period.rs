@@ -1,0 +1,78 @@
+//! `jifen period close` and `jifen export --period`: closing a month by hand, and its frozen
+//! totals as a file, with progress on long exports.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::bot::command::Month;
+use crate::config::Config;
+use crate::dingtalk::openapi::OpenApiClient;
+use crate::period::archive::{Format, write_archive};
+use crate::period::close_month;
+
+pub(super) async fn close(config: &Config, month: Month) -> anyhow::Result<ExitCode> {
+    let settings = config.openapi()?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET: closing a month reads the attendance results"
+        )
+    })?;
+    let client = OpenApiClient::new(settings)?;
+    let rules = Arc::new(crate::rules::load_rules_file(&config.rules_path())?);
+    let store = crate::app::open_store(config).await?;
+    eprintln!("closing {month}: reading the month's attendance results…");
+    let result = close_month(
+        store.as_ref(),
+        &client,
+        &rules,
+        &config.calendar()?,
+        month,
+        Timestamp::now(),
+    )
+    .await;
+    store.close().await;
+    println!("{}", result?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn export(
+    config: &Config,
+    month: Month,
+    format: Format,
+    output: Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let extension = match format {
+        Format::Csv => "csv",
+        Format::Xlsx => "xlsx",
+    };
+    let path = output.unwrap_or_else(|| PathBuf::from(format!("jifen-{month}.{extension}")));
+    let store = crate::app::open_store(config).await?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let result = write_archive(
+        store.as_ref(),
+        &month.to_string(),
+        format,
+        &path,
+        |people| {
+            bar.set_message(format!("{people} people read"));
+            bar.tick();
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    store.close().await;
+    let report = result?;
+    println!(
+        "wrote {} ({} people, {} departments)",
+        path.display(),
+        report.people,
+        report.departments
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,195 @@
+//! Month close against the DingTalk emulator: full attendance is awarded from the attendance
+//! results, totals are frozen per person and department, closing twice changes nothing, a
+//! late event lands in the open month, and the archive is written as CSV and XLSX. On SQLite
+//! and on PostgreSQL.
+
+mod support;
+
+use std::sync::Arc;
+
+use jifen::bot::command::Month;
+use jifen::dingtalk::directory::sync_directory;
+use jifen::dingtalk::openapi::{OpenApiClient, OpenApiSettings};
+use jifen::domain::DomainEvent;
+use jifen::emulator::org::{APP_KEY, APP_SECRET};
+use jifen::emulator::{self, EmulatorSettings};
+use jifen::ledger;
+use jifen::period::archive::{ArchiveError, Format, write_archive};
+use jifen::period::{CloseError, close_month};
+use jifen::rules::{RuleSet, load_rules_file};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use secrecy::SecretString;
+use serde_json::json;
+use support::{TestDb, shanghai};
+
+on_both_backends!(closing_a_month_awards_full_attendance_freezes_totals_and_happens_once);
+
+const OCTOBER: Month = Month {
+    year: 2026,
+    month: 10,
+};
+
+fn rules() -> Arc<RuleSet> {
+    Arc::new(load_rules_file("config/rules.toml".as_ref()).unwrap())
+}
+
+async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(db: &TestDb) {
+    let emu = emulator::start(EmulatorSettings::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut settings = OpenApiSettings::new(APP_KEY.into(), SecretString::from(APP_SECRET));
+    settings.api_base = emu.base_url();
+    settings.oapi_base = emu.base_url();
+    let client = OpenApiClient::new(settings).unwrap();
+    let store = db.store.as_ref();
+    sync_directory(&client, store).await.unwrap();
+    let (rules, calendar) = (rules(), shanghai());
+    let now: Timestamp = "2026-11-02T01:00:00Z".parse().unwrap();
+
+    // Who DingTalk's results say had a perfect October: no late, missing or absent check-in.
+    let org = &emu.emulator.org;
+    let mut weekdays = Vec::new();
+    let mut day: Date = "2026-10-01".parse().unwrap();
+    while day.month() == 10 {
+        weekdays.push(day);
+        day = day.tomorrow().unwrap();
+    }
+    let perfect: Vec<&str> = org
+        .users
+        .iter()
+        .filter(|u| {
+            weekdays.iter().all(|d| {
+                org.attendance(&u.userid, *d).iter().all(|a| {
+                    !matches!(
+                        a.time_result,
+                        "Late" | "SeriousLate" | "NotSigned" | "Absenteeism"
+                    )
+                })
+            })
+        })
+        .map(|u| u.userid.as_str())
+        .collect();
+    assert!(!perfect.is_empty() && perfect.len() < org.users.len());
+
+    // November is not over.
+    let early = close_month(
+        store,
+        &client,
+        &rules,
+        &calendar,
+        Month {
+            year: 2026,
+            month: 11,
+        },
+        now,
+    )
+    .await;
+    assert!(
+        matches!(early, Err(CloseError::NotOver { .. })),
+        "{early:?}"
+    );
+    // The archive of a month not closed is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let refused = write_archive(
+        store,
+        "2026-10",
+        Format::Csv,
+        &dir.path().join("x.csv"),
+        |_| {},
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(ArchiveError::NotClosed(_))),
+        "{refused:?}"
+    );
+
+    let report = close_month(store, &client, &rules, &calendar, OCTOBER, now)
+        .await
+        .unwrap();
+    assert!(!report.already_closed);
+    assert_eq!(report.people, org.users.len());
+    assert_eq!(report.entries, perfect.len());
+    let lucky = perfect[0];
+    let entries = store.entries(lucky, 10, None).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].rule_id.as_deref(), Some("attendance.full_month"));
+    assert_eq!(entries[0].points, 20);
+    assert!(
+        entries[0].explanation.zh.contains("月度全勤"),
+        "{:?}",
+        entries[0].explanation
+    );
+    assert_eq!(
+        calendar.local_date(entries[0].occurred_at).to_string(),
+        "2026-10-31"
+    );
+
+    // Closing again changes nothing.
+    let again = close_month(store, &client, &rules, &calendar, OCTOBER, now)
+        .await
+        .unwrap();
+    assert!(again.already_closed);
+    assert_eq!(store.entries(lucky, 10, None).await.unwrap().len(), 1);
+
+    // The frozen totals.
+    let totals = store.period_totals("2026-10", "", 1000).await.unwrap();
+    assert_eq!(totals.len(), perfect.len());
+    let frozen = totals.iter().find(|t| t.userid == lucky).unwrap();
+    assert_eq!((frozen.score, frozen.entries), (20, 1));
+    let departments = store.period_department_totals("2026-10").await.unwrap();
+    let department_sum: i64 = departments.iter().map(|d| d.score).sum();
+    assert_eq!(department_sum, 20 * perfect.len() as i64);
+
+    // A check-in of 31 October that arrives now is booked in November, and says so.
+    let late = DomainEvent {
+        kind: "attendance.checked".into(),
+        source_key: format!("att:{lucky}:2026-10-30:OnDuty:late-arrival"),
+        userid: lucky.into(),
+        occurred_at: "2026-10-30T00:50:00Z".parse().unwrap(),
+        departments: vec![],
+        data: json!({"result": "on_time", "check_type": "OnDuty", "minutes_late": 0})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    };
+    let mut tx = store.begin().await.unwrap();
+    let posting = ledger::post_event(tx.as_mut(), &rules, &calendar, &late, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let entry = posting.posted().next().expect("an on-time entry");
+    assert_eq!(entry.occurred_at, "2026-10-31T16:00:00Z".parse().unwrap());
+    assert!(
+        entry
+            .explanation
+            .zh
+            .contains("发生于 2026-10-30，当月已结账"),
+        "{:?}",
+        entry.explanation
+    );
+    let refrozen = store.period_totals("2026-10", "", 1000).await.unwrap();
+    assert_eq!(refrozen, totals, "closed totals never change");
+
+    // The archive, for spreadsheets.
+    let csv_path = dir.path().join("october.csv");
+    let mut pages = Vec::new();
+    let written = write_archive(store, "2026-10", Format::Csv, &csv_path, |n| pages.push(n))
+        .await
+        .unwrap();
+    assert_eq!(written.people, perfect.len());
+    assert_eq!(pages.last(), Some(&perfect.len()));
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    assert!(
+        csv.starts_with("userid,name,score,balance,pending,entries\n"),
+        "{csv}"
+    );
+    assert!(csv.contains(&format!("{lucky},")), "{csv}");
+    let xlsx_path = dir.path().join("october.xlsx");
+    write_archive(store, "2026-10", Format::Xlsx, &xlsx_path, |_| {})
+        .await
+        .unwrap();
+    let xlsx = std::fs::read(&xlsx_path).unwrap();
+    assert_eq!(&xlsx[..2], b"PK", "an XLSX file is a zip");
+    emu.stop().await;
+}
