@@ -223,6 +223,25 @@ pub struct JobsConfig {
     pub grace_minutes: u64,
     pub reconcile: JobConfig,
     pub month_close: JobConfig,
+    pub honor_board: HonorBoardConfig,
+}
+
+/// The weekly honor board: when, where to, and who is never ranked.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HonorBoardConfig {
+    pub cron: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// Group chats' openConversationIds.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// The employee page the card's button opens; without it, the card has no button.
+    #[serde(default)]
+    pub page_url: Option<String>,
+    /// People never ranked, such as the HR staff who grant points.
+    #[serde(default, deserialize_with = "userids")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,6 +267,13 @@ impl Default for JobsConfig {
             month_close: JobConfig {
                 cron: "0 0 7 1 * *".into(),
                 enabled: true,
+            },
+            honor_board: HonorBoardConfig {
+                cron: "0 0 9 * * Mon".into(),
+                enabled: true,
+                groups: Vec::new(),
+                page_url: None,
+                exclude: Vec::new(),
             },
         }
     }
@@ -586,24 +612,46 @@ impl Config {
     /// The scheduled jobs, their cron expressions checked.
     pub fn job_specs(&self) -> Result<Vec<crate::jobs::JobSpec>, ConfigError> {
         use crate::jobs::{Job, JobSpec, schedule::JobSchedule};
+        let j = &self.jobs;
         let specs = [
-            (Job::Reconcile, "jobs.reconcile.cron", &self.jobs.reconcile),
+            (
+                Job::Reconcile,
+                "jobs.reconcile.cron",
+                &j.reconcile.cron,
+                j.reconcile.enabled,
+            ),
             (
                 Job::MonthClose,
                 "jobs.month_close.cron",
-                &self.jobs.month_close,
+                &j.month_close.cron,
+                j.month_close.enabled,
+            ),
+            (
+                Job::HonorBoard,
+                "jobs.honor_board.cron",
+                &j.honor_board.cron,
+                j.honor_board.enabled,
             ),
         ];
         specs
             .into_iter()
-            .map(|(job, name, c)| {
+            .map(|(job, name, cron, enabled)| {
                 Ok(JobSpec {
                     job,
-                    schedule: JobSchedule::parse(&c.cron).map_err(|e| key(name, e.to_string()))?,
-                    enabled: c.enabled,
+                    schedule: JobSchedule::parse(cron).map_err(|e| key(name, e.to_string()))?,
+                    enabled,
                 })
             })
             .collect()
+    }
+
+    pub fn honor_settings(&self) -> crate::jobs::honor_board::HonorSettings {
+        let h = &self.jobs.honor_board;
+        crate::jobs::honor_board::HonorSettings {
+            groups: h.groups.clone(),
+            page_url: h.page_url.clone(),
+            excluded: h.exclude.iter().cloned().collect(),
+        }
     }
 
     pub fn job_grace(&self) -> std::time::Duration {

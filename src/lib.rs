@@ -10,6 +10,7 @@ pub mod dingtalk;
 pub mod domain;
 pub mod emulator;
 pub mod export;
+pub mod honor;
 pub mod ingress;
 pub mod jobs;
 pub mod ledger;

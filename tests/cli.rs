@@ -462,7 +462,7 @@ fn period_commands_refuse_what_they_cannot_do_and_say_why() {
     );
     let unknown = jifen(&["jobs", "run", "honour"], &env);
     assert!(
-        text(&unknown.stderr).contains("the jobs are: reconcile, month_close"),
+        text(&unknown.stderr).contains("the jobs are: reconcile, month_close, honor_board"),
         "{}",
         text(&unknown.stderr)
     );

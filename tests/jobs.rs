@@ -13,6 +13,7 @@ use jifen::dingtalk::openapi::{OpenApiClient, OpenApiSettings};
 use jifen::emulator::gate::{Fault, FaultKind};
 use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET, CORP_ID};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
+use jifen::jobs::honor_board::HonorSettings;
 use jifen::jobs::schedule::JobSchedule;
 use jifen::jobs::{Job, JobSpec, Jobs, SlotOutcome};
 use jifen::rules::load_rules_file;
@@ -29,6 +30,7 @@ on_both_backends!(
     two_schedulers_on_one_database_run_each_slot_once,
     a_missed_slot_runs_within_the_grace_window_only,
     a_failed_slot_can_run_again_and_a_done_one_cannot,
+    the_honor_board_reaches_each_group_once_while_two_replicas_run,
 );
 
 fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
@@ -36,6 +38,8 @@ fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
     settings.api_base = emu.base_url();
     settings.oapi_base = emu.base_url();
     settings.max_attempts = 1;
+    settings.robot_code = Some(APP_KEY.into());
+    settings.agent_id = Some(AGENT_ID);
     Jobs {
         store: db.store.clone(),
         client: Arc::new(OpenApiClient::new(settings).unwrap()),
@@ -48,6 +52,7 @@ fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
             enabled: true,
         }],
         grace: Duration::from_secs(grace_minutes * 60),
+        honor: HonorSettings::default(),
     }
 }
 
@@ -137,6 +142,92 @@ async fn a_failed_slot_can_run_again_and_a_done_one_cannot(db: &TestDb) {
         jobs.run_slot(Job::Reconcile, slot, now).await.unwrap(),
         SlotOutcome::Taken
     );
+    emu.stop().await;
+}
+
+async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &TestDb) {
+    let emu = start_emulator().await;
+    let replica = || {
+        let mut jobs = jobs(db, &emu, 120);
+        jobs.specs = vec![JobSpec {
+            job: Job::HonorBoard,
+            schedule: JobSchedule::parse("0 0 9 * * Mon").unwrap(),
+            enabled: true,
+        }];
+        jobs.honor = HonorSettings {
+            groups: vec!["cidSales==".into(), "cidAll==".into()],
+            page_url: None,
+            excluded: ["manager4220".to_string()].into(),
+        };
+        jobs
+    };
+    let (a, b) = (replica(), replica());
+    jifen::dingtalk::directory::sync_directory(&a.client, db.store.as_ref())
+        .await
+        .unwrap();
+    // 王芳 (HR, excluded from the board) grants points in the week of 16 November and the
+    // week before.
+    for (who, points, at) in [
+        (LI_QIANG, 8, "2026-11-17T02:00:00Z"),
+        (ZHANG_WEI, 5, "2026-11-18T02:00:00Z"),
+        (ZHANG_WEI, 9, "2026-11-10T02:00:00Z"),
+        (LI_QIANG, 2, "2026-11-11T02:00:00Z"),
+    ] {
+        let mut tx = db.store.begin().await.unwrap();
+        let post = jifen::ledger::ManualPost {
+            actor: "manager4220".into(),
+            userid: who.into(),
+            points,
+            reason: "表现突出".into(),
+            category: "manual".into(),
+            source_key: format!("honor-test:{who}:{at}"),
+            review: false,
+            occurred_at: at.parse().unwrap(),
+        };
+        jifen::ledger::post_manual(tx.as_mut(), &post, at.parse().unwrap())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    // Monday 23 November, 09:01 in Shanghai, on both replicas at once.
+    let now = at("2026-11-23T01:01:00Z");
+    let (ran_a, ran_b) = tokio::join!(a.tick(now), b.tick(now));
+    let ran: Vec<_> = ran_a.into_iter().chain(ran_b).collect();
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    assert!(
+        matches!(&ran[0].2, SlotOutcome::Done(d) if d.contains("2 on the board, queued for 2 of 2 groups")),
+        "{ran:?}"
+    );
+
+    // Both replicas deliver.
+    let deliverer = || jifen::outbox::deliver::Deliverer {
+        store: db.store.clone(),
+        client: a.client.clone(),
+        calendar: shanghai(),
+        settings: Default::default(),
+        wake: Default::default(),
+    };
+    let (d1, d2) = (deliverer(), deliverer());
+    for _ in 0..5 {
+        let (x, y) = tokio::join!(d1.run_once(), d2.run_once());
+        if x.unwrap() + y.unwrap() == 0 {
+            break;
+        }
+    }
+    let boards: Vec<_> = emu
+        .emulator
+        .messages()
+        .into_iter()
+        .filter(|m| m.channel == "robot_group")
+        .collect();
+    let mut groups: Vec<String> = boards.iter().flat_map(|m| m.to.clone()).collect();
+    groups.sort();
+    assert_eq!(groups, ["cidAll==", "cidSales=="]);
+    let text = &boards[0].text;
+    assert!(text.contains("光荣榜 · 2026-11-16 – 11-22"), "{text}");
+    assert!(text.contains("1. 🥇**李强** +8 积分 ↑1"), "{text}");
+    assert!(text.contains("2. 🥈**张伟** +5 积分 ↓1"), "{text}");
+    assert!(!text.contains("王芳"), "HR is excluded: {text}");
     emu.stop().await;
 }
 

@@ -2,6 +2,7 @@
 //! slot, so a restart, a late start or a second replica never runs a slot twice, and a slot
 //! missed within the grace window runs once on start.
 
+pub mod honor_board;
 pub mod reconcile;
 pub mod schedule;
 
@@ -25,15 +26,18 @@ pub enum Job {
     Reconcile,
     /// Closes the previous month: period rules, then frozen totals.
     MonthClose,
+    /// Last week's top ten, to the configured groups.
+    HonorBoard,
 }
 
 impl Job {
-    pub const ALL: [Job; 2] = [Job::Reconcile, Job::MonthClose];
+    pub const ALL: [Job; 3] = [Job::Reconcile, Job::MonthClose, Job::HonorBoard];
 
     pub fn name(self) -> &'static str {
         match self {
             Job::Reconcile => "reconcile",
             Job::MonthClose => "month_close",
+            Job::HonorBoard => "honor_board",
         }
     }
 
@@ -49,6 +53,7 @@ impl Job {
             Job::MonthClose => {
                 "close the previous month: full-attendance awards, then its totals frozen"
             }
+            Job::HonorBoard => "push last week's top ten (光荣榜) to the configured groups",
         }
     }
 }
@@ -59,12 +64,14 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error(transparent)]
     DingTalk(#[from] ApiError),
-    #[error("unknown job {0:?}; the jobs are: reconcile, month_close")]
+    #[error("unknown job {0:?}; the jobs are: reconcile, month_close, honor_board")]
     Unknown(String),
     #[error("{0}")]
     BadSlot(String),
     #[error(transparent)]
     Close(#[from] crate::period::CloseError),
+    #[error(transparent)]
+    Calendar(#[from] crate::domain::calendar::CalendarError),
 }
 
 /// One job as configured.
@@ -94,6 +101,7 @@ pub struct Jobs {
     pub specs: Vec<JobSpec>,
     /// A slot missed by less than this still runs (once) when jifen starts.
     pub grace: Duration,
+    pub honor: honor_board::HonorSettings,
 }
 
 impl Jobs {
@@ -111,6 +119,7 @@ impl Jobs {
             corp_id: config.dingtalk.receive_id.clone().unwrap_or_default(),
             specs: config.job_specs()?,
             grace: config.job_grace(),
+            honor: config.honor_settings(),
         })
     }
 
@@ -200,6 +209,16 @@ impl Jobs {
                     )
                     .await?;
                     Ok(report.to_string())
+                }
+                Job::HonorBoard => {
+                    let at = slot_instant(slot, self.calendar.time_zone()).unwrap_or(now);
+                    honor_board::post_honor_board(
+                        self.store.as_ref(),
+                        &self.calendar,
+                        &self.honor,
+                        at,
+                    )
+                    .await
                 }
             }
         }

@@ -272,6 +272,13 @@ pub trait Store: Send + Sync {
         department: Option<&str>,
         limit: i64,
     ) -> Result<Vec<Ranked>, StoreError>;
+    /// Departments by the points their direct members earned in [from, to), best first.
+    async fn department_leaderboard(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<DepartmentTotal>, StoreError>;
     /// Entries that occurred in [from, to), of one person or everyone, in id order after
     /// `after_id` (for paging through a month).
     async fn entries_between(

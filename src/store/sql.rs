@@ -504,6 +504,35 @@ macro_rules! impl_store {
                 .collect())
         }
 
+        async fn department_leaderboard(
+            &self,
+            from: jiff::Timestamp,
+            to: jiff::Timestamp,
+            limit: i64,
+        ) -> Result<Vec<$crate::store::DepartmentTotal>, $crate::store::StoreError> {
+            let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                "SELECT m.department_id, d.name, CAST(COALESCE(SUM(w.points), 0) AS BIGINT) AS score, \
+                 COUNT(*) AS members FROM department_members m JOIN departments d ON d.id = m.department_id \
+                 LEFT JOIN (SELECT userid, SUM(score_delta) AS points FROM ledger_entries \
+                     WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY userid) w ON w.userid = m.userid \
+                 GROUP BY m.department_id, d.name ORDER BY score DESC, m.department_id LIMIT $3",
+            )
+            .bind(from.as_millisecond())
+            .bind(to.as_millisecond())
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(department_id, name, score, members)| $crate::store::DepartmentTotal {
+                    department_id,
+                    name,
+                    score,
+                    members,
+                })
+                .collect())
+        }
+
         async fn entries_between(
             &self,
             userid: Option<&str>,
