@@ -49,12 +49,7 @@ pub async fn reconcile(
     now: Timestamp,
 ) -> Result<ReconcileReport, JobError> {
     let mut rows = Vec::new();
-    let people: Vec<String> = store
-        .employee_names()
-        .await?
-        .into_iter()
-        .map(|(userid, _)| userid)
-        .collect();
+    let people = crate::store::userids(store).await?;
     let records = client.attendance_results(&people, date, date).await?;
     let check_ins: Vec<_> = records.iter().filter(|r| r.user_check_time > 0).collect();
     for record in &check_ins {

@@ -94,12 +94,7 @@ pub async fn close_month(
             entries: 0,
         });
     }
-    let people: Vec<String> = store
-        .employee_names()
-        .await?
-        .into_iter()
-        .map(|(userid, _)| userid)
-        .collect();
+    let people = crate::store::userids(store).await?;
     let last_day = period
         .end
         .checked_sub(SignedDuration::from_millis(1))

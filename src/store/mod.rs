@@ -102,6 +102,16 @@ pub struct DepartmentTotal {
     pub members: i64,
 }
 
+/// Every known person's userid (the people jobs ask DingTalk about).
+pub async fn userids(store: &dyn Store) -> Result<Vec<String>, StoreError> {
+    Ok(store
+        .employee_names()
+        .await?
+        .into_iter()
+        .map(|(userid, _)| userid)
+        .collect())
+}
+
 /// One run of a scheduled job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct JobRun {
