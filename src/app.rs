@@ -88,9 +88,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     }
     let export = config.export_links(addr);
     let bot_settings = config.bot_settings()?;
+    let calendar = config.calendar()?;
     let state = AppState {
         store: store.clone(),
-        calendar: config.calendar()?,
+        calendar: calendar.clone(),
         admin_token: token,
         export: export.clone(),
     };
@@ -113,7 +114,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         Arc::new(Bot {
             store: store.clone(),
             rules: rules.clone(),
-            calendar: state.calendar.clone(),
+            calendar: calendar.clone(),
             settings: bot_settings,
             export,
             wake: wake.clone(),
@@ -121,7 +122,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     });
     let robot = RobotState {
         secret: config.dingtalk.app_secret.clone().map(Arc::new),
-        inbox: Some(inbox),
+        inbox,
         robot_code: config.dingtalk.robot_code.clone(),
     };
     let workers = match openapi {
@@ -131,7 +132,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             let processor = Processor {
                 store: store.clone(),
                 rules: rules.clone(),
-                calendar: config.calendar()?,
+                calendar: calendar.clone(),
                 source: client.clone(),
                 bot,
                 settings: ProcessorSettings::default(),
@@ -139,7 +140,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             let deliverer = Deliverer {
                 store: store.clone(),
                 client: client.clone(),
-                calendar: config.calendar()?,
+                calendar,
                 settings: DeliverySettings {
                     retry_schedule: config.retry_schedule()?,
                     ..DeliverySettings::default()

@@ -48,15 +48,16 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         })),
         inbox: InboxWriter::spawn(db.store.clone()),
     };
+    let robot = RobotState {
+        secret: None,
+        inbox: callback.inbox.clone(),
+        robot_code: None,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router(state, callback, RobotState::default(), max_body),
-        )
-        .await
-    });
+    tokio::spawn(
+        async move { axum::serve(listener, router(state, callback, robot, max_body)).await },
+    );
     format!("http://{addr}/dingtalk/callback")
 }
 

@@ -43,17 +43,16 @@ async fn serve(db: &TestDb, token: Option<&str>) -> String {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let callback = CallbackState {
-        keys: None,
-        inbox: InboxWriter::spawn(db.store.clone()),
+    let inbox = InboxWriter::spawn(db.store.clone());
+    let robot = RobotState {
+        secret: None,
+        inbox: inbox.clone(),
+        robot_code: None,
     };
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router(state, callback, RobotState::default(), 64 * 1024),
-        )
-        .await
-    });
+    let callback = CallbackState { keys: None, inbox };
+    tokio::spawn(
+        async move { axum::serve(listener, router(state, callback, robot, 64 * 1024)).await },
+    );
     format!("http://{addr}")
 }
 

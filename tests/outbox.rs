@@ -19,7 +19,7 @@ use jifen::store::{NewOutboxRow, Store};
 use jiff::Timestamp;
 use secrecy::SecretString;
 use serde_json::json;
-use support::{TestDb, shanghai};
+use support::{TestDb, checked, shanghai};
 
 on_both_backends!(
     a_new_entry_queues_its_notification_in_the_same_transaction,
@@ -73,20 +73,6 @@ async fn seed(store: &dyn Store) {
     tx.commit().await.unwrap();
 }
 
-fn checked(source: &str, at: &str, result: &str) -> DomainEvent {
-    DomainEvent {
-        kind: "attendance.checked".into(),
-        source_key: source.into(),
-        userid: LI_QIANG.into(),
-        occurred_at: at.parse().unwrap(),
-        departments: vec![],
-        data: json!({ "result": result, "check_type": "OnDuty", "minutes_late": 0 })
-            .as_object()
-            .cloned()
-            .unwrap(),
-    }
-}
-
 async fn post(store: &dyn Store, event: &DomainEvent, now: Timestamp) {
     let rules = load_rules(RULES).unwrap();
     let mut tx = store.begin().await.unwrap();
@@ -128,7 +114,7 @@ fn deliverer(db: &TestDb, emu: &RunningEmulator, schedule_ms: &[u64]) -> Deliver
 async fn a_new_entry_queues_its_notification_in_the_same_transaction(db: &TestDb) {
     let store = db.store.as_ref();
     seed(store).await;
-    let event = checked("att:1", "2026-10-08T00:52:00Z", "on_time");
+    let event = checked(LI_QIANG, "att:1", "2026-10-08T00:52:00Z", "on_time");
     // A transaction that is not committed leaves no push behind.
     {
         let rules = load_rules(RULES).unwrap();
@@ -142,7 +128,7 @@ async fn a_new_entry_queues_its_notification_in_the_same_transaction(db: &TestDb
     post(store, &event, Timestamp::now()).await; // redelivered
     post(
         store,
-        &checked("att:2", "2026-10-09T00:52:00Z", "early"),
+        &checked(LI_QIANG, "att:2", "2026-10-09T00:52:00Z", "early"),
         Timestamp::now(),
     )
     .await;
@@ -181,13 +167,13 @@ async fn a_digest_rule_queues_one_digest_per_person_per_day(db: &TestDb) {
     let morning: Timestamp = "2026-10-08T01:00:00Z".parse().unwrap();
     post(
         store,
-        &checked("att:1", "2026-10-08T01:00:00Z", "late"),
+        &checked(LI_QIANG, "att:1", "2026-10-08T01:00:00Z", "late"),
         morning,
     )
     .await;
     post(
         store,
-        &checked("att:2", "2026-10-08T01:05:00Z", "late"),
+        &checked(LI_QIANG, "att:2", "2026-10-08T01:05:00Z", "late"),
         morning,
     )
     .await;
@@ -207,7 +193,7 @@ async fn the_deliverer_sends_due_pushes_and_records_the_attempt(db: &TestDb) {
     seed(store).await;
     post(
         store,
-        &checked("att:1", "2026-10-08T00:52:00Z", "on_time"),
+        &checked(LI_QIANG, "att:1", "2026-10-08T00:52:00Z", "on_time"),
         Timestamp::now(),
     )
     .await;
@@ -240,7 +226,7 @@ async fn a_failing_push_is_retried_on_schedule_then_dead_lettered_and_can_be_req
     seed(store).await;
     post(
         store,
-        &checked("att:1", "2026-10-08T00:52:00Z", "on_time"),
+        &checked(LI_QIANG, "att:1", "2026-10-08T00:52:00Z", "on_time"),
         Timestamp::now(),
     )
     .await;
@@ -308,7 +294,7 @@ async fn a_push_claimed_by_a_crashed_sender_is_sent_after_its_lease(db: &TestDb)
     seed(store).await;
     post(
         store,
-        &checked("att:1", "2026-10-08T00:52:00Z", "on_time"),
+        &checked(LI_QIANG, "att:1", "2026-10-08T00:52:00Z", "on_time"),
         Timestamp::now(),
     )
     .await;
@@ -336,13 +322,13 @@ async fn a_daily_digest_summarises_the_days_entries(db: &TestDb) {
     let now = Timestamp::now();
     post(
         store,
-        &checked("att:1", "2026-10-08T01:00:00Z", "late"),
+        &checked(LI_QIANG, "att:1", "2026-10-08T01:00:00Z", "late"),
         now,
     )
     .await;
     post(
         store,
-        &checked("att:2", "2026-10-09T01:00:00Z", "late"),
+        &checked(LI_QIANG, "att:2", "2026-10-09T01:00:00Z", "late"),
         now,
     )
     .await;
@@ -379,6 +365,7 @@ async fn rate_limits_and_server_errors_delay_pushes_but_each_arrives_once(db: &T
     seed(store).await;
     for day in 1..=5 {
         let event = checked(
+            LI_QIANG,
             &format!("att:{day}"),
             &format!("2026-10-0{day}T00:52:00Z"),
             "on_time",

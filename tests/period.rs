@@ -10,7 +10,7 @@ use std::sync::Arc;
 use jifen::bot::command::Month;
 use jifen::dingtalk::directory::sync_directory;
 use jifen::dingtalk::openapi::{OpenApiClient, OpenApiSettings};
-use jifen::domain::DomainEvent;
+use jifen::domain::calendar::PeriodKind;
 use jifen::emulator::org::{APP_KEY, APP_SECRET};
 use jifen::emulator::{self, EmulatorSettings};
 use jifen::ledger;
@@ -20,8 +20,7 @@ use jifen::rules::{RuleSet, load_rules_file};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use secrecy::SecretString;
-use serde_json::json;
-use support::{TestDb, shanghai};
+use support::{TestDb, checked, shanghai};
 
 on_both_backends!(closing_a_month_awards_full_attendance_freezes_totals_and_happens_once);
 
@@ -142,17 +141,12 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
     assert_eq!(department_sum, 20 * perfect.len() as i64);
 
     // A check-in of 31 October that arrives now is booked in November, and says so.
-    let late = DomainEvent {
-        kind: "attendance.checked".into(),
-        source_key: format!("att:{lucky}:2026-10-30:OnDuty:late-arrival"),
-        userid: lucky.into(),
-        occurred_at: "2026-10-30T00:50:00Z".parse().unwrap(),
-        departments: vec![],
-        data: json!({"result": "on_time", "check_type": "OnDuty", "minutes_late": 0})
-            .as_object()
-            .cloned()
-            .unwrap(),
-    };
+    let late = checked(
+        lucky,
+        &format!("att:{lucky}:2026-10-30:OnDuty:late-arrival"),
+        "2026-10-30T00:50:00Z",
+        "on_time",
+    );
     let mut tx = store.begin().await.unwrap();
     let posting = ledger::post_event(tx.as_mut(), &rules, &calendar, &late, now)
         .await
@@ -168,8 +162,38 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
         "{:?}",
         entry.explanation
     );
+    // So is taking back an October entry.
+    let mut tx = store.begin().await.unwrap();
+    let reversal = ledger::reverse(tx.as_mut(), entries[0].id, "manager4220", "复核有误", now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        reversal.occurred_at,
+        "2026-10-31T16:00:00Z".parse().unwrap()
+    );
+    assert!(
+        reversal
+            .explanation
+            .zh
+            .contains("原记录所在月份已结账，计入本月"),
+        "{:?}",
+        reversal.explanation
+    );
+    // The ledger's October still adds up to the frozen totals.
     let refrozen = store.period_totals("2026-10", "", 1000).await.unwrap();
     assert_eq!(refrozen, totals, "closed totals never change");
+    let october = calendar
+        .period_of(PeriodKind::Month, OCTOBER.first_day())
+        .unwrap();
+    let in_october: i64 = store
+        .entries_between(Some(lucky), october.start, october.end, 0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.deltas.score)
+        .sum();
+    assert_eq!(in_october, frozen.score);
 
     // The archive, for spreadsheets.
     let csv_path = dir.path().join("october.csv");

@@ -11,7 +11,7 @@ use jifen::rules::{RuleSet, load_rules};
 use jifen::store::{NewInboxRow, Store};
 use jiff::Timestamp;
 use serde_json::json;
-use support::{TestDb, seed_org, shanghai};
+use support::{TestDb, checked, seed_org, shanghai};
 
 on_both_backends!(
     migrating_twice_applies_nothing_the_second_time,
@@ -87,20 +87,6 @@ departments = ["rd"]
 
 fn rules() -> RuleSet {
     load_rules(RULES).expect("test rules are valid")
-}
-
-fn checked(userid: &str, source: &str, at: &str, result: &str) -> DomainEvent {
-    DomainEvent {
-        kind: "attendance.checked".into(),
-        source_key: source.into(),
-        userid: userid.into(),
-        occurred_at: at.parse().unwrap(),
-        departments: vec![],
-        data: json!({ "result": result, "check_type": "OnDuty", "minutes_late": 0 })
-            .as_object()
-            .cloned()
-            .unwrap(),
-    }
 }
 
 fn approved(

@@ -32,16 +32,6 @@ pub struct BotSettings {
     pub review_threshold: i64,
 }
 
-impl Default for BotSettings {
-    fn default() -> Self {
-        BotSettings {
-            roles: RoleConfig::default(),
-            manager_monthly_budget: 100,
-            review_threshold: 50,
-        }
-    }
-}
-
 pub struct Bot {
     pub store: Arc<dyn Store>,
     pub rules: Arc<RuleSet>,

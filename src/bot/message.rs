@@ -20,10 +20,6 @@ pub struct RobotMessage {
     #[serde(default)]
     pub sender_staff_id: Option<String>,
     #[serde(default)]
-    pub sender_nick: String,
-    #[serde(default)]
-    pub sender_corp_id: Option<String>,
-    #[serde(default)]
     pub robot_code: Option<String>,
     /// Everyone mentioned; the robot itself is listed without a staffId.
     #[serde(default)]
@@ -33,8 +29,6 @@ pub struct RobotMessage {
     /// Milliseconds since the epoch.
     #[serde(default)]
     pub session_webhook_expired_time: Option<i64>,
-    #[serde(default)]
-    pub create_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,13 +21,13 @@ use crate::bot::message::RobotMessage;
 use crate::bot::sign::{SignError, verify};
 use crate::store::NewInboxRow;
 
-/// The default is a robot that is not configured: every message gets 503.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct RobotState {
     /// The robot's AppSecret (the app secret), which signs every message; `None` until the
-    /// app's credentials are configured (answers need the OpenAPI too).
+    /// app's credentials are configured (answers need the OpenAPI too), and every message
+    /// gets 503.
     pub secret: Option<Arc<SecretString>>,
-    pub inbox: Option<InboxWriter>,
+    pub inbox: InboxWriter,
     /// When set, messages for another robot are refused.
     pub robot_code: Option<String>,
 }
@@ -73,7 +73,7 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, RobotError> {
-    let (Some(inbox), Some(secret)) = (&state.inbox, &state.secret) else {
+    let Some(secret) = &state.secret else {
         return Err(RobotError::NotConfigured);
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
@@ -102,7 +102,7 @@ pub async fn receive(
         ignored: None,
         received_at: now,
     };
-    inbox.store(vec![row]).await?;
+    state.inbox.store(vec![row]).await?;
     // An empty 200: the answer goes through the outbox, not in this response.
     Ok(StatusCode::OK.into_response())
 }

@@ -87,12 +87,8 @@ pub async fn post_event(
             }
         }
     }
-    // An event of a closed month is booked at the start of the open one: closed totals are
-    // frozen. The rules still saw when it really happened.
-    let book_at = tx
-        .closed_until()
-        .await?
-        .filter(|until| event.occurred_at < *until);
+    // The rules saw when it really happened; the entry may be booked later.
+    let book_at = open_month_start(tx, event.occurred_at).await?;
     // Lock every account involved in one order, so concurrent posts cannot deadlock.
     let people: BTreeSet<&str> = staged.iter().flatten().map(|a| a.userid.as_str()).collect();
     for userid in people {
@@ -164,12 +160,11 @@ async fn post_award(
     let mut explanation = award.explain(points, cut_by.as_ref());
     if book_at.is_some() {
         let day = calendar.local_date(event.occurred_at);
-        explanation
-            .zh
-            .push_str(&format!("（发生于 {day}，当月已结账，计入本月）"));
-        explanation.en.push_str(&format!(
-            " (happened on {day}, in a closed month; counted in the open month)"
-        ));
+        booked_later(
+            &mut explanation,
+            &format!("发生于 {day}，当月已结账"),
+            &format!("happened on {day}, in a closed month"),
+        );
     }
     let (notify, rule_name) = (award.notify, award.rule_name.clone());
     let deltas = if award.review {
@@ -366,6 +361,24 @@ pub async fn reverse(
         balance: -original.deltas.balance,
         pending: 0,
     };
+    let book_at = open_month_start(tx, original.occurred_at).await?;
+    let mut explanation = Explanation {
+        zh: format!(
+            "撤销第 {id} 条记录：{:+} 积分（理由：{reason}；原记录：{}）",
+            -original.points, original.explanation.zh
+        ),
+        en: format!(
+            "Reversal of entry #{id}: {:+} (reason: {reason}; was: {})",
+            -original.points, original.explanation.en
+        ),
+    };
+    if book_at.is_some() {
+        booked_later(
+            &mut explanation,
+            "原记录所在月份已结账",
+            "the original's month is closed",
+        );
+    }
     let entry = NewEntry {
         userid: original.userid.clone(),
         kind: EntryKind::Reversal,
@@ -379,19 +392,11 @@ pub async fn reverse(
         category: original.category.clone(),
         reverses: Some(id),
         resolves: None,
-        explanation: Explanation {
-            zh: format!(
-                "撤销第 {id} 条记录：{:+} 积分（理由：{reason}；原记录：{}）",
-                -original.points, original.explanation.zh
-            ),
-            en: format!(
-                "Reversal of entry #{id}: {:+} (reason: {reason}; was: {})",
-                -original.points, original.explanation.en
-            ),
-        },
+        explanation,
         inputs: json!({ "reason": reason }),
-        // Counted in the period of what it reverses, so a cap it used is freed.
-        occurred_at: original.occurred_at,
+        // Counted in the period of what it reverses, so a cap it used is freed (unless that
+        // month is closed).
+        occurred_at: book_at.unwrap_or(original.occurred_at),
         posted_at: now,
     };
     let entry = insert(tx, &entry).await?;
@@ -478,6 +483,26 @@ pub async fn resolve(
             format!("{sep}{reason}")
         }
     };
+    let book_at = open_month_start(tx, original.occurred_at).await?;
+    let mut explanation = Explanation {
+        zh: format!(
+            "{zh}第 {id} 条记录（{by}{}）：{}",
+            note("，"),
+            original.explanation.zh
+        ),
+        en: format!(
+            "{en} entry #{id} (by {by}{}): {}",
+            note(": "),
+            original.explanation.en
+        ),
+    };
+    if book_at.is_some() {
+        booked_later(
+            &mut explanation,
+            "原记录所在月份已结账",
+            "the original's month is closed",
+        );
+    }
     let entry = NewEntry {
         userid: original.userid.clone(),
         kind,
@@ -495,25 +520,31 @@ pub async fn resolve(
         category: original.category.clone(),
         reverses: None,
         resolves: Some(id),
-        explanation: Explanation {
-            zh: format!(
-                "{zh}第 {id} 条记录（{by}{}）：{}",
-                note("，"),
-                original.explanation.zh
-            ),
-            en: format!(
-                "{en} entry #{id} (by {by}{}): {}",
-                note(": "),
-                original.explanation.en
-            ),
-        },
+        explanation,
         inputs: json!({ "decision": decision, "reason": reason }),
-        occurred_at: original.occurred_at,
+        occurred_at: book_at.unwrap_or(original.occurred_at),
         posted_at: now,
     };
     let entry = insert(tx, &entry).await?;
     audit(tx, actor, decision.verb(), &entry, reason, now).await?;
     Ok(entry)
+}
+
+/// Where something that happened at `at` is booked, when not at `at`: a closed month's totals
+/// are frozen, so what happened in one is booked at the start of the open month.
+async fn open_month_start(
+    tx: &mut dyn StoreTx,
+    at: Timestamp,
+) -> Result<Option<Timestamp>, LedgerError> {
+    Ok(tx.closed_until().await?.filter(|until| at < *until))
+}
+
+/// Says in an explanation why an entry is booked in the open month.
+fn booked_later(explanation: &mut Explanation, why_zh: &str, why_en: &str) {
+    explanation.zh.push_str(&format!("（{why_zh}，计入本月）"));
+    explanation
+        .en
+        .push_str(&format!(" ({why_en}; counted in the open month)"));
 }
 
 /// Writes an entry and moves its owner's totals by its deltas, in the caller's transaction.

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use jifen::domain::{Calendar, Department, Employee};
+use jifen::domain::{Calendar, Department, DomainEvent, Employee};
 use jifen::store::{PgStore, SqliteStore, Store};
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
@@ -318,5 +318,20 @@ impl Server {
     pub fn kill(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
+    }
+}
+
+/// An on-duty check-in of `userid` at `at`, classified `result` (on_time, late, early…).
+pub fn checked(userid: &str, source: &str, at: &str, result: &str) -> DomainEvent {
+    DomainEvent {
+        kind: "attendance.checked".into(),
+        source_key: source.into(),
+        userid: userid.into(),
+        occurred_at: at.parse().unwrap(),
+        departments: vec![],
+        data: serde_json::json!({ "result": result, "check_type": "OnDuty", "minutes_late": 0 })
+            .as_object()
+            .cloned()
+            .unwrap(),
     }
 }
