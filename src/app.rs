@@ -17,6 +17,7 @@ use crate::ingress::InboxWriter;
 use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
 use crate::jobs::Jobs;
+use crate::leaderboard::{LeaderboardIndex, keep_current};
 use crate::outbox::deliver::{Deliverer, DeliverySettings};
 use crate::processor::{Processor, ProcessorSettings};
 use crate::rules::{RuleSet, load_rules_file};
@@ -26,6 +27,9 @@ use crate::web::{AppState, router};
 /// How often the scheduler looks for due job slots.
 const JOB_CHECK: std::time::Duration = std::time::Duration::from_secs(20);
 
+/// How often the leaderboards read new ledger entries.
+const LEADERBOARD_CATCH_UP: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// A server running in the background.
 pub struct Running {
     pub addr: SocketAddr,
@@ -33,8 +37,8 @@ pub struct Running {
     pub rules: Arc<RuleSet>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
-    /// The processor, the delivery worker and the scheduler, when DingTalk's OpenAPI is
-    /// configured.
+    /// The leaderboards' reader; the processor, the delivery worker and the scheduler when
+    /// DingTalk's OpenAPI is configured.
     workers: Vec<JoinHandle<()>>,
 }
 
@@ -89,11 +93,22 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
     let export = config.export_links(addr);
     let bot_settings = config.bot_settings()?;
     let calendar = config.calendar()?;
+    let leaderboard = Arc::new(
+        LeaderboardIndex::load(
+            store.clone(),
+            calendar.clone(),
+            config.leaderboard_settings(),
+            jiff::Timestamp::now(),
+        )
+        .await
+        .context("cannot build the leaderboards from the ledger")?,
+    );
     let state = AppState {
         store: store.clone(),
         calendar: calendar.clone(),
         admin_token: token,
         export: export.clone(),
+        leaderboard: leaderboard.clone(),
     };
     let keys = config.callback_keys()?;
     if keys.is_none() {
@@ -115,6 +130,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             store: store.clone(),
             rules: rules.clone(),
             calendar: calendar.clone(),
+            leaderboard: leaderboard.clone(),
             settings: bot_settings,
             export,
             wake: wake.clone(),
@@ -125,7 +141,7 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         inbox,
         robot_code: config.dingtalk.robot_code.clone(),
     };
-    let workers = match openapi {
+    let mut workers = match openapi {
         Some(settings) => {
             tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");
             let client = Arc::new(OpenApiClient::new(settings)?);
@@ -149,14 +165,20 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             };
             let jobs = Jobs::from_config(config, store.clone(), client.clone(), rules.clone())?;
             let store = store.clone();
+            let leaderboard = leaderboard.clone();
             // Callbacks are received meanwhile; they wait in the inbox for the address book.
             let processor = tokio::spawn(async move {
                 match sync_directory(&client, store.as_ref()).await {
-                    Ok(report) => tracing::info!(
-                        departments = report.departments,
-                        employees = report.employees,
-                        "address book synced from DingTalk"
-                    ),
+                    Ok(report) => {
+                        tracing::info!(
+                            departments = report.departments,
+                            employees = report.employees,
+                            "address book synced from DingTalk"
+                        );
+                        if let Err(e) = leaderboard.refresh_directory().await {
+                            tracing::warn!(error = %e, "leaderboards keep the previous address book");
+                        }
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "address book not synced; processing with the people already known")
                     }
@@ -176,6 +198,10 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
             vec![]
         }
     };
+    workers.push(tokio::spawn(keep_current(
+        leaderboard,
+        LEADERBOARD_CATCH_UP,
+    )));
     let app = router(state, callback, robot, config.server.max_body_bytes);
     let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

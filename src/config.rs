@@ -73,6 +73,8 @@ pub struct Config {
     pub robot: RobotConfig,
     #[serde(default)]
     pub jobs: JobsConfig,
+    #[serde(default)]
+    pub leaderboard: LeaderboardConfig,
     /// Folder of the config file, for relative paths in it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -277,6 +279,18 @@ impl Default for JobsConfig {
             },
         }
     }
+}
+
+/// Leaderboards: how ties are placed and who is never ranked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LeaderboardConfig {
+    pub tie: crate::leaderboard::TiePolicy,
+    #[serde(deserialize_with = "userids")]
+    pub exclude_people: Vec<String>,
+    #[serde(deserialize_with = "userids")]
+    pub exclude_departments: Vec<String>,
+    pub whole_period_only: bool,
 }
 
 /// Delivery of messages to DingTalk.
@@ -651,6 +665,18 @@ impl Config {
             groups: h.groups.clone(),
             page_url: h.page_url.clone(),
             excluded: h.exclude.iter().cloned().collect(),
+        }
+    }
+
+    pub fn leaderboard_settings(&self) -> crate::leaderboard::LeaderboardSettings {
+        let l = &self.leaderboard;
+        crate::leaderboard::LeaderboardSettings {
+            tie: l.tie,
+            exclusions: crate::leaderboard::Exclusions {
+                people: l.exclude_people.iter().cloned().collect(),
+                departments: l.exclude_departments.iter().cloned().collect(),
+                whole_period_only: l.whole_period_only,
+            },
         }
     }
 

@@ -13,6 +13,7 @@ pub mod export;
 pub mod honor;
 pub mod ingress;
 pub mod jobs;
+pub mod leaderboard;
 pub mod ledger;
 pub mod manifest;
 pub mod outbox;

@@ -13,7 +13,7 @@ use jifen::web::{AppState, router};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::{TestDb, shanghai};
+use support::{TestDb, leaderboards, shanghai};
 
 on_both_backends!(
     a_signed_approval_is_stored_and_acknowledged_with_encrypted_success,
@@ -40,6 +40,7 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         calendar: shanghai(),
         admin_token: None,
         export: None,
+        leaderboard: leaderboards(&db.store, Default::default(), jiff::Timestamp::now()).await,
     };
     let callback = CallbackState {
         keys: Some(Arc::new(CallbackKeys {

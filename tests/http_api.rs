@@ -10,6 +10,7 @@ use jifen::domain::DomainEvent;
 use jifen::ingress::InboxWriter;
 use jifen::ingress::callback::CallbackState;
 use jifen::ingress::robot::RobotState;
+use jifen::leaderboard::keep_current;
 use jifen::ledger;
 use jifen::rules::load_rules_file;
 use jifen::web::{AppState, router};
@@ -17,7 +18,7 @@ use jiff::Timestamp;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::{TestDb, seed_org, shanghai};
+use support::{TestDb, leaderboards, manual, seed_org, shanghai};
 
 const TOKEN: &str = "test-admin-token";
 
@@ -31,6 +32,8 @@ on_both_backends!(
     callbacks_are_refused_until_configured,
     robot_messages_and_exports_are_refused_until_configured,
     the_audit_trail_is_served_newest_first_and_by_person,
+    the_leaderboard_is_served_by_person_and_by_department,
+    bad_leaderboard_queries_are_refused_with_the_reason,
 );
 
 /// Serves the API over `db` on a free port; returns its base URL.
@@ -40,7 +43,12 @@ async fn serve(db: &TestDb, token: Option<&str>) -> String {
         calendar: shanghai(),
         admin_token: token.map(|t| Arc::new(SecretString::from(t.to_string()))),
         export: None,
+        leaderboard: leaderboards(&db.store, Default::default(), Timestamp::now()).await,
     };
+    tokio::spawn(keep_current(
+        state.leaderboard.clone(),
+        std::time::Duration::from_millis(20),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let inbox = InboxWriter::spawn(db.store.clone());
@@ -376,4 +384,123 @@ async fn the_app_starts_from_the_shipped_config_on_a_fresh_sqlite_file() {
     );
     running.stop().await.unwrap();
     assert!(dir.path().join("nested/folder/jifen.db").exists());
+}
+
+async fn the_leaderboard_is_served_by_person_and_by_department(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let base = serve(db, Some(TOKEN)).await;
+    for (userid, points, at) in [
+        ("lina", 8, "2026-10-05T02:00:00Z"),
+        ("zhangwei", 8, "2026-10-06T02:00:00Z"),
+        ("wangfang", 3, "2026-10-31T15:59:00Z"), // 23:59 on 31 October in Shanghai
+        ("wangfang", 50, "2026-10-31T16:00:00Z"), // already November
+    ] {
+        manual(db.store.as_ref(), "boss", userid, points, false, at).await;
+    }
+    let url = format!("{base}/api/v1/leaderboard");
+    // The index reads new entries on its own, a moment after they commit.
+    let settled = |query: &'static str, ready: fn(&Value) -> bool| {
+        let url = format!("{url}?{query}");
+        async move {
+            let mut body = Value::Null;
+            for _ in 0..200 {
+                let (status, b) = get(&url, Some(TOKEN)).await;
+                assert_eq!(status, StatusCode::OK, "{b}");
+                body = b;
+                if ready(&body) {
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            body
+        }
+    };
+    let body = settled("window=month&period=2026-10&limit=3&userid=wangfang", |b| {
+        b["me"]["points"] == 3
+    })
+    .await;
+    assert_eq!(body["period"], "2026-10");
+    assert_eq!(body["tie"], "shared");
+    let top: Vec<(String, u64, i64)> = body["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let userid = r["userid"].as_str().unwrap().to_string();
+            (
+                userid,
+                r["rank"].as_u64().unwrap(),
+                r["points"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        top,
+        [
+            ("lina".into(), 1, 8),
+            ("zhangwei".into(), 1, 8),
+            ("wangfang".into(), 3, 3)
+        ]
+    );
+    assert_eq!(body["me"]["rank"], 3);
+    assert_eq!(body["ranked"], 5);
+
+    let body = settled(
+        "window=month&period=2026-10&by=department&order=per_head",
+        |_| true,
+    )
+    .await;
+    assert_eq!(body["parent"], "1");
+    assert_eq!(body["top"][0]["department_id"], "rd");
+    assert_eq!(body["top"][0]["per_head"], 5.5);
+    assert_eq!(body["top"][1]["department_id"], "sales");
+
+    let all = settled("window=all&limit=1", |b| b["top"][0]["points"] == 53).await;
+    assert_eq!(all["top"][0]["userid"], "wangfang", "{all}");
+    assert_eq!(all["top"][0]["points"], 53);
+}
+
+async fn bad_leaderboard_queries_are_refused_with_the_reason(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let base = serve(db, Some(TOKEN)).await;
+    let url = format!("{base}/api/v1/leaderboard");
+    let (status, _) = get(&url, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let cases = [
+        ("window=fortnight", StatusCode::BAD_REQUEST, "fortnight"),
+        (
+            "window=month&period=2026-13",
+            StatusCode::BAD_REQUEST,
+            "2026-13",
+        ),
+        (
+            "window=all&period=2026",
+            StatusCode::BAD_REQUEST,
+            "all-time",
+        ),
+        ("limit=0", StatusCode::BAD_REQUEST, "limit"),
+        ("limit=101", StatusCode::BAD_REQUEST, "limit"),
+        ("by=team", StatusCode::BAD_REQUEST, "team"),
+        ("by=department&order=best", StatusCode::BAD_REQUEST, "best"),
+        ("order=total", StatusCode::BAD_REQUEST, "by=department"),
+        (
+            "by=department&userid=lina",
+            StatusCode::BAD_REQUEST,
+            "by=person",
+        ),
+        ("colour=red", StatusCode::BAD_REQUEST, "colour"),
+        ("userid=nobody", StatusCode::NOT_FOUND, "nobody"),
+        ("dept=nowhere", StatusCode::NOT_FOUND, "nowhere"),
+        (
+            "by=department&dept=nowhere",
+            StatusCode::NOT_FOUND,
+            "nowhere",
+        ),
+    ];
+    for (query, expected, mentions) in cases {
+        let (status, body) = get(&format!("{url}?{query}"), Some(TOKEN)).await;
+        assert_eq!(status, expected, "{query}: {body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(mentions), "{query}: {message}");
+    }
 }

@@ -67,6 +67,7 @@ async fn seed(store: &dyn Store) {
         departments: vec![],
         leads: vec![],
         active: true,
+        hired_at: None,
     })
     .await
     .unwrap();

@@ -29,14 +29,7 @@ impl Lang {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
-    Week,
-    Month,
-    Quarter,
-    Year,
-    All,
-}
+pub use crate::leaderboard::Window;
 
 /// A calendar month, e.g. 2026-10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

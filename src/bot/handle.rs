@@ -18,6 +18,7 @@ use crate::dingtalk::openapi::Message;
 use crate::domain::Calendar;
 use crate::domain::calendar::{CalendarError, PeriodKind};
 use crate::export::ExportLinks;
+use crate::leaderboard::{BoardQuery, LeaderboardError, LeaderboardIndex};
 use crate::ledger::{self, Decision, LedgerError, ManualPost};
 use crate::outbox::{self, RobotReply};
 use crate::rules::RuleSet;
@@ -36,6 +37,7 @@ pub struct Bot {
     pub store: Arc<dyn Store>,
     pub rules: Arc<RuleSet>,
     pub calendar: Calendar,
+    pub leaderboard: Arc<LeaderboardIndex>,
     pub settings: BotSettings,
     /// `None` when there is no secret to sign export links with.
     pub export: Option<ExportLinks>,
@@ -58,6 +60,8 @@ pub enum BotError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Calendar(#[from] CalendarError),
+    #[error(transparent)]
+    Leaderboard(#[from] LeaderboardError),
 }
 
 /// What a message comes to before anything is written.
@@ -250,11 +254,11 @@ impl Bot {
                     .await?
                     .map(|a| a.totals)
                     .unwrap_or_default();
-                let company = self.store.rank(sender, None).await?.unwrap_or((0, 0));
+                let company = self.place(sender, None, now).await?;
                 let department = match me.departments.first() {
                     Some(id) => {
                         let name = self.department_name(id).await?;
-                        let place = self.store.rank(sender, Some(id)).await?.unwrap_or((0, 0));
+                        let place = self.place(sender, Some(id), now).await?;
                         Some((name, place))
                     }
                     None => None,
@@ -264,20 +268,6 @@ impl Bot {
                 reply::standing(lang, &me.name, totals, company, department, &recent)
             }
             Command::Rank { window, department } => {
-                let period = match window {
-                    Window::Week => Some(PeriodKind::Week),
-                    Window::Month => Some(PeriodKind::Month),
-                    Window::Quarter => Some(PeriodKind::Quarter),
-                    Window::Year => Some(PeriodKind::Year),
-                    Window::All => None,
-                };
-                let window_range = match period {
-                    Some(kind) => {
-                        let p = self.calendar.period_containing(kind, now)?;
-                        Some((p.start, p.end))
-                    }
-                    None => None,
-                };
                 let (scope, scope_name) = match (department, me.departments.first()) {
                     (false, _) => (None, lang.pick("全公司", "company").to_string()),
                     (true, Some(id)) => (Some(id.as_str()), self.department_name(id).await?),
@@ -285,7 +275,13 @@ impl Bot {
                         return answer("你不属于任何部门。", "You are in no department.");
                     }
                 };
-                let rows = self.store.leaderboard(window_range, scope, 10).await?;
+                let query = BoardQuery {
+                    window,
+                    period: None,
+                    department: scope.map(str::to_string),
+                    limit: 10,
+                };
+                let board = self.leaderboard.people(&query, Some(sender), now).await?;
                 let title = match lang {
                     Lang::Zh => format!("{}排行 · {scope_name}", reply::window_name(window, lang)),
                     Lang::En => format!(
@@ -293,7 +289,7 @@ impl Bot {
                         reply::window_name(window, lang)
                     ),
                 };
-                reply::leaderboard(lang, &title, &rows, sender)
+                reply::leaderboard(lang, &title, &board.top, board.me.as_ref())
             }
             Command::History { month } => {
                 let month = month.unwrap_or_else(|| {
@@ -329,6 +325,27 @@ impl Bot {
             }
         };
         Ok(Plan::Answer(answer))
+    }
+
+    /// A person's all-time place in the company or a department: (rank, how many are
+    /// ranked); rank 0 when they are not ranked (excluded, or left).
+    async fn place(
+        &self,
+        userid: &str,
+        department: Option<&str>,
+        now: Timestamp,
+    ) -> Result<reply::Place, BotError> {
+        let query = BoardQuery {
+            window: Window::All,
+            period: None,
+            department: department.map(str::to_string),
+            limit: 0,
+        };
+        let board = self.leaderboard.people(&query, Some(userid), now).await?;
+        Ok((
+            board.me.map_or(0, |m| i64::from(m.rank)),
+            board.ranked as i64,
+        ))
     }
 
     async fn department_name(&self, id: &str) -> Result<String, BotError> {

@@ -6,9 +6,10 @@ use std::fmt::Write;
 use super::command::{Kind, Lang, Window, usage_line};
 use super::roles::Roles;
 use crate::domain::Calendar;
+use crate::leaderboard::PersonRow;
 use crate::ledger::{Entry, Totals};
 use crate::rules::{Points, RuleSet};
-use crate::store::{AuditRecord, Ranked};
+use crate::store::AuditRecord;
 
 /// Where a person stands in one group: (rank, how many are ranked).
 pub type Place = (i64, i64);
@@ -69,22 +70,31 @@ pub fn standing(
     out
 }
 
-/// Shared ranks for ties: 100, 90, 90, 80 rank 1, 2, 2, 4.
-pub fn leaderboard(lang: Lang, title: &str, rows: &[Ranked], me: &str) -> String {
+/// The top of a board as the leaderboard index ranked it, and the asker's own place below
+/// it when they are not in the top.
+pub fn leaderboard(lang: Lang, title: &str, rows: &[PersonRow], me: Option<&PersonRow>) -> String {
     let mut out = format!("### {title}\n");
     if rows.is_empty() {
         out.push_str(lang.pick("- 还没有人上榜", "- nobody yet"));
         return out;
     }
-    let mut lines = Vec::with_capacity(rows.len());
-    for (i, row) in rows.iter().enumerate() {
-        let rank = 1 + rows[..i].iter().filter(|r| r.points > row.points).count();
-        let you = if row.userid == me {
-            lang.pick(" ← 你", " ← you")
-        } else {
-            ""
-        };
-        lines.push(format!("{rank}. {} **{}**{you}", row.name, row.points));
+    let mine = me.map(|m| m.userid.as_str());
+    let mut lines: Vec<String> = rows
+        .iter()
+        .map(|row| {
+            let you = if Some(row.userid.as_str()) == mine {
+                lang.pick(" ← 你", " ← you")
+            } else {
+                ""
+            };
+            format!("{}. {} **{}**{you}", row.rank, row.name, row.points)
+        })
+        .collect();
+    if let Some(me) = me.filter(|m| !rows.iter().any(|r| r.userid == m.userid)) {
+        lines.push(match lang {
+            Lang::Zh => format!("……\n{}. {} **{}** ← 你", me.rank, me.name, me.points),
+            Lang::En => format!("…\n{}. {} **{}** ← you", me.rank, me.name, me.points),
+        });
     }
     out.push_str(&lines.join("\n"));
     out
@@ -219,8 +229,9 @@ pub fn audit(
 mod tests {
     use super::*;
 
-    fn ranked(userid: &str, name: &str, points: i64) -> Ranked {
-        Ranked {
+    fn ranked(rank: u32, userid: &str, name: &str, points: i64) -> PersonRow {
+        PersonRow {
+            rank,
             userid: userid.into(),
             name: name.into(),
             points,
@@ -228,19 +239,24 @@ mod tests {
     }
 
     #[test]
-    fn ties_share_a_rank_and_the_next_rank_skips() {
+    fn the_board_shows_the_ranks_it_was_given_and_marks_the_asker() {
         let rows = [
-            ranked("a", "甲", 100),
-            ranked("b", "乙", 90),
-            ranked("c", "丙", 90),
-            ranked("d", "丁", 80),
+            ranked(1, "a", "甲", 100),
+            ranked(2, "b", "乙", 90),
+            ranked(2, "c", "丙", 90),
+            ranked(4, "d", "丁", 80),
         ];
         assert_eq!(
-            leaderboard(Lang::Zh, "本周排行", &rows, "c"),
+            leaderboard(Lang::Zh, "本周排行", &rows, Some(&rows[2])),
             "### 本周排行\n1. 甲 **100**\n2. 乙 **90**\n2. 丙 **90** ← 你\n4. 丁 **80**"
         );
+        let me = ranked(37, "z", "庚", 12);
         assert_eq!(
-            leaderboard(Lang::En, "This week", &[], "c"),
+            leaderboard(Lang::En, "This week", &rows[..1], Some(&me)),
+            "### This week\n1. 甲 **100**\n…\n37. 庚 **12** ← you"
+        );
+        assert_eq!(
+            leaderboard(Lang::En, "This week", &[], None),
             "### This week\n- nobody yet"
         );
     }

@@ -699,6 +699,7 @@ async fn create_people_for(
                 departments,
                 leads: Vec::new(),
                 active: true,
+                hired_at: None,
             })
             .await?;
         }

@@ -67,6 +67,9 @@ pub async fn fetch_directory(
                         .map(|d| d.dept_id.to_string())
                         .collect(),
                     active: user.active.unwrap_or(true),
+                    hired_at: user
+                        .hired_date
+                        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
                 },
             );
         }

@@ -23,6 +23,9 @@ pub struct Employee {
     pub leads: Vec<String>,
     #[serde(default = "active_by_default")]
     pub active: bool,
+    /// When the person joined (DingTalk's `hired_date`), for "employed for the whole period".
+    #[serde(default)]
+    pub hired_at: Option<jiff::Timestamp>,
 }
 
 fn active_by_default() -> bool {

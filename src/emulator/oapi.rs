@@ -254,6 +254,7 @@ fn user_get(emu: &Emulator, body: &Value) -> Answer {
         "active": true,
         "admin": false,
         "boss": false,
+        "hired_date": user.hired_date(),
     }}))
 }
 

@@ -34,6 +34,19 @@ pub struct FakeUser {
     pub late_percent: u64,
 }
 
+impl FakeUser {
+    /// Unix ms: a day between 2019 and 2023, the same for a userid on every run.
+    pub fn hired_date(&self) -> i64 {
+        const JAN_1_2019_SHANGHAI: i64 = 1_546_272_000_000;
+        let days = self
+            .userid
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            % 1_500;
+        JAN_1_2019_SHANGHAI + days as i64 * 86_400_000
+    }
+}
+
 /// One attendance result, as `attendance/list` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeAttendance {

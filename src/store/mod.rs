@@ -133,6 +133,37 @@ pub struct Ranked {
     pub points: i64,
 }
 
+/// One ledger entry as the leaderboards see it: whose, how much score, and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerTick {
+    pub id: i64,
+    pub userid: String,
+    pub score_delta: i64,
+    /// Unix milliseconds.
+    pub occurred_at: i64,
+}
+
+/// A person's score in each of several time ranges, in the order the ranges were asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RangeSums {
+    pub userid: String,
+    pub sums: Vec<RangeSum>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RangeSum {
+    pub points: i64,
+    /// When the last entry that changed the score occurred (Unix ms); `None` without one.
+    pub achieved_at: Option<i64>,
+}
+
+/// Everyone and every department, as stored.
+#[derive(Debug, Clone, Default)]
+pub struct DirectorySnapshot {
+    pub people: Vec<Employee>,
+    pub departments: Vec<Department>,
+}
+
 /// An inbound event to store: raw, de-duplicated by `dedup_key`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewInboxRow {
@@ -267,13 +298,6 @@ pub trait Store: Send + Sync {
         person: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError>;
-    /// A person's place by score among everyone, or among the people of `department` and
-    /// the departments under it: (rank, how many are ranked). `None` for an unknown person.
-    async fn rank(
-        &self,
-        userid: &str,
-        department: Option<&str>,
-    ) -> Result<Option<(i64, i64)>, StoreError>;
     /// The top `limit` active people by points in `window` (by score when `None`), among
     /// everyone or in `department` and below; ties in userid order.
     async fn leaderboard(
@@ -301,6 +325,19 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<Entry>, StoreError>;
     /// Every person's name, by userid.
     async fn employee_names(&self) -> Result<Vec<(String, String)>, StoreError>;
+    /// Every person with their departments, and every department.
+    async fn directory(&self) -> Result<DirectorySnapshot, StoreError>;
+    /// Each person's score in each range `[from, to)` of Unix ms, counting the entries with
+    /// an id up to `up_to_id`; people without entries in any of the ranges are left out.
+    async fn score_sums(
+        &self,
+        ranges: &[(i64, i64)],
+        up_to_id: i64,
+    ) -> Result<Vec<RangeSums>, StoreError>;
+    /// Entries with an id above `after_id`, in id order.
+    async fn ledger_ticks(&self, after_id: i64, limit: i64) -> Result<Vec<LedgerTick>, StoreError>;
+    /// The highest entry id (0 for an empty ledger).
+    async fn last_entry_id(&self) -> Result<i64, StoreError>;
     /// Takes slot `slot` of `job` for this process: true when it is ours to run (new, or
     /// failed before), false when it ran or is running elsewhere.
     async fn claim_job_run(&self, job: &str, slot: &str, at: Timestamp)

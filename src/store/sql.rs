@@ -27,14 +27,15 @@ macro_rules! impl_store_tx {
             async fn upsert_employee(&mut self, e: &$crate::domain::Employee) -> Result<(), $crate::store::StoreError> {
                 let now = jiff::Timestamp::now().as_millisecond();
                 sqlx::query(
-                    "INSERT INTO employees (userid, name, active, updated_at) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO employees (userid, name, active, updated_at, hired_at) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (userid) DO UPDATE SET name = excluded.name, active = excluded.active, \
-                     updated_at = excluded.updated_at",
+                     updated_at = excluded.updated_at, hired_at = excluded.hired_at",
                 )
                 .bind(&e.userid)
                 .bind(&e.name)
                 .bind(e.active)
                 .bind(now)
+                .bind(e.hired_at.map(|t| t.as_millisecond()))
                 .execute(&mut *self.tx)
                 .await?;
                 sqlx::query("DELETE FROM department_members WHERE userid = $1")
@@ -361,12 +362,12 @@ macro_rules! impl_store {
         }
 
         async fn employee(&self, userid: &str) -> Result<Option<$crate::domain::Employee>, $crate::store::StoreError> {
-            let row: Option<(String, String, bool)> =
-                sqlx::query_as("SELECT userid, name, active FROM employees WHERE userid = $1")
+            let row: Option<(String, String, bool, Option<i64>)> =
+                sqlx::query_as("SELECT userid, name, active, hired_at FROM employees WHERE userid = $1")
                     .bind(userid)
                     .fetch_optional(self.reader())
                     .await?;
-            let Some((userid, name, active)) = row else { return Ok(None) };
+            let Some((userid, name, active, hired_at)) = row else { return Ok(None) };
             let memberships: Vec<(String, bool)> = sqlx::query_as(
                 "SELECT department_id, leader FROM department_members WHERE userid = $1 ORDER BY department_id",
             )
@@ -379,6 +380,8 @@ macro_rules! impl_store {
                 active,
                 leads: memberships.iter().filter(|(_, leader)| *leader).map(|(d, _)| d.clone()).collect(),
                 departments: memberships.into_iter().map(|(d, _)| d).collect(),
+                hired_at: hired_at.map(jiff::Timestamp::from_millisecond).transpose()
+                    .map_err(|e| $crate::store::StoreError::Corrupt(format!("hired_at: {e}")))?,
             }))
         }
 
@@ -442,29 +445,6 @@ macro_rules! impl_store {
             .fetch_all(self.reader())
             .await?;
             rows.into_iter().map(TryInto::try_into).collect()
-        }
-
-        async fn rank(&self, userid: &str, department: Option<&str>) -> Result<Option<(i64, i64)>, $crate::store::StoreError> {
-            let row: Option<(i64, i64)> = match department {
-                None => sqlx::query_as(
-                    "SELECT (SELECT COUNT(*) FROM accounts o WHERE o.score > a.score) + 1, \
-                     (SELECT COUNT(*) FROM accounts) FROM accounts a WHERE a.userid = $1",
-                )
-                .bind(userid)
-                .fetch_optional(self.reader())
-                .await?,
-                Some(department) => sqlx::query_as(&format!(
-                    "{} SELECT (SELECT COUNT(*) FROM accounts o JOIN members m ON m.userid = o.userid \
-                     WHERE o.score > a.score) + 1, (SELECT COUNT(*) FROM members) \
-                     FROM accounts a WHERE a.userid = $1",
-                    $crate::store::sql::MEMBERS_OF_2,
-                ))
-                .bind(userid)
-                .bind(department)
-                .fetch_optional(self.reader())
-                .await?,
-            };
-            Ok(row)
         }
 
         async fn leaderboard(
@@ -733,6 +713,119 @@ macro_rules! impl_store {
                 .await?)
         }
 
+        async fn directory(&self) -> Result<$crate::store::DirectorySnapshot, $crate::store::StoreError> {
+            let people: Vec<(String, String, bool, Option<i64>)> =
+                sqlx::query_as("SELECT userid, name, active, hired_at FROM employees ORDER BY userid")
+                    .fetch_all(self.reader())
+                    .await?;
+            let memberships: Vec<(String, String, bool)> = sqlx::query_as(
+                "SELECT userid, department_id, leader FROM department_members ORDER BY userid, department_id",
+            )
+            .fetch_all(self.reader())
+            .await?;
+            let departments: Vec<(String, String, Option<String>)> =
+                sqlx::query_as("SELECT id, name, parent_id FROM departments ORDER BY id")
+                    .fetch_all(self.reader())
+                    .await?;
+            let mut by_person: std::collections::HashMap<String, Vec<(String, bool)>> =
+                std::collections::HashMap::new();
+            for (userid, department, leader) in memberships {
+                by_person.entry(userid).or_default().push((department, leader));
+            }
+            let people = people
+                .into_iter()
+                .map(|(userid, name, active, hired_at)| {
+                    let memberships = by_person.remove(&userid).unwrap_or_default();
+                    Ok($crate::domain::Employee {
+                        leads: memberships.iter().filter(|(_, leader)| *leader).map(|(d, _)| d.clone()).collect(),
+                        departments: memberships.into_iter().map(|(d, _)| d).collect(),
+                        userid,
+                        name,
+                        active,
+                        hired_at: hired_at
+                            .map(jiff::Timestamp::from_millisecond)
+                            .transpose()
+                            .map_err(|e| $crate::store::StoreError::Corrupt(format!("hired_at: {e}")))?,
+                    })
+                })
+                .collect::<Result<Vec<_>, $crate::store::StoreError>>()?;
+            Ok($crate::store::DirectorySnapshot {
+                people,
+                departments: departments
+                    .into_iter()
+                    .map(|(id, name, parent_id)| $crate::domain::Department { id, name, parent_id })
+                    .collect(),
+            })
+        }
+
+        async fn score_sums(
+            &self,
+            ranges: &[(i64, i64)],
+            up_to_id: i64,
+        ) -> Result<Vec<$crate::store::RangeSums>, $crate::store::StoreError> {
+            use sqlx::Row;
+            let (Some(from), Some(to)) = (
+                ranges.iter().map(|r| r.0).min(),
+                ranges.iter().map(|r| r.1).max(),
+            ) else {
+                return Ok(Vec::new());
+            };
+            // $1–$3: the id bound and the span of all ranges; then two per range.
+            let columns: Vec<String> = (0..ranges.len())
+                .map(|i| {
+                    let (a, b) = (4 + 2 * i, 5 + 2 * i);
+                    format!(
+                        "CAST(SUM(CASE WHEN occurred_at >= ${a} AND occurred_at < ${b} THEN score_delta ELSE 0 END) AS BIGINT), \
+                         MAX(CASE WHEN occurred_at >= ${a} AND occurred_at < ${b} AND score_delta <> 0 THEN occurred_at END)"
+                    )
+                })
+                .collect();
+            let sql = format!(
+                "SELECT userid, {} FROM ledger_entries WHERE id <= $1 AND occurred_at >= $2 AND occurred_at < $3 \
+                 GROUP BY userid",
+                columns.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(up_to_id).bind(from).bind(to);
+            for (a, b) in ranges {
+                query = query.bind(*a).bind(*b);
+            }
+            let rows = query.fetch_all(self.reader()).await?;
+            rows.iter()
+                .map(|row| {
+                    let sums = (0..ranges.len())
+                        .map(|i| {
+                            Ok($crate::store::RangeSum {
+                                points: row.try_get::<i64, _>(1 + 2 * i)?,
+                                achieved_at: row.try_get::<Option<i64>, _>(2 + 2 * i)?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                    Ok($crate::store::RangeSums { userid: row.try_get(0)?, sums })
+                })
+                .collect()
+        }
+
+        async fn ledger_ticks(&self, after_id: i64, limit: i64) -> Result<Vec<$crate::store::LedgerTick>, $crate::store::StoreError> {
+            let rows: Vec<(i64, String, i64, i64)> = sqlx::query_as(
+                "SELECT id, userid, score_delta, occurred_at FROM ledger_entries WHERE id > $1 ORDER BY id LIMIT $2",
+            )
+            .bind(after_id)
+            .bind(limit)
+            .fetch_all(self.reader())
+            .await?;
+            Ok(rows
+                .into_iter()
+                .map(|(id, userid, score_delta, occurred_at)| $crate::store::LedgerTick { id, userid, score_delta, occurred_at })
+                .collect())
+        }
+
+        async fn last_entry_id(&self) -> Result<i64, $crate::store::StoreError> {
+            let (id,): (Option<i64>,) = sqlx::query_as("SELECT MAX(id) FROM ledger_entries")
+                .fetch_one(self.reader())
+                .await?;
+            Ok(id.unwrap_or(0))
+        }
+
         async fn insert_inbox(&self, rows: Vec<$crate::store::NewInboxRow>) -> Result<u64, $crate::store::StoreError> {
             self.store_inbox(rows).await
         }
@@ -909,18 +1002,8 @@ macro_rules! impl_store {
 
 pub(super) use {impl_store, impl_store_tx};
 
-/// `members(userid)`: the people of department `$N` and every department below it.
-macro_rules! members_of {
-    ($n:literal) => {
-        concat!(
-            "WITH RECURSIVE down(id) AS (SELECT CAST($",
-            $n,
-            " AS TEXT) \
-             UNION SELECT d.id FROM departments d JOIN down ON d.parent_id = down.id), \
-             members(userid) AS (SELECT DISTINCT dm.userid FROM department_members dm \
-             JOIN down ON dm.department_id = down.id)"
-        )
-    };
-}
-pub const MEMBERS_OF_1: &str = members_of!("1");
-pub const MEMBERS_OF_2: &str = members_of!("2");
+/// `members(userid)`: the people of department `$1` and every department below it.
+pub const MEMBERS_OF_1: &str = "WITH RECURSIVE down(id) AS (SELECT CAST($1 AS TEXT) \
+     UNION SELECT d.id FROM departments d JOIN down ON d.parent_id = down.id), \
+     members(userid) AS (SELECT DISTINCT dm.userid FROM department_members dm \
+     JOIN down ON dm.department_id = down.id)";

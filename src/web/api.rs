@@ -5,6 +5,7 @@ use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
+use crate::leaderboard::{BoardQuery, DepartmentOrder};
 use crate::ledger::{Entry, Totals};
 use crate::store::AuditRecord;
 
@@ -133,6 +134,80 @@ pub async fn audit(
         .audit_log(query.userid.as_deref(), limit)
         .await?;
     Ok(Json(AuditView { records }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderboardQuery {
+    /// week, month, quarter, year or all (default week).
+    window: Option<String>,
+    /// current (default), previous, a date in the period, or 2026-10 / 2026-Q4 / 2026.
+    period: Option<String>,
+    /// Only this department and those under it; with by=department, the departments under it.
+    dept: Option<String>,
+    /// At most this many rows (1–100, default 20).
+    limit: Option<usize>,
+    /// Also this person's place.
+    userid: Option<String>,
+    /// person (default) or department.
+    by: Option<String>,
+    /// For departments: total (default) or per_head.
+    order: Option<String>,
+}
+
+pub async fn leaderboard(
+    State(state): State<AppState>,
+    query: Result<Query<LeaderboardQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and 100, found {limit}"
+        )));
+    }
+    let board = BoardQuery {
+        window: query.window.as_deref().unwrap_or("week").parse()?,
+        period: query.period,
+        department: query.dept,
+        limit,
+    };
+    let now = jiff::Timestamp::now();
+    let index = &state.leaderboard;
+    let body = match query.by.as_deref().unwrap_or("person") {
+        "person" => {
+            if query.order.is_some() {
+                return Err(ApiError::BadRequest(
+                    "order= ranks departments; use it with by=department".into(),
+                ));
+            }
+            serde_json::to_value(index.people(&board, query.userid.as_deref(), now).await?)
+        }
+        "department" => {
+            if query.userid.is_some() {
+                return Err(ApiError::BadRequest(
+                    "userid= places a person; use it with by=person".into(),
+                ));
+            }
+            let order = match query.order.as_deref().unwrap_or("total") {
+                "total" => DepartmentOrder::Total,
+                "per_head" => DepartmentOrder::PerHead,
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "order must be total or per_head, found {other:?}"
+                    )));
+                }
+            };
+            serde_json::to_value(index.departments(&board, order, now).await?)
+        }
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "by must be person or department, found {other:?}"
+            )));
+        }
+    };
+    body.map(Json)
+        .map_err(|e| ApiError::Unavailable(format!("cannot write the board: {e}")))
 }
 
 pub async fn not_found() -> ApiError {

@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::leaderboard::{LeaderboardError, WindowError};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,8 +18,31 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("database error")]
     Store(#[from] StoreError),
+}
+
+impl From<LeaderboardError> for ApiError {
+    fn from(e: LeaderboardError) -> Self {
+        match e {
+            LeaderboardError::Window(_) | LeaderboardError::Calendar(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+            LeaderboardError::UnknownDepartment(_) | LeaderboardError::UnknownPerson(_) => {
+                ApiError::NotFound(e.to_string())
+            }
+            LeaderboardError::Evicted(_) => ApiError::Unavailable(e.to_string()),
+            LeaderboardError::Store(e) => ApiError::Store(e),
+        }
+    }
+}
+
+impl From<WindowError> for ApiError {
+    fn from(e: WindowError) -> Self {
+        ApiError::BadRequest(e.to_string())
+    }
 }
 
 impl IntoResponse for ApiError {
@@ -28,6 +52,7 @@ impl IntoResponse for ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Store(e) => {
                 tracing::error!(error = %e, "request failed on the database");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")

@@ -22,6 +22,7 @@ use crate::domain::Calendar;
 use crate::export::ExportLinks;
 use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
+use crate::leaderboard::LeaderboardIndex;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -32,6 +33,7 @@ pub struct AppState {
     pub admin_token: Option<Arc<SecretString>>,
     /// Signs and checks export links; `None` without an app secret.
     pub export: Option<ExportLinks>,
+    pub leaderboard: Arc<LeaderboardIndex>,
 }
 
 pub fn router(
@@ -53,6 +55,7 @@ pub fn router(
         .route("/employees/{userid}/account", get(api::account))
         .route("/employees/{userid}/entries", get(api::entries))
         .route("/audit", get(api::audit))
+        .route("/leaderboard", get(api::leaderboard))
         .fallback(api::not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

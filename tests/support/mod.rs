@@ -189,6 +189,47 @@ pub fn shanghai() -> Calendar {
     Calendar::new("Asia/Shanghai", jiff::civil::Weekday::Monday).unwrap()
 }
 
+/// The leaderboards over `store` as of `now`, in Shanghai.
+pub async fn leaderboards(
+    store: &Arc<dyn Store>,
+    settings: jifen::leaderboard::LeaderboardSettings,
+    now: jiff::Timestamp,
+) -> Arc<jifen::leaderboard::LeaderboardIndex> {
+    Arc::new(
+        jifen::leaderboard::LeaderboardIndex::load(store.clone(), shanghai(), settings, now)
+            .await
+            .unwrap(),
+    )
+}
+
+/// A manual entry by `actor` for `userid`, occurring at `at`; returns its id.
+pub async fn manual(
+    store: &dyn Store,
+    actor: &str,
+    userid: &str,
+    points: i64,
+    review: bool,
+    at: &str,
+) -> i64 {
+    let mut tx = store.begin().await.unwrap();
+    let at: jiff::Timestamp = at.parse().unwrap();
+    let post = jifen::ledger::ManualPost {
+        actor: actor.into(),
+        userid: userid.into(),
+        points,
+        reason: "测试".into(),
+        category: "manual".into(),
+        source_key: format!("test:{userid}:{points}:{at}"),
+        review,
+        occurred_at: at,
+    };
+    let posting = jifen::ledger::post_manual(tx.as_mut(), &post, at)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    posting.entry().id
+}
+
 /// A small organisation: company 1 with R&D (rd, and its team rd-web) and sales.
 pub async fn seed_org(store: &dyn Store) {
     let mut tx = store.begin().await.unwrap();
@@ -224,6 +265,7 @@ pub async fn seed_org(store: &dyn Store) {
                 vec![]
             },
             active: true,
+            hired_at: None,
         })
         .await
         .unwrap();

@@ -93,6 +93,9 @@ pub struct User {
     pub leader_in_dept: Vec<DeptLeader>,
     #[serde(default)]
     pub active: Option<bool>,
+    /// Unix milliseconds.
+    #[serde(default)]
+    pub hired_date: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,310 @@
+//! The people and departments as the leaderboards see them: a stable small number per person
+//! (boards are indexed by it), the department tree for "this department and below", and who
+//! may be ranked in a period (active, not excluded, employed for the whole period if asked).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::domain::calendar::Period;
+use crate::store::DirectorySnapshot;
+
+use super::board::Person;
+
+/// Who is never ranked, and whether new hires wait for their first whole period.
+#[derive(Debug, Clone, Default)]
+pub struct Exclusions {
+    pub people: HashSet<String>,
+    /// These departments and everything under them.
+    pub departments: HashSet<String>,
+    /// Rank only people employed for the whole period (hired on or before its first day).
+    pub whole_period_only: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub userid: String,
+    pub name: String,
+    pub active: bool,
+    /// Unix ms.
+    pub hired_at: Option<i64>,
+    pub departments: Vec<String>,
+    /// Configured out, by name or by department.
+    pub excluded: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct DepartmentNode {
+    pub name: String,
+    pub parent: Option<String>,
+    pub children: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    ids: HashMap<String, Person>,
+    people: Vec<Member>,
+    departments: HashMap<String, DepartmentNode>,
+    /// Each department's direct members.
+    direct: HashMap<String, Vec<Person>>,
+}
+
+impl Directory {
+    /// Builds the directory from the store's snapshot, keeping the numbers `previous` gave.
+    pub fn build(previous: &Directory, snapshot: DirectorySnapshot, rules: &Exclusions) -> Self {
+        let mut departments: HashMap<String, DepartmentNode> = snapshot
+            .departments
+            .into_iter()
+            .map(|d| {
+                (
+                    d.id,
+                    DepartmentNode {
+                        name: d.name,
+                        parent: d.parent_id,
+                        children: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        let links: Vec<(String, String)> = departments
+            .iter()
+            .filter_map(|(id, d)| Some((d.parent.clone()?, id.clone())))
+            .collect();
+        for (parent, child) in links {
+            if let Some(node) = departments.get_mut(&parent) {
+                node.children.push(child);
+            }
+        }
+        for node in departments.values_mut() {
+            node.children.sort();
+        }
+        let mut directory = Directory {
+            ids: previous.ids.clone(),
+            people: previous.people.clone(),
+            departments,
+            direct: HashMap::new(),
+        };
+        for e in snapshot.people {
+            let member = Member {
+                excluded: rules.people.contains(&e.userid)
+                    || e.departments
+                        .iter()
+                        .any(|d| directory.within_any(d, &rules.departments)),
+                userid: e.userid,
+                name: e.name,
+                active: e.active,
+                hired_at: e.hired_at.map(|t| t.as_millisecond()),
+                departments: e.departments,
+            };
+            match directory.ids.get(&member.userid) {
+                Some(&p) => directory.people[p as usize] = member,
+                None => {
+                    directory
+                        .ids
+                        .insert(member.userid.clone(), directory.people.len() as Person);
+                    directory.people.push(member);
+                }
+            }
+        }
+        for (p, m) in directory.people.iter().enumerate() {
+            for d in &m.departments {
+                directory
+                    .direct
+                    .entry(d.clone())
+                    .or_default()
+                    .push(p as Person);
+            }
+        }
+        directory
+    }
+
+    pub fn person(&self, userid: &str) -> Option<Person> {
+        self.ids.get(userid).copied()
+    }
+
+    pub fn member(&self, person: Person) -> &Member {
+        &self.people[person as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.people.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.people.is_empty()
+    }
+
+    pub fn department(&self, id: &str) -> Option<&DepartmentNode> {
+        self.departments.get(id)
+    }
+
+    /// Whether the person belongs on the board of `period` (`None`: all time).
+    pub fn is_ranked(&self, person: Person, period: Option<&Period>, rules: &Exclusions) -> bool {
+        let m = self.member(person);
+        let employed_throughout = match (rules.whole_period_only, period, m.hired_at) {
+            (true, Some(period), Some(hired)) => hired <= period.start.as_millisecond(),
+            _ => true,
+        };
+        m.active && !m.excluded && employed_throughout
+    }
+
+    /// The people in `department` or any department under it.
+    /// The people in `department` or any department under it, each once, in number order.
+    pub fn members_under(&self, department: &str) -> Vec<Person> {
+        let mut people = Vec::new();
+        let mut queue = vec![department];
+        let mut seen = HashSet::new();
+        while let Some(id) = queue.pop() {
+            if !seen.insert(id) {
+                continue; // a cycle in a corrupt tree
+            }
+            if let Some(node) = self.departments.get(id) {
+                queue.extend(node.children.iter().map(String::as_str));
+            }
+            people.extend(self.direct.get(id).into_iter().flatten());
+        }
+        people.sort_unstable();
+        people.dedup();
+        people
+    }
+
+    /// The department at the top of the tree: the one without a parent (DingTalk's `1`).
+    pub fn root(&self) -> Option<&str> {
+        let mut roots: Vec<&String> = self
+            .departments
+            .iter()
+            .filter(|(_, d)| d.parent.is_none())
+            .map(|(id, _)| id)
+            .collect();
+        roots.sort();
+        roots.first().map(|id| id.as_str())
+    }
+
+    /// Whether `department` is one of `set` or lies under one of them.
+    fn within_any(&self, department: &str, set: &HashSet<String>) -> bool {
+        let mut at = Some(department.to_string());
+        let mut steps = 0;
+        while let Some(id) = at {
+            if set.contains(&id) {
+                return true;
+            }
+            // A cycle in a corrupt tree must not hang the index.
+            steps += 1;
+            if steps > 64 {
+                return false;
+            }
+            at = self.departments.get(&id).and_then(|d| d.parent.clone());
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::domain::{Department, Employee};
+
+    fn snapshot() -> DirectorySnapshot {
+        let dept = |id: &str, parent: Option<&str>| Department {
+            id: id.into(),
+            name: id.into(),
+            parent_id: parent.map(Into::into),
+        };
+        let person = |userid: &str, dept: &str, hired: &str| Employee {
+            userid: userid.into(),
+            name: userid.into(),
+            departments: vec![dept.into()],
+            leads: vec![],
+            active: userid != "gone",
+            hired_at: Some(hired.parse().unwrap()),
+        };
+        DirectorySnapshot {
+            departments: vec![
+                dept("1", None),
+                dept("rd", Some("1")),
+                dept("fe", Some("rd")),
+                dept("hr", Some("1")),
+                dept("payroll", Some("hr")),
+            ],
+            people: vec![
+                person("ann", "rd", "2020-01-01T00:00:00Z"),
+                person("bob", "fe", "2026-11-18T00:00:00Z"),
+                person("cat", "payroll", "2020-01-01T00:00:00Z"),
+                person("dan", "1", "2020-01-01T00:00:00Z"),
+                person("gone", "rd", "2020-01-01T00:00:00Z"),
+            ],
+        }
+    }
+
+    fn week() -> Period {
+        Period {
+            kind: crate::domain::calendar::PeriodKind::Week,
+            first_day: "2026-11-16".parse().unwrap(),
+            start: "2026-11-15T16:00:00Z".parse::<Timestamp>().unwrap(),
+            end: "2026-11-22T16:00:00Z".parse::<Timestamp>().unwrap(),
+        }
+    }
+
+    #[test]
+    fn who_is_ranked_follows_exclusions_activity_and_hire_dates() {
+        let rules = Exclusions {
+            people: ["dan".to_string()].into(),
+            departments: ["hr".to_string()].into(),
+            whole_period_only: true,
+        };
+        let d = Directory::build(&Directory::default(), snapshot(), &rules);
+        let ranked = |userid: &str, period: Option<&Period>| {
+            d.is_ranked(d.person(userid).unwrap(), period, &rules)
+        };
+        let week = week();
+        let cases = [
+            ("ann", Some(&week), true),
+            ("bob", Some(&week), false), // hired mid-week
+            ("bob", None, true),         // all time has no first day
+            ("cat", Some(&week), false), // under an excluded department
+            ("dan", None, false),        // excluded by name
+            ("gone", None, false),       // left
+        ];
+        for (userid, period, expected) in cases {
+            assert_eq!(ranked(userid, period), expected, "{userid}");
+        }
+        let open = Exclusions::default();
+        let d = Directory::build(&Directory::default(), snapshot(), &open);
+        assert!(d.is_ranked(d.person("bob").unwrap(), Some(&week), &open));
+    }
+
+    #[test]
+    fn a_department_includes_everyone_below_it() {
+        let d = Directory::build(&Directory::default(), snapshot(), &Exclusions::default());
+        let names = |dept: &str| -> Vec<String> {
+            d.members_under(dept)
+                .into_iter()
+                .map(|p| d.member(p).userid.clone())
+                .collect()
+        };
+        assert_eq!(names("rd"), ["ann", "bob", "gone"]);
+        assert_eq!(names("fe"), ["bob"]);
+        assert_eq!(names("1").len(), 5);
+        assert_eq!(d.root(), Some("1"));
+    }
+
+    #[test]
+    fn a_rebuilt_directory_keeps_each_persons_number() {
+        let first = Directory::build(&Directory::default(), snapshot(), &Exclusions::default());
+        let mut later = snapshot();
+        later.people.reverse();
+        later.people.push(Employee {
+            userid: "eve".into(),
+            name: "eve".into(),
+            departments: vec![],
+            leads: vec![],
+            active: true,
+            hired_at: None,
+        });
+        let second = Directory::build(&first, later, &Exclusions::default());
+        for userid in ["ann", "bob", "cat", "dan", "gone"] {
+            assert_eq!(first.person(userid), second.person(userid));
+        }
+        assert_eq!(second.person("eve"), Some(5));
+    }
+}
