@@ -1,6 +1,7 @@
 //! Leaderboard benchmark: builds the index over a generated organisation (100,000 people,
 //! 10 million ledger entries over two years by default), then times the top 20 and single
-//! people's ranks for every window, and how long one new entry takes to update the boards.
+//! people's ranks for every window, places within a team and a division, the divisions'
+//! board, and how long one new entry takes to update the boards.
 //!
 //!   cargo bench --bench leaderboard -- [--backend sqlite|postgres] [--people 100000]
 //!                                      [--entries 10000000] [--queries 20000] [--runs 3]
@@ -15,7 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jifen::domain::Calendar;
-use jifen::leaderboard::{BoardQuery, LeaderboardIndex, LeaderboardSettings, TiePolicy, Window};
+use jifen::leaderboard::{
+    BoardQuery, DepartmentOrder, LeaderboardIndex, LeaderboardSettings, TiePolicy, Window,
+};
 use jifen::store::{LedgerTick, PgStore, SqliteStore, Store};
 use jiff::Timestamp;
 use sqlx::Connection;
@@ -264,6 +267,8 @@ struct RunFigures {
     top_p50: f64,
     rank_p50: f64,
     team_rank_p99: f64,
+    division_rank_p99: f64,
+    divisions_p99: f64,
     update_p50: f64,
     update_p99: f64,
 }
@@ -319,15 +324,31 @@ async fn run(store: Arc<dyn Store>, o: &Options, run: usize) -> RunFigures {
             assert!(board.me.is_some());
         }
     }
-    // A person's place within their team (500 people): sorted on demand, not indexed.
-    let mut team_ranks = Vec::new();
+    // A person's place within their team (500 people: sorted when asked) and within their
+    // division (5,000: kept in order), and the divisions against each other.
+    let (mut team_ranks, mut division_ranks, mut divisions) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..(o.queries / 10).max(1) {
         let person = rng.next() % o.people;
-        let q = query(Window::Month, 0, Some(format!("t{}", person % TEAMS)));
+        let team = person % TEAMS;
         let userid = format!("u{person}");
+        let q = query(Window::Month, 0, Some(format!("t{team}")));
         let t = Instant::now();
-        index.people(&q, Some(&userid), now).await.unwrap();
+        let board = index.people(&q, Some(&userid), now).await.unwrap();
         team_ranks.push(t.elapsed());
+        assert!(board.me.is_some());
+        let q = query(Window::Month, 0, Some(format!("d{}", team % DIVISIONS)));
+        let t = Instant::now();
+        let board = index.people(&q, Some(&userid), now).await.unwrap();
+        division_ranks.push(t.elapsed());
+        assert!(board.me.is_some());
+        let q = query(Window::Month, 20, None);
+        let t = Instant::now();
+        let board = index
+            .departments(&q, DepartmentOrder::PerHead, now)
+            .await
+            .unwrap();
+        divisions.push(t.elapsed());
+        assert_eq!(board.top.len(), DIVISIONS as usize);
     }
     // One new entry at a time, occurring now: it lands on the current week, month,
     // quarter, year and all-time boards.
@@ -343,7 +364,14 @@ async fn run(store: Arc<dyn Store>, o: &Options, run: usize) -> RunFigures {
         index.apply(std::slice::from_ref(&tick));
         updates.push(t.elapsed());
     }
-    for v in [&mut tops, &mut ranks, &mut team_ranks, &mut updates] {
+    for v in [
+        &mut tops,
+        &mut ranks,
+        &mut team_ranks,
+        &mut division_ranks,
+        &mut divisions,
+        &mut updates,
+    ] {
         v.sort();
     }
     let f = RunFigures {
@@ -353,12 +381,15 @@ async fn run(store: Arc<dyn Store>, o: &Options, run: usize) -> RunFigures {
         rank_p50: micros(percentile(&ranks, 0.5)),
         rank_p99: micros(percentile(&ranks, 0.99)),
         team_rank_p99: micros(percentile(&team_ranks, 0.99)),
+        division_rank_p99: micros(percentile(&division_ranks, 0.99)),
+        divisions_p99: micros(percentile(&divisions, 0.99)),
         update_p50: micros(percentile(&updates, 0.5)),
         update_p99: micros(percentile(&updates, 0.99)),
     };
     println!(
         "run {}: build {:.1} s; top 20 p50 {:.1} µs p99 {:.1} µs; rank p50 {:.1} µs p99 {:.1} µs; \
-         rank in a team p99 {:.0} µs; update p50 {:.1} µs p99 {:.1} µs",
+         rank in a team p99 {:.0} µs, in a division p99 {:.0} µs; divisions board p99 {:.0} µs; \
+         update p50 {:.1} µs p99 {:.1} µs",
         run + 1,
         f.build_s,
         f.top_p50,
@@ -366,6 +397,8 @@ async fn run(store: Arc<dyn Store>, o: &Options, run: usize) -> RunFigures {
         f.rank_p50,
         f.rank_p99,
         f.team_rank_p99,
+        f.division_rank_p99,
+        f.divisions_p99,
         f.update_p50,
         f.update_p99
     );
@@ -390,13 +423,16 @@ async fn main() {
     let m = |f: fn(&RunFigures) -> f64| median(figures.iter().map(f).collect());
     println!(
         "median of {} runs ({}): build {:.1} s; top 20 p99 {:.1} µs; rank p99 {:.1} µs; \
-         rank in a team p99 {:.0} µs; update p50 {:.1} µs p99 {:.1} µs",
+         rank in a team p99 {:.0} µs, in a division p99 {:.0} µs; divisions board p99 {:.0} µs; \
+         update p50 {:.1} µs p99 {:.1} µs",
         o.runs,
         o.backend,
         m(|f| f.build_s),
         m(|f| f.top_p99),
         m(|f| f.rank_p99),
         m(|f| f.team_rank_p99),
+        m(|f| f.division_rank_p99),
+        m(|f| f.divisions_p99),
         m(|f| f.update_p50),
         m(|f| f.update_p99),
     );

@@ -241,7 +241,7 @@ pub struct HonorBoardConfig {
     /// The employee page the card's button opens; without it, the card has no button.
     #[serde(default)]
     pub page_url: Option<String>,
-    /// People never ranked, such as the HR staff who grant points.
+    /// People left off this board only; `[leaderboard]`'s exclusions hold here too.
     #[serde(default, deserialize_with = "userids")]
     pub exclude: Vec<String>,
 }
@@ -665,6 +665,7 @@ impl Config {
             groups: h.groups.clone(),
             page_url: h.page_url.clone(),
             excluded: h.exclude.iter().cloned().collect(),
+            ranking: self.leaderboard_settings().exclusions,
         }
     }
 
@@ -677,6 +678,7 @@ impl Config {
                 departments: l.exclude_departments.iter().cloned().collect(),
                 whole_period_only: l.whole_period_only,
             },
+            ..Default::default()
         }
     }
 

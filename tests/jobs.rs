@@ -157,7 +157,12 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
         jobs.honor = HonorSettings {
             groups: vec!["cidSales==".into(), "cidAll==".into()],
             page_url: None,
-            excluded: ["manager4220".to_string()].into(),
+            excluded: Default::default(),
+            // The [leaderboard] exclusions hold on the honor board too.
+            ranking: jifen::leaderboard::Exclusions {
+                people: ["manager4220".to_string()].into(),
+                ..Default::default()
+            },
         };
         jobs
     };
@@ -165,9 +170,10 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
     jifen::dingtalk::directory::sync_directory(&a.client, db.store.as_ref())
         .await
         .unwrap();
-    // 王芳 (HR, excluded from the board) grants points in the week of 16 November and the
-    // week before.
+    // 王芳 (HR, excluded from the leaderboards) grants points in the week of 16 November and
+    // the week before, and was granted the most herself.
     for (who, points, at) in [
+        ("manager4220", 20, "2026-11-17T03:00:00Z"),
         (LI_QIANG, 8, "2026-11-17T02:00:00Z"),
         (ZHANG_WEI, 5, "2026-11-18T02:00:00Z"),
         (ZHANG_WEI, 9, "2026-11-10T02:00:00Z"),
@@ -175,7 +181,12 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
     ] {
         let mut tx = db.store.begin().await.unwrap();
         let post = jifen::ledger::ManualPost {
-            actor: "manager4220".into(),
+            actor: if who == "manager4220" {
+                "boss"
+            } else {
+                "manager4220"
+            }
+            .into(),
             userid: who.into(),
             points,
             reason: "表现突出".into(),

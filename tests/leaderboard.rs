@@ -46,7 +46,21 @@ async fn seed(db: &TestDb) {
 }
 
 fn settings(tie: TiePolicy, exclusions: Exclusions) -> LeaderboardSettings {
-    LeaderboardSettings { tie, exclusions }
+    LeaderboardSettings {
+        tie,
+        exclusions,
+        ..LeaderboardSettings::default()
+    }
+}
+
+/// Departments of these sizes: every one kept in order (1), or every one sorted when asked.
+const DEPARTMENT_INDEX_SIZES: [usize; 2] = [1, usize::MAX];
+
+fn indexing(department_index_size: usize) -> LeaderboardSettings {
+    LeaderboardSettings {
+        department_index_size,
+        ..settings(TiePolicy::Shared, hr_excluded())
+    }
 }
 
 fn hr_excluded() -> Exclusions {
@@ -147,20 +161,33 @@ async fn ties_are_ranked_by_policy_across_a_week_boundary_in_shanghai(db: &TestD
             ("liuyang", 4, 3)
         ])
     );
-    // 研发部 and 前端组 under it.
-    assert_eq!(
-        board(&index, &query(Window::Week, None, Some("rd"))).await,
-        rows(&[("zhangwei", 1, 5), ("wangfang", 1, 5)])
-    );
-    let mine = index
-        .people(
-            &query(Window::Week, None, Some("sales")),
-            Some("lina"),
-            now(),
-        )
-        .await
-        .unwrap();
-    assert_eq!((mine.me.unwrap().rank, mine.ranked), (2, 2));
+    for size in DEPARTMENT_INDEX_SIZES {
+        let index = leaderboards(&db.store, indexing(size), now()).await;
+        // 研发部 and 前端组 under it.
+        assert_eq!(
+            board(&index, &query(Window::Week, None, Some("rd"))).await,
+            rows(&[("zhangwei", 1, 5), ("wangfang", 1, 5)]),
+            "{size}"
+        );
+        let mine = index
+            .people(
+                &query(Window::Week, None, Some("sales")),
+                Some("lina"),
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!((mine.me.unwrap().rank, mine.ranked), (2, 2), "{size}");
+        let outside = index
+            .people(
+                &query(Window::Week, None, Some("sales")),
+                Some("zhangwei"),
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(outside.me, None, "not in 销售部 ({size})");
+    }
 }
 
 async fn excluded_people_and_departments_are_never_ranked(db: &TestDb) {
@@ -296,9 +323,12 @@ async fn departments_are_ranked_by_total_and_per_head(db: &TestDb) {
     seed(db).await;
     let store = db.store.as_ref();
     manual(store, "boss", "lina", 9, false, "2026-11-17T02:00:00Z").await;
-    let index = leaderboards(&db.store, settings(TiePolicy::Shared, hr_excluded()), now()).await;
+    let mut indexes = Vec::new();
+    for size in DEPARTMENT_INDEX_SIZES {
+        indexes.push(leaderboards(&db.store, indexing(size), now()).await);
+    }
     let week = query(Window::Week, None, None);
-    let by = |order| {
+    let by = |index: &Arc<LeaderboardIndex>, order| {
         let index = index.clone();
         let week = week.clone();
         async move {
@@ -312,28 +342,42 @@ async fn departments_are_ranked_by_total_and_per_head(db: &TestDb) {
                 .collect::<Vec<_>>()
         }
     };
-    // 研发部: zhangwei 5 + wangfang 5 (in 前端组 below it); 销售部: lina 9 + liuyang 3.
-    assert_eq!(
-        by(DepartmentOrder::Total).await,
-        [
-            ("sales".to_string(), 1, 12, 2, 6.0),
-            ("rd".to_string(), 2, 10, 2, 5.0)
-        ]
-    );
-    let rd = index
-        .departments(
-            &query(Window::Week, None, Some("rd")),
-            DepartmentOrder::PerHead,
-            now(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(rd.parent, "rd");
-    assert_eq!(rd.top.len(), 1);
-    assert_eq!(
-        (rd.top[0].department_id.as_str(), rd.top[0].points),
-        ("rd-web", 5)
-    );
+    for index in &indexes {
+        // 研发部: zhangwei 5 + wangfang 5 (in 前端组 below it); 销售部: lina 9 + liuyang 3.
+        assert_eq!(
+            by(index, DepartmentOrder::Total).await,
+            [
+                ("sales".to_string(), 1, 12, 2, 6.0),
+                ("rd".to_string(), 2, 10, 2, 5.0)
+            ]
+        );
+        let rd = index
+            .departments(
+                &query(Window::Week, None, Some("rd")),
+                DepartmentOrder::PerHead,
+                now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(rd.parent, "rd");
+        assert_eq!(rd.top.len(), 1);
+        assert_eq!(
+            (rd.top[0].department_id.as_str(), rd.top[0].points),
+            ("rd-web", 5)
+        );
+    }
+    // A new entry moves the departments' totals, kept in order or not.
+    manual(store, "boss", "wangfang", 7, false, "2026-11-18T02:00:00Z").await;
+    for index in &indexes {
+        index.catch_up(now()).await.unwrap();
+        assert_eq!(
+            by(index, DepartmentOrder::PerHead).await,
+            [
+                ("rd".to_string(), 1, 17, 2, 8.5),
+                ("sales".to_string(), 2, 12, 2, 6.0)
+            ]
+        );
+    }
 }
 
 async fn entries_committed_out_of_id_order_are_each_counted_once(db: &TestDb) {

@@ -11,8 +11,10 @@ use super::JobError;
 use crate::domain::Calendar;
 use crate::domain::calendar::{CalendarError, PeriodKind};
 use crate::honor::{render, standings};
+use crate::leaderboard::Exclusions;
+use crate::leaderboard::directory::Directory;
 use crate::outbox::ROBOT_GROUP;
-use crate::store::{NewOutboxRow, Store};
+use crate::store::{NewOutboxRow, Ranked, Store};
 
 /// Who gets the board, and who is left off it.
 #[derive(Debug, Clone, Default)]
@@ -21,8 +23,10 @@ pub struct HonorSettings {
     pub groups: Vec<String>,
     /// The employee page the card's button opens.
     pub page_url: Option<String>,
-    /// People never ranked, such as the HR staff who grant points.
+    /// People left off this board only, such as the HR staff who grant points.
     pub excluded: HashSet<String>,
+    /// The leaderboards' exclusions (`[leaderboard]`), which hold here too.
+    pub ranking: Exclusions,
 }
 
 /// Everyone with points in a week: far more than any organisation has people.
@@ -40,12 +44,29 @@ pub async fn post_honor_board(
     };
     let last = week_before(at)?;
     let before = week_before(last.start)?;
-    let board = store
+    let mut board = store
         .leaderboard(Some((last.start, last.end)), None, EVERYONE)
         .await?;
-    let previous = store
+    let mut previous = store
         .leaderboard(Some((before.start, before.end)), None, EVERYONE)
         .await?;
+    // The same people as on the leaderboards: in the directory, active, not excluded, and
+    // employed all week when `whole_period_only` asks for it.
+    let directory = Directory::build(
+        &Directory::default(),
+        store.directory().await?,
+        &settings.ranking,
+    );
+    let ranked_in = |period| {
+        let directory = &directory;
+        move |r: &Ranked| {
+            directory
+                .person(&r.userid)
+                .is_some_and(|p| directory.is_ranked(p, Some(period), &settings.ranking))
+        }
+    };
+    board.retain(ranked_in(&last));
+    previous.retain(ranked_in(&before));
     let leading = store
         .department_leaderboard(last.start, last.end, 1)
         .await?;

@@ -3,6 +3,7 @@
 //! index feeds it entries and says who is ranked.
 
 use std::cmp::Reverse;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -59,22 +60,106 @@ pub struct Place {
     pub points: i64,
 }
 
+/// A large department, by its number in the directory's `Groups`.
+pub type Group = u16;
+
+/// Part of a board: everyone on it (`None`), or one large department's people in their own
+/// order.
+pub type Scope = Option<Group>;
+
+/// The departments large enough to keep their own order (sorting them on demand would be
+/// slow), and for each person the ones they belong to, directly or below.
+#[derive(Debug, Default)]
+pub struct Groups {
+    /// By person.
+    of: Vec<Vec<Group>>,
+    count: usize,
+}
+
+impl Groups {
+    pub fn new(of: Vec<Vec<Group>>, count: usize) -> Self {
+        Groups { of, count }
+    }
+
+    fn of(&self, person: Person) -> &[Group] {
+        self.of.get(person as usize).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// The ranked people of a board, or of one large department on it, in board order.
 #[derive(Debug, Clone, Default)]
-pub struct Board {
-    standings: Vec<Standing>,
+struct Ranks {
     order: indexset::BTreeSet<Key>,
     /// How many ranked people hold each score, for dense ranks.
     scores: indexset::BTreeMap<Reverse<i64>, u32>,
+    /// The ranked people's points together.
+    total: i64,
+}
+
+impl Ranks {
+    fn insert(&mut self, key: Key) {
+        self.order.insert(key);
+        self.count_score(key.0, 1);
+        self.total += key.0.0;
+    }
+
+    fn remove(&mut self, key: Key) {
+        self.order.remove(&key);
+        self.count_score(key.0, -1);
+        self.total -= key.0.0;
+    }
+
+    fn count_score(&mut self, score: Reverse<i64>, by: i32) {
+        let count = self.scores.get(&score).copied().unwrap_or(0);
+        let count = count.saturating_add_signed(by);
+        if count == 0 {
+            self.scores.remove(&score);
+        } else {
+            self.scores.insert(score, count);
+        }
+    }
+
+    fn place(&self, key: Key, tie: TiePolicy) -> Place {
+        let (Reverse(points), _, person) = key;
+        let rank = match tie {
+            TiePolicy::EarlierAchiever => self.order.rank(&key),
+            TiePolicy::Shared => self.order.rank(&first_with(points)),
+            TiePolicy::Dense => self.scores.rank(&Reverse(points)),
+        };
+        Place {
+            rank: rank as u32 + 1,
+            person,
+            points,
+        }
+    }
+
+    fn top(&self, limit: usize, tie: TiePolicy) -> Vec<Place> {
+        places(self.order.iter().take(limit).copied(), tie)
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Board {
+    standings: Vec<Standing>,
+    everyone: Ranks,
+    groups: Arc<Groups>,
+    /// By group.
+    within: Vec<Ranks>,
 }
 
 impl Board {
-    /// How many people are ranked.
-    pub fn len(&self) -> usize {
-        self.order.len()
+    /// How many people are ranked in a scope.
+    pub fn len(&self, scope: Scope) -> usize {
+        self.ranks(scope).map_or(0, |r| r.order.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.order.is_empty()
+        self.everyone.order.is_empty()
+    }
+
+    /// The points of the people ranked in a scope together.
+    pub fn total(&self, scope: Scope) -> i64 {
+        self.ranks(scope).map_or(0, |r| r.total)
     }
 
     pub fn points(&self, person: Person) -> i64 {
@@ -114,28 +199,44 @@ impl Board {
         self.change(person, |s| s.ranked = ranked);
     }
 
-    /// A person's place, or `None` when they are not ranked.
-    pub fn place(&self, person: Person, tie: TiePolicy) -> Option<Place> {
-        let s = self.standing(person);
-        if !s.ranked {
-            return None;
+    /// Orders the people of each group among themselves from now on (after the address book
+    /// changed).
+    pub fn set_groups(&mut self, groups: Arc<Groups>) {
+        if Arc::ptr_eq(&self.groups, &groups) {
+            return;
         }
-        let key = key(person, s);
-        let rank = match tie {
-            TiePolicy::EarlierAchiever => self.order.rank(&key),
-            TiePolicy::Shared => self.order.rank(&first_with(s.points)),
-            TiePolicy::Dense => self.scores.rank(&Reverse(s.points)),
-        };
-        Some(Place {
-            rank: rank as u32 + 1,
-            person,
-            points: s.points,
-        })
+        self.within = vec![Ranks::default(); groups.count];
+        for (person, s) in self.standings.iter().enumerate() {
+            if s.ranked {
+                for &g in groups.of(person as Person) {
+                    self.within[g as usize].insert(key(person as Person, *s));
+                }
+            }
+        }
+        self.groups = groups;
     }
 
-    /// The first `limit` places.
-    pub fn top(&self, limit: usize, tie: TiePolicy) -> Vec<Place> {
-        places(self.order.iter().take(limit).copied(), tie)
+    /// A person's place in a scope, or `None` when they are not ranked there.
+    pub fn place(&self, person: Person, scope: Scope, tie: TiePolicy) -> Option<Place> {
+        let s = self.standing(person);
+        let within = scope.is_none_or(|g| self.groups.of(person).contains(&g));
+        if !s.ranked || !within {
+            return None;
+        }
+        Some(self.ranks(scope)?.place(key(person, s), tie))
+    }
+
+    /// The first `limit` places in a scope.
+    pub fn top(&self, limit: usize, scope: Scope, tie: TiePolicy) -> Vec<Place> {
+        self.ranks(scope)
+            .map_or_else(Vec::new, |r| r.top(limit, tie))
+    }
+
+    fn ranks(&self, scope: Scope) -> Option<&Ranks> {
+        match scope {
+            None => Some(&self.everyone),
+            Some(g) => self.within.get(g as usize),
+        }
     }
 
     fn standing(&self, person: Person) -> Standing {
@@ -153,24 +254,20 @@ impl Board {
         let before = self.standings[at];
         edit(&mut self.standings[at]);
         let after = self.standings[at];
+        let groups = self.groups.of(person);
         if before.ranked {
-            self.order.remove(&key(person, before));
-            self.count_score(before.points, -1);
+            let old = key(person, before);
+            self.everyone.remove(old);
+            for &g in groups {
+                self.within[g as usize].remove(old);
+            }
         }
         if after.ranked {
-            self.order.insert(key(person, after));
-            self.count_score(after.points, 1);
-        }
-    }
-
-    fn count_score(&mut self, points: i64, by: i32) {
-        let score = Reverse(points);
-        let count = self.scores.get(&score).copied().unwrap_or(0);
-        let count = count.saturating_add_signed(by);
-        if count == 0 {
-            self.scores.remove(&score);
-        } else {
-            self.scores.insert(score, count);
+            let new = key(person, after);
+            self.everyone.insert(new);
+            for &g in groups {
+                self.within[g as usize].insert(new);
+            }
         }
     }
 }
@@ -257,10 +354,10 @@ mod tests {
             ),
         ];
         for (tie, expected) in cases {
-            assert_eq!(ranks(&b.top(10, tie)), expected, "{tie:?}");
+            assert_eq!(ranks(&b.top(10, None, tie)), expected, "{tie:?}");
             for (person, rank) in &expected {
                 assert_eq!(
-                    b.place(*person, tie).unwrap().rank,
+                    b.place(*person, None, tie).unwrap().rank,
                     *rank,
                     "{tie:?} {person}"
                 );
@@ -273,31 +370,31 @@ mod tests {
     fn a_later_entry_moves_a_person_and_a_reversal_moves_them_back() {
         let mut b = board();
         b.add(4, 50, 3_000);
-        assert_eq!(b.place(4, TiePolicy::Shared).unwrap().rank, 1);
-        assert_eq!(b.place(0, TiePolicy::Shared).unwrap().rank, 2);
+        assert_eq!(b.place(4, None, TiePolicy::Shared).unwrap().rank, 1);
+        assert_eq!(b.place(0, None, TiePolicy::Shared).unwrap().rank, 2);
         b.add(4, -50, 4_000);
-        assert_eq!(b.place(4, TiePolicy::Shared).unwrap().rank, 5);
-        assert_eq!(b.place(0, TiePolicy::Shared).unwrap().rank, 1);
-        assert_eq!(b.len(), 5);
+        assert_eq!(b.place(4, None, TiePolicy::Shared).unwrap().rank, 5);
+        assert_eq!(b.place(0, None, TiePolicy::Shared).unwrap().rank, 1);
+        assert_eq!(b.len(None), 5);
     }
 
     #[test]
     fn an_unranked_person_keeps_points_but_has_no_place_and_nobody_counts_them() {
         let mut b = board();
         b.set_ranked(0, false);
-        assert_eq!(b.place(0, TiePolicy::Shared), None);
+        assert_eq!(b.place(0, None, TiePolicy::Shared), None);
         assert_eq!(b.points(0), 30);
-        assert_eq!(b.place(2, TiePolicy::Shared).unwrap().rank, 2);
-        assert_eq!(b.place(2, TiePolicy::Dense).unwrap().rank, 2);
+        assert_eq!(b.place(2, None, TiePolicy::Shared).unwrap().rank, 2);
+        assert_eq!(b.place(2, None, TiePolicy::Dense).unwrap().rank, 2);
         b.set_ranked(0, true);
-        assert_eq!(b.place(2, TiePolicy::Shared).unwrap().rank, 3);
+        assert_eq!(b.place(2, None, TiePolicy::Shared).unwrap().rank, 3);
         b.add(9, 100, 1);
         assert_eq!(
-            b.place(9, TiePolicy::Shared),
+            b.place(9, None, TiePolicy::Shared),
             None,
             "never put on the board"
         );
-        assert_eq!(b.len(), 5);
+        assert_eq!(b.len(None), 5);
     }
 
     #[test]
@@ -314,6 +411,39 @@ mod tests {
         added.add(0, 30, 2_000);
         added.add(1, 30, 1_000);
         let tie = TiePolicy::EarlierAchiever;
-        assert_eq!(loaded.top(3, tie), added.top(3, tie));
+        assert_eq!(loaded.top(3, None, tie), added.top(3, None, tie));
+    }
+
+    #[test]
+    fn a_group_ranks_its_members_as_sorting_them_would() {
+        // Group 0: people 0, 2 and 4; group 1: people 1 and 2.
+        let groups = Arc::new(Groups::new(
+            vec![vec![0], vec![1], vec![0, 1], vec![], vec![0]],
+            2,
+        ));
+        for tie in [
+            TiePolicy::Shared,
+            TiePolicy::Dense,
+            TiePolicy::EarlierAchiever,
+        ] {
+            let mut b = board();
+            b.set_groups(groups.clone());
+            b.add(4, 10, 50);
+            b.add(2, -5, 3_000);
+            for (group, members) in [(0, vec![0, 2, 4]), (1, vec![1, 2])] {
+                let sorted = rank_among(&b, &members, tie);
+                assert_eq!(b.top(10, Some(group), tie), sorted, "{tie:?} {group}");
+                for place in &sorted {
+                    assert_eq!(b.place(place.person, Some(group), tie), Some(*place));
+                }
+                assert_eq!(b.len(Some(group)), members.len());
+                let total: i64 = members.iter().map(|&p| b.points(p)).sum();
+                assert_eq!(b.total(Some(group)), total);
+            }
+            assert_eq!(b.place(3, Some(0), tie), None, "not in the group");
+            b.set_ranked(0, false);
+            assert_eq!(b.len(Some(0)), 2);
+            assert_eq!(b.total(Some(0)), 15);
+        }
     }
 }

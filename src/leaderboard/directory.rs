@@ -3,11 +3,12 @@
 //! may be ranked in a period (active, not excluded, employed for the whole period if asked).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::domain::calendar::Period;
 use crate::store::DirectorySnapshot;
 
-use super::board::Person;
+use super::board::{Group, Groups, Person, Scope};
 
 /// Who is never ranked, and whether new hires wait for their first whole period.
 #[derive(Debug, Clone, Default)]
@@ -45,6 +46,9 @@ pub struct Directory {
     departments: HashMap<String, DepartmentNode>,
     /// Each department's direct members.
     direct: HashMap<String, Vec<Person>>,
+    /// The departments answered from an order kept on every board (`index_departments`).
+    large: HashMap<String, Scope>,
+    groups: Arc<Groups>,
 }
 
 impl Directory {
@@ -81,6 +85,8 @@ impl Directory {
             people: previous.people.clone(),
             departments,
             direct: HashMap::new(),
+            large: HashMap::new(),
+            groups: Arc::default(),
         };
         for e in snapshot.people {
             let member = Member {
@@ -146,7 +152,6 @@ impl Directory {
         m.active && !m.excluded && employed_throughout
     }
 
-    /// The people in `department` or any department under it.
     /// The people in `department` or any department under it, each once, in number order.
     pub fn members_under(&self, department: &str) -> Vec<Person> {
         let mut people = Vec::new();
@@ -178,22 +183,82 @@ impl Directory {
         roots.first().map(|id| id.as_str())
     }
 
+    /// Marks the departments with at least `min_people` in them and below, whose people the
+    /// boards keep in their own order: sorting them on every question would be slow. A
+    /// department holding everyone (the top) is the whole board and needs no order of its own.
+    pub fn index_departments(&mut self, min_people: usize) {
+        let all: HashSet<String> = self.departments.keys().cloned().collect();
+        let within: Vec<Vec<String>> = self
+            .people
+            .iter()
+            .map(|m| {
+                let mut above: Vec<String> = m
+                    .departments
+                    .iter()
+                    .flat_map(|d| self.ancestry(d))
+                    .filter(|d| all.contains(d))
+                    .collect();
+                above.sort_unstable();
+                above.dedup();
+                above
+            })
+            .collect();
+        let mut sizes: HashMap<&str, usize> = HashMap::new();
+        for d in within.iter().flatten() {
+            *sizes.entry(d).or_default() += 1;
+        }
+        let mut large: HashMap<String, Scope> = HashMap::new();
+        let mut grouped: Vec<&str> = Vec::new();
+        for (d, n) in sizes {
+            if n == self.people.len() {
+                large.insert(d.to_string(), None);
+            } else if n >= min_people {
+                grouped.push(d);
+            }
+        }
+        grouped.sort_unstable();
+        grouped.truncate(usize::from(Group::MAX));
+        let mut groups: HashMap<&str, Group> = HashMap::new();
+        for (g, d) in grouped.into_iter().enumerate() {
+            groups.insert(d, g as Group);
+            large.insert(d.to_string(), Some(g as Group));
+        }
+        let of = within
+            .iter()
+            .map(|ds| {
+                ds.iter()
+                    .filter_map(|d| groups.get(d.as_str()).copied())
+                    .collect()
+            })
+            .collect();
+        self.groups = Arc::new(Groups::new(of, groups.len()));
+        self.large = large;
+    }
+
+    /// Where a department's board is kept, if it is large: `Some(None)` for the whole board.
+    pub fn scope(&self, department: &str) -> Option<Scope> {
+        self.large.get(department).copied()
+    }
+
+    pub fn groups(&self) -> Arc<Groups> {
+        self.groups.clone()
+    }
+
+    /// A department and those above it, up to the top.
+    fn ancestry(&self, department: &str) -> Vec<String> {
+        let mut chain = Vec::new();
+        let mut at = Some(department.to_string());
+        // A cycle in a corrupt tree must not hang the index.
+        while let Some(id) = at.filter(|_| chain.len() < 64) {
+            at = self.departments.get(&id).and_then(|d| d.parent.clone());
+            chain.push(id);
+        }
+        chain
+    }
+
     /// Whether `department` is one of `set` or lies under one of them.
     fn within_any(&self, department: &str, set: &HashSet<String>) -> bool {
-        let mut at = Some(department.to_string());
-        let mut steps = 0;
-        while let Some(id) = at {
-            if set.contains(&id) {
-                return true;
-            }
-            // A cycle in a corrupt tree must not hang the index.
-            steps += 1;
-            if steps > 64 {
-                return false;
-            }
-            at = self.departments.get(&id).and_then(|d| d.parent.clone());
-        }
-        false
+        !set.is_empty() && self.ancestry(department).iter().any(|d| set.contains(d))
     }
 }
 
@@ -286,6 +351,28 @@ mod tests {
         assert_eq!(names("fe"), ["bob"]);
         assert_eq!(names("1").len(), 5);
         assert_eq!(d.root(), Some("1"));
+    }
+
+    #[test]
+    fn departments_with_enough_people_below_them_are_indexed() {
+        let mut d = Directory::build(&Directory::default(), snapshot(), &Exclusions::default());
+        d.index_departments(3);
+        let cases = [
+            ("1", Some(None)), // everyone: the whole board
+            ("rd", Some(Some(0))),
+            ("fe", None),
+            ("hr", None),
+        ];
+        for (dept, scope) in cases {
+            assert_eq!(d.scope(dept), scope, "{dept}");
+        }
+        let mut board = super::super::board::Board::default();
+        for p in 0..d.len() as Person {
+            board.set_ranked(p, true);
+        }
+        board.set_groups(d.groups());
+        assert_eq!(board.len(None), 5);
+        assert_eq!(board.len(Some(0)), 3, "ann, bob in fe below, and gone");
     }
 
     #[test]

@@ -18,10 +18,23 @@ use crate::domain::calendar::Period;
 use crate::store::{LedgerTick, Store};
 
 /// How boards are ranked and who is left off them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LeaderboardSettings {
     pub tie: TiePolicy,
     pub exclusions: Exclusions,
+    /// Departments with at least this many people (counting those below) keep their own
+    /// order on every board; smaller ones are sorted when asked for, which takes microseconds.
+    pub department_index_size: usize,
+}
+
+impl Default for LeaderboardSettings {
+    fn default() -> Self {
+        LeaderboardSettings {
+            tie: TiePolicy::default(),
+            exclusions: Exclusions::default(),
+            department_index_size: 1_000,
+        }
+    }
 }
 
 /// New entries read per round trip while catching up.
@@ -337,11 +350,15 @@ impl LeaderboardIndex {
         }
         let mut built: Vec<Ranking> = specs
             .into_iter()
-            .map(|(window, period)| Ranking {
-                window,
-                period,
-                board: Board::default(),
-                pinned,
+            .map(|(window, period)| {
+                let mut board = Board::default();
+                board.set_groups(directory.groups());
+                Ranking {
+                    window,
+                    period,
+                    board,
+                    pinned,
+                }
             })
             .collect();
         for s in &sums {
@@ -385,11 +402,9 @@ impl LeaderboardIndex {
         cursor.directory_read = Some(Instant::now());
         let snapshot = self.store.directory().await?;
         let previous = self.read().directory.clone();
-        let directory = Arc::new(Directory::build(
-            &previous,
-            snapshot,
-            &self.settings.exclusions,
-        ));
+        let mut directory = Directory::build(&previous, snapshot, &self.settings.exclusions);
+        directory.index_departments(self.settings.department_index_size);
+        let directory = Arc::new(directory);
         let mut state = self.write();
         for r in &mut state.rankings {
             for person in 0..directory.len() as Person {
@@ -399,6 +414,7 @@ impl LeaderboardIndex {
                     r.board.set_ranked(person, ranked);
                 }
             }
+            r.board.set_groups(directory.groups());
         }
         state.directory = directory;
         Ok(())

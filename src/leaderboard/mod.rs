@@ -132,15 +132,21 @@ impl LeaderboardIndex {
             .find(query.window, period.as_ref())
             .ok_or(LeaderboardError::Evicted(query.window))?
             .board;
-        let (top, mine, ranked) = match &query.department {
-            None => (
-                board.top(query.limit, tie),
-                me.and_then(|p| board.place(p, tie)),
-                board.len(),
-            ),
-            Some(department) => {
+        // The whole board, or a large department's own order on it.
+        let kept = |scope| {
+            (
+                board.top(query.limit, scope, tie),
+                me.and_then(|p| board.place(p, scope, tie)),
+                board.len(scope),
+            )
+        };
+        let department = query.department.as_deref().map(|d| (d, directory.scope(d)));
+        let (top, mine, ranked) = match department {
+            None => kept(None),
+            Some((_, Some(scope))) => kept(scope),
+            Some((department, None)) => {
                 if directory.department(department).is_none() {
-                    return Err(LeaderboardError::UnknownDepartment(department.clone()));
+                    return Err(LeaderboardError::UnknownDepartment(department.to_string()));
                 }
                 let places = rank_among(board, &directory.members_under(department), tie);
                 let mine = me.and_then(|p| places.iter().find(|x| x.person == p).copied());
@@ -199,13 +205,18 @@ impl LeaderboardIndex {
             .children
             .iter()
             .map(|id| {
-                let ranked: Vec<_> = directory
-                    .members_under(id)
-                    .into_iter()
-                    .filter(|&p| board.is_ranked(p))
-                    .collect();
-                let points: i64 = ranked.iter().map(|&p| board.points(p)).sum();
-                let members = ranked.len() as u32;
+                let (points, members) = match directory.scope(id) {
+                    Some(scope) => (board.total(scope), board.len(scope) as u32),
+                    None => {
+                        let ranked: Vec<_> = directory
+                            .members_under(id)
+                            .into_iter()
+                            .filter(|&p| board.is_ranked(p))
+                            .collect();
+                        let points = ranked.iter().map(|&p| board.points(p)).sum();
+                        (points, ranked.len() as u32)
+                    }
+                };
                 let per_head = if members == 0 {
                     0.0
                 } else {

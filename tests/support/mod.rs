@@ -310,12 +310,15 @@ pub fn spawn_server(env: &[(&str, &str)]) -> Server {
         let log = log.clone();
         move || {
             for line in lines.map_while(Result::ok) {
+                // Logged before the address is handed over, so a test sees the line it waited for.
+                {
+                    let mut log = log.lock().unwrap();
+                    log.push_str(&line);
+                    log.push('\n');
+                }
                 if let Some(rest) = line.split("listening on http://").nth(1) {
                     let _ = addr_tx.send(rest.split(',').next().unwrap_or_default().to_string());
                 }
-                let mut log = log.lock().unwrap();
-                log.push_str(&line);
-                log.push('\n');
             }
         }
     });
