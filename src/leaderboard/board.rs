@@ -69,7 +69,7 @@ pub type Scope = Option<Group>;
 
 /// The departments large enough to keep their own order (sorting them on demand would be
 /// slow), and for each person the ones they belong to, directly or below.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct Groups {
     /// By person.
     of: Vec<Vec<Group>>,

@@ -186,7 +186,9 @@ impl Directory {
     /// Marks the departments with at least `min_people` in them and below, whose people the
     /// boards keep in their own order: sorting them on every question would be slow. A
     /// department holding everyone (the top) is the whole board and needs no order of its own.
-    pub fn index_departments(&mut self, min_people: usize) {
+    /// When the groups come out as `previous` had them, its `Groups` is kept, so boards need
+    /// not order them again.
+    pub fn index_departments(&mut self, min_people: usize, previous: &Directory) {
         let all: HashSet<String> = self.departments.keys().cloned().collect();
         let within: Vec<Vec<String>> = self
             .people
@@ -231,7 +233,12 @@ impl Directory {
                     .collect()
             })
             .collect();
-        self.groups = Arc::new(Groups::new(of, groups.len()));
+        let groups = Groups::new(of, groups.len());
+        self.groups = if groups == *previous.groups {
+            previous.groups.clone()
+        } else {
+            Arc::new(groups)
+        };
         self.large = large;
     }
 
@@ -356,7 +363,7 @@ mod tests {
     #[test]
     fn departments_with_enough_people_below_them_are_indexed() {
         let mut d = Directory::build(&Directory::default(), snapshot(), &Exclusions::default());
-        d.index_departments(3);
+        d.index_departments(3, &Directory::default());
         let cases = [
             ("1", Some(None)), // everyone: the whole board
             ("rd", Some(Some(0))),
@@ -373,6 +380,9 @@ mod tests {
         board.set_groups(d.groups());
         assert_eq!(board.len(None), 5);
         assert_eq!(board.len(Some(0)), 3, "ann, bob in fe below, and gone");
+        let mut again = Directory::build(&d, snapshot(), &Exclusions::default());
+        again.index_departments(3, &d);
+        assert!(Arc::ptr_eq(&again.groups(), &d.groups()), "unchanged: kept");
     }
 
     #[test]

@@ -403,7 +403,7 @@ impl LeaderboardIndex {
         let snapshot = self.store.directory().await?;
         let previous = self.read().directory.clone();
         let mut directory = Directory::build(&previous, snapshot, &self.settings.exclusions);
-        directory.index_departments(self.settings.department_index_size);
+        directory.index_departments(self.settings.department_index_size, &previous);
         let directory = Arc::new(directory);
         let mut state = self.write();
         for r in &mut state.rankings {
