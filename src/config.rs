@@ -661,11 +661,14 @@ impl Config {
 
     pub fn honor_settings(&self) -> crate::jobs::honor_board::HonorSettings {
         let h = &self.jobs.honor_board;
+        let leaderboard = self.leaderboard_settings();
+        let mut ranking = leaderboard.exclusions;
+        ranking.people.extend(h.exclude.iter().cloned());
         crate::jobs::honor_board::HonorSettings {
             groups: h.groups.clone(),
             page_url: h.page_url.clone(),
-            excluded: h.exclude.iter().cloned().collect(),
-            ranking: self.leaderboard_settings().exclusions,
+            tie: leaderboard.tie,
+            ranking,
         }
     }
 

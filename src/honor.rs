@@ -1,21 +1,19 @@
 //! The weekly honor board (光荣榜): last week's top ten with their points and how they moved
 //! against the week before, and the leading department, as a card for group chats. Pure:
-//! the job gathers the rankings, this lays them out.
-
-use std::collections::{HashMap, HashSet};
+//! the job ranks the weeks as the leaderboards do, this picks the places and lays them out.
 
 use crate::dingtalk::openapi::Message;
-use crate::store::{DepartmentTotal, Ranked};
+use crate::store::DepartmentTotal;
 
 /// Places on the board.
-pub const TOP: usize = 10;
+pub const TOP: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Movement {
-    Up(usize),
-    Down(usize),
+    Up(u32),
+    Down(u32),
     Same,
-    /// No points the week before.
+    /// Not ranked the week before: no points then.
     New,
 }
 
@@ -30,56 +28,39 @@ impl std::fmt::Display for Movement {
     }
 }
 
+/// A person's place last week and, if they were ranked then, the week before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placing {
+    /// As the leaderboards' tie policy gives it.
+    pub rank: u32,
+    pub name: String,
+    pub points: i64,
+    pub rank_before: Option<u32>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Standing {
-    /// Shared for ties: 30, 20, 20, 10 rank 1, 2, 2, 4.
-    pub rank: usize,
+    pub rank: u32,
     pub name: String,
     pub points: i64,
     pub movement: Movement,
 }
 
-/// Shared ranks over a board sorted best first, without the excluded people.
-fn ranks<'a>(board: &'a [Ranked], excluded: &HashSet<String>) -> Vec<(usize, &'a Ranked)> {
-    let kept: Vec<&Ranked> = board
-        .iter()
-        .filter(|r| !excluded.contains(&r.userid))
-        .collect();
-    let mut out: Vec<(usize, &Ranked)> = Vec::with_capacity(kept.len());
-    for (i, row) in kept.into_iter().enumerate() {
-        let rank = match out.last() {
-            Some(&(rank, prev)) if prev.points == row.points => rank,
-            _ => i + 1,
-        };
-        out.push((rank, row));
-    }
-    out
-}
-
-/// The top of `this_week` with movement against `week_before`; both sorted best first and
-/// holding everyone with points.
-pub fn standings(
-    this_week: &[Ranked],
-    week_before: &[Ranked],
-    excluded: &HashSet<String>,
-) -> Vec<Standing> {
-    let before: HashMap<&str, usize> = ranks(week_before, excluded)
+/// The places of the top ten that earned points, from last week's board in board order.
+pub fn standings(board: impl IntoIterator<Item = Placing>) -> Vec<Standing> {
+    board
         .into_iter()
-        .map(|(rank, r)| (r.userid.as_str(), rank))
-        .collect();
-    ranks(this_week, excluded)
-        .into_iter()
-        .filter(|(rank, _)| *rank <= TOP)
-        .map(|(rank, r)| Standing {
-            rank,
-            name: r.name.clone(),
-            points: r.points,
-            movement: match before.get(r.userid.as_str()) {
+        .take_while(|p| p.rank <= TOP && p.points > 0)
+        .map(|p| Standing {
+            movement: match p.rank_before {
                 None => Movement::New,
-                Some(&was) if was > rank => Movement::Up(was - rank),
-                Some(&was) if was < rank => Movement::Down(rank - was),
+                Some(was) if was > p.rank => Movement::Up(was - p.rank),
+                Some(was) if was < p.rank => Movement::Down(p.rank - was),
                 Some(_) => Movement::Same,
             },
+            rank: p.rank,
+            name: p.name,
+            points: p.points,
         })
         .collect()
 }
@@ -129,61 +110,76 @@ pub fn render(
 mod tests {
     use super::*;
 
-    fn ranked(userid: &str, name: &str, points: i64) -> Ranked {
-        Ranked {
-            userid: userid.into(),
+    fn placing(rank: u32, name: &str, points: i64, rank_before: Option<u32>) -> Placing {
+        Placing {
+            rank,
             name: name.into(),
             points,
+            rank_before,
         }
     }
 
-    fn week() -> Vec<Ranked> {
+    fn week() -> Vec<Placing> {
         vec![
-            ranked("hr", "人事", 50),
-            ranked("a", "张伟", 30),
-            ranked("b", "王芳", 20),
-            ranked("c", "李强", 20),
-            ranked("d", "陈静", 10),
+            placing(1, "张伟", 30, Some(2)),
+            placing(2, "王芳", 20, None),
+            placing(2, "李强", 20, Some(1)),
+            placing(4, "陈静", 10, Some(4)),
         ]
     }
 
     #[test]
-    fn movement_is_against_the_week_before_with_shared_ranks_and_exclusions() {
-        let before = vec![
-            ranked("c", "李强", 40),
-            ranked("d", "陈静", 5),
-            ranked("a", "张伟", 5),
-            ranked("hr", "人事", 1),
-        ];
-        let excluded = HashSet::from(["hr".to_string()]);
-        let got: Vec<(usize, String, Movement)> = standings(&week(), &before, &excluded)
+    fn movement_is_the_change_of_place_against_the_week_before() {
+        let got: Vec<(u32, String, Movement)> = standings(week())
             .into_iter()
             .map(|s| (s.rank, s.name, s.movement))
             .collect();
         let expected = [
-            // 张伟 and 陈静 shared 2nd before (5 each); 人事 is excluded.
             (1, "张伟", Movement::Up(1)),
             (2, "王芳", Movement::New),
             (2, "李强", Movement::Down(1)),
-            (4, "陈静", Movement::Down(2)),
+            (4, "陈静", Movement::Same),
         ]
         .map(|(r, n, m)| (r, n.to_string(), m));
         assert_eq!(got, expected);
     }
+
+    /// `n` people with points, the last of them sharing place `shared`.
+    fn sharing_place(shared: u32, n: u32) -> Vec<(u32, i64)> {
+        (1..=n)
+            .map(|i| (i.min(shared), 100 - i64::from(i.min(shared))))
+            .collect()
+    }
+
     #[test]
-    fn only_the_top_ten_places_are_shown() {
-        let many: Vec<Ranked> = (0..15)
-            .map(|i| ranked(&format!("u{i}"), &format!("员工{i}"), 100 - i.min(11)))
-            .collect();
-        let board = standings(&many, &[], &HashSet::new());
-        // Ranks 1..=10, then 11 is shared by five people and left off.
-        assert_eq!(board.len(), 10);
-        assert_eq!(board.last().unwrap().rank, 10);
+    fn only_the_top_ten_places_that_earned_points_are_shown() {
+        let cases = [
+            ("place 11 is left off", sharing_place(11, 15), 10),
+            (
+                "everyone sharing place 10 is shown",
+                sharing_place(10, 12),
+                12,
+            ),
+            ("no deductions", vec![(1, 5), (2, 0), (3, -2)], 1),
+            ("nobody", vec![], 0),
+        ];
+        for (case, board, shown) in cases {
+            let board = board
+                .into_iter()
+                .map(|(rank, points)| placing(rank, "员工", points, None));
+            assert_eq!(standings(board).len(), shown, "{case}");
+        }
     }
 
     #[test]
     fn the_card_as_sent() {
-        let board = standings(&week(), &[ranked("a", "张伟", 30)], &HashSet::new());
+        let board = standings([
+            placing(1, "人事", 50, None),
+            placing(2, "张伟", 30, Some(1)),
+            placing(3, "王芳", 20, None),
+            placing(3, "李强", 20, None),
+            placing(5, "陈静", 10, None),
+        ]);
         let leading = DepartmentTotal {
             department_id: "575401962".into(),
             name: "华东销售部".into(),

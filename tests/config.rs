@@ -281,3 +281,27 @@ fn robot_roles_come_from_the_file_and_the_environment() {
     assert_eq!(bot.roles.hr_admins, ["hr2", "hr3"]);
     assert_eq!(bot.roles.auditors, ["au1"]);
 }
+
+#[test]
+fn the_honor_board_ranks_as_the_leaderboards_do_and_leaves_off_its_own_exclusions() {
+    let shipped = std::fs::read_to_string("config/jifen.toml").unwrap();
+    let text = shipped
+        .replace("tie = \"shared\"", "tie = \"dense\"")
+        .replace("exclude_people = []", "exclude_people = [\"hr1\"]")
+        .replace("exclude = []", "exclude = [\"ceo\"]");
+    let (_dir, path) = write(&text);
+    let config = Config::load(Some(&path), &[]).unwrap();
+    let honor = config.honor_settings();
+    assert_eq!(honor.tie, jifen::leaderboard::TiePolicy::Dense);
+    let mut left_off: Vec<&str> = honor.ranking.people.iter().map(String::as_str).collect();
+    left_off.sort();
+    assert_eq!(left_off, ["ceo", "hr1"]);
+    // The leaderboards themselves still rank the people only the honor board leaves off.
+    assert!(
+        !config
+            .leaderboard_settings()
+            .exclusions
+            .people
+            .contains("ceo")
+    );
+}

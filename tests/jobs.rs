@@ -157,8 +157,8 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
         jobs.honor = HonorSettings {
             groups: vec!["cidSales==".into(), "cidAll==".into()],
             page_url: None,
-            excluded: Default::default(),
-            // The [leaderboard] exclusions hold on the honor board too.
+            // The [leaderboard] tie policy and exclusions hold on the honor board too.
+            tie: jifen::leaderboard::TiePolicy::Dense,
             ranking: jifen::leaderboard::Exclusions {
                 people: ["manager4220".to_string()].into(),
                 ..Default::default()
@@ -170,12 +170,25 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
     jifen::dingtalk::directory::sync_directory(&a.client, db.store.as_ref())
         .await
         .unwrap();
+    // One person of each team of 研发中心: together they earn more than 华东销售部.
+    let directory = db.store.directory().await.unwrap();
+    let member_of = |team: &str| {
+        directory
+            .people
+            .iter()
+            .find(|p| p.departments.iter().any(|d| d == team))
+            .map(|p| p.userid.clone())
+            .unwrap()
+    };
+    let (backend, frontend) = (member_of("575405101"), member_of("575405102"));
     // 王芳 (HR, excluded from the leaderboards) grants points in the week of 16 November and
     // the week before, and was granted the most herself.
     for (who, points, at) in [
         ("manager4220", 20, "2026-11-17T03:00:00Z"),
         (LI_QIANG, 8, "2026-11-17T02:00:00Z"),
         (ZHANG_WEI, 5, "2026-11-18T02:00:00Z"),
+        (backend.as_str(), 7, "2026-11-18T03:00:00Z"),
+        (frontend.as_str(), 7, "2026-11-19T03:00:00Z"),
         (ZHANG_WEI, 9, "2026-11-10T02:00:00Z"),
         (LI_QIANG, 2, "2026-11-11T02:00:00Z"),
     ] {
@@ -206,7 +219,7 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
     let ran: Vec<_> = ran_a.into_iter().chain(ran_b).collect();
     assert_eq!(ran.len(), 1, "{ran:?}");
     assert!(
-        matches!(&ran[0].2, SlotOutcome::Done(d) if d.contains("2 on the board, queued for 2 of 2 groups")),
+        matches!(&ran[0].2, SlotOutcome::Done(d) if d.contains("4 on the board, queued for 2 of 2 groups")),
         "{ran:?}"
     );
 
@@ -236,9 +249,16 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
     assert_eq!(groups, ["cidAll==", "cidSales=="]);
     let text = &boards[0].text;
     assert!(text.contains("光荣榜 · 2026-11-16 – 11-22"), "{text}");
+    // Dense ranks: 8, 7, 7, 5 place 1, 2, 2, 3.
     assert!(text.contains("1. 🥇**李强** +8 积分 ↑1"), "{text}");
-    assert!(text.contains("2. 🥈**张伟** +5 积分 ↓1"), "{text}");
+    assert_eq!(text.matches("2. 🥈**").count(), 2, "{text}");
+    assert!(text.contains("3. 🥉**张伟** +5 积分 ↓2"), "{text}");
     assert!(!text.contains("王芳"), "HR is excluded: {text}");
+    // Counting its teams, 研发中心 (14) leads 华东销售部 (13).
+    assert!(
+        text.contains("领先部门 Leading department: **研发中心** +14 积分"),
+        "{text}"
+    );
     emu.stop().await;
 }
 

@@ -37,7 +37,7 @@ on_both_backends!(
     top_accounts_rank_by_score_with_names_and_ties_by_userid,
     the_inbox_keeps_each_key_once_within_and_across_batches,
     an_inbox_write_waits_for_an_open_ledger_transaction,
-    leaderboards_rank_by_window_and_department,
+    score_sums_add_up_each_range_up_to_an_id,
     a_managers_budget_counts_awards_not_rejected_or_reversed_ones,
 );
 
@@ -942,46 +942,55 @@ async fn an_inbox_write_waits_for_an_open_ledger_transaction(db: &TestDb) {
     assert_eq!(lina.totals.score, 2);
 }
 
-async fn leaderboards_rank_by_window_and_department(db: &TestDb) {
+async fn score_sums_add_up_each_range_up_to_an_id(db: &TestDb) {
     let store = db.store.as_ref();
     seed_org(store).await;
     // The week of Monday 2026-10-05 (Asia/Shanghai), and the week before.
     manual(store, "hr", "wangfang", 5, false, "2026-10-06T02:00:00Z").await;
-    manual(store, "hr", "lina", 5, false, "2026-10-07T02:00:00Z").await;
     manual(store, "hr", "zhangwei", 3, false, "2026-10-08T02:00:00Z").await;
-    manual(store, "hr", "zhangwei", 9, false, "2026-09-30T02:00:00Z").await;
+    let third = manual(store, "hr", "zhangwei", 9, false, "2026-09-30T02:00:00Z").await;
+    manual(store, "hr", "lina", 4, false, "2026-10-07T02:00:00Z").await;
     let week = shanghai()
         .period_containing(PeriodKind::Week, "2026-10-06T02:00:00Z".parse().unwrap())
         .unwrap();
-    let board = |rows: Vec<jifen::store::Ranked>| -> Vec<(String, i64)> {
-        rows.into_iter().map(|r| (r.userid, r.points)).collect()
+    let ranges = [
+        (week.start.as_millisecond(), week.end.as_millisecond()),
+        (i64::MIN, i64::MAX),
+    ];
+    let at = |t: &str| Some(t.parse::<Timestamp>().unwrap().as_millisecond());
+    let sums = |up_to_id| async move {
+        let mut rows = store.score_sums(&ranges, up_to_id).await.unwrap();
+        rows.sort_by(|a, b| a.userid.cmp(&b.userid));
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.userid,
+                    r.sums.iter().map(|s| (s.points, s.achieved_at)).collect(),
+                )
+            })
+            .collect::<Vec<(String, Vec<_>)>>()
     };
-    let this_week = store
-        .leaderboard(Some((week.start, week.end)), None, 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        board(this_week),
-        [
-            ("lina".into(), 5),
-            ("wangfang".into(), 5),
-            ("zhangwei".into(), 3)
-        ]
-    );
-    let all_time = store.leaderboard(None, None, 2).await.unwrap();
-    assert_eq!(
-        board(all_time),
-        [("zhangwei".into(), 12), ("lina".into(), 5)]
-    );
-    // 研发部 and 前端组 under it; not 销售部.
-    let rd_week = store
-        .leaderboard(Some((week.start, week.end)), Some("rd"), 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        board(rd_week),
-        [("wangfang".into(), 5), ("zhangwei".into(), 3)]
-    );
+    let expected = |with_lina: bool| {
+        let mut rows = vec![
+            ("wangfang", [(5, at("2026-10-06T02:00:00Z")); 2].to_vec()),
+            (
+                "zhangwei",
+                vec![
+                    (3, at("2026-10-08T02:00:00Z")),
+                    (12, at("2026-10-08T02:00:00Z")),
+                ],
+            ),
+        ];
+        if with_lina {
+            rows.insert(0, ("lina", [(4, at("2026-10-07T02:00:00Z")); 2].to_vec()));
+        }
+        rows.into_iter()
+            .map(|(u, s)| (u.to_string(), s))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(sums(i64::MAX).await, expected(true));
+    // Entries above the id bound are left out, and so is whoever has none below it.
+    assert_eq!(sums(third).await, expected(false));
 }
 
 async fn a_managers_budget_counts_awards_not_rejected_or_reversed_ones(db: &TestDb) {

@@ -2,35 +2,32 @@
 //! (`honor.rs`) and queues it for each configured group through the outbox, keyed by group
 //! and week, so a group never gets the same week's board twice.
 
-use std::collections::HashSet;
-
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::JobError;
 use crate::domain::Calendar;
-use crate::domain::calendar::{CalendarError, PeriodKind};
-use crate::honor::{render, standings};
-use crate::leaderboard::Exclusions;
+use crate::domain::calendar::{CalendarError, Period, PeriodKind};
+use crate::honor::{Placing, render, standings};
+use crate::leaderboard::board::{Board, Person};
 use crate::leaderboard::directory::Directory;
+use crate::leaderboard::{Exclusions, TiePolicy};
 use crate::outbox::ROBOT_GROUP;
-use crate::store::{NewOutboxRow, Ranked, Store};
+use crate::store::{DepartmentTotal, NewOutboxRow, Store};
 
-/// Who gets the board, and who is left off it.
+/// Who gets the board, and how it ranks.
 #[derive(Debug, Clone, Default)]
 pub struct HonorSettings {
     /// Group chats (openConversationIds).
     pub groups: Vec<String>,
     /// The employee page the card's button opens.
     pub page_url: Option<String>,
-    /// People left off this board only, such as the HR staff who grant points.
-    pub excluded: HashSet<String>,
-    /// The leaderboards' exclusions (`[leaderboard]`), which hold here too.
+    /// The leaderboards' tie policy (`[leaderboard] tie`).
+    pub tie: TiePolicy,
+    /// The leaderboards' exclusions, with the people left off this board only
+    /// (`[jobs.honor_board] exclude`) among them.
     pub ranking: Exclusions,
 }
-
-/// Everyone with points in a week: far more than any organisation has people.
-const EVERYONE: i64 = 10_000_000;
 
 pub async fn post_honor_board(
     store: &dyn Store,
@@ -44,33 +41,26 @@ pub async fn post_honor_board(
     };
     let last = week_before(at)?;
     let before = week_before(last.start)?;
-    let mut board = store
-        .leaderboard(Some((last.start, last.end)), None, EVERYONE)
-        .await?;
-    let mut previous = store
-        .leaderboard(Some((before.start, before.end)), None, EVERYONE)
-        .await?;
-    // The same people as on the leaderboards: in the directory, active, not excluded, and
-    // employed all week when `whole_period_only` asks for it.
     let directory = Directory::build(
         &Directory::default(),
         store.directory().await?,
         &settings.ranking,
     );
-    let ranked_in = |period| {
-        let directory = &directory;
-        move |r: &Ranked| {
-            directory
-                .person(&r.userid)
-                .is_some_and(|p| directory.is_ranked(p, Some(period), &settings.ranking))
-        }
-    };
-    board.retain(ranked_in(&last));
-    previous.retain(ranked_in(&before));
-    let leading = store
-        .department_leaderboard(last.start, last.end, 1)
-        .await?;
-    let ranked = standings(&board, &previous, &settings.excluded);
+    let [this_week, previous] =
+        week_boards(store, &directory, &settings.ranking, [&last, &before]).await?;
+    let tie = settings.tie;
+    let ranked = standings(
+        this_week
+            .top(this_week.len(None), None, tie)
+            .into_iter()
+            .map(|p| Placing {
+                rank: p.rank,
+                name: directory.member(p.person).name.clone(),
+                points: p.points,
+                rank_before: previous.place(p.person, None, tie).map(|was| was.rank),
+            }),
+    );
+    let leading = leading_department(&directory, &this_week, &last, &settings.ranking);
     let last_day = calendar.local_date(last.end - SignedDuration::from_millis(1));
     let label = format!(
         "{} – {:02}-{:02}",
@@ -81,7 +71,7 @@ pub async fn post_honor_board(
     let card = render(
         &label,
         &ranked,
-        leading.first(),
+        leading.as_ref(),
         settings.page_url.as_deref(),
     );
     if settings.groups.is_empty() {
@@ -111,4 +101,63 @@ pub async fn post_honor_board(
         ranked.len(),
         settings.groups.len()
     ))
+}
+
+/// The boards of two weeks as the leaderboards rank them, of the people who earned or lost
+/// points in each: the same people in the same order as on `GET /api/v1/leaderboard`.
+async fn week_boards(
+    store: &dyn Store,
+    directory: &Directory,
+    ranking: &Exclusions,
+    weeks: [&Period; 2],
+) -> Result<[Board; 2], JobError> {
+    let ranges = weeks.map(|w| (w.start.as_millisecond(), w.end.as_millisecond()));
+    let sums = store.score_sums(&ranges, i64::MAX).await?;
+    let mut boards = [Board::default(), Board::default()];
+    for s in &sums {
+        let Some(person) = directory.person(&s.userid) else {
+            continue;
+        };
+        for ((board, week), sum) in boards.iter_mut().zip(weeks).zip(&s.sums) {
+            if sum.achieved_at.is_some() && directory.is_ranked(person, Some(week), ranking) {
+                board.load(person, sum.points, sum.achieved_at);
+                board.set_ranked(person, true);
+            }
+        }
+    }
+    Ok(boards)
+}
+
+/// The department directly under the top with the most points, counting the departments
+/// under it and the people ranked in them, as the leaderboards' department board does.
+fn leading_department(
+    directory: &Directory,
+    board: &Board,
+    week: &Period,
+    ranking: &Exclusions,
+) -> Option<DepartmentTotal> {
+    let top = directory.department(directory.root()?)?;
+    top.children
+        .iter()
+        .map(|id| {
+            let people: Vec<Person> = directory
+                .members_under(id)
+                .into_iter()
+                .filter(|&p| directory.is_ranked(p, Some(week), ranking))
+                .collect();
+            DepartmentTotal {
+                department_id: id.clone(),
+                name: directory
+                    .department(id)
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default(),
+                score: people.iter().map(|&p| board.points(p)).sum(),
+                members: people.len() as i64,
+            }
+        })
+        .max_by(|a, b| {
+            a.score
+                .cmp(&b.score)
+                .then_with(|| b.department_id.cmp(&a.department_id))
+        })
 }

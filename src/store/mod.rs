@@ -93,7 +93,8 @@ pub struct PeriodTotal {
     pub entries: i64,
 }
 
-/// A department's totals in a closed period (its direct members).
+/// A department's points and people: of its direct members in a closed period's archive,
+/// and of everyone below it too as the honor board's leading department.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DepartmentTotal {
     pub department_id: String,
@@ -123,14 +124,6 @@ pub struct JobRun {
     pub started_at: Timestamp,
     pub finished_at: Option<Timestamp>,
     pub detail: Option<String>,
-}
-
-/// One line of a leaderboard.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Ranked {
-    pub userid: String,
-    pub name: String,
-    pub points: i64,
 }
 
 /// One ledger entry as the leaderboards see it: whose, how much score, and when.
@@ -298,21 +291,6 @@ pub trait Store: Send + Sync {
         person: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AuditRecord>, StoreError>;
-    /// The top `limit` active people by points in `window` (by score when `None`), among
-    /// everyone or in `department` and below; ties in userid order.
-    async fn leaderboard(
-        &self,
-        window: Option<(Timestamp, Timestamp)>,
-        department: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<Ranked>, StoreError>;
-    /// Departments by the points their direct members earned in [from, to), best first.
-    async fn department_leaderboard(
-        &self,
-        from: Timestamp,
-        to: Timestamp,
-        limit: i64,
-    ) -> Result<Vec<DepartmentTotal>, StoreError>;
     /// Entries that occurred in [from, to), of one person or everyone, in id order after
     /// `after_id` (for paging through a month).
     async fn entries_between(

@@ -447,72 +447,6 @@ macro_rules! impl_store {
             rows.into_iter().map(TryInto::try_into).collect()
         }
 
-        async fn leaderboard(
-            &self,
-            window: Option<(jiff::Timestamp, jiff::Timestamp)>,
-            department: Option<&str>,
-            limit: i64,
-        ) -> Result<Vec<$crate::store::Ranked>, $crate::store::StoreError> {
-            // $1: the department (or NULL), $2 and $3: the window, $4: the limit.
-            let people = "e.active AND (CAST($1 AS TEXT) IS NULL OR e.userid IN (SELECT userid FROM members))";
-            let sql = match window {
-                None => format!(
-                    "{} SELECT e.userid, e.name, a.score AS points FROM accounts a \
-                     JOIN employees e ON e.userid = a.userid WHERE {people} \
-                     AND CAST($2 AS BIGINT) IS NULL AND CAST($3 AS BIGINT) IS NULL \
-                     ORDER BY points DESC, e.userid LIMIT $4",
-                    $crate::store::sql::MEMBERS_OF_1,
-                ),
-                Some(_) => format!(
-                    "{} SELECT e.userid, e.name, CAST(SUM(l.score_delta) AS BIGINT) AS points \
-                     FROM ledger_entries l JOIN employees e ON e.userid = l.userid \
-                     WHERE {people} AND l.occurred_at >= $2 AND l.occurred_at < $3 \
-                     GROUP BY e.userid, e.name ORDER BY points DESC, e.userid LIMIT $4",
-                    $crate::store::sql::MEMBERS_OF_1,
-                ),
-            };
-            let rows: Vec<(String, String, i64)> = sqlx::query_as(&sql)
-                .bind(department)
-                .bind(window.map(|(from, _)| from.as_millisecond()))
-                .bind(window.map(|(_, to)| to.as_millisecond()))
-                .bind(limit)
-                .fetch_all(self.reader())
-                .await?;
-            Ok(rows
-                .into_iter()
-                .map(|(userid, name, points)| $crate::store::Ranked { userid, name, points })
-                .collect())
-        }
-
-        async fn department_leaderboard(
-            &self,
-            from: jiff::Timestamp,
-            to: jiff::Timestamp,
-            limit: i64,
-        ) -> Result<Vec<$crate::store::DepartmentTotal>, $crate::store::StoreError> {
-            let rows: Vec<(String, String, i64, i64)> = sqlx::query_as(
-                "SELECT m.department_id, d.name, CAST(COALESCE(SUM(w.points), 0) AS BIGINT) AS score, \
-                 COUNT(*) AS members FROM department_members m JOIN departments d ON d.id = m.department_id \
-                 LEFT JOIN (SELECT userid, SUM(score_delta) AS points FROM ledger_entries \
-                     WHERE occurred_at >= $1 AND occurred_at < $2 GROUP BY userid) w ON w.userid = m.userid \
-                 GROUP BY m.department_id, d.name ORDER BY score DESC, m.department_id LIMIT $3",
-            )
-            .bind(from.as_millisecond())
-            .bind(to.as_millisecond())
-            .bind(limit)
-            .fetch_all(self.reader())
-            .await?;
-            Ok(rows
-                .into_iter()
-                .map(|(department_id, name, score, members)| $crate::store::DepartmentTotal {
-                    department_id,
-                    name,
-                    score,
-                    members,
-                })
-                .collect())
-        }
-
         async fn entries_between(
             &self,
             userid: Option<&str>,
@@ -1001,9 +935,3 @@ macro_rules! impl_store {
 }
 
 pub(super) use {impl_store, impl_store_tx};
-
-/// `members(userid)`: the people of department `$1` and every department below it.
-pub const MEMBERS_OF_1: &str = "WITH RECURSIVE down(id) AS (SELECT CAST($1 AS TEXT) \
-     UNION SELECT d.id FROM departments d JOIN down ON d.parent_id = down.id), \
-     members(userid) AS (SELECT DISTINCT dm.userid FROM department_members dm \
-     JOIN down ON dm.department_id = down.id)";
