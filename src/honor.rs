@@ -3,7 +3,7 @@
 //! the job ranks the weeks as the leaderboards do, this picks the places and lays them out.
 
 use crate::dingtalk::openapi::Message;
-use crate::store::DepartmentTotal;
+use crate::leaderboard::DepartmentRow;
 
 /// Places on the board.
 pub const TOP: u32 = 10;
@@ -69,7 +69,7 @@ pub fn standings(board: impl IntoIterator<Item = Placing>) -> Vec<Standing> {
 pub fn render(
     week: &str,
     standings: &[Standing],
-    leading: Option<&DepartmentTotal>,
+    leading: Option<&DepartmentRow>,
     page_url: Option<&str>,
 ) -> Message {
     let title = format!("光荣榜 · {week}");
@@ -89,10 +89,10 @@ pub fn render(
             s.rank, s.name, s.points, s.movement
         ));
     }
-    if let Some(d) = leading.filter(|d| d.score > 0) {
+    if let Some(d) = leading.filter(|d| d.points > 0) {
         text.push_str(&format!(
             "\n\n领先部门 Leading department: **{}** {:+} 积分（{} 人）",
-            d.name, d.score, d.members
+            d.name, d.points, d.members
         ));
     }
     match page_url {
@@ -180,11 +180,13 @@ mod tests {
             placing(3, "李强", 20, None),
             placing(5, "陈静", 10, None),
         ]);
-        let leading = DepartmentTotal {
+        let leading = DepartmentRow {
+            rank: 1,
             department_id: "575401962".into(),
             name: "华东销售部".into(),
-            score: 55,
+            points: 55,
             members: 6,
+            per_head: 9.17,
         };
         let card = render(
             "2026-11-16 – 11-22",

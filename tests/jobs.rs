@@ -252,6 +252,11 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
     // Dense ranks: 8, 7, 7, 5 place 1, 2, 2, 3.
     assert!(text.contains("1. 🥇**李强** +8 积分 ↑1"), "{text}");
     assert_eq!(text.matches("2. 🥈**").count(), 2, "{text}");
+    assert_eq!(
+        text.matches("+7 积分 new").count(),
+        2,
+        "no entries the week before: {text}"
+    );
     assert!(text.contains("3. 🥉**张伟** +5 积分 ↓2"), "{text}");
     assert!(!text.contains("王芳"), "HR is excluded: {text}");
     // Counting its teams, 研发中心 (14) leads 华东销售部 (13).

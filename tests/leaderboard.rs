@@ -169,23 +169,10 @@ async fn ties_are_ranked_by_policy_across_a_week_boundary_in_shanghai(db: &TestD
             rows(&[("zhangwei", 1, 5), ("wangfang", 1, 5)]),
             "{size}"
         );
-        let mine = index
-            .people(
-                &query(Window::Week, None, Some("sales")),
-                Some("lina"),
-                now(),
-            )
-            .await
-            .unwrap();
+        let sales = query(Window::Week, None, Some("sales"));
+        let mine = index.people(&sales, Some("lina"), now()).await.unwrap();
         assert_eq!((mine.me.unwrap().rank, mine.ranked), (2, 2), "{size}");
-        let outside = index
-            .people(
-                &query(Window::Week, None, Some("sales")),
-                Some("zhangwei"),
-                now(),
-            )
-            .await
-            .unwrap();
+        let outside = index.people(&sales, Some("zhangwei"), now()).await.unwrap();
         assert_eq!(outside.me, None, "not in 销售部 ({size})");
     }
 }

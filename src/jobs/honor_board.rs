@@ -7,13 +7,13 @@ use serde_json::json;
 
 use super::JobError;
 use crate::domain::Calendar;
-use crate::domain::calendar::{CalendarError, Period, PeriodKind};
+use crate::domain::calendar::{CalendarError, PeriodKind};
 use crate::honor::{Placing, render, standings};
-use crate::leaderboard::board::{Board, Person};
 use crate::leaderboard::directory::Directory;
-use crate::leaderboard::{Exclusions, TiePolicy};
+use crate::leaderboard::index::boards_from_sums;
+use crate::leaderboard::{DepartmentOrder, Exclusions, TiePolicy, rank_departments};
 use crate::outbox::ROBOT_GROUP;
-use crate::store::{DepartmentTotal, NewOutboxRow, Store};
+use crate::store::{NewOutboxRow, Store};
 
 /// Who gets the board, and how it ranks.
 #[derive(Debug, Clone, Default)]
@@ -46,8 +46,15 @@ pub async fn post_honor_board(
         store.directory().await?,
         &settings.ranking,
     );
-    let [this_week, previous] =
-        week_boards(store, &directory, &settings.ranking, [&last, &before]).await?;
+    let ranges = [&last, &before].map(|w| (w.start.as_millisecond(), w.end.as_millisecond()));
+    let sums = store.score_sums(&ranges, i64::MAX).await?;
+    let boards = boards_from_sums(
+        &directory,
+        &sums,
+        &[Some(&last), Some(&before)],
+        &settings.ranking,
+    );
+    let (this_week, previous) = (&boards[0], &boards[1]);
     let tie = settings.tie;
     let ranked = standings(
         this_week
@@ -57,10 +64,20 @@ pub async fn post_honor_board(
                 rank: p.rank,
                 name: directory.member(p.person).name.clone(),
                 points: p.points,
-                rank_before: previous.place(p.person, None, tie).map(|was| was.rank),
+                // Someone without an entry the week before is new on the board.
+                rank_before: previous
+                    .place(p.person, None, tie)
+                    .filter(|_| previous.has_scored(p.person))
+                    .map(|was| was.rank),
             }),
     );
-    let leading = leading_department(&directory, &this_week, &last, &settings.ranking);
+    // Of the departments directly under the top, counting those below them.
+    let leading = match directory.root() {
+        Some(top) => rank_departments(&directory, this_week, top, DepartmentOrder::Total, tie)?
+            .into_iter()
+            .next(),
+        None => None,
+    };
     let last_day = calendar.local_date(last.end - SignedDuration::from_millis(1));
     let label = format!(
         "{} – {:02}-{:02}",
@@ -101,63 +118,4 @@ pub async fn post_honor_board(
         ranked.len(),
         settings.groups.len()
     ))
-}
-
-/// The boards of two weeks as the leaderboards rank them, of the people who earned or lost
-/// points in each: the same people in the same order as on `GET /api/v1/leaderboard`.
-async fn week_boards(
-    store: &dyn Store,
-    directory: &Directory,
-    ranking: &Exclusions,
-    weeks: [&Period; 2],
-) -> Result<[Board; 2], JobError> {
-    let ranges = weeks.map(|w| (w.start.as_millisecond(), w.end.as_millisecond()));
-    let sums = store.score_sums(&ranges, i64::MAX).await?;
-    let mut boards = [Board::default(), Board::default()];
-    for s in &sums {
-        let Some(person) = directory.person(&s.userid) else {
-            continue;
-        };
-        for ((board, week), sum) in boards.iter_mut().zip(weeks).zip(&s.sums) {
-            if sum.achieved_at.is_some() && directory.is_ranked(person, Some(week), ranking) {
-                board.load(person, sum.points, sum.achieved_at);
-                board.set_ranked(person, true);
-            }
-        }
-    }
-    Ok(boards)
-}
-
-/// The department directly under the top with the most points, counting the departments
-/// under it and the people ranked in them, as the leaderboards' department board does.
-fn leading_department(
-    directory: &Directory,
-    board: &Board,
-    week: &Period,
-    ranking: &Exclusions,
-) -> Option<DepartmentTotal> {
-    let top = directory.department(directory.root()?)?;
-    top.children
-        .iter()
-        .map(|id| {
-            let people: Vec<Person> = directory
-                .members_under(id)
-                .into_iter()
-                .filter(|&p| directory.is_ranked(p, Some(week), ranking))
-                .collect();
-            DepartmentTotal {
-                department_id: id.clone(),
-                name: directory
-                    .department(id)
-                    .map(|d| d.name.clone())
-                    .unwrap_or_default(),
-                score: people.iter().map(|&p| board.points(p)).sum(),
-                members: people.len() as i64,
-            }
-        })
-        .max_by(|a, b| {
-            a.score
-                .cmp(&b.score)
-                .then_with(|| b.department_id.cmp(&a.department_id))
-        })
 }

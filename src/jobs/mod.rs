@@ -72,6 +72,8 @@ pub enum JobError {
     Close(#[from] crate::period::CloseError),
     #[error(transparent)]
     Calendar(#[from] crate::domain::calendar::CalendarError),
+    #[error(transparent)]
+    Leaderboard(#[from] crate::leaderboard::LeaderboardError),
 }
 
 /// One job as configured.

@@ -170,6 +170,11 @@ impl Board {
         self.standing(person).ranked
     }
 
+    /// Whether any entry of the board's period changed the person's score.
+    pub fn has_scored(&self, person: Person) -> bool {
+        self.standing(person).achieved_at != NEVER
+    }
+
     /// Sets a person's points outright (as summed by the database) when building the board.
     pub fn load(&mut self, person: Person, points: i64, achieved_at: Option<i64>) {
         self.change(person, |s| {

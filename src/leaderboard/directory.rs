@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::domain::calendar::Period;
 use crate::store::DirectorySnapshot;
 
-use super::board::{Group, Groups, Person, Scope};
+use super::board::{Board, Group, Groups, Person, Scope};
 
 /// Who is never ranked, and whether new hires wait for their first whole period.
 #[derive(Debug, Clone, Default)]
@@ -150,6 +150,17 @@ impl Directory {
             _ => true,
         };
         m.active && !m.excluded && employed_throughout
+    }
+
+    /// Puts on `board` everyone who belongs on the board of `period`, and takes off everyone
+    /// who does not.
+    pub fn rank_on(&self, board: &mut Board, period: Option<&Period>, rules: &Exclusions) {
+        for person in 0..self.len() as Person {
+            let ranked = self.is_ranked(person, period, rules);
+            if board.is_ranked(person) != ranked {
+                board.set_ranked(person, ranked);
+            }
+        }
     }
 
     /// The people in `department` or any department under it, each once, in number order.

@@ -10,12 +10,12 @@ use jiff::Timestamp;
 use tokio::sync::Mutex;
 
 use super::LeaderboardError;
-use super::board::{Board, Person, TiePolicy};
+use super::board::{Board, TiePolicy};
 use super::directory::{Directory, Exclusions};
 use super::window::{Window, previous};
 use crate::domain::Calendar;
 use crate::domain::calendar::Period;
-use crate::store::{LedgerTick, Store};
+use crate::store::{LedgerTick, RangeSums, Store};
 
 /// How boards are ranked and who is left off them.
 #[derive(Debug, Clone)]
@@ -348,42 +348,24 @@ impl LeaderboardIndex {
             self.reload_directory(cursor).await?;
             directory = self.read().directory.clone();
         }
+        let periods: Vec<Option<&Period>> = specs.iter().map(|(_, p)| p.as_ref()).collect();
+        let boards = boards_from_sums(&directory, &sums, &periods, &self.settings.exclusions);
         let mut built: Vec<Ranking> = specs
             .into_iter()
-            .map(|(window, period)| {
-                let mut board = Board::default();
-                board.set_groups(directory.groups());
-                Ranking {
-                    window,
-                    period,
-                    board,
-                    pinned,
-                }
+            .zip(boards)
+            .map(|((window, period), board)| Ranking {
+                window,
+                period,
+                board,
+                pinned,
             })
             .collect();
-        for s in &sums {
-            let Some(person) = directory.person(&s.userid) else {
-                continue;
-            };
-            for (r, sum) in built.iter_mut().zip(&s.sums) {
-                if sum.points != 0 || sum.achieved_at.is_some() {
-                    r.board.load(person, sum.points, sum.achieved_at);
-                }
-            }
-        }
         for t in cursor.above.values() {
             let Some(person) = directory.person(&t.userid) else {
                 continue;
             };
             for r in built.iter_mut().filter(|r| r.contains(t.occurred_at)) {
                 r.board.add(person, t.score_delta, t.occurred_at);
-            }
-        }
-        for r in &mut built {
-            for person in 0..directory.len() as Person {
-                if directory.is_ranked(person, r.period.as_ref(), &self.settings.exclusions) {
-                    r.board.set_ranked(person, true);
-                }
             }
         }
         let mut state = self.write();
@@ -407,18 +389,44 @@ impl LeaderboardIndex {
         let directory = Arc::new(directory);
         let mut state = self.write();
         for r in &mut state.rankings {
-            for person in 0..directory.len() as Person {
-                let ranked =
-                    directory.is_ranked(person, r.period.as_ref(), &self.settings.exclusions);
-                if r.board.is_ranked(person) != ranked {
-                    r.board.set_ranked(person, ranked);
-                }
-            }
+            directory.rank_on(&mut r.board, r.period.as_ref(), &self.settings.exclusions);
             r.board.set_groups(directory.groups());
         }
         state.directory = directory;
         Ok(())
     }
+}
+
+/// Boards of `periods` (`None`: all time) from the ledger's sums over the same ranges, with
+/// everyone the directory ranks in each put on it.
+pub fn boards_from_sums(
+    directory: &Directory,
+    sums: &[RangeSums],
+    periods: &[Option<&Period>],
+    rules: &Exclusions,
+) -> Vec<Board> {
+    let mut boards: Vec<Board> = periods
+        .iter()
+        .map(|_| {
+            let mut board = Board::default();
+            board.set_groups(directory.groups());
+            board
+        })
+        .collect();
+    for s in sums {
+        let Some(person) = directory.person(&s.userid) else {
+            continue;
+        };
+        for (board, sum) in boards.iter_mut().zip(&s.sums) {
+            if sum.points != 0 || sum.achieved_at.is_some() {
+                board.load(person, sum.points, sum.achieved_at);
+            }
+        }
+    }
+    for (board, period) in boards.iter_mut().zip(periods) {
+        directory.rank_on(board, *period, rules);
+    }
+    boards
 }
 
 /// Keeps the index current: reads new entries every `every` until the process stops.

@@ -17,7 +17,8 @@ pub use window::{Window, WindowError};
 
 use crate::domain::calendar::{CalendarError, Period};
 use crate::store::StoreError;
-use board::{Place, rank_among};
+use board::{Board, Place, rank_among};
+use directory::Directory;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LeaderboardError {
@@ -194,65 +195,12 @@ impl LeaderboardIndex {
             Some(d) => d.clone(),
             None => directory.root().unwrap_or("1").to_string(),
         };
-        let node = directory
-            .department(&parent)
-            .ok_or_else(|| LeaderboardError::UnknownDepartment(parent.clone()))?;
         let board = &state
             .find(query.window, period.as_ref())
             .ok_or(LeaderboardError::Evicted(query.window))?
             .board;
-        let mut rows: Vec<DepartmentRow> = node
-            .children
-            .iter()
-            .map(|id| {
-                let (points, members) = match directory.scope(id) {
-                    Some(scope) => (board.total(scope), board.len(scope) as u32),
-                    None => {
-                        let ranked: Vec<_> = directory
-                            .members_under(id)
-                            .into_iter()
-                            .filter(|&p| board.is_ranked(p))
-                            .collect();
-                        let points = ranked.iter().map(|&p| board.points(p)).sum();
-                        (points, ranked.len() as u32)
-                    }
-                };
-                let per_head = if members == 0 {
-                    0.0
-                } else {
-                    (points as f64 / f64::from(members) * 100.0).round() / 100.0
-                };
-                DepartmentRow {
-                    rank: 0,
-                    department_id: id.clone(),
-                    name: directory
-                        .department(id)
-                        .map(|d| d.name.clone())
-                        .unwrap_or_default(),
-                    points,
-                    members,
-                    per_head,
-                }
-            })
-            .collect();
-        let measure = |r: &DepartmentRow| match order {
-            DepartmentOrder::Total => r.points as f64,
-            DepartmentOrder::PerHead => r.per_head,
-        };
-        rows.sort_by(|a, b| {
-            measure(b)
-                .total_cmp(&measure(a))
-                .then_with(|| a.department_id.cmp(&b.department_id))
-        });
-        // Departments have no moment of achievement: an earlier-achiever policy shares ranks.
         let tie = self.tie();
-        for i in 0..rows.len() {
-            rows[i].rank = match i.checked_sub(1).map(|j| &rows[j]) {
-                Some(prev) if measure(prev) == measure(&rows[i]) => prev.rank,
-                Some(prev) if tie == TiePolicy::Dense => prev.rank + 1,
-                _ => i as u32 + 1,
-            };
-        }
+        let mut rows = rank_departments(directory, board, &parent, order, tie)?;
         rows.truncate(query.limit);
         Ok(DepartmentStandings {
             window: query.window,
@@ -269,4 +217,70 @@ impl LeaderboardIndex {
     fn period(&self, query: &BoardQuery, now: Timestamp) -> Result<Option<Period>, WindowError> {
         window::resolve(self.calendar(), query.window, query.period.as_deref(), now)
     }
+}
+
+/// The departments directly under `parent`, each counting its ranked people on `board` and
+/// theirs below it, best first by `order`.
+pub fn rank_departments(
+    directory: &Directory,
+    board: &Board,
+    parent: &str,
+    order: DepartmentOrder,
+    tie: TiePolicy,
+) -> Result<Vec<DepartmentRow>, LeaderboardError> {
+    let node = directory
+        .department(parent)
+        .ok_or_else(|| LeaderboardError::UnknownDepartment(parent.to_string()))?;
+    let mut rows: Vec<DepartmentRow> = node
+        .children
+        .iter()
+        .map(|id| {
+            let (points, members) = match directory.scope(id) {
+                Some(scope) => (board.total(scope), board.len(scope) as u32),
+                None => {
+                    let ranked: Vec<_> = directory
+                        .members_under(id)
+                        .into_iter()
+                        .filter(|&p| board.is_ranked(p))
+                        .collect();
+                    let points = ranked.iter().map(|&p| board.points(p)).sum();
+                    (points, ranked.len() as u32)
+                }
+            };
+            let per_head = if members == 0 {
+                0.0
+            } else {
+                (points as f64 / f64::from(members) * 100.0).round() / 100.0
+            };
+            DepartmentRow {
+                rank: 0,
+                department_id: id.clone(),
+                name: directory
+                    .department(id)
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default(),
+                points,
+                members,
+                per_head,
+            }
+        })
+        .collect();
+    let measure = |r: &DepartmentRow| match order {
+        DepartmentOrder::Total => r.points as f64,
+        DepartmentOrder::PerHead => r.per_head,
+    };
+    rows.sort_by(|a, b| {
+        measure(b)
+            .total_cmp(&measure(a))
+            .then_with(|| a.department_id.cmp(&b.department_id))
+    });
+    // Departments have no moment of achievement: an earlier-achiever policy shares ranks.
+    for i in 0..rows.len() {
+        rows[i].rank = match i.checked_sub(1).map(|j| &rows[j]) {
+            Some(prev) if measure(prev) == measure(&rows[i]) => prev.rank,
+            Some(prev) if tie == TiePolicy::Dense => prev.rank + 1,
+            _ => i as u32 + 1,
+        };
+    }
+    Ok(rows)
 }

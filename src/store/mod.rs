@@ -93,8 +93,7 @@ pub struct PeriodTotal {
     pub entries: i64,
 }
 
-/// A department's points and people: of its direct members in a closed period's archive,
-/// and of everyone below it too as the honor board's leading department.
+/// A department's totals in a closed period (its direct members).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DepartmentTotal {
     pub department_id: String,
