@@ -13,7 +13,7 @@ pub enum Movement {
     Up(u32),
     Down(u32),
     Same,
-    /// Not ranked the week before: no points then.
+    /// No entry changed their points the week before.
     New,
 }
 
@@ -28,7 +28,7 @@ impl std::fmt::Display for Movement {
     }
 }
 
-/// A person's place last week and, if they were ranked then, the week before.
+/// A person's place last week and, if they earned or lost points then, the week before.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placing {
     /// As the leaderboards' tie policy gives it.
