@@ -3,7 +3,7 @@
 //! recovers check-ins whose callbacks DingTalk failed to deliver, end to end through
 //! `jifen serve` and `jifen jobs run`. On SQLite and on PostgreSQL.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::sync::Arc;

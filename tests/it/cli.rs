@@ -1,6 +1,6 @@
 //! The `jifen` binary as an operator uses it.
 
-mod support;
+use crate::support;
 
 use std::process::{Command, Output};
 

@@ -1,7 +1,7 @@
 //! SIGKILL under load: every callback the server acknowledged is in the inbox after a crash,
 //! once; after a restart, redeliveries of all of them are acknowledged and add nothing.
 
-mod support;
+use crate::support;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

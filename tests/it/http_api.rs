@@ -1,7 +1,7 @@
 //! The HTTP API over a real listener, on both backends: health, bearer auth, accounts and
 //! entries, and clean refusals.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! The processor on both backends: inbox rows become ledger entries through the rules, in
 //! one transaction with completing the row; failures retry, then park as failed.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use jifen::domain::DomainEvent;
 use jifen::rules::{Outcome, evaluate, load_rules, load_rules_file};
 
-mod support;
+use crate::support;
 
 const GOOD: &str = r#"[[rule]]
 id = "ontime"

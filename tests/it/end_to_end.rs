@@ -3,7 +3,7 @@
 //! DingTalk would) becomes ledger entries with explanations, and redeliveries add nothing.
 //! On SQLite and on PostgreSQL.
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

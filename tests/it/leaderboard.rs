@@ -2,7 +2,7 @@
 //! week boundary in Asia/Shanghai, boards that follow new entries, department boards, and
 //! entries that commit out of id order.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -3,7 +3,7 @@
 //! message's sessionWebhook. Roles, budgets, review, redelivery, exports and the audit
 //! trail, on SQLite and on PostgreSQL.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -3,7 +3,7 @@
 //! late event lands in the open month, and the archive is written as CSV and XLSX. On SQLite
 //! and on PostgreSQL.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! `POST /dingtalk/callback` over a real listener, on both backends: signed events are stored
 //! once and acknowledged as DingTalk requires; everything malformed is refused and stores nothing.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

@@ -2,7 +2,7 @@
 //! the delivery worker sends it to the DingTalk emulator and records the attempt, failures
 //! are retried on schedule and then dead-lettered with the reason, and nothing is lost.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The store conformance suite: the same ledger behaviour on SQLite and on PostgreSQL.
 
-mod support;
+use crate::support;
 
 use jifen::domain::calendar::PeriodKind;
 use jifen::domain::{Calendar, DomainEvent};

@@ -3,7 +3,7 @@
 //! equals the sum of its entries, (2) one source event has its effects at most once, and
 //! (4) entries never change (a correction is a new entry).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, HashSet};
 

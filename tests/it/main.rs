@@ -1,0 +1,27 @@
+//! Every integration test, in one binary: linking one test executable instead of one per
+//! file is most of what a fresh `cargo test` costs. Each module is one area; `support`
+//! gives them test databases on both backends and a server on port 0.
+
+#[macro_use]
+mod support;
+
+mod callback_crypto;
+mod callback_receiver;
+mod cli;
+mod config;
+mod crash_recovery;
+mod dingtalk_fixtures;
+mod end_to_end;
+mod http_api;
+mod jobs;
+mod leaderboard;
+mod ledger_properties;
+mod migrations;
+mod openapi_client;
+mod outbox;
+mod period;
+mod processor;
+mod robot;
+mod robot_sign;
+mod rules_file;
+mod store_conformance;
