@@ -11,13 +11,13 @@ use tokio::task::JoinHandle;
 
 use crate::bot::handle::Bot;
 use crate::config::Config;
-use crate::dingtalk::directory::sync_directory;
 use crate::dingtalk::openapi::OpenApiClient;
 use crate::ingress::InboxWriter;
 use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
 use crate::jobs::Jobs;
 use crate::leaderboard::{LeaderboardIndex, keep_current};
+use crate::org::sync_directory;
 use crate::outbox::deliver::{Deliverer, DeliverySettings};
 use crate::processor::{Processor, ProcessorSettings};
 use crate::rules::{RuleSet, load_rules_file};

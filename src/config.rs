@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::domain::Calendar;
 use crate::domain::calendar::parse_weekday;
+use crate::domain::schedule::JobSchedule;
 
 /// The shipped, commented config; `jifen config print-default` prints it.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/jifen.toml");
@@ -254,6 +255,14 @@ pub struct JobConfig {
     pub enabled: bool,
 }
 
+/// Each job's schedule, and whether it is switched on.
+#[derive(Debug, Clone)]
+pub struct JobSchedules {
+    pub reconcile: (JobSchedule, bool),
+    pub month_close: (JobSchedule, bool),
+    pub honor_board: (JobSchedule, bool),
+}
+
 fn enabled_by_default() -> bool {
     true
 }
@@ -454,7 +463,7 @@ impl Config {
         self.openapi()?;
         self.retry_schedule()?;
         self.bot_settings()?;
-        self.job_specs()?;
+        self.job_schedules()?;
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| key("log.level", format!("{e} (found {:?})", self.log.level)))?;
         Ok(())
@@ -623,53 +632,31 @@ impl Config {
             .collect()
     }
 
-    /// The scheduled jobs, their cron expressions checked.
-    pub fn job_specs(&self) -> Result<Vec<crate::jobs::JobSpec>, ConfigError> {
-        use crate::jobs::{Job, JobSpec, schedule::JobSchedule};
+    /// Each job's schedule and whether it is switched on, the cron expressions checked.
+    pub fn job_schedules(&self) -> Result<JobSchedules, ConfigError> {
         let j = &self.jobs;
-        let specs = [
-            (
-                Job::Reconcile,
+        let parse = |name: &'static str, cron: &str, enabled: bool| {
+            JobSchedule::parse(cron)
+                .map(|schedule| (schedule, enabled))
+                .map_err(|e| key(name, e.to_string()))
+        };
+        Ok(JobSchedules {
+            reconcile: parse(
                 "jobs.reconcile.cron",
                 &j.reconcile.cron,
                 j.reconcile.enabled,
-            ),
-            (
-                Job::MonthClose,
+            )?,
+            month_close: parse(
                 "jobs.month_close.cron",
                 &j.month_close.cron,
                 j.month_close.enabled,
-            ),
-            (
-                Job::HonorBoard,
+            )?,
+            honor_board: parse(
                 "jobs.honor_board.cron",
                 &j.honor_board.cron,
                 j.honor_board.enabled,
-            ),
-        ];
-        specs
-            .into_iter()
-            .map(|(job, name, cron, enabled)| {
-                Ok(JobSpec {
-                    job,
-                    schedule: JobSchedule::parse(cron).map_err(|e| key(name, e.to_string()))?,
-                    enabled,
-                })
-            })
-            .collect()
-    }
-
-    pub fn honor_settings(&self) -> crate::jobs::honor_board::HonorSettings {
-        let h = &self.jobs.honor_board;
-        let leaderboard = self.leaderboard_settings();
-        let mut ranking = leaderboard.exclusions;
-        ranking.people.extend(h.exclude.iter().cloned());
-        crate::jobs::honor_board::HonorSettings {
-            groups: h.groups.clone(),
-            page_url: h.page_url.clone(),
-            tie: leaderboard.tie,
-            ranking,
-        }
+            )?,
+        })
     }
 
     pub fn leaderboard_settings(&self) -> crate::leaderboard::LeaderboardSettings {

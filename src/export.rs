@@ -9,8 +9,8 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
-use crate::bot::command::Month;
 use crate::domain::Calendar;
+use crate::domain::Month;
 use crate::ledger::{Entry, EntryKind};
 
 /// Makes and checks export links.
@@ -174,10 +174,7 @@ mod tests {
     fn a_link_is_valid_for_its_month_until_it_expires() {
         let links = links();
         let now: Timestamp = "2026-11-01T02:00:00Z".parse().unwrap();
-        let month = Month {
-            year: 2026,
-            month: 10,
-        };
+        let month = Month::new(2026, 10).unwrap();
         let link = links.link(month, now);
         let query = link
             .strip_prefix("http://jifen.test/export/2026-10.csv?expires=")
@@ -242,10 +239,7 @@ mod tests {
     #[test]
     fn another_secret_signs_differently() {
         let now = Timestamp::UNIX_EPOCH;
-        let month = Month {
-            year: 2026,
-            month: 10,
-        };
+        let month = Month::new(2026, 10).unwrap();
         let other = ExportLinks::new(
             "http://jifen.test",
             &SecretString::from("other"),

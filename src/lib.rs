@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod leaderboard;
 pub mod ledger;
 pub mod manifest;
+pub mod org;
 pub mod outbox;
 pub mod period;
 pub mod processor;

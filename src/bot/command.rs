@@ -2,7 +2,7 @@
 //! message's `atUsers`, never from the text (a name in the text can be anyone's). Pure: a
 //! wrong command gets a [`Usage`] that says what was expected, with an example.
 
-use jiff::civil::Date;
+use crate::domain::Month;
 
 /// The language of a reply: the one the command was typed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,34 +30,6 @@ impl Lang {
 }
 
 pub use crate::leaderboard::Window;
-
-/// A calendar month, e.g. 2026-10.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Month {
-    pub year: i16,
-    pub month: i8,
-}
-
-impl Month {
-    pub fn first_day(self) -> Date {
-        // Validated when parsed.
-        Date::new(self.year, self.month, 1).expect("a parsed month is a real month")
-    }
-}
-
-impl std::str::FromStr for Month {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Month, String> {
-        parse_month(s).ok_or_else(|| format!("{s:?} is not a month like 2026-10"))
-    }
-}
-
-impl std::fmt::Display for Month {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:04}-{:02}", self.year, self.month)
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -249,13 +221,13 @@ pub fn parse(text: &str, mentioned: &[String]) -> Result<Command, Usage> {
         }
         Kind::History => match rest {
             "" => Ok(Command::History { month: None }),
-            month => parse_month(month)
+            month => Month::parse(month)
                 .map(|m| Command::History { month: Some(m) })
                 .ok_or_else(|| usage(Problem::BadMonth(month.into()))),
         },
         Kind::Export => match rest {
             "" => Err(usage(Problem::NoMonth)),
-            month => parse_month(month)
+            month => Month::parse(month)
                 .map(|month| Command::Export { month })
                 .ok_or_else(|| usage(Problem::BadMonth(month.into()))),
         },
@@ -331,20 +303,6 @@ fn window_word(word: &str) -> Option<Window> {
         "总" | "总榜" | "全部" | "all" => Window::All,
         _ => return None,
     })
-}
-
-/// `2026-10`, `2026/10` or `2026年10月`.
-fn parse_month(text: &str) -> Option<Month> {
-    let text = text.trim().trim_end_matches('月');
-    let (year, month) = text
-        .split_once('-')
-        .or_else(|| text.split_once('/'))
-        .or_else(|| text.split_once('年'))?;
-    let (year, month): (i16, i8) = (year.parse().ok()?, month.parse().ok()?);
-    Date::new(year, month, 1).ok()?;
-    (2000..=2999)
-        .contains(&year)
-        .then_some(Month { year, month })
 }
 
 /// `5`, `+5`, `5分`, `50积分` or `5 points`, then whatever follows.
@@ -527,7 +485,7 @@ mod tests {
     }
 
     fn month(year: i16, month: i8) -> Month {
-        Month { year, month }
+        Month::new(year, month).unwrap()
     }
 
     #[test]

@@ -10,12 +10,13 @@ use jiff::Timestamp;
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::command::{Command, Lang, Month, Window, parse};
-use super::message::RobotMessage;
+use super::command::{Command, Lang, Window, parse};
 use super::reply;
 use super::roles::{RoleConfig, Roles, may_run, within_budget};
 use crate::dingtalk::openapi::Message;
+use crate::dingtalk::robot::RobotMessage;
 use crate::domain::Calendar;
+use crate::domain::Month;
 use crate::domain::calendar::{CalendarError, PeriodKind};
 use crate::export::ExportLinks;
 use crate::leaderboard::{BoardQuery, LeaderboardError, LeaderboardIndex};
@@ -292,13 +293,7 @@ impl Bot {
                 reply::leaderboard(lang, &title, &board.top, board.me.as_ref())
             }
             Command::History { month } => {
-                let month = month.unwrap_or_else(|| {
-                    let today = self.calendar.local_date(now);
-                    Month {
-                        year: today.year(),
-                        month: today.month(),
-                    }
-                });
+                let month = month.unwrap_or_else(|| Month::of(self.calendar.local_date(now)));
                 let period = self
                     .calendar
                     .period_of(PeriodKind::Month, month.first_day())?;

@@ -5,10 +5,5 @@
 
 pub mod command;
 pub mod handle;
-pub mod message;
 pub mod reply;
 pub mod roles;
-pub mod sign;
-
-/// The inbox event type of a robot message.
-pub const ROBOT_MESSAGE: &str = "robot_message";

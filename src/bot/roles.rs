@@ -124,7 +124,8 @@ pub fn within_budget(budget: i64, used: i64, points: i64, lang: Lang) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bot::command::{Month, Window};
+    use crate::bot::command::Window;
+    use crate::domain::Month;
 
     fn config() -> RoleConfig {
         RoleConfig {
@@ -196,10 +197,7 @@ mod tests {
             ),
             (
                 Command::Export {
-                    month: Month {
-                        year: 2026,
-                        month: 10,
-                    },
+                    month: Month::new(2026, 10).unwrap(),
                 },
                 [false, false, true, false],
             ),

@@ -24,7 +24,7 @@ pub(super) async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Resul
 async fn list(config: &Config, store: &dyn crate::store::Store) -> anyhow::Result<ExitCode> {
     let tz = config.calendar()?.time_zone().clone();
     let now = Timestamp::now();
-    for spec in config.job_specs()? {
+    for spec in crate::jobs::JobSpec::from_config(config)? {
         let state = if spec.enabled { "" } else { " (switched off)" };
         let next = spec
             .schedule

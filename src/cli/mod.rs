@@ -126,7 +126,7 @@ pub enum Command {
     Export {
         /// The month, e.g. 2026-10
         #[arg(long)]
-        period: crate::bot::command::Month,
+        period: crate::domain::Month,
         /// csv (people) or xlsx (people and departments)
         #[arg(long, default_value = "csv")]
         format: crate::period::archive::Format,
@@ -146,7 +146,7 @@ pub enum PeriodCommand {
     /// Close a month that is over; closing it again changes nothing
     Close {
         /// e.g. 2026-10
-        month: crate::bot::command::Month,
+        month: crate::domain::Month,
     },
 }
 
@@ -402,7 +402,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })?;
             let client = crate::dingtalk::openapi::OpenApiClient::new(settings)?;
             let store = crate::app::open_store(&config).await?;
-            let result = crate::dingtalk::directory::sync_directory(&client, store.as_ref()).await;
+            let result = crate::org::sync_directory(&client, store.as_ref()).await;
             store.close().await;
             let report = result?;
             println!(
@@ -611,8 +611,9 @@ async fn post_events(
             if scratch {
                 create_people_for(tx.as_mut(), rules, calendar, &event).await?;
             }
-            let posting =
-                ledger::post_event(tx.as_mut(), rules, calendar, &event, Timestamp::now()).await?;
+            let now = Timestamp::now();
+            let posting = ledger::post_event(tx.as_mut(), rules, calendar, &event, now).await?;
+            crate::outbox::queue_notices(tx.as_mut(), &posting, calendar, now).await?;
             tx.commit().await?;
             Ok(posting)
         }

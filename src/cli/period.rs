@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use crate::bot::command::Month;
 use crate::config::Config;
 use crate::dingtalk::openapi::OpenApiClient;
+use crate::domain::Month;
 use crate::period::archive::{Format, write_archive};
 use crate::period::close_month;
 

@@ -2,7 +2,7 @@
 //! mode join it. Formats follow shared/dingtalk/PROTOCOL.md and its test vectors.
 
 pub mod crypto;
-pub mod directory;
 pub mod events;
 pub mod openapi;
+pub mod robot;
 pub mod simulate;

@@ -183,6 +183,69 @@ pub fn parse_weekday(name: &str) -> Result<Weekday, CalendarError> {
     })
 }
 
+/// A calendar month, e.g. 2026-10: what is closed, exported and asked about by month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    first_day: Date,
+}
+
+impl Month {
+    /// The month of `year`, or `None` when `month` is not 1 to 12 or the year is not
+    /// 2000 to 2999 (a typo more often than a plan).
+    pub fn new(year: i16, month: i8) -> Option<Month> {
+        let first_day = Date::new(year, month, 1).ok()?;
+        (2000..=2999).contains(&year).then_some(Month { first_day })
+    }
+
+    /// The month a day falls in.
+    pub fn of(day: Date) -> Month {
+        Month {
+            first_day: day.first_of_month(),
+        }
+    }
+
+    /// `2026-10`, `2026/10` or `2026年10月`.
+    pub fn parse(text: &str) -> Option<Month> {
+        let text = text.trim().trim_end_matches('月');
+        let (year, month) = text
+            .split_once('-')
+            .or_else(|| text.split_once('/'))
+            .or_else(|| text.split_once('年'))?;
+        Month::new(year.parse().ok()?, month.parse().ok()?)
+    }
+
+    pub fn first_day(self) -> Date {
+        self.first_day
+    }
+
+    pub fn year(self) -> i16 {
+        self.first_day.year()
+    }
+
+    pub fn month(self) -> i8 {
+        self.first_day.month()
+    }
+}
+
+impl std::str::FromStr for Month {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Month, String> {
+        Month::parse(s).ok_or_else(|| format!("{s:?} is not a month like 2026-10"))
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year(), self.month())
+    }
+}
+
+/// A std duration as jiff's, saturating (a configured wait of centuries is still a wait).
+pub fn signed(d: std::time::Duration) -> jiff::SignedDuration {
+    jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,9 +2,12 @@
 //! they are counted in, and the people they happen to. Nothing here does I/O.
 
 pub mod calendar;
+pub mod entry;
 pub mod event;
 pub mod org;
+pub mod schedule;
 
-pub use calendar::{Calendar, Period, PeriodKind};
+pub use calendar::{Calendar, Month, Period, PeriodKind};
+pub use entry::{Account, Deltas, Entry, EntryKind, Explanation, NewEntry, Totals};
 pub use event::{DomainEvent, EVENT_SCHEMAS, EventSchema};
 pub use org::{Department, Employee};

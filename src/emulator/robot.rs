@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::gate::lock;
 use super::org::{APP_KEY, APP_SECRET, CORP_ID};
 use super::{Emulator, RecordedMessage};
-use crate::bot::sign::sign;
+use crate::dingtalk::robot::sign::sign;
 
 /// How long a sessionWebhook works after the message (DingTalk's sample: 90 minutes).
 pub const SESSION_MS: i64 = 90 * 60 * 1000;

@@ -16,9 +16,9 @@ use serde_json::json;
 
 use super::InboxWriter;
 use super::inbox_writer::InboxError;
-use crate::bot::ROBOT_MESSAGE;
-use crate::bot::message::RobotMessage;
-use crate::bot::sign::{SignError, verify};
+use crate::dingtalk::robot::ROBOT_MESSAGE;
+use crate::dingtalk::robot::RobotMessage;
+use crate::dingtalk::robot::sign::{SignError, verify};
 use crate::store::NewInboxRow;
 
 #[derive(Clone)]

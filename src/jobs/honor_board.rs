@@ -6,6 +6,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::JobError;
+use crate::config::Config;
 use crate::domain::Calendar;
 use crate::domain::calendar::{CalendarError, PeriodKind};
 use crate::honor::{Placing, render, standings};
@@ -27,6 +28,22 @@ pub struct HonorSettings {
     /// The leaderboards' exclusions, with the people left off this board only
     /// (`[jobs.honor_board] exclude`) among them.
     pub ranking: Exclusions,
+}
+
+impl HonorSettings {
+    /// `[jobs.honor_board]`, ranked by the `[leaderboard]` settings.
+    pub fn from_config(config: &Config) -> HonorSettings {
+        let h = &config.jobs.honor_board;
+        let leaderboard = config.leaderboard_settings();
+        let mut ranking = leaderboard.exclusions;
+        ranking.people.extend(h.exclude.iter().cloned());
+        HonorSettings {
+            groups: h.groups.clone(),
+            page_url: h.page_url.clone(),
+            tie: leaderboard.tie,
+            ranking,
+        }
+    }
 }
 
 pub async fn post_honor_board(

@@ -4,7 +4,6 @@
 
 pub mod honor_board;
 pub mod reconcile;
-pub mod schedule;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,10 +11,12 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::civil::DateTime as CivilDateTime;
 
-use self::schedule::{JobSchedule, slot_instant};
-use crate::bot::command::Month;
+use self::honor_board::HonorSettings;
+use crate::config::{Config, ConfigError, JobSchedules};
 use crate::dingtalk::openapi::{ApiError, OpenApiClient};
 use crate::domain::Calendar;
+use crate::domain::Month;
+use crate::domain::schedule::{JobSchedule, slot_instant};
 use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
@@ -84,6 +85,29 @@ pub struct JobSpec {
     pub enabled: bool,
 }
 
+impl JobSpec {
+    /// Every job with its `[jobs.*]` schedule, the cron expressions checked.
+    pub fn from_config(config: &Config) -> Result<Vec<JobSpec>, ConfigError> {
+        let JobSchedules {
+            reconcile,
+            month_close,
+            honor_board,
+        } = config.job_schedules()?;
+        Ok([
+            (Job::Reconcile, reconcile),
+            (Job::MonthClose, month_close),
+            (Job::HonorBoard, honor_board),
+        ]
+        .into_iter()
+        .map(|(job, (schedule, enabled))| JobSpec {
+            job,
+            schedule,
+            enabled,
+        })
+        .collect())
+    }
+}
+
 /// What became of one slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlotOutcome {
@@ -103,25 +127,25 @@ pub struct Jobs {
     pub specs: Vec<JobSpec>,
     /// A slot missed by less than this still runs (once) when jifen starts.
     pub grace: Duration,
-    pub honor: honor_board::HonorSettings,
+    pub honor: HonorSettings,
 }
 
 impl Jobs {
     pub fn from_config(
-        config: &crate::config::Config,
+        config: &Config,
         store: Arc<dyn Store>,
         client: Arc<OpenApiClient>,
         rules: Arc<RuleSet>,
-    ) -> Result<Jobs, crate::config::ConfigError> {
+    ) -> Result<Jobs, ConfigError> {
         Ok(Jobs {
             store,
             client,
             rules,
             calendar: config.calendar()?,
             corp_id: config.dingtalk.receive_id.clone().unwrap_or_default(),
-            specs: config.job_specs()?,
+            specs: JobSpec::from_config(config)?,
             grace: config.job_grace(),
-            honor: config.honor_settings(),
+            honor: HonorSettings::from_config(config),
         })
     }
 
@@ -197,10 +221,7 @@ impl Jobs {
                         .first_of_month()
                         .yesterday()
                         .map_err(|e| JobError::BadSlot(e.to_string()))?;
-                    let month = Month {
-                        year: last_month.year(),
-                        month: last_month.month(),
-                    };
+                    let month = Month::of(last_month);
                     let report = crate::period::close_month(
                         self.store.as_ref(),
                         &self.client,

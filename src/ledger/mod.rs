@@ -2,13 +2,12 @@
 //! reversals and review decisions. Every operation runs inside one [`StoreTx`], so entries,
 //! totals and the audit trail change together or not at all.
 
-mod entry;
 mod post;
 
-pub use entry::{Account, Deltas, Entry, EntryKind, NewEntry, Totals};
+pub use crate::domain::{Account, Deltas, Entry, EntryKind, NewEntry, Totals};
 pub use post::{
-    Decision, EventPosting, ManualPost, Posting, RuleResult, post_event, post_manual, resolve,
-    reverse,
+    Decision, EventPosting, ManualPost, Notice, Posting, RuleResult, post_event, post_manual,
+    resolve, reverse,
 };
 
 use crate::domain::calendar::CalendarError;

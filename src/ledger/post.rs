@@ -8,11 +8,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Deltas, Entry, EntryKind, LedgerError, NewEntry};
-use crate::domain::{Calendar, DomainEvent};
-use crate::outbox;
+use crate::domain::{Calendar, DomainEvent, Explanation};
 use crate::rules::{
-    Award, CapCheck, Explanation, NotifyPolicy, Outcome, RuleSet, apply_caps, evaluate,
-    scope_allows,
+    Award, CapCheck, NotifyPolicy, Outcome, RuleSet, apply_caps, evaluate, scope_allows,
 };
 use crate::store::{NewAudit, StoreTx};
 
@@ -47,6 +45,18 @@ pub enum RuleResult {
 pub struct EventPosting {
     pub source_key: String,
     pub results: Vec<RuleResult>,
+    /// How the people of the new entries are to be told, by their rules; the caller queues
+    /// the notifications (`outbox::queue_notices`) in the same transaction.
+    #[serde(skip)]
+    pub notices: Vec<Notice>,
+}
+
+/// A new entry's notification policy, and the name of the rule that posted it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub entry_id: i64,
+    pub rule_name: String,
+    pub policy: NotifyPolicy,
 }
 
 impl EventPosting {
@@ -97,6 +107,7 @@ pub async fn post_event(
         }
     }
     let mut results = Vec::with_capacity(staged.len());
+    let mut notices = Vec::new();
     for award in staged {
         let award = match award {
             Ok(award) => award,
@@ -117,7 +128,13 @@ pub async fn post_event(
             None => {
                 let departments = tx.departments_of(&award.userid).await?;
                 if scope_allows(&award.scope, &departments) {
+                    let (rule_name, policy) = (award.rule_name.clone(), award.notify);
                     let entry = post_award(tx, calendar, event, award, book_at, now).await?;
+                    notices.push(Notice {
+                        entry_id: entry.id,
+                        rule_name,
+                        policy,
+                    });
                     RuleResult::Posting {
                         rule_id,
                         posting: Posting::Posted(entry),
@@ -135,6 +152,7 @@ pub async fn post_event(
     Ok(EventPosting {
         source_key: event.source_key.clone(),
         results,
+        notices,
     })
 }
 
@@ -166,7 +184,6 @@ async fn post_award(
             &format!("happened on {day}, in a closed month"),
         );
     }
-    let (notify, rule_name) = (award.notify, award.rule_name.clone());
     let deltas = if award.review {
         Deltas::held(points)
     } else {
@@ -198,28 +215,7 @@ async fn post_award(
         occurred_at,
         posted_at: now,
     };
-    let entry = insert(tx, &entry).await?;
-    // A 0-point entry (a cap reached) is shown on request, not pushed.
-    if entry.points != 0 {
-        let push = match notify {
-            NotifyPolicy::Immediate => {
-                let totals = tx
-                    .lock_account(&entry.userid)
-                    .await?
-                    .map(|a| a.totals)
-                    .unwrap_or_default();
-                let (rank, of) = tx.score_rank(&entry.userid).await?;
-                let standing = outbox::Standing { totals, rank, of };
-                Some(outbox::entry_notification(&entry, &rule_name, standing))
-            }
-            NotifyPolicy::Digest => Some(outbox::daily_digest(&entry.userid, now, calendar)),
-            NotifyPolicy::None => None,
-        };
-        if let Some(push) = push {
-            tx.enqueue_outbox(&push).await?;
-        }
-    }
-    Ok(entry)
+    insert(tx, &entry).await
 }
 
 /// An award or deduction made by a person, e.g. HR through a bot command.

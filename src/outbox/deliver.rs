@@ -14,7 +14,7 @@ use super::{
 };
 use crate::dingtalk::openapi::{Message, OpenApiClient};
 use crate::domain::Calendar;
-use crate::processor::signed;
+use crate::domain::calendar::signed;
 use crate::store::{Delivery, OutboxRow, Store, StoreError};
 
 #[derive(Debug, Clone)]

@@ -11,8 +11,9 @@ use serde_json::json;
 
 use crate::dingtalk::openapi::Message;
 use crate::domain::Calendar;
-use crate::ledger::{Entry, Totals};
-use crate::store::NewOutboxRow;
+use crate::ledger::{Entry, EventPosting, Totals};
+use crate::rules::NotifyPolicy;
+use crate::store::{NewOutboxRow, StoreError, StoreTx};
 
 pub const WORK_NOTIFICATION: &str = "work_notification";
 pub const ROBOT_OTO: &str = "robot_oto";
@@ -56,6 +57,41 @@ pub struct Standing {
     pub totals: Totals,
     pub rank: i64,
     pub of: i64,
+}
+
+/// Queues the notifications a posting's rules ask for, in the posting's transaction: an
+/// immediate one says where the person stands now, a digest waits for the evening. A
+/// 0-point entry (a cap reached) is shown on request, not pushed.
+pub async fn queue_notices(
+    tx: &mut dyn StoreTx,
+    posting: &EventPosting,
+    calendar: &Calendar,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    for notice in &posting.notices {
+        let Some(entry) = posting.posted().find(|e| e.id == notice.entry_id) else {
+            continue;
+        };
+        if entry.points == 0 {
+            continue;
+        }
+        let push = match notice.policy {
+            NotifyPolicy::Immediate => {
+                let totals = tx
+                    .lock_account(&entry.userid)
+                    .await?
+                    .map(|a| a.totals)
+                    .unwrap_or_default();
+                let (rank, of) = tx.score_rank(&entry.userid).await?;
+                let standing = Standing { totals, rank, of };
+                entry_notification(entry, &notice.rule_name, standing)
+            }
+            NotifyPolicy::Digest => daily_digest(&entry.userid, now, calendar),
+            NotifyPolicy::None => continue,
+        };
+        tx.enqueue_outbox(&push).await?;
+    }
+    Ok(())
 }
 
 /// The work notification telling a person about an entry someone made by hand (an award, a

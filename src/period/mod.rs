@@ -11,11 +11,12 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::bot::command::Month;
 use crate::dingtalk::openapi::{ApiError, OpenApiClient};
+use crate::domain::Month;
 use crate::domain::calendar::{CalendarError, PeriodKind};
 use crate::domain::{Calendar, DomainEvent};
 use crate::ledger::{self, LedgerError};
+use crate::outbox;
 use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
@@ -130,6 +131,7 @@ pub async fn close_month(
         let mut tx = store.begin().await?;
         for event in batch {
             let posting = ledger::post_event(tx.as_mut(), rules, calendar, event, now).await?;
+            outbox::queue_notices(tx.as_mut(), &posting, calendar, now).await?;
             entries += posting.posted().count();
         }
         tx.commit().await?;

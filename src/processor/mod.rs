@@ -9,17 +9,19 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use jiff::civil::Date;
-use jiff::{SignedDuration, Timestamp};
 
 use self::normalise::{
     Normalised, approval_event, attendance_event, check_in, instance_change, is_approval,
 };
 use self::source::{AttendanceResult, DingTalkSource};
-use crate::bot::ROBOT_MESSAGE;
 use crate::bot::handle::{Bot, Handled};
+use crate::dingtalk::robot::ROBOT_MESSAGE;
 use crate::domain::Calendar;
+use crate::domain::calendar::signed;
 use crate::ledger;
+use crate::outbox;
 use crate::rules::RuleSet;
 use crate::store::{InboxRow, Store, StoreError};
 
@@ -194,6 +196,9 @@ impl Processor {
                     ledger::post_event(tx.as_mut(), &self.rules, &self.calendar, &event, now)
                         .await
                         .map_err(|e| e.to_string())?;
+                outbox::queue_notices(tx.as_mut(), &posting, &self.calendar, now)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let entries = posting.posted().count();
                 (RowOutcome::Done { entries }, None)
             }
@@ -300,8 +305,3 @@ impl Processor {
 
 /// Attendance results fetched for a batch, by work date (or why they could not be).
 type Attendance = HashMap<Date, Result<Vec<AttendanceResult>, String>>;
-
-/// A std duration as jiff's, saturating (a configured wait of centuries is still a wait).
-pub(crate) fn signed(d: Duration) -> SignedDuration {
-    SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
-}

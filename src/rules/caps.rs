@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::Explanation;
+use crate::domain::Explanation;
 use crate::domain::PeriodKind;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -7,7 +7,7 @@ use serde_json::{Map, Value as Json};
 
 use super::caps::cap_note;
 use super::{CapCheck, CapLimit, FieldPath, NotifyPolicy, Points, Rule, RuleSet};
-use crate::domain::{Calendar, DomainEvent};
+use crate::domain::{Calendar, DomainEvent, Explanation};
 
 /// What one rule proposes to post for one event, before caps.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -68,12 +68,6 @@ impl Award {
             ),
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
-pub struct Explanation {
-    pub zh: String,
-    pub en: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 pub use caps::{CapCheck, CapLimit, apply_caps};
-pub use eval::{Award, Explanation, Outcome, evaluate, scope_allows};
+pub use eval::{Award, Outcome, evaluate, scope_allows};
 pub use expr::Condition;
 pub use load::{Problem, RulesError, load_rules, load_rules_file};
 

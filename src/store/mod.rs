@@ -17,8 +17,8 @@ use serde::Serialize;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use crate::domain::{Account, Deltas, Entry, NewEntry, Totals};
 use crate::domain::{Department, Employee};
-use crate::ledger::{Account, Deltas, Entry, NewEntry, Totals};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

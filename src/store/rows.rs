@@ -4,8 +4,8 @@
 use jiff::Timestamp;
 
 use super::{AuditRecord, NewAudit, StoreError};
-use crate::ledger::{Account, Deltas, Entry, EntryKind, Totals};
-use crate::rules::Explanation;
+use crate::domain::Explanation;
+use crate::domain::{Account, Deltas, Entry, EntryKind, Totals};
 
 /// Columns of [`EntryRow`], with what later entries did to each (`r` reversed, `s` resolved).
 pub(super) const ENTRY_SELECT: &str = "SELECT e.id, e.userid, e.kind, e.points, e.score_delta, e.balance_delta, \

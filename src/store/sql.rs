@@ -70,7 +70,7 @@ macro_rules! impl_store_tx {
                 Ok(())
             }
 
-            async fn lock_account(&mut self, userid: &str) -> Result<Option<$crate::ledger::Account>, $crate::store::StoreError> {
+            async fn lock_account(&mut self, userid: &str) -> Result<Option<$crate::domain::Account>, $crate::store::StoreError> {
                 let row: Option<$crate::store::rows::AccountRow> = sqlx::query_as(concat!(
                     "SELECT userid, score, balance, pending FROM accounts WHERE userid = $1",
                     $row_lock
@@ -96,14 +96,14 @@ macro_rules! impl_store_tx {
                 Ok(ids.into_iter().map(|(id,)| id).collect())
             }
 
-            async fn entry(&mut self, id: i64) -> Result<Option<$crate::ledger::Entry>, $crate::store::StoreError> {
+            async fn entry(&mut self, id: i64) -> Result<Option<$crate::domain::Entry>, $crate::store::StoreError> {
                 let sql = format!("{} WHERE e.id = $1", $crate::store::rows::ENTRY_SELECT);
                 let row: Option<$crate::store::rows::EntryRow> =
                     sqlx::query_as(&sql).bind(id).fetch_optional(&mut *self.tx).await?;
                 row.map(TryInto::try_into).transpose()
             }
 
-            async fn entry_by_source(&mut self, source_key: &str, rule_key: &str) -> Result<Option<$crate::ledger::Entry>, $crate::store::StoreError> {
+            async fn entry_by_source(&mut self, source_key: &str, rule_key: &str) -> Result<Option<$crate::domain::Entry>, $crate::store::StoreError> {
                 let sql = format!(
                     "{} WHERE e.source_key = $1 AND e.rule_key = $2",
                     $crate::store::rows::ENTRY_SELECT
@@ -130,7 +130,7 @@ macro_rules! impl_store_tx {
                 Ok(used)
             }
 
-            async fn insert_entry(&mut self, e: &$crate::ledger::NewEntry) -> Result<$crate::ledger::Entry, $crate::store::StoreError> {
+            async fn insert_entry(&mut self, e: &$crate::domain::NewEntry) -> Result<$crate::domain::Entry, $crate::store::StoreError> {
                 let (id,): (i64,) = sqlx::query_as(
                     "INSERT INTO ledger_entries (userid, kind, points, score_delta, balance_delta, pending_delta, \
                      source_key, rule_key, rule_id, rule_version, actor, category, reverses, resolves, \
@@ -159,7 +159,7 @@ macro_rules! impl_store_tx {
                 .bind(e.posted_at.as_millisecond())
                 .fetch_one(&mut *self.tx)
                 .await?;
-                Ok($crate::ledger::Entry {
+                Ok($crate::domain::Entry {
                     id,
                     userid: e.userid.clone(),
                     kind: e.kind,
@@ -183,7 +183,7 @@ macro_rules! impl_store_tx {
                 })
             }
 
-            async fn apply_deltas(&mut self, userid: &str, d: $crate::ledger::Deltas) -> Result<(), $crate::store::StoreError> {
+            async fn apply_deltas(&mut self, userid: &str, d: $crate::domain::Deltas) -> Result<(), $crate::store::StoreError> {
                 let updated = sqlx::query(
                     "UPDATE accounts SET score = score + $2, balance = balance + $3, pending = pending + $4, \
                      updated_at = $5 WHERE userid = $1",
@@ -394,7 +394,7 @@ macro_rules! impl_store {
             Ok(row.map(|(id, name, parent_id)| $crate::domain::Department { id, name, parent_id }))
         }
 
-        async fn account(&self, userid: &str) -> Result<Option<$crate::ledger::Account>, $crate::store::StoreError> {
+        async fn account(&self, userid: &str) -> Result<Option<$crate::domain::Account>, $crate::store::StoreError> {
             let row: Option<$crate::store::rows::AccountRow> =
                 sqlx::query_as("SELECT userid, score, balance, pending FROM accounts WHERE userid = $1")
                     .bind(userid)
@@ -403,7 +403,7 @@ macro_rules! impl_store {
             Ok(row.map(Into::into))
         }
 
-        async fn top_accounts(&self, limit: i64) -> Result<Vec<($crate::ledger::Account, String)>, $crate::store::StoreError> {
+        async fn top_accounts(&self, limit: i64) -> Result<Vec<($crate::domain::Account, String)>, $crate::store::StoreError> {
             let rows: Vec<$crate::store::rows::RankedRow> = sqlx::query_as(
                 "SELECT a.userid, e.name, a.score, a.balance, a.pending FROM accounts a \
                  JOIN employees e ON e.userid = a.userid ORDER BY a.score DESC, a.userid LIMIT $1",
@@ -414,7 +414,7 @@ macro_rules! impl_store {
             Ok(rows.into_iter().map(Into::into).collect())
         }
 
-        async fn entries(&self, userid: &str, limit: i64, before: Option<i64>) -> Result<Vec<$crate::ledger::Entry>, $crate::store::StoreError> {
+        async fn entries(&self, userid: &str, limit: i64, before: Option<i64>) -> Result<Vec<$crate::domain::Entry>, $crate::store::StoreError> {
             let sql = format!(
                 "{} WHERE e.userid = $1 AND e.id < $2 ORDER BY e.id DESC LIMIT $3",
                 $crate::store::rows::ENTRY_SELECT
@@ -428,7 +428,7 @@ macro_rules! impl_store {
             rows.into_iter().map(TryInto::try_into).collect()
         }
 
-        async fn entry(&self, id: i64) -> Result<Option<$crate::ledger::Entry>, $crate::store::StoreError> {
+        async fn entry(&self, id: i64) -> Result<Option<$crate::domain::Entry>, $crate::store::StoreError> {
             let sql = format!("{} WHERE e.id = $1", $crate::store::rows::ENTRY_SELECT);
             let row: Option<$crate::store::rows::EntryRow> =
                 sqlx::query_as(&sql).bind(id).fetch_optional(self.reader()).await?;
@@ -454,7 +454,7 @@ macro_rules! impl_store {
             to: jiff::Timestamp,
             after_id: i64,
             limit: i64,
-        ) -> Result<Vec<$crate::ledger::Entry>, $crate::store::StoreError> {
+        ) -> Result<Vec<$crate::domain::Entry>, $crate::store::StoreError> {
             let sql = format!(
                 "{} WHERE (CAST($1 AS TEXT) IS NULL OR e.userid = $1) AND e.occurred_at >= $2 \
                  AND e.occurred_at < $3 AND e.id > $4 ORDER BY e.id LIMIT $5",
@@ -925,8 +925,8 @@ macro_rules! impl_store {
                 .into_iter()
                 .map(|r| $crate::store::Mismatch {
                     userid: r.userid,
-                    stored: $crate::ledger::Totals { score: r.score, balance: r.balance, pending: r.pending },
-                    summed: $crate::ledger::Totals { score: r.sum_score, balance: r.sum_balance, pending: r.sum_pending },
+                    stored: $crate::domain::Totals { score: r.score, balance: r.balance, pending: r.pending },
+                    summed: $crate::domain::Totals { score: r.sum_score, balance: r.sum_balance, pending: r.sum_pending },
                 })
                 .collect())
         }

@@ -291,7 +291,7 @@ fn the_honor_board_ranks_as_the_leaderboards_do_and_leaves_off_its_own_exclusion
         .replace("exclude = []", "exclude = [\"ceo\"]");
     let (_dir, path) = write(&text);
     let config = Config::load(Some(&path), &[]).unwrap();
-    let honor = config.honor_settings();
+    let honor = jifen::jobs::honor_board::HonorSettings::from_config(&config);
     assert_eq!(honor.tie, jifen::leaderboard::TiePolicy::Dense);
     let mut left_off: Vec<&str> = honor.ranking.people.iter().map(String::as_str).collect();
     left_off.sort();

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jifen::dingtalk::openapi::{OpenApiClient, OpenApiSettings};
+use jifen::domain::schedule::JobSchedule;
 use jifen::emulator::gate::{Fault, FaultKind};
 use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET, CORP_ID};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
 use jifen::jobs::honor_board::HonorSettings;
-use jifen::jobs::schedule::JobSchedule;
 use jifen::jobs::{Job, JobSpec, Jobs, SlotOutcome};
 use jifen::rules::load_rules_file;
 use jiff::Timestamp;
@@ -167,7 +167,7 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
         jobs
     };
     let (a, b) = (replica(), replica());
-    jifen::dingtalk::directory::sync_directory(&a.client, db.store.as_ref())
+    jifen::org::sync_directory(&a.client, db.store.as_ref())
         .await
         .unwrap();
     // One person of each team of 研发中心: together they earn more than 华东销售部.

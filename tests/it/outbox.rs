@@ -13,6 +13,7 @@ use jifen::emulator::gate::{Fault, FaultKind};
 use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
 use jifen::ledger;
+use jifen::outbox;
 use jifen::outbox::deliver::{Deliverer, DeliverySettings};
 use jifen::rules::load_rules;
 use jifen::store::{NewOutboxRow, Store};
@@ -77,7 +78,10 @@ async fn seed(store: &dyn Store) {
 async fn post(store: &dyn Store, event: &DomainEvent, now: Timestamp) {
     let rules = load_rules(RULES).unwrap();
     let mut tx = store.begin().await.unwrap();
-    ledger::post_event(tx.as_mut(), &rules, &shanghai(), event, now)
+    let posting = ledger::post_event(tx.as_mut(), &rules, &shanghai(), event, now)
+        .await
+        .unwrap();
+    outbox::queue_notices(tx.as_mut(), &posting, &shanghai(), now)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -120,7 +124,11 @@ async fn a_new_entry_queues_its_notification_in_the_same_transaction(db: &TestDb
     {
         let rules = load_rules(RULES).unwrap();
         let mut tx = store.begin().await.unwrap();
-        ledger::post_event(tx.as_mut(), &rules, &shanghai(), &event, Timestamp::now())
+        let posting =
+            ledger::post_event(tx.as_mut(), &rules, &shanghai(), &event, Timestamp::now())
+                .await
+                .unwrap();
+        outbox::queue_notices(tx.as_mut(), &posting, &shanghai(), Timestamp::now())
             .await
             .unwrap();
     }
@@ -238,7 +246,9 @@ async fn a_failing_push_is_retried_on_schedule_then_dead_lettered_and_can_be_req
         kind: FaultKind::ServerError,
         times: 3,
     });
-    let deliverer = deliverer(db, &emu, &[30, 30]);
+    // Waits long enough that a busy machine (the whole suite runs at once) still asks
+    // again before the retry is due.
+    let deliverer = deliverer(db, &emu, &[400, 400]);
     for _ in 0..3 {
         assert_eq!(deliverer.run_once().await.unwrap(), 1);
         assert_eq!(
@@ -246,7 +256,7 @@ async fn a_failing_push_is_retried_on_schedule_then_dead_lettered_and_can_be_req
             0,
             "not due before its retry time"
         );
-        tokio::time::sleep(Duration::from_millis(40)).await;
+        tokio::time::sleep(Duration::from_millis(450)).await;
     }
     let dead = store.outbox(Some("dead"), 10).await.unwrap();
     assert_eq!(dead.len(), 1);

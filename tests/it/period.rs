@@ -7,13 +7,13 @@ use crate::support;
 
 use std::sync::Arc;
 
-use jifen::bot::command::Month;
-use jifen::dingtalk::directory::sync_directory;
 use jifen::dingtalk::openapi::{OpenApiClient, OpenApiSettings};
+use jifen::domain::Month;
 use jifen::domain::calendar::PeriodKind;
 use jifen::emulator::org::{APP_KEY, APP_SECRET};
 use jifen::emulator::{self, EmulatorSettings};
 use jifen::ledger;
+use jifen::org::sync_directory;
 use jifen::period::archive::{ArchiveError, Format, write_archive};
 use jifen::period::{CloseError, close_month};
 use jifen::rules::{RuleSet, load_rules_file};
@@ -24,10 +24,9 @@ use support::{TestDb, checked, shanghai};
 
 on_both_backends!(closing_a_month_awards_full_attendance_freezes_totals_and_happens_once);
 
-const OCTOBER: Month = Month {
-    year: 2026,
-    month: 10,
-};
+fn october() -> Month {
+    Month::new(2026, 10).unwrap()
+}
 
 fn rules() -> Arc<RuleSet> {
     Arc::new(load_rules_file("config/rules.toml".as_ref()).unwrap())
@@ -77,10 +76,7 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
         &client,
         &rules,
         &calendar,
-        Month {
-            year: 2026,
-            month: 11,
-        },
+        Month::new(2026, 11).unwrap(),
         now,
     )
     .await;
@@ -103,7 +99,7 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
         "{refused:?}"
     );
 
-    let report = close_month(store, &client, &rules, &calendar, OCTOBER, now)
+    let report = close_month(store, &client, &rules, &calendar, october(), now)
         .await
         .unwrap();
     assert!(!report.already_closed);
@@ -125,7 +121,7 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
     );
 
     // Closing again changes nothing.
-    let again = close_month(store, &client, &rules, &calendar, OCTOBER, now)
+    let again = close_month(store, &client, &rules, &calendar, october(), now)
         .await
         .unwrap();
     assert!(again.already_closed);
@@ -184,7 +180,7 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
     let refrozen = store.period_totals("2026-10", "", 1000).await.unwrap();
     assert_eq!(refrozen, totals, "closed totals never change");
     let october = calendar
-        .period_of(PeriodKind::Month, OCTOBER.first_day())
+        .period_of(PeriodKind::Month, october().first_day())
         .unwrap();
     let in_october: i64 = store
         .entries_between(Some(lucky), october.start, october.end, 0, 100)

@@ -7,7 +7,7 @@ use crate::support;
 
 use std::time::{Duration, Instant};
 
-use jifen::bot::sign::sign;
+use jifen::dingtalk::robot::sign::sign;
 use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET};
 use jifen::emulator::robot::{GROUP_CONVERSATION, RobotDelivery, RobotSend};
 use jifen::emulator::{self, EmulatorSettings, RecordedMessage, RunningEmulator};

@@ -1,8 +1,8 @@
 //! Every case of the third-party robot-signature vectors (tests/vectors/robot-sign.json):
-//! the verdict of `jifen::bot::sign::verify` with the clock at each case's `now_ms`, and
+//! the verdict of `jifen::dingtalk::robot::sign::verify` with the clock at each case's `now_ms`, and
 //! the sign we would produce for the accepted ones.
 
-use jifen::bot::sign::{SignError, sign, verify};
+use jifen::dingtalk::robot::sign::{SignError, sign, verify};
 use serde_json::Value;
 
 fn vectors() -> Value {

@@ -6,7 +6,12 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value as Json;
 
-use crate::rules::Explanation;
+/// What an entry says about itself, in Chinese and English (invariant 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+pub struct Explanation {
+    pub zh: String,
+    pub en: String,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
