@@ -1,5 +1,11 @@
 //! jifen (积分): a DingTalk-native employee points system. Events become points through
 //! configurable rules; every change is an immutable ledger entry with its explanation.
+//!
+//! Modules are layered along the data flow, lowest first: `domain`; `rules` and `dingtalk`
+//! (wire formats); `store`; `org`, `ledger`, `leaderboard`, `ingress`; `outbox`, `export`,
+//! `honor`; `bot`, `period`; `processor`; `config`; `jobs`, `web`, `manifest`; `app`,
+//! `emulator`; `demo`; `cli`. A module imports only from layers below it
+//! (`tests/it/layers.rs` checks), so there are no import cycles.
 
 pub mod app;
 pub mod bot;

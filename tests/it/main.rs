@@ -14,6 +14,7 @@ mod dingtalk_fixtures;
 mod end_to_end;
 mod http_api;
 mod jobs;
+mod layers;
 mod leaderboard;
 mod ledger_properties;
 mod migrations;
