@@ -528,8 +528,9 @@ fn init_logging(config: &Config) {
     };
 }
 
-/// Validates `file`; with `events`, dry-runs them through the real ledger on an in-memory
-/// database, so caps, scope and idempotency show exactly as they would in production.
+/// Validates `file`; with `events`, dry-runs them through the real ledger on a scratch
+/// database (deleted afterwards), so caps, scope and idempotency show exactly as they would
+/// in production.
 async fn rules_check(
     file: &Path,
     events: Option<&Path>,
@@ -557,7 +558,9 @@ async fn rules_check(
         events.display(),
         calendar.time_zone_name()
     );
-    let store = SqliteStore::connect("sqlite::memory:", 1).await?;
+    let scratch = tempfile::tempdir().context("cannot create a scratch folder for the dry run")?;
+    let url = format!("sqlite:{}", scratch.path().join("dry-run.db").display());
+    let store = SqliteStore::connect(&url, 1).await?;
     store.migrate().await?;
     let ok = post_events(&store, &rules, calendar, events, true, verbose).await;
     store.close().await;

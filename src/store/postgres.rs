@@ -6,17 +6,15 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::sql::{impl_store, impl_store_tx};
-use super::{Backend, NewInboxRow, StoreError};
+use async_trait::async_trait;
+
+use super::dialect::SqlBackend;
+use super::{NewInboxRow, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 pub struct PgStore {
     pool: PgPool,
-}
-
-pub struct PgTx {
-    tx: sqlx::Transaction<'static, sqlx::Postgres>,
 }
 
 impl PgStore {
@@ -36,6 +34,11 @@ impl PgStore {
             .await?;
         Ok(PgStore { pool })
     }
+}
+
+#[async_trait]
+impl SqlBackend for PgStore {
+    type Db = sqlx::Postgres;
 
     fn reader(&self) -> &PgPool {
         &self.pool
@@ -45,9 +48,13 @@ impl PgStore {
         &self.pool
     }
 
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
     /// One statement over eight arrays: the same text for any batch size, so PostgreSQL parses
     /// and plans it once per connection, and one statement commits (and syncs) once.
-    async fn store_inbox(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError> {
+    async fn insert_inbox_rows(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError> {
         let mut columns = InboxColumns::with_capacity(rows.len());
         for row in rows {
             columns.push(row);
@@ -105,14 +112,3 @@ impl InboxColumns {
         self.ignored.push(row.ignored);
     }
 }
-
-// Replicas claim different inbox rows instead of queueing behind each other's locks.
-impl_store!(
-    PgStore,
-    PgTx,
-    Backend::Postgres,
-    MIGRATOR,
-    claim_lock = " FOR UPDATE SKIP LOCKED"
-);
-
-impl_store_tx!(PgTx, row_lock = " FOR UPDATE");

@@ -1,11 +1,11 @@
-//! Rows as both databases return them, and their conversion to domain types. Times are
-//! stored as Unix milliseconds so that both dialects compare and index them alike.
+//! Ledger rows as both databases return them, and their conversion to domain types. Times
+//! are stored as Unix milliseconds so that both dialects compare and index them alike.
 
 use jiff::Timestamp;
 
-use super::{AuditRecord, NewAudit, StoreError};
-use crate::domain::Explanation;
-use crate::domain::{Account, Deltas, Entry, EntryKind, Totals};
+use super::StoreError;
+use super::ledger::Mismatch;
+use crate::domain::{Account, Deltas, Entry, EntryKind, Explanation, Totals};
 
 /// Columns of [`EntryRow`], with what later entries did to each (`r` reversed, `s` resolved).
 pub(super) const ENTRY_SELECT: &str = "SELECT e.id, e.userid, e.kind, e.points, e.score_delta, e.balance_delta, \
@@ -124,43 +124,30 @@ impl From<AccountRow> for Account {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct MismatchRow {
-    pub userid: String,
-    pub score: i64,
-    pub balance: i64,
-    pub pending: i64,
-    pub sum_score: i64,
-    pub sum_balance: i64,
-    pub sum_pending: i64,
+    userid: String,
+    score: i64,
+    balance: i64,
+    pending: i64,
+    sum_score: i64,
+    sum_balance: i64,
+    sum_pending: i64,
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct AuditRow {
-    id: i64,
-    at: i64,
-    actor: String,
-    action: String,
-    subject: String,
-    reason: String,
-    detail: String,
-}
-
-impl TryFrom<AuditRow> for AuditRecord {
-    type Error = StoreError;
-
-    fn try_from(r: AuditRow) -> Result<AuditRecord, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("audit record {}: {what}", r.id));
-        Ok(AuditRecord {
-            id: r.id,
-            record: NewAudit {
-                at: millis(r.at).ok_or_else(|| corrupt("time out of range"))?,
-                detail: serde_json::from_str(&r.detail)
-                    .map_err(|_| corrupt("detail is not JSON"))?,
-                actor: r.actor,
-                action: r.action,
-                subject: r.subject,
-                reason: r.reason,
+impl From<MismatchRow> for Mismatch {
+    fn from(r: MismatchRow) -> Mismatch {
+        Mismatch {
+            userid: r.userid,
+            stored: Totals {
+                score: r.score,
+                balance: r.balance,
+                pending: r.pending,
             },
-        })
+            summed: Totals {
+                score: r.sum_score,
+                balance: r.sum_balance,
+                pending: r.sum_pending,
+            },
+        }
     }
 }
 
@@ -171,108 +158,4 @@ pub(super) fn millis(ms: i64) -> Option<Timestamp> {
 /// A time as the database keeps it: whole milliseconds.
 pub(crate) fn stored_time(t: Timestamp) -> Timestamp {
     millis(t.as_millisecond()).unwrap_or(t)
-}
-
-#[derive(sqlx::FromRow)]
-pub(super) struct InboxDbRow {
-    id: i64,
-    dedup_key: String,
-    source: String,
-    event_type: String,
-    payload: String,
-    status: String,
-    attempts: i64,
-    next_attempt_at: i64,
-    last_error: Option<String>,
-    received_at: i64,
-    processed_at: Option<i64>,
-}
-
-impl TryFrom<InboxDbRow> for super::InboxRow {
-    type Error = StoreError;
-
-    fn try_from(r: InboxDbRow) -> Result<super::InboxRow, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("inbox row {}: {what}", r.id));
-        Ok(super::InboxRow {
-            next_attempt_at: millis(r.next_attempt_at)
-                .ok_or_else(|| corrupt("next_attempt_at out of range"))?,
-            received_at: millis(r.received_at)
-                .ok_or_else(|| corrupt("received_at out of range"))?,
-            processed_at: r
-                .processed_at
-                .map(|ms| millis(ms).ok_or_else(|| corrupt("processed_at out of range")))
-                .transpose()?,
-            id: r.id,
-            dedup_key: r.dedup_key,
-            source: r.source,
-            event_type: r.event_type,
-            payload: r.payload,
-            status: r.status,
-            attempts: r.attempts,
-            last_error: r.last_error,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(super) struct OutboxDbRow {
-    id: i64,
-    dedup_key: String,
-    channel: String,
-    recipient: String,
-    payload: String,
-    status: String,
-    attempts: i64,
-    next_attempt_at: i64,
-    last_error: Option<String>,
-    created_at: i64,
-    sent_at: Option<i64>,
-}
-
-impl TryFrom<OutboxDbRow> for super::OutboxRow {
-    type Error = StoreError;
-
-    fn try_from(r: OutboxDbRow) -> Result<super::OutboxRow, StoreError> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("outbox row {}: {what}", r.id));
-        Ok(super::OutboxRow {
-            next_attempt_at: millis(r.next_attempt_at)
-                .ok_or_else(|| corrupt("next_attempt_at out of range"))?,
-            created_at: millis(r.created_at).ok_or_else(|| corrupt("created_at out of range"))?,
-            sent_at: r
-                .sent_at
-                .map(|ms| millis(ms).ok_or_else(|| corrupt("sent_at out of range")))
-                .transpose()?,
-            payload: serde_json::from_str(&r.payload)
-                .map_err(|_| corrupt("payload is not JSON"))?,
-            id: r.id,
-            dedup_key: r.dedup_key,
-            channel: r.channel,
-            recipient: r.recipient,
-            status: r.status,
-            attempts: r.attempts,
-            last_error: r.last_error,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-pub(super) struct OutboxAttemptDbRow {
-    attempt: i64,
-    at: i64,
-    outcome: String,
-    detail: Option<String>,
-}
-
-impl TryFrom<OutboxAttemptDbRow> for super::OutboxAttempt {
-    type Error = StoreError;
-
-    fn try_from(r: OutboxAttemptDbRow) -> Result<super::OutboxAttempt, StoreError> {
-        Ok(super::OutboxAttempt {
-            at: millis(r.at)
-                .ok_or_else(|| StoreError::Corrupt("outbox attempt time out of range".into()))?,
-            attempt: r.attempt,
-            outcome: r.outcome,
-            detail: r.detail,
-        })
-    }
 }

@@ -2,6 +2,7 @@
 //! entry survives a crash. Ledger writes go through a single sqlx connection (SQLite has one
 //! writer anyway, and queueing in the pool beats SQLITE_BUSY); the callback path's inbox
 //! inserts have a connection of their own (`sqlite_inbox.rs`); reads use their own pool.
+//! The database is always a file: the callback path's connection must see the same data.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -10,21 +11,19 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::sql::{impl_store, impl_store_tx};
-use super::sqlite_inbox::{self, InboxConnection};
-use super::{Backend, NewInboxRow, StoreError};
+use async_trait::async_trait;
+
+use super::dialect::SqlBackend;
+use super::sqlite_inbox::InboxConnection;
+use super::{NewInboxRow, StoreError};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// The callback path's own writer; `None` in memory, where only `writer` sees the data.
-    inbox: Option<InboxConnection>,
-}
-
-pub struct SqliteTx {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    /// The callback path's own writer.
+    inbox: InboxConnection,
 }
 
 impl SqliteStore {
@@ -37,43 +36,37 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
         let file = options.get_filename().to_path_buf();
-        let in_memory = url.contains(":memory:") || file.as_os_str().is_empty();
-        if !in_memory && let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if url.contains(":memory:") || url.contains("mode=memory") || file.as_os_str().is_empty() {
+            return Err(StoreError::InMemory);
+        }
+        if let Some(folder) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(folder).map_err(|source| StoreError::CreateFolder {
                 path: folder.display().to_string(),
                 source,
             })?;
         }
         // Checkpoints run beside the writer (below), not inside one of its commits.
-        let writer_options = if in_memory {
-            options.clone()
-        } else {
-            options.clone().pragma("wal_autocheckpoint", "0")
-        };
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(writer_options)
+            .connect_with(options.clone().pragma("wal_autocheckpoint", "0"))
             .await?;
-        // An in-memory database exists once per connection, so readers must share the writer.
-        if in_memory {
-            return Ok(SqliteStore {
-                reader: writer.clone(),
-                writer,
-                inbox: None,
-            });
-        }
         let reader = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .connect_with(options.clone().read_only(true))
             .await?;
         spawn_checkpointer(options, writer.clone()).await?;
-        let inbox = Some(InboxConnection::open(&file)?);
+        let inbox = InboxConnection::open(&file)?;
         Ok(SqliteStore {
             writer,
             reader,
             inbox,
         })
     }
+}
+
+#[async_trait]
+impl SqlBackend for SqliteStore {
+    type Db = sqlx::Sqlite;
 
     fn reader(&self) -> &SqlitePool {
         &self.reader
@@ -83,27 +76,12 @@ impl SqliteStore {
         &self.writer
     }
 
-    async fn store_inbox(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError> {
-        if let Some(inbox) = &self.inbox {
-            return inbox.insert(rows).await;
-        }
-        let mut tx = self.writer.begin().await?;
-        let mut inserted = 0;
-        for row in &rows {
-            inserted += sqlx::query(sqlite_inbox::INSERT)
-                .bind(&row.dedup_key)
-                .bind(&row.source)
-                .bind(&row.event_type)
-                .bind(&row.payload)
-                .bind(row.status())
-                .bind(row.received_at.as_millisecond())
-                .bind(&row.ignored)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(inserted)
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        &MIGRATOR
+    }
+
+    async fn insert_inbox_rows(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError> {
+        self.inbox.insert(rows).await
     }
 }
 
@@ -146,14 +124,3 @@ async fn checkpoint(connection: &mut sqlx::SqliteConnection) -> Result<(), sqlx:
     }
     Ok(())
 }
-
-impl_store!(
-    SqliteStore,
-    SqliteTx,
-    Backend::Sqlite,
-    MIGRATOR,
-    claim_lock = "" // one writer: nothing to skip
-);
-
-// Writes go through one connection, so a write transaction already excludes every other.
-impl_store_tx!(SqliteTx, row_lock = "");

@@ -11,7 +11,7 @@ use tokio::sync::oneshot;
 
 use super::{NewInboxRow, StoreError};
 
-pub(super) const INSERT: &str = "INSERT INTO inbox (dedup_key, source, event_type, payload, status, \
+const INSERT: &str = "INSERT INTO inbox (dedup_key, source, event_type, payload, status, \
      next_attempt_at, last_error, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6) \
      ON CONFLICT (dedup_key) DO NOTHING";
 

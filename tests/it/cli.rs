@@ -295,11 +295,11 @@ fn import_post_and_verify_work_end_to_end_on_sqlite() {
 
 #[test]
 fn inbox_list_and_retry_show_and_requeue_failed_events() {
-    use jifen::store::Store;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
+        use jifen::store::{InboxStore, Store};
         let store = jifen::store::SqliteStore::connect(&url, 1).await.unwrap();
         store.migrate().await.unwrap();
         let row = |key: &str| jifen::store::NewInboxRow {
