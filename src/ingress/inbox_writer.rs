@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{NewInboxRow, Store, StoreError};
+use crate::store::{InboxStore, NewInboxRow, StoreError};
 
 const QUEUE: usize = 16_384;
 /// Most rows one commit carries, so one slow batch cannot hold up many waiters.
@@ -33,7 +33,7 @@ pub struct InboxWriter {
 }
 
 impl InboxWriter {
-    pub fn spawn(store: Arc<dyn Store>) -> InboxWriter {
+    pub fn spawn(store: Arc<dyn InboxStore>) -> InboxWriter {
         let (jobs, queue) = mpsc::channel(QUEUE);
         tokio::spawn(run(store, queue));
         InboxWriter { jobs }
@@ -50,7 +50,7 @@ impl InboxWriter {
     }
 }
 
-async fn run(store: Arc<dyn Store>, mut queue: mpsc::Receiver<Job>) {
+async fn run(store: Arc<dyn InboxStore>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
         let mut jobs = vec![first];
         let mut count = jobs[0].rows.len();

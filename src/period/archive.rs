@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::store::{PeriodTotal, Store, StoreError};
+use crate::store::{PeriodStore, PeriodTotal, StoreError};
 
 const PAGE: i64 = 5_000;
 
@@ -47,7 +47,7 @@ const DEPARTMENT_HEADER: [&str; 4] = ["department_id", "name", "score", "members
 
 /// Writes `period`'s archive to `path`; `progress` hears how many people are read so far.
 pub async fn write_archive(
-    store: &dyn Store,
+    store: &dyn PeriodStore,
     period: &str,
     format: Format,
     path: &Path,
