@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::bot::handle::Bot;
+use crate::bot::Bot;
 use crate::config::Config;
 use crate::dingtalk::openapi::OpenApiClient;
 use crate::ingress::InboxWriter;

@@ -677,7 +677,7 @@ impl Config {
     }
 
     /// Roles, budgets and the review threshold for bot commands.
-    pub fn bot_settings(&self) -> Result<crate::bot::handle::BotSettings, ConfigError> {
+    pub fn bot_settings(&self) -> Result<crate::bot::BotSettings, ConfigError> {
         let r = &self.robot;
         if r.manager_monthly_budget < 0 {
             return Err(key("robot.manager_monthly_budget", "must not be negative"));
@@ -699,7 +699,7 @@ impl Config {
                 format!("must be an http(s) URL, found {url:?}"),
             ));
         }
-        Ok(crate::bot::handle::BotSettings {
+        Ok(crate::bot::BotSettings {
             roles: crate::bot::roles::RoleConfig {
                 hr_admins: r.hr_admins.clone(),
                 auditors: r.auditors.clone(),

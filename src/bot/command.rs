@@ -1,6 +1,6 @@
 //! Bot commands, Chinese and English, parsed from what was typed. People come from the
 //! message's `atUsers`, never from the text (a name in the text can be anyone's). Pure: a
-//! wrong command gets a [`Usage`] that says what was expected, with an example.
+//! wrong command gets a [`Usage`] naming the problem; `text::usage` says it in words.
 
 use crate::domain::Month;
 
@@ -31,18 +31,26 @@ impl Lang {
 
 pub use crate::leaderboard::Window;
 
+/// A command: a question, answered from what is stored, or a change, made in one
+/// transaction with its audit record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    Ask(Question),
+    Do(Change),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Question {
     Points,
-    Rank {
-        window: Window,
-        department: bool,
-    },
-    History {
-        month: Option<Month>,
-    },
+    Rank { window: Window, department: bool },
+    History { month: Option<Month> },
     Rules,
     Help,
+    Audit { who: Option<String> },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
     /// An award (points > 0) or a deduction (points < 0) for one mentioned person.
     Adjust {
         who: String,
@@ -67,9 +75,18 @@ pub enum Command {
     Export {
         month: Month,
     },
-    Audit {
-        who: Option<String>,
-    },
+}
+
+impl From<Question> for Command {
+    fn from(q: Question) -> Command {
+        Command::Ask(q)
+    }
+}
+
+impl From<Change> for Command {
+    fn from(c: Change) -> Command {
+        Command::Do(c)
+    }
 }
 
 /// Which command a usage message is about.
@@ -159,6 +176,31 @@ pub enum Problem {
 
 pub fn parse(text: &str, mentioned: &[String]) -> Result<Command, Usage> {
     let text = without_mentions(&text.replace('：', ":"));
+    let (kind, rest) = command_word(&text)?;
+    let args = Args {
+        kind,
+        rest: rest.trim(),
+        mentioned,
+    };
+    match kind {
+        Kind::Points => args
+            .nothing_more(args.rest)
+            .map(|_| Question::Points.into()),
+        Kind::Rules => args.nothing_more(args.rest).map(|_| Question::Rules.into()),
+        Kind::Help => Ok(Question::Help.into()),
+        Kind::Rank => rank(args).map(Into::into),
+        Kind::History => history(args).map(Into::into),
+        Kind::Audit => audit(args).map(Into::into),
+        Kind::Award | Kind::Deduct => adjust(args).map(Into::into),
+        Kind::Budget => budget(args).map(Into::into),
+        Kind::Revoke | Kind::Reject => revoke_or_reject(args).map(Into::into),
+        Kind::Approve => approve(args).map(Into::into),
+        Kind::Export => export(args).map(Into::into),
+    }
+}
+
+/// The command a text starts with, and what follows it.
+fn command_word(text: &str) -> Result<(Kind, &str), Usage> {
     let text = text.trim();
     // "给 @李强 加50积分" reads "to 李强, add 50 points".
     let text = text.strip_prefix('给').unwrap_or(text).trim_start();
@@ -177,101 +219,133 @@ pub fn parse(text: &str, mentioned: &[String]) -> Result<Command, Usage> {
             .is_none_or(|c| c.is_whitespace() || !word.is_ascii() || c.is_ascii_digit());
         ends.then_some((*kind, rest))
     });
-    let Some((kind, rest)) = found else {
+    found.ok_or_else(|| {
         let first = text.split_whitespace().next().unwrap_or(text);
-        return Err(Usage {
+        Usage {
             kind: None,
             problem: Problem::Unknown(first.chars().take(20).collect()),
-        });
-    };
-    let rest = rest.trim();
-    let usage = |problem| Usage {
-        kind: Some(kind),
-        problem,
-    };
-    let only_one = |people: &[String]| match people {
-        [] => Err(usage(Problem::NoPerson)),
-        [one] => Ok(one.clone()),
-        _ => Err(usage(Problem::SeveralPeople)),
-    };
-    let nothing_more = |rest: &str| match rest {
-        "" => Ok(()),
-        extra => Err(usage(Problem::Unexpected(extra.chars().take(20).collect()))),
-    };
-    match kind {
-        Kind::Points => nothing_more(rest).map(|_| Command::Points),
-        Kind::Rules => nothing_more(rest).map(|_| Command::Rules),
-        Kind::Help => Ok(Command::Help),
-        Kind::Rank => {
-            let (mut window, mut department) = (Window::Month, false);
-            for word in rest.split_whitespace() {
-                match window_word(word) {
-                    Some(w) => window = w,
-                    None if matches!(
-                        word.to_lowercase().as_str(),
-                        "部门" | "本部门" | "dept" | "department"
-                    ) =>
-                    {
-                        department = true
-                    }
-                    None => return Err(usage(Problem::Unexpected(word.into()))),
-                }
+        }
+    })
+}
+
+/// What follows a command word, and the people mentioned with it.
+#[derive(Clone, Copy)]
+struct Args<'a> {
+    kind: Kind,
+    rest: &'a str,
+    mentioned: &'a [String],
+}
+
+impl Args<'_> {
+    fn usage(&self, problem: Problem) -> Usage {
+        Usage {
+            kind: Some(self.kind),
+            problem,
+        }
+    }
+
+    fn only_one(&self) -> Result<String, Usage> {
+        match self.mentioned {
+            [] => Err(self.usage(Problem::NoPerson)),
+            [one] => Ok(one.clone()),
+            _ => Err(self.usage(Problem::SeveralPeople)),
+        }
+    }
+
+    fn nothing_more(&self, rest: &str) -> Result<(), Usage> {
+        match rest {
+            "" => Ok(()),
+            extra => Err(self.usage(Problem::Unexpected(extra.chars().take(20).collect()))),
+        }
+    }
+
+    fn month(&self, text: &str) -> Result<Month, Usage> {
+        Month::parse(text).ok_or_else(|| self.usage(Problem::BadMonth(text.into())))
+    }
+}
+
+fn rank(args: Args<'_>) -> Result<Question, Usage> {
+    let (mut window, mut department) = (Window::Month, false);
+    for word in args.rest.split_whitespace() {
+        match window_word(word) {
+            Some(w) => window = w,
+            None if matches!(
+                word.to_lowercase().as_str(),
+                "部门" | "本部门" | "dept" | "department"
+            ) =>
+            {
+                department = true
             }
-            Ok(Command::Rank { window, department })
+            None => return Err(args.usage(Problem::Unexpected(word.into()))),
         }
-        Kind::History => match rest {
-            "" => Ok(Command::History { month: None }),
-            month => Month::parse(month)
-                .map(|m| Command::History { month: Some(m) })
-                .ok_or_else(|| usage(Problem::BadMonth(month.into()))),
-        },
-        Kind::Export => match rest {
-            "" => Err(usage(Problem::NoMonth)),
-            month => Month::parse(month)
-                .map(|month| Command::Export { month })
-                .ok_or_else(|| usage(Problem::BadMonth(month.into()))),
-        },
-        Kind::Award | Kind::Deduct => {
-            let who = only_one(mentioned)?;
-            let (points, reason) = amount_then_rest(rest).map_err(usage)?;
-            let reason = reason_of(reason).ok_or_else(|| usage(Problem::NoReason))?;
-            let points = if kind == Kind::Deduct {
-                -points
-            } else {
-                points
-            };
-            Ok(Command::Adjust {
-                who,
-                points,
-                reason,
-            })
-        }
-        Kind::Budget => {
-            let who = only_one(mentioned)?;
-            let (points, rest) = amount_then_rest(rest).map_err(usage)?;
-            nothing_more(rest)?;
-            Ok(Command::Budget { who, points })
-        }
-        Kind::Revoke | Kind::Reject => {
-            let (entry, reason) = entry_then_rest(rest).map_err(usage)?;
-            let reason = reason_of(reason).ok_or_else(|| usage(Problem::NoReason))?;
-            Ok(match kind {
-                Kind::Revoke => Command::Revoke { entry, reason },
-                _ => Command::Reject { entry, reason },
-            })
-        }
-        Kind::Approve => {
-            let (entry, rest) = entry_then_rest(rest).map_err(usage)?;
-            nothing_more(rest)?;
-            Ok(Command::Approve { entry })
-        }
-        Kind::Audit => match mentioned {
-            [] => Ok(Command::Audit { who: None }),
-            [one] => Ok(Command::Audit {
-                who: Some(one.clone()),
-            }),
-            _ => Err(usage(Problem::SeveralPeople)),
-        },
+    }
+    Ok(Question::Rank { window, department })
+}
+
+fn history(args: Args<'_>) -> Result<Question, Usage> {
+    match args.rest {
+        "" => Ok(Question::History { month: None }),
+        month => args
+            .month(month)
+            .map(|m| Question::History { month: Some(m) }),
+    }
+}
+
+fn audit(args: Args<'_>) -> Result<Question, Usage> {
+    match args.mentioned {
+        [] => Ok(Question::Audit { who: None }),
+        [one] => Ok(Question::Audit {
+            who: Some(one.clone()),
+        }),
+        _ => Err(args.usage(Problem::SeveralPeople)),
+    }
+}
+
+fn adjust(args: Args<'_>) -> Result<Change, Usage> {
+    let usage = |problem| args.usage(problem);
+    let who = args.only_one()?;
+    let (points, reason) = amount_then_rest(args.rest).map_err(usage)?;
+    let reason = reason_of(reason).ok_or_else(|| usage(Problem::NoReason))?;
+    let points = if args.kind == Kind::Deduct {
+        -points
+    } else {
+        points
+    };
+    Ok(Change::Adjust {
+        who,
+        points,
+        reason,
+    })
+}
+
+fn budget(args: Args<'_>) -> Result<Change, Usage> {
+    let who = args.only_one()?;
+    let (points, rest) = amount_then_rest(args.rest).map_err(|p| args.usage(p))?;
+    args.nothing_more(rest)?;
+    Ok(Change::Budget { who, points })
+}
+
+fn revoke_or_reject(args: Args<'_>) -> Result<Change, Usage> {
+    let usage = |problem| args.usage(problem);
+    let (entry, reason) = entry_then_rest(args.rest).map_err(usage)?;
+    let reason = reason_of(reason).ok_or_else(|| usage(Problem::NoReason))?;
+    Ok(if args.kind == Kind::Revoke {
+        Change::Revoke { entry, reason }
+    } else {
+        Change::Reject { entry, reason }
+    })
+}
+
+fn approve(args: Args<'_>) -> Result<Change, Usage> {
+    let (entry, rest) = entry_then_rest(args.rest).map_err(|p| args.usage(p))?;
+    args.nothing_more(rest)?;
+    Ok(Change::Approve { entry })
+}
+
+fn export(args: Args<'_>) -> Result<Change, Usage> {
+    match args.rest {
+        "" => Err(args.usage(Problem::NoMonth)),
+        month => args.month(month).map(|month| Change::Export { month }),
     }
 }
 
@@ -378,96 +452,6 @@ fn reason_of(text: &str) -> Option<String> {
     (!text.is_empty()).then(|| text.chars().take(200).collect())
 }
 
-impl Usage {
-    /// A short reply: what was wrong, what was expected, and an example.
-    pub fn reply(&self, lang: Lang) -> String {
-        let problem = match &self.problem {
-            Problem::Empty => lang.pick("请输入命令。", "Type a command.").to_string(),
-            Problem::Unknown(word) => match lang {
-                Lang::Zh => format!("没有「{word}」这个命令。"),
-                Lang::En => format!("There is no command \"{word}\"."),
-            },
-            Problem::NoPerson => lang
-                .pick("请 @ 一个人。", "Mention (@) one person.")
-                .to_string(),
-            Problem::SeveralPeople => lang
-                .pick("一次只能 @ 一个人。", "Mention (@) only one person.")
-                .to_string(),
-            Problem::NoAmount => lang
-                .pick("缺少积分数。", "The points are missing.")
-                .to_string(),
-            Problem::BadAmount(word) => match lang {
-                Lang::Zh => format!("「{word}」不是 1 到 {MAX_POINTS} 之间的整数。"),
-                Lang::En => format!("\"{word}\" is not a whole number from 1 to {MAX_POINTS}."),
-            },
-            Problem::NoReason => lang.pick("请写明理由。", "Give a reason.").to_string(),
-            Problem::NoEntry => lang
-                .pick("缺少记录编号。", "The entry number is missing.")
-                .to_string(),
-            Problem::BadEntry(word) => match lang {
-                Lang::Zh => format!("「{word}」不是记录编号。"),
-                Lang::En => format!("\"{word}\" is not an entry number."),
-            },
-            Problem::NoMonth => lang.pick("缺少月份。", "The month is missing.").to_string(),
-            Problem::BadMonth(word) => match lang {
-                Lang::Zh => format!("「{word}」不是月份（如 2026-10）。"),
-                Lang::En => format!("\"{word}\" is not a month (like 2026-10)."),
-            },
-            Problem::Unexpected(word) => match lang {
-                Lang::Zh => format!("多余的内容：「{word}」。"),
-                Lang::En => format!("Unexpected \"{word}\"."),
-            },
-        };
-        match self.kind.map(|k| usage_line(k, lang)) {
-            Some(usage) => format!("{problem}\n{usage}"),
-            None => format!(
-                "{problem}\n{}",
-                lang.pick("发送「帮助」查看命令。", "Send \"help\" for the commands.")
-            ),
-        }
-    }
-}
-
-/// The form and an example of one command.
-pub fn usage_line(kind: Kind, lang: Lang) -> &'static str {
-    match (kind, lang) {
-        (Kind::Points, Lang::Zh) => "用法：积分",
-        (Kind::Points, Lang::En) => "Usage: points",
-        (Kind::Rank, Lang::Zh) => {
-            "用法：排行 [本周|本月|本季|本年|总] [部门]，例如：排行 本周 部门"
-        }
-        (Kind::Rank, Lang::En) => {
-            "Usage: rank [week|month|quarter|year|all] [dept], e.g. rank week dept"
-        }
-        (Kind::History, Lang::Zh) => "用法：明细 [月份]，例如：明细 2026-10",
-        (Kind::History, Lang::En) => "Usage: history [month], e.g. history 2026-10",
-        (Kind::Rules, Lang::Zh) => "用法：规则",
-        (Kind::Rules, Lang::En) => "Usage: rules",
-        (Kind::Help, Lang::Zh) => "用法：帮助",
-        (Kind::Help, Lang::En) => "Usage: help",
-        (Kind::Award, Lang::Zh) => "用法：奖 @某人 积分 理由，例如：奖 @张伟 5 协助客户回访",
-        (Kind::Award, Lang::En) => {
-            "Usage: award @someone points reason, e.g. award @Zhang 5 helped a customer"
-        }
-        (Kind::Deduct, Lang::Zh) => "用法：扣 @某人 积分 理由，例如：扣 @张伟 3 会议迟到",
-        (Kind::Deduct, Lang::En) => {
-            "Usage: deduct @someone points reason, e.g. deduct @Zhang 3 late for the meeting"
-        }
-        (Kind::Revoke, Lang::Zh) => "用法：撤销 编号 理由，例如：撤销 12 录入错误",
-        (Kind::Revoke, Lang::En) => "Usage: revoke id reason, e.g. revoke 12 entered by mistake",
-        (Kind::Approve, Lang::Zh) => "用法：批准 编号，例如：批准 12",
-        (Kind::Approve, Lang::En) => "Usage: approve id, e.g. approve 12",
-        (Kind::Reject, Lang::Zh) => "用法：驳回 编号 理由，例如：驳回 12 证明材料不足",
-        (Kind::Reject, Lang::En) => "Usage: reject id reason, e.g. reject 12 no evidence",
-        (Kind::Budget, Lang::Zh) => "用法：预算 @经理 每月积分，例如：预算 @张伟 200",
-        (Kind::Budget, Lang::En) => "Usage: budget @manager monthly points, e.g. budget @Zhang 200",
-        (Kind::Export, Lang::Zh) => "用法：导出 月份，例如：导出 2026-10",
-        (Kind::Export, Lang::En) => "Usage: export month, e.g. export 2026-10",
-        (Kind::Audit, Lang::Zh) => "用法：审计 [@某人]",
-        (Kind::Audit, Lang::En) => "Usage: audit [@someone]",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,80 +461,94 @@ mod tests {
     }
 
     fn adjust(who: &str, points: i64, reason: &str) -> Command {
-        Command::Adjust {
+        Command::Do(Change::Adjust {
             who: who.into(),
             points,
             reason: reason.into(),
-        }
+        })
     }
 
     fn month(year: i16, month: i8) -> Month {
         Month::new(year, month).unwrap()
     }
 
-    #[test]
-    fn commands_parse_in_chinese_and_english() {
-        let cases: Vec<(&str, &[&str], Command)> = vec![
-            ("积分", &[], Command::Points),
-            ("我的积分", &[], Command::Points),
-            ("  POINTS ", &[], Command::Points),
+    type Case = (&'static str, &'static [&'static str], Command);
+
+    fn question_cases() -> Vec<Case> {
+        vec![
+            ("积分", &[], Command::Ask(Question::Points)),
+            ("我的积分", &[], Command::Ask(Question::Points)),
+            ("  POINTS ", &[], Command::Ask(Question::Points)),
             (
                 "排行",
                 &[],
-                Command::Rank {
+                Command::Ask(Question::Rank {
                     window: Window::Month,
                     department: false,
-                },
+                }),
             ),
             (
                 "排行 本周 部门",
                 &[],
-                Command::Rank {
+                Command::Ask(Question::Rank {
                     window: Window::Week,
                     department: true,
-                },
+                }),
             ),
             (
                 "rank quarter",
                 &[],
-                Command::Rank {
+                Command::Ask(Question::Rank {
                     window: Window::Quarter,
                     department: false,
-                },
+                }),
             ),
             (
                 "rank dept all",
                 &[],
-                Command::Rank {
+                Command::Ask(Question::Rank {
                     window: Window::All,
                     department: true,
-                },
+                }),
             ),
             (
                 "排行 本年",
                 &[],
-                Command::Rank {
+                Command::Ask(Question::Rank {
                     window: Window::Year,
                     department: false,
-                },
+                }),
             ),
-            ("明细", &[], Command::History { month: None }),
+            ("明细", &[], Command::Ask(Question::History { month: None })),
             (
                 "明细 2026-10",
                 &[],
-                Command::History {
+                Command::Ask(Question::History {
                     month: Some(month(2026, 10)),
-                },
+                }),
             ),
             (
                 "history 2026/3",
                 &[],
-                Command::History {
+                Command::Ask(Question::History {
                     month: Some(month(2026, 3)),
-                },
+                }),
             ),
-            ("规则", &[], Command::Rules),
-            ("help", &[], Command::Help),
+            ("规则", &[], Command::Ask(Question::Rules)),
+            ("help", &[], Command::Ask(Question::Help)),
+            ("审计", &[], Command::Ask(Question::Audit { who: None })),
+            (
+                "audit @Li",
+                &["liqiang"],
+                Command::Ask(Question::Audit {
+                    who: Some("liqiang".into()),
+                }),
+            ),
+        ]
+    }
+
+    fn adjust_cases() -> Vec<Case> {
+        vec![
             (
                 "奖 @李强 5 协助客户回访",
                 &["liqiang"],
@@ -586,80 +584,90 @@ mod tests {
                 &["liqiang"],
                 adjust("liqiang", -2, "late"),
             ),
+        ]
+    }
+
+    fn entry_and_hr_cases() -> Vec<Case> {
+        vec![
             (
                 "撤销 12 录入错误",
                 &[],
-                Command::Revoke {
+                Command::Do(Change::Revoke {
                     entry: 12,
                     reason: "录入错误".into(),
-                },
+                }),
             ),
             (
                 "revoke #7 typo",
                 &[],
-                Command::Revoke {
+                Command::Do(Change::Revoke {
                     entry: 7,
                     reason: "typo".into(),
-                },
+                }),
             ),
-            ("批准 第12条", &[], Command::Approve { entry: 12 }),
-            ("approve 3", &[], Command::Approve { entry: 3 }),
+            (
+                "批准 第12条",
+                &[],
+                Command::Do(Change::Approve { entry: 12 }),
+            ),
+            ("approve 3", &[], Command::Do(Change::Approve { entry: 3 })),
             (
                 "驳回 12 证明材料不足",
                 &[],
-                Command::Reject {
+                Command::Do(Change::Reject {
                     entry: 12,
                     reason: "证明材料不足".into(),
-                },
+                }),
             ),
             (
                 "预算 @张伟 200",
                 &["zhangwei"],
-                Command::Budget {
+                Command::Do(Change::Budget {
                     who: "zhangwei".into(),
                     points: 200,
-                },
+                }),
             ),
             (
                 "budget @Zhang 200 points",
                 &["zhangwei"],
-                Command::Budget {
+                Command::Do(Change::Budget {
                     who: "zhangwei".into(),
                     points: 200,
-                },
+                }),
             ),
             (
                 "导出 2026-10",
                 &[],
-                Command::Export {
+                Command::Do(Change::Export {
                     month: month(2026, 10),
-                },
+                }),
             ),
             (
                 "export 2026年9月",
                 &[],
-                Command::Export {
+                Command::Do(Change::Export {
                     month: month(2026, 9),
-                },
+                }),
             ),
-            ("审计", &[], Command::Audit { who: None }),
-            (
-                "audit @Li",
-                &["liqiang"],
-                Command::Audit {
-                    who: Some("liqiang".into()),
-                },
-            ),
-        ];
+        ]
+    }
+
+    #[test]
+    fn commands_parse_in_chinese_and_english() {
+        let cases = question_cases()
+            .into_iter()
+            .chain(adjust_cases())
+            .chain(entry_and_hr_cases());
         for (text, mentioned, expected) in cases {
             assert_eq!(parse(text, &people(mentioned)), Ok(expected), "{text}");
         }
     }
 
-    #[test]
-    fn wrong_or_incomplete_commands_say_what_was_expected() {
+    type WrongCase = (&'static str, &'static [&'static str], Option<Kind>, Problem);
+
+    fn wrong_words_and_amounts() -> Vec<WrongCase> {
         use Problem::*;
-        let cases: Vec<(&str, &[&str], Option<Kind>, Problem)> = vec![
+        vec![
             ("", &[], None, Empty),
             ("@机器人", &[], None, Empty),
             (
@@ -709,6 +717,12 @@ mod tests {
                 Some(Kind::Award),
                 BadAmount("99999999999999999999".into()),
             ),
+        ]
+    }
+
+    fn wrong_reasons_entries_and_months() -> Vec<WrongCase> {
+        use Problem::*;
+        vec![
             ("扣 @李强 3", &["liqiang"], Some(Kind::Deduct), NoReason),
             (
                 "扣 @李强 3 理由：",
@@ -751,7 +765,14 @@ mod tests {
                 Unexpected("昨天".into()),
             ),
             ("预算 200", &[], Some(Kind::Budget), NoPerson),
-        ];
+        ]
+    }
+
+    #[test]
+    fn wrong_or_incomplete_commands_say_what_was_expected() {
+        let cases = wrong_words_and_amounts()
+            .into_iter()
+            .chain(wrong_reasons_entries_and_months());
         for (text, mentioned, kind, problem) in cases {
             assert_eq!(
                 parse(text, &people(mentioned)),
@@ -759,21 +780,5 @@ mod tests {
                 "{text}"
             );
         }
-    }
-
-    #[test]
-    fn a_usage_reply_names_the_problem_and_gives_an_example() {
-        let usage = parse("奖 @李强", &people(&["liqiang"])).unwrap_err();
-        assert_eq!(
-            usage.reply(Lang::Zh),
-            "缺少积分数。\n用法：奖 @某人 积分 理由，例如：奖 @张伟 5 协助客户回访"
-        );
-        let usage = parse("award @Li", &people(&["liqiang"])).unwrap_err();
-        assert_eq!(
-            usage.reply(Lang::En),
-            "The points are missing.\nUsage: award @someone points reason, e.g. award @Zhang 5 helped a customer"
-        );
-        assert_eq!(Lang::of("award @李强 5"), Lang::Zh);
-        assert_eq!(Lang::of("award @Li 5"), Lang::En);
     }
 }

@@ -1,9 +1,211 @@
 //! The jifen robot: HR, managers and employees talk to jifen in DingTalk chats. Signed
 //! messages come in at `/dingtalk/robot` and wait in the inbox; the processor hands each to
-//! the bot, which parses the command (`command`), checks the sender's role (`roles`),
-//! carries it out on the ledger (`handle`) and answers (`reply`).
+//! the bot, which parses the command (`command`), checks the sender's role (`roles`), has
+//! one handler per command family carry it out (`handlers`, chosen in `dispatch`) and
+//! answers in the sender's language (`text`). A message acts once and is answered once:
+//! its change, audit record, notifications and reply commit with the inbox row.
 
 pub mod command;
-pub mod handle;
-pub mod reply;
+mod dispatch;
+mod handlers;
 pub mod roles;
+pub mod text;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use self::command::Lang;
+use self::dispatch::Plan;
+use self::roles::{Needed, OverBudget, RoleConfig};
+use crate::dingtalk::openapi::Message;
+use crate::dingtalk::robot::RobotMessage;
+use crate::domain::Calendar;
+use crate::domain::calendar::CalendarError;
+use crate::export::ExportLinks;
+use crate::leaderboard::{LeaderboardError, LeaderboardIndex};
+use crate::ledger::LedgerError;
+use crate::outbox::RobotReply;
+use crate::rules::RuleSet;
+use crate::store::{NewAudit, Store, StoreError, StoreTx};
+
+#[derive(Debug, Clone)]
+pub struct BotSettings {
+    pub roles: RoleConfig,
+    /// Points a manager may award in a month unless HR set their budget.
+    pub manager_monthly_budget: i64,
+    /// Manual awards above this wait for an HR admin's approval.
+    pub review_threshold: i64,
+}
+
+pub struct Bot {
+    pub store: Arc<dyn Store>,
+    pub rules: Arc<RuleSet>,
+    pub calendar: Calendar,
+    pub leaderboard: Arc<LeaderboardIndex>,
+    pub settings: BotSettings,
+    /// `None` when there is no secret to sign export links with.
+    pub export: Option<ExportLinks>,
+    /// Told when a reply is queued, so the delivery worker sends it at once.
+    pub wake: Arc<Notify>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    Answered,
+    /// Another worker took the row meanwhile (our lease ran out); its transaction decides.
+    Superseded,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BotError {
+    #[error("the stored robot message is unreadable: {0}")]
+    Malformed(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    #[error(transparent)]
+    Leaderboard(#[from] LeaderboardError),
+}
+
+/// Why a change was not made: answered (`text::refusal`), and kept in the audit trail.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The sender's roles do not allow the command at all.
+    Denied(Needed),
+    OwnPoints,
+    /// The person mentioned is not in the address book.
+    UnknownPerson,
+    OutsideDepartments {
+        name: String,
+    },
+    OverBudget(OverBudget),
+    OwnEntry,
+    EntryOutsideDepartments {
+        entry: i64,
+    },
+    /// Four eyes: whoever made an award does not also approve it.
+    OwnAward,
+    NotAManager {
+        name: String,
+    },
+    ExportsOff,
+    Ledger(LedgerError),
+}
+
+/// A change carried out: the answer, and whom it concerned.
+struct Done {
+    answer: String,
+    subject: String,
+}
+
+enum Failed {
+    Refused { refusal: Refusal, subject: String },
+    Broken(BotError),
+}
+
+impl<E: Into<BotError>> From<E> for Failed {
+    fn from(e: E) -> Failed {
+        Failed::Broken(e.into())
+    }
+}
+
+impl Failed {
+    fn refused(refusal: Refusal, subject: &str) -> Failed {
+        Failed::Refused {
+            refusal,
+            subject: subject.to_string(),
+        }
+    }
+
+    /// A ledger refusal; a database or calendar failure stays a failure.
+    fn ledger(e: LedgerError, subject: &str) -> Failed {
+        match e {
+            LedgerError::Store(e) => Failed::Broken(e.into()),
+            LedgerError::Calendar(e) => Failed::Broken(e.into()),
+            refused => Failed::refused(Refusal::Ledger(refused), subject),
+        }
+    }
+}
+
+impl Bot {
+    /// Acts on the robot message stored in inbox row `inbox_id`, and completes the row.
+    pub async fn handle(
+        &self,
+        inbox_id: i64,
+        payload: &str,
+        now: Timestamp,
+    ) -> Result<Handled, BotError> {
+        let message: RobotMessage =
+            serde_json::from_str(payload).map_err(|e| BotError::Malformed(e.to_string()))?;
+        let message = &message;
+        let sender = message.sender_staff_id.as_deref().unwrap_or("");
+        let typed = message.typed_text().unwrap_or("");
+        let lang = Lang::of(typed);
+        let plan = self.plan(message, lang, now).await?;
+        let mut tx = self.store.begin().await?;
+        if !tx.complete_inbox(inbox_id, None, now).await? {
+            return Ok(Handled::Superseded);
+        }
+        let (answer, audited) = match plan {
+            Plan::Answer(answer) => (answer, None),
+            Plan::Refuse { refusal, subject } => {
+                (text::refusal(&refusal, lang), Some((subject, "refused")))
+            }
+            Plan::Change(change) => match self.change(tx.as_mut(), &change, now).await {
+                Ok(Done { answer, subject }) => (answer, Some((subject, "ok"))),
+                Err(Failed::Broken(e)) => return Err(e),
+                Err(Failed::Refused { refusal, subject }) => {
+                    // Nothing of the change may stay; the refusal itself is recorded.
+                    drop(tx);
+                    tx = self.store.begin().await?;
+                    if !tx.complete_inbox(inbox_id, None, now).await? {
+                        return Ok(Handled::Superseded);
+                    }
+                    (text::refusal(&refusal, lang), Some((subject, "refused")))
+                }
+            },
+        };
+        if let Some((subject, result)) = audited {
+            tx.record_audit(&NewAudit {
+                actor: sender.to_string(),
+                action: "bot_command".into(),
+                subject,
+                reason: typed.to_string(),
+                detail: json!({ "result": result, "reply": answer, "msg_id": message.msg_id }),
+                at: now,
+            })
+            .await?;
+        }
+        reply(tx.as_mut(), message, lang, answer, now).await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(Handled::Answered)
+    }
+}
+
+/// Queues the answer to `message`, in its chat.
+async fn reply(
+    tx: &mut dyn StoreTx,
+    message: &RobotMessage,
+    lang: Lang,
+    answer: String,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let reply = RobotReply {
+        message: Message::Markdown {
+            title: text::title(lang).to_string(),
+            text: answer,
+        },
+        at: message.sender_staff_id.clone().unwrap_or_default(),
+        webhook: message.session_webhook.clone(),
+        webhook_expires_at: message.session_webhook_expired_time,
+        group: message.in_group().then(|| message.conversation_id.clone()),
+    };
+    tx.enqueue_outbox(&reply.into_row(&message.msg_id, now))
+        .await?;
+    Ok(())
+}

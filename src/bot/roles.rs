@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::command::{Command, Lang};
+use super::command::{Change, Command, Question};
 
 /// The role settings from config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,62 +62,53 @@ pub enum Needed {
 
 pub fn needed_for(command: &Command) -> Needed {
     match command {
-        Command::Points
-        | Command::Rank { .. }
-        | Command::History { .. }
-        | Command::Rules
-        | Command::Help => Needed::Anyone,
-        Command::Adjust { .. } | Command::Revoke { .. } => Needed::ManagerOrHr,
-        Command::Approve { .. }
-        | Command::Reject { .. }
-        | Command::Budget { .. }
-        | Command::Export { .. } => Needed::Hr,
-        Command::Audit { .. } => Needed::HrOrAuditor,
+        Command::Ask(Question::Points)
+        | Command::Ask(Question::Rank { .. })
+        | Command::Ask(Question::History { .. })
+        | Command::Ask(Question::Rules)
+        | Command::Ask(Question::Help) => Needed::Anyone,
+        Command::Do(Change::Adjust { .. }) | Command::Do(Change::Revoke { .. }) => {
+            Needed::ManagerOrHr
+        }
+        Command::Do(Change::Approve { .. })
+        | Command::Do(Change::Reject { .. })
+        | Command::Do(Change::Budget { .. })
+        | Command::Do(Change::Export { .. }) => Needed::Hr,
+        Command::Ask(Question::Audit { .. }) => Needed::HrOrAuditor,
     }
 }
 
-/// `Err` with the reply when `roles` may not run `command` at all.
-pub fn may_run(roles: &Roles, command: &Command, lang: Lang) -> Result<(), String> {
-    let allowed = match needed_for(command) {
+/// `Err` with the role needed when `roles` may not run `command` at all.
+pub fn may_run(roles: &Roles, command: &Command) -> Result<(), Needed> {
+    let needed = needed_for(command);
+    let allowed = match needed {
         Needed::Anyone => true,
         Needed::ManagerOrHr => roles.hr_admin || roles.is_manager(),
         Needed::Hr => roles.hr_admin,
         Needed::HrOrAuditor => roles.hr_admin || roles.auditor,
     };
-    if allowed {
-        return Ok(());
-    }
-    Err(match needed_for(command) {
-        Needed::ManagerOrHr => lang.pick(
-            "只有部门主管和 HR 可以加减分或撤销。",
-            "Only managers and HR can award, deduct or revoke points.",
-        ),
-        Needed::Hr => lang.pick(
-            "只有 HR 管理员可以这样做。",
-            "Only an HR admin can do that.",
-        ),
-        _ => lang.pick(
-            "只有 HR 和审计员可以查看审计记录。",
-            "Only HR and auditors can read the audit trail.",
-        ),
-    }
-    .to_string())
+    if allowed { Ok(()) } else { Err(needed) }
 }
 
-/// `Err` with the reply when an award of `points` would take a manager past `budget`,
-/// having awarded `used` this month.
-pub fn within_budget(budget: i64, used: i64, points: i64, lang: Lang) -> Result<(), String> {
+/// An award a manager's budget does not cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverBudget {
+    pub budget: i64,
+    /// Awarded this month already.
+    pub used: i64,
+    pub points: i64,
+}
+
+/// `Err` when an award of `points` would take a manager past `budget`, having awarded
+/// `used` this month. Deductions never do.
+pub fn within_budget(budget: i64, used: i64, points: i64) -> Result<(), OverBudget> {
     if points <= 0 || used.saturating_add(points) <= budget {
         return Ok(());
     }
-    let left = (budget - used).max(0);
-    Err(match lang {
-        Lang::Zh => format!(
-            "超出本月预算：预算 {budget} 分，已用 {used} 分，还剩 {left} 分，不够 {points} 分。"
-        ),
-        Lang::En => format!(
-            "Over this month's budget: {budget} points, {used} used, {left} left, not enough for {points}."
-        ),
+    Err(OverBudget {
+        budget,
+        used,
+        points,
     })
 }
 
@@ -163,49 +154,55 @@ mod tests {
             auditor: true,
             ..Roles::default()
         };
-        let adjust = Command::Adjust {
+        let adjust = Command::Do(Change::Adjust {
             who: "x".into(),
             points: 5,
             reason: "r".into(),
-        };
+        });
         let cases: Vec<(Command, [bool; 4])> = vec![
             // employee, manager, HR, auditor
-            (Command::Points, [true, true, true, true]),
+            (Command::Ask(Question::Points), [true, true, true, true]),
             (
-                Command::Rank {
+                Command::Ask(Question::Rank {
                     window: Window::Week,
                     department: true,
-                },
+                }),
                 [true, true, true, true],
             ),
-            (Command::Help, [true, true, true, true]),
+            (Command::Ask(Question::Help), [true, true, true, true]),
             (adjust, [false, true, true, false]),
             (
-                Command::Revoke {
+                Command::Do(Change::Revoke {
                     entry: 1,
                     reason: "r".into(),
-                },
+                }),
                 [false, true, true, false],
             ),
-            (Command::Approve { entry: 1 }, [false, false, true, false]),
             (
-                Command::Budget {
+                Command::Do(Change::Approve { entry: 1 }),
+                [false, false, true, false],
+            ),
+            (
+                Command::Do(Change::Budget {
                     who: "x".into(),
                     points: 1,
-                },
+                }),
                 [false, false, true, false],
             ),
             (
-                Command::Export {
+                Command::Do(Change::Export {
                     month: Month::new(2026, 10).unwrap(),
-                },
+                }),
                 [false, false, true, false],
             ),
-            (Command::Audit { who: None }, [false, false, true, true]),
+            (
+                Command::Ask(Question::Audit { who: None }),
+                [false, false, true, true],
+            ),
         ];
         for (command, expected) in cases {
-            let got = [&employee, &manager, &hr, &auditor]
-                .map(|roles| may_run(roles, &command, Lang::En).is_ok());
+            let got =
+                [&employee, &manager, &hr, &auditor].map(|roles| may_run(roles, &command).is_ok());
             assert_eq!(got, expected, "{command:?}");
         }
     }
@@ -223,18 +220,16 @@ mod tests {
 
     #[test]
     fn budgets_stop_awards_not_deductions() {
-        assert_eq!(within_budget(100, 90, 10, Lang::En), Ok(()));
+        assert_eq!(within_budget(100, 90, 10), Ok(()));
         assert_eq!(
-            within_budget(100, 90, 11, Lang::En),
-            Err(
-                "Over this month's budget: 100 points, 90 used, 10 left, not enough for 11.".into()
-            )
+            within_budget(100, 90, 11),
+            Err(OverBudget {
+                budget: 100,
+                used: 90,
+                points: 11
+            })
         );
-        assert_eq!(within_budget(0, 0, -50, Lang::Zh), Ok(()));
-        assert!(
-            within_budget(100, 120, 1, Lang::Zh)
-                .unwrap_err()
-                .contains("还剩 0 分")
-        );
+        assert_eq!(within_budget(0, 0, -50), Ok(()));
+        assert!(within_budget(100, 120, 1).is_err());
     }
 }

@@ -16,7 +16,7 @@ use self::normalise::{
     Normalised, approval_event, attendance_event, check_in, instance_change, is_approval,
 };
 use self::source::{AttendanceResult, DingTalkSource};
-use crate::bot::handle::{Bot, Handled};
+use crate::bot::{Bot, Handled};
 use crate::dingtalk::robot::ROBOT_MESSAGE;
 use crate::domain::Calendar;
 use crate::domain::calendar::signed;

@@ -1,0 +1,138 @@
+//! Choosing what a message comes to, before anything is written: who sent it, which command
+//! it is, whether the sender may run it; then questions are answered by their handler and
+//! changes are handed to theirs inside the message's transaction.
+
+use jiff::Timestamp;
+
+use super::command::{Change, Command, Lang, Question, parse};
+use super::roles::{Roles, may_run};
+use super::text::{self, Unserved};
+use super::{Bot, BotError, Done, Failed, Refusal, handlers};
+use crate::dingtalk::robot::RobotMessage;
+use crate::domain::Employee;
+use crate::store::StoreTx;
+
+/// Who sent a message, as jifen knows them.
+pub(super) struct Sender<'m> {
+    pub message: &'m RobotMessage,
+    pub userid: &'m str,
+    pub me: Employee,
+    pub roles: Roles,
+    pub lang: Lang,
+}
+
+/// What a message comes to before anything is written.
+pub(super) enum Plan<'m> {
+    /// An answer to a question, or to a command that could not be understood.
+    Answer(String),
+    /// A change that this person may not make: answered, and kept in the audit trail.
+    Refuse {
+        refusal: Refusal,
+        subject: String,
+    },
+    Change(Request<'m>),
+}
+
+/// A change to make, and who asked for it.
+pub(super) struct Request<'m> {
+    pub sender: Sender<'m>,
+    pub change: Change,
+}
+
+impl Bot {
+    /// Reads what a question needs and checks who may make a change; writes nothing.
+    pub(super) async fn plan<'m>(
+        &self,
+        message: &'m RobotMessage,
+        lang: Lang,
+        now: Timestamp,
+    ) -> Result<Plan<'m>, BotError> {
+        let unserved = |why| Ok(Plan::Answer(text::unserved(why, lang)));
+        let userid = message.sender_staff_id.as_deref().unwrap_or("");
+        if userid.is_empty() {
+            return unserved(Unserved::Outsider);
+        }
+        let Some(typed) = message.typed_text() else {
+            return unserved(Unserved::NotText);
+        };
+        let command = match parse(typed, &message.mentioned()) {
+            Ok(command) => command,
+            Err(usage) => return Ok(Plan::Answer(text::usage(&usage, lang))),
+        };
+        let Some(me) = self.store.employee(userid).await? else {
+            return unserved(Unserved::NotInDirectory);
+        };
+        let roles = Roles::of(userid, &self.settings.roles, &me.leads);
+        if let Err(needed) = may_run(&roles, &command) {
+            let subject = match &command {
+                Command::Do(Change::Adjust { who, .. } | Change::Budget { who, .. }) => who.clone(),
+                _ => String::new(),
+            };
+            return Ok(Plan::Refuse {
+                refusal: Refusal::Denied(needed),
+                subject,
+            });
+        }
+        let sender = Sender {
+            message,
+            userid,
+            me,
+            roles,
+            lang,
+        };
+        match command {
+            Command::Ask(question) => self.answer(&sender, question, now).await.map(Plan::Answer),
+            Command::Do(change) => Ok(Plan::Change(Request { sender, change })),
+        }
+    }
+
+    async fn answer(
+        &self,
+        sender: &Sender<'_>,
+        question: Question,
+        now: Timestamp,
+    ) -> Result<String, BotError> {
+        match question {
+            Question::Points => handlers::points::answer(self, sender, now).await,
+            Question::Rank { window, department } => {
+                handlers::rank::answer(self, sender, window, department, now).await
+            }
+            Question::History { month } => {
+                handlers::history::answer(self, sender, month, now).await
+            }
+            Question::Rules => Ok(text::rules(sender.lang, &self.rules)),
+            Question::Help => Ok(text::help(sender.lang, &sender.roles)),
+            Question::Audit { who } => handlers::audit::answer(self, sender, who).await,
+        }
+    }
+
+    /// Carries out a change inside `tx`; a refusal leaves `tx` to be rolled back.
+    pub(super) async fn change(
+        &self,
+        tx: &mut dyn StoreTx,
+        request: &Request<'_>,
+        now: Timestamp,
+    ) -> Result<Done, Failed> {
+        let sender = &request.sender;
+        match &request.change {
+            Change::Adjust {
+                who,
+                points,
+                reason,
+            } => handlers::adjust::change(self, tx, sender, who, *points, reason, now).await,
+            Change::Revoke { entry, reason } => {
+                handlers::revoke::change(self, tx, sender, *entry, reason, now).await
+            }
+            Change::Approve { entry } => {
+                handlers::review::approve(self, tx, sender, *entry, now).await
+            }
+            Change::Reject { entry, reason } => {
+                handlers::review::reject(self, tx, sender, *entry, reason, now).await
+            }
+            Change::Budget { who, points } => {
+                handlers::budget::change(self, tx, sender, who, *points, now).await
+            }
+            Change::Export { month } => handlers::export::change(self, sender, *month, now),
+        }
+    }
+}
