@@ -7,7 +7,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
 
 use crate::bot::Bot;
 use crate::config::Config;
@@ -21,6 +20,7 @@ use crate::org::sync_directory;
 use crate::outbox::deliver::{Deliverer, DeliverySettings};
 use crate::processor::{Processor, ProcessorSettings};
 use crate::rules::{RuleSet, load_rules_file};
+use crate::runtime::{Server, Supervisor, serve};
 use crate::store::{self, Store, redact_url};
 use crate::web::{AppState, router};
 
@@ -30,28 +30,26 @@ const JOB_CHECK: std::time::Duration = std::time::Duration::from_secs(20);
 /// How often the leaderboards read new ledger entries.
 const LEADERBOARD_CATCH_UP: std::time::Duration = std::time::Duration::from_millis(250);
 
-/// A server running in the background.
+/// How long workers get to finish their batch when jifen stops.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// jifen running in the background: its HTTP server and its supervised workers.
 pub struct Running {
     pub addr: SocketAddr,
     pub store: Arc<dyn Store>,
     pub rules: Arc<RuleSet>,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    server: Server,
     /// The leaderboards' reader; the processor, the delivery worker and the scheduler when
     /// DingTalk's OpenAPI is configured.
-    workers: Vec<JoinHandle<()>>,
+    workers: Supervisor,
 }
 
 impl Running {
-    /// Stops accepting connections, finishes requests in flight and closes the database.
+    /// Stops accepting connections and finishes the requests in flight, then stops the
+    /// workers (each finishes its batch) and closes the database.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.shutdown.send(());
-        self.task.await.context("server task panicked")??;
-        // A row being processed is left claimed; its lease runs out and it is taken again.
-        for worker in self.workers {
-            worker.abort();
-            let _ = worker.await;
-        }
+        self.server.stop().await.context("server task failed")?;
+        self.workers.stop(STOP_GRACE).await;
         self.store.close().await;
         Ok(())
     }
@@ -75,14 +73,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 /// Loads the rules, opens the store and starts serving on the configured address.
 pub async fn start(config: &Config) -> anyhow::Result<Running> {
-    let rules_path = config.rules_path();
-    let rules = Arc::new(load_rules_file(&rules_path)?);
-    tracing::info!(rules = rules.rules.len(), path = %rules_path.display(), "rules loaded");
-    let store = open_store(config).await?;
     let addr = config.listen_addr()?;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} (server.listen / JIFEN_LISTEN)"))?;
+    start_on(config, listener).await
+}
+
+/// Like [`start`], on a listener the caller bound (tests bind port 0).
+pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<Running> {
+    let rules_path = config.rules_path();
+    let rules = Arc::new(load_rules_file(&rules_path)?);
+    tracing::info!(rules = rules.rules.len(), path = %rules_path.display(), "rules loaded");
+    let store = open_store(config).await?;
     let addr = listener.local_addr()?;
     let token = config.server.admin_token.clone().map(Arc::new);
     if token.is_none() {
@@ -103,12 +106,14 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         .await
         .context("cannot build the leaderboards from the ledger")?,
     );
+    let mut workers = Supervisor::new();
     let state = AppState {
         store: store.clone(),
         calendar: calendar.clone(),
         admin_token: token,
         export: export.clone(),
         leaderboard: leaderboard.clone(),
+        health: workers.health(),
     };
     let keys = config.callback_keys()?;
     if keys.is_none() {
@@ -141,19 +146,19 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         inbox,
         robot_code: config.dingtalk.robot_code.clone(),
     };
-    let mut workers = match openapi {
+    match openapi {
         Some(settings) => {
             tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");
             let client = Arc::new(OpenApiClient::new(settings)?);
-            let processor = Processor {
+            let processor = Arc::new(Processor {
                 store: store.clone(),
                 rules: rules.clone(),
                 calendar: calendar.clone(),
                 source: client.clone(),
                 bot,
                 settings: ProcessorSettings::default(),
-            };
-            let deliverer = Deliverer {
+            });
+            let deliverer = Arc::new(Deliverer {
                 store: store.clone(),
                 client: client.clone(),
                 calendar,
@@ -162,55 +167,50 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
                     ..DeliverySettings::default()
                 },
                 wake,
-            };
-            let jobs = Jobs::from_config(config, store.clone(), client.clone(), rules.clone())?;
-            let store = store.clone();
-            let leaderboard = leaderboard.clone();
-            // Callbacks are received meanwhile; they wait in the inbox for the address book.
-            let processor = tokio::spawn(async move {
-                match sync_directory(&client, store.as_ref()).await {
-                    Ok(report) => {
-                        tracing::info!(
-                            departments = report.departments,
-                            employees = report.employees,
-                            "address book synced from DingTalk"
-                        );
-                        if let Err(e) = leaderboard.refresh_directory().await {
-                            tracing::warn!(error = %e, "leaderboards keep the previous address book");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "address book not synced; processing with the people already known")
-                    }
-                }
-                processor.run().await;
             });
-            vec![
-                processor,
-                tokio::spawn(deliverer.run()),
-                tokio::spawn(jobs.run(JOB_CHECK)),
-            ]
+            let jobs = Arc::new(Jobs::from_config(
+                config,
+                store.clone(),
+                client.clone(),
+                rules.clone(),
+            )?);
+            let synced = Arc::new(tokio::sync::OnceCell::new());
+            let (store, leaderboard) = (store.clone(), leaderboard.clone());
+            workers.spawn("processor", move |cancel| {
+                let (processor, synced) = (processor.clone(), synced.clone());
+                let (client, store, leaderboard) =
+                    (client.clone(), store.clone(), leaderboard.clone());
+                async move {
+                    // Callbacks are received meanwhile; they wait in the inbox for the address
+                    // book. A restarted processor does not read it again.
+                    synced
+                        .get_or_init(|| first_sync(&client, store.as_ref(), &leaderboard))
+                        .await;
+                    processor.run(cancel).await;
+                }
+            });
+            workers.spawn("delivery", move |cancel| {
+                let deliverer = deliverer.clone();
+                async move { deliverer.run(cancel).await }
+            });
+            workers.spawn("scheduler", move |cancel| {
+                let jobs = jobs.clone();
+                async move { jobs.run(JOB_CHECK, cancel).await }
+            });
         }
         None => {
             tracing::warn!(
                 "JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET are not set: callbacks are stored but not turned into points until they are"
             );
-            vec![]
         }
-    };
-    workers.push(tokio::spawn(keep_current(
-        leaderboard,
-        LEADERBOARD_CATCH_UP,
-    )));
-    let app = router(state, callback, robot, config.server.max_body_bytes);
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
+    }
+    let index = leaderboard.clone();
+    workers.spawn("leaderboards", move |cancel| {
+        let index = index.clone();
+        async move { keep_current(&index, LEADERBOARD_CATCH_UP, cancel).await }
     });
+    let app = router(state, callback, robot, config.server.max_body_bytes);
+    let server = serve(listener, app)?;
     tracing::info!(
         "listening on http://{addr}, database {} ({})",
         store.backend(),
@@ -220,8 +220,27 @@ pub async fn start(config: &Config) -> anyhow::Result<Running> {
         addr,
         store,
         rules,
-        shutdown,
-        task,
+        server,
         workers,
     })
+}
+
+/// Reads DingTalk's address book once at start-up; without it, processing goes on with the
+/// people already known.
+async fn first_sync(client: &OpenApiClient, store: &dyn Store, leaderboard: &LeaderboardIndex) {
+    match sync_directory(client, store).await {
+        Ok(report) => {
+            tracing::info!(
+                departments = report.departments,
+                employees = report.employees,
+                "address book synced from DingTalk"
+            );
+            if let Err(e) = leaderboard.refresh_directory().await {
+                tracing::warn!(error = %e, "leaderboards keep the previous address book");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "address book not synced; processing with the people already known")
+        }
+    }
 }

@@ -1,11 +1,11 @@
 //! jifen (积分): a DingTalk-native employee points system. Events become points through
 //! configurable rules; every change is an immutable ledger entry with its explanation.
 //!
-//! Modules are layered along the data flow, lowest first: `domain`; `rules` and `dingtalk`
-//! (wire formats); `store`; `org`, `ledger`, `leaderboard`, `ingress`; `outbox`, `export`,
-//! `honor`; `bot`, `period`; `processor`; `config`; `jobs`, `web`, `manifest`; `app`,
-//! `emulator`; `demo`; `cli`. A module imports only from layers below it
-//! (`tests/it/layers.rs` checks), so there are no import cycles.
+//! Modules are layered along the data flow, lowest first: `domain`; `rules`, `dingtalk`
+//! (wire formats) and `runtime` (supervised workers, servers); `store`; `org`, `ledger`,
+//! `leaderboard`, `ingress`; `outbox`, `export`, `honor`; `bot`, `period`; `processor`;
+//! `config`; `jobs`, `web`, `manifest`; `app`, `emulator`; `demo`; `cli`. A module imports
+//! only from layers below it (`tests/it/layers.rs` checks), so there are no import cycles.
 
 pub mod app;
 pub mod bot;
@@ -27,5 +27,6 @@ pub mod outbox;
 pub mod period;
 pub mod processor;
 pub mod rules;
+pub mod runtime;
 pub mod store;
 pub mod web;

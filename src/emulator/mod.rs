@@ -28,12 +28,12 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 
 use self::gate::{Fault, Gate, lock};
 use self::org::FakeOrg;
 use self::push::{CallbackTarget, FailedPush};
 use crate::dingtalk::crypto::CallbackCrypto;
+use crate::runtime::{Server, serve};
 
 #[derive(Debug, Clone)]
 pub struct EmulatorSettings {
@@ -286,8 +286,7 @@ impl Emulator {
 pub struct RunningEmulator {
     pub addr: SocketAddr,
     pub emulator: Arc<Emulator>,
-    shutdown: tokio::sync::oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    server: Server,
 }
 
 impl RunningEmulator {
@@ -297,33 +296,31 @@ impl RunningEmulator {
     }
 
     pub async fn stop(self) {
-        let _ = self.shutdown.send(());
-        let _ = self.task.await;
+        let _ = self.server.stop().await;
     }
 }
 
+/// Binds `addr` and serves the emulator there.
 pub async fn start(
     settings: EmulatorSettings,
     addr: SocketAddr,
 ) -> std::io::Result<RunningEmulator> {
+    serve_on(settings, TcpListener::bind(addr).await?)
+}
+
+/// Serves the emulator on a listener the caller bound.
+pub fn serve_on(
+    settings: EmulatorSettings,
+    listener: TcpListener,
+) -> std::io::Result<RunningEmulator> {
     let emulator = Arc::new(Emulator::new(settings));
-    let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let _ = emulator.base_url.set(format!("http://{addr}"));
-    let app = router(emulator.clone());
-    let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let server = serve(listener, router(emulator.clone()))?;
     Ok(RunningEmulator {
         addr,
         emulator,
-        shutdown,
-        task,
+        server,
     })
 }
 

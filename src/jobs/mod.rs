@@ -18,6 +18,7 @@ use crate::domain::Calendar;
 use crate::domain::Month;
 use crate::domain::schedule::{JobSchedule, slot_instant};
 use crate::rules::RuleSet;
+use crate::runtime::CancellationToken;
 use crate::store::{Store, StoreError};
 
 /// The jobs jifen knows.
@@ -149,11 +150,15 @@ impl Jobs {
         })
     }
 
-    /// Runs due slots until the task is dropped; checks every `every`.
-    pub async fn run(self, every: Duration) {
-        loop {
+    /// Runs due slots, checking every `every`, until `cancel` fires; a job under way is
+    /// finished first.
+    pub async fn run(&self, every: Duration, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
             self.tick(Timestamp::now()).await;
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = cancel.cancelled() => {}
+            }
         }
     }
 

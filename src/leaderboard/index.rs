@@ -15,6 +15,7 @@ use super::directory::{Directory, Exclusions};
 use super::window::{Window, previous};
 use crate::domain::Calendar;
 use crate::domain::calendar::Period;
+use crate::runtime::CancellationToken;
 use crate::store::{LedgerTick, RangeSums, Store};
 
 /// How boards are ranked and who is left off them.
@@ -430,11 +431,14 @@ pub fn boards_from_sums(
 }
 
 /// Keeps the index current: reads new entries every `every` until the process stops.
-pub async fn keep_current(index: Arc<LeaderboardIndex>, every: Duration) {
+pub async fn keep_current(index: &LeaderboardIndex, every: Duration, cancel: CancellationToken) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        ticker.tick().await;
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
         if let Err(e) = index.catch_up(Timestamp::now()).await {
             tracing::warn!(error = %e, "leaderboard: cannot read new entries; retrying");
         }

@@ -15,6 +15,7 @@ use super::{
 use crate::dingtalk::openapi::{Message, OpenApiClient};
 use crate::domain::Calendar;
 use crate::domain::calendar::signed;
+use crate::runtime::CancellationToken;
 use crate::store::{Delivery, OutboxRow, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -49,9 +50,9 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// Sends due pushes until the task is dropped.
-    pub async fn run(self) {
-        loop {
+    /// Sends due pushes until `cancel` fires; a batch under way is finished first.
+    pub async fn run(&self, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
             match self.run_once().await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
@@ -60,6 +61,7 @@ impl Deliverer {
             tokio::select! {
                 _ = tokio::time::sleep(self.settings.idle_poll) => {}
                 _ = self.wake.notified() => {}
+                _ = cancel.cancelled() => {}
             }
         }
     }

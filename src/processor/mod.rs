@@ -23,6 +23,7 @@ use crate::domain::calendar::signed;
 use crate::ledger;
 use crate::outbox;
 use crate::rules::RuleSet;
+use crate::runtime::CancellationToken;
 use crate::store::{InboxRow, Store, StoreError};
 
 #[derive(Debug, Clone)]
@@ -78,15 +79,19 @@ pub enum RowOutcome {
 }
 
 impl Processor {
-    /// Processes due rows until the task is dropped, pausing when there are none.
-    pub async fn run(self) {
-        loop {
+    /// Processes due rows, pausing when there are none, until `cancel` fires; a batch
+    /// under way is finished first.
+    pub async fn run(&self, cancel: CancellationToken) {
+        while !cancel.is_cancelled() {
             match self.run_once().await {
                 Ok(outcomes) if !outcomes.is_empty() => continue,
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "processor cannot reach the database"),
             }
-            tokio::time::sleep(self.settings.idle_poll).await;
+            tokio::select! {
+                _ = tokio::time::sleep(self.settings.idle_poll) => {}
+                _ = cancel.cancelled() => {}
+            }
         }
     }
 

@@ -23,6 +23,7 @@ use crate::export::ExportLinks;
 use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
 use crate::leaderboard::LeaderboardIndex;
+use crate::runtime::Health;
 use crate::store::Store;
 
 /// What every handler can reach.
@@ -34,6 +35,8 @@ pub struct AppState {
     /// Signs and checks export links; `None` without an app secret.
     pub export: Option<ExportLinks>,
     pub leaderboard: Arc<LeaderboardIndex>,
+    /// The workers' state, for the health check.
+    pub health: Health,
 }
 
 pub fn router(
@@ -72,19 +75,29 @@ pub fn router(
         .with_state(state)
 }
 
-/// 200 when the database answers, 503 when it does not.
+/// 200 when the database answers and every worker runs; 503 naming what is down.
 async fn healthz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde_json::Value>) {
-    match state.store.ping().await {
-        Ok(()) => (
-            StatusCode::OK,
-            axum::Json(json!({ "status": "ok", "database": state.store.backend() })),
-        ),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(json!({ "status": "unavailable", "database": state.store.backend() })),
-            )
-        }
+    let database = state.store.backend();
+    if let Err(e) = state.store.ping().await {
+        tracing::warn!(error = %e, "health check: database unreachable");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "unavailable", "database": database })),
+        );
     }
+    let down = state.health.down();
+    if !down.is_empty() {
+        let down: serde_json::Map<String, serde_json::Value> = down
+            .into_iter()
+            .map(|(name, error)| (name.to_string(), json!(error)))
+            .collect();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({ "status": "degraded", "database": database, "down": down })),
+        );
+    }
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "status": "ok", "database": database })),
+    )
 }

@@ -41,6 +41,7 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         admin_token: None,
         export: None,
         leaderboard: leaderboards(&db.store, Default::default(), jiff::Timestamp::now()).await,
+        health: Default::default(),
     };
     let callback = CallbackState {
         keys: Some(Arc::new(CallbackKeys {

@@ -13,6 +13,7 @@ use jifen::ingress::robot::RobotState;
 use jifen::leaderboard::keep_current;
 use jifen::ledger;
 use jifen::rules::load_rules_file;
+use jifen::runtime::{CancellationToken, Health, Supervisor};
 use jifen::web::{AppState, router};
 use jiff::Timestamp;
 use reqwest::StatusCode;
@@ -24,6 +25,7 @@ const TOKEN: &str = "test-admin-token";
 
 on_both_backends!(
     health_check_names_the_database,
+    health_check_names_a_worker_that_died_until_it_runs_again,
     the_api_refuses_requests_without_the_right_token,
     account_shows_score_balance_and_pending,
     entries_come_newest_first_with_explanation_rule_and_source,
@@ -38,17 +40,24 @@ on_both_backends!(
 
 /// Serves the API over `db` on a free port; returns its base URL.
 async fn serve(db: &TestDb, token: Option<&str>) -> String {
+    serve_with(db, token, Health::default()).await
+}
+
+/// Serves the API with `health` as the workers' state.
+async fn serve_with(db: &TestDb, token: Option<&str>, health: Health) -> String {
     let state = AppState {
         store: db.store.clone(),
         calendar: shanghai(),
         admin_token: token.map(|t| Arc::new(SecretString::from(t.to_string()))),
         export: None,
         leaderboard: leaderboards(&db.store, Default::default(), Timestamp::now()).await,
+        health,
     };
-    tokio::spawn(keep_current(
-        state.leaderboard.clone(),
-        std::time::Duration::from_millis(20),
-    ));
+    let index = state.leaderboard.clone();
+    tokio::spawn(async move {
+        let every = std::time::Duration::from_millis(20);
+        keep_current(&index, every, CancellationToken::new()).await
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let inbox = InboxWriter::spawn(db.store.clone());
@@ -107,6 +116,51 @@ async fn health_check_names_the_database(db: &TestDb) {
     let backend = db.store.backend();
     assert_eq!(body, json!({ "status": "ok", "database": backend }));
     assert!(["sqlite", "postgres"].contains(&body["database"].as_str().unwrap()));
+}
+
+async fn health_check_names_a_worker_that_died_until_it_runs_again(db: &TestDb) {
+    let mut workers = Supervisor::new();
+    let starts = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = starts.clone();
+    workers.spawn("processor", move |cancel| {
+        let first = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                panic!("inbox row 7 is unreadable");
+            }
+            cancel.cancelled().await;
+        }
+    });
+    let base = serve_with(db, None, workers.health()).await;
+    let health = format!("{base}/healthz");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let (status, body) = loop {
+        let (status, body) = get(&health, None).await;
+        if status != StatusCode::OK || std::time::Instant::now() > deadline {
+            break (status, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "degraded");
+    assert_eq!(body["database"], json!(db.store.backend()));
+    let why = body["down"]["processor"].as_str().unwrap();
+    assert!(why.contains("panicked: inbox row 7 is unreadable"), "{why}");
+    // Restarted after its backoff, it is healthy again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (status, _) = get(&health, None).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker was not restarted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(starts.load(std::sync::atomic::Ordering::SeqCst), 2);
+    workers.stop(std::time::Duration::from_secs(1)).await;
 }
 
 async fn the_api_refuses_requests_without_the_right_token(db: &TestDb) {

@@ -9,8 +9,9 @@ use std::path::Path;
 const LAYERS: &[&[&str]] = &[
     // The vocabulary: people, entries, the calendar, schedules.
     &["domain"],
-    // Pure rules, and DingTalk's wire formats and OpenAPI client.
-    &["rules", "dingtalk"],
+    // Pure rules, DingTalk's wire formats and OpenAPI client, and how workers and servers
+    // run.
+    &["rules", "dingtalk", "runtime"],
     &["store"],
     // The organisation, the ledger, the leaderboards; callbacks into the inbox.
     &["org", "ledger", "leaderboard", "ingress"],
