@@ -7,6 +7,9 @@
 //!
 //! PostgreSQL: a fresh database `jifen_bench` on JIFEN_TEST_POSTGRES_URL's server.
 
+// A benchmark that cannot set up has nothing to measure: it stops with the reason.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;

@@ -9,6 +9,7 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::Sha256;
 
+use crate::dingtalk::crypto::hmac_sha256;
 use crate::domain::Calendar;
 use crate::domain::Month;
 use crate::ledger::{Entry, EntryKind};
@@ -36,8 +37,7 @@ impl ExportLinks {
     /// Links are signed with a key derived from `secret` (the app secret), so no second secret
     /// needs managing, and a link never reveals the secret.
     pub fn new(base_url: &str, secret: &SecretString, ttl: Duration) -> ExportLinks {
-        let mut derive = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes())
-            .expect("HMAC takes keys of any length");
+        let mut derive = hmac_sha256(secret.expose_secret().as_bytes());
         derive.update(b"jifen export links v1");
         ExportLinks {
             base_url: base_url.trim_end_matches('/').to_string(),
@@ -47,8 +47,7 @@ impl ExportLinks {
     }
 
     fn mac(&self, month: &str, expires: i64) -> Hmac<Sha256> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes keys of any length");
+        let mut mac = hmac_sha256(&self.key);
         mac.update(format!("{month}\n{expires}").as_bytes());
         mac
     }

@@ -204,6 +204,10 @@ impl CallbackCrypto {
         let pad = PAD_BLOCK - plain.len() % PAD_BLOCK;
         plain.resize(plain.len() + pad, pad as u8);
         let len = plain.len();
+        #[allow(
+            clippy::expect_used,
+            reason = "the plaintext was padded to whole blocks just above"
+        )]
         let cipher = Aes256CbcEnc::new(&self.key.into(), &self.iv.into())
             .encrypt_padded_mut::<NoPadding>(&mut plain, len)
             .expect("the plaintext was padded to whole blocks above");
@@ -231,4 +235,12 @@ impl CallbackCrypto {
             encrypt,
         }
     }
+}
+
+/// An HMAC-SHA256 keyed with `key`. HMAC takes keys of any length (a long one is hashed
+/// first), so this cannot fail; the `Result` of `new_from_slice` is for other MACs.
+pub fn hmac_sha256(key: &[u8]) -> hmac::Hmac<sha2::Sha256> {
+    use hmac::Mac;
+    #[allow(clippy::expect_used, reason = "HMAC accepts keys of any length")]
+    hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes keys of any length")
 }

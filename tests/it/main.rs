@@ -2,6 +2,9 @@
 //! file is most of what a fresh `cargo test` costs. Each module is one area; `support`
 //! gives them test databases on both backends and a server on port 0.
 
+// A panic in a test is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 #[macro_use]
 mod support;
 

@@ -5,6 +5,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
+
+use crate::dingtalk::crypto::hmac_sha256;
 use sha2::Sha256;
 
 /// How far the sender's clock may be from ours; DingTalk documents one hour.
@@ -25,8 +27,7 @@ pub enum SignError {
 }
 
 fn mac(secret: &str, timestamp: &str) -> Hmac<Sha256> {
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut mac = hmac_sha256(secret.as_bytes());
     mac.update(timestamp.as_bytes());
     mac.update(b"\n");
     mac.update(secret.as_bytes());
