@@ -11,9 +11,13 @@ pub mod app;
 pub mod bot;
 pub mod cli;
 pub mod config;
+#[cfg(feature = "emulator")]
 pub mod demo;
 pub mod dingtalk;
 pub mod domain;
+/// DingTalk stand-in for tests and the demo; a production build can leave it out
+/// (`--no-default-features`).
+#[cfg(feature = "emulator")]
 pub mod emulator;
 pub mod export;
 pub mod honor;

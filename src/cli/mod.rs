@@ -16,6 +16,7 @@ use crate::ledger::{self, Entry, EventPosting, Posting, RuleResult};
 use crate::rules::{Outcome, RuleSet, RulesError, evaluate, load_rules_file};
 use crate::store::{SqliteStore, Store};
 
+#[cfg(feature = "emulator")]
 mod emulator;
 mod jobs;
 mod period;
@@ -38,6 +39,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Try jifen offline: a month of a made-up company through a DingTalk emulator
+    #[cfg(feature = "emulator")]
     Demo {
         /// The month to play, e.g. 2026-10 [default: last month]
         #[arg(long, value_parser = parse_month)]
@@ -93,6 +95,7 @@ pub enum Command {
         what: SimulateCommand,
     },
     /// Run a stand-in for DingTalk (OpenAPI, limits, faults, callbacks) to try jifen offline
+    #[cfg(feature = "emulator")]
     Emulator {
         /// Address to listen on
         #[arg(long, default_value = "127.0.0.1:9090")]
@@ -288,6 +291,7 @@ pub enum LedgerCommand {
     Verify,
 }
 
+#[cfg(feature = "emulator")]
 fn parse_month(text: &str) -> Result<jiff::civil::Date, String> {
     format!("{text}-01")
         .parse()
@@ -314,6 +318,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "emulator")]
         Command::Demo {
             month,
             seed,
@@ -430,6 +435,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load_from_env(config_path)?;
             simulate(&config, url, repeat, what).await
         }
+        #[cfg(feature = "emulator")]
         Command::Emulator {
             listen,
             seed,
