@@ -144,8 +144,19 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     let robot = RobotState {
         secret: config.dingtalk.app_secret.clone().map(Arc::new),
         inbox,
-        robot_code: config.dingtalk.robot_code.clone(),
+        robot_code: config
+            .dingtalk
+            .robot_code
+            .clone()
+            .or_else(|| config.dingtalk.app_key.clone()),
+        corp_id: config.dingtalk.corp_id.clone(),
+        window_ms: config.robot_window_ms()?,
     };
+    if config.dingtalk.corp_id.is_none() {
+        tracing::warn!(
+            "JIFEN_DINGTALK_CORP_ID is not set: robot messages are not checked to be this organisation's"
+        );
+    }
     match openapi {
         Some(settings) => {
             tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");

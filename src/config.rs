@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::Calendar;
@@ -51,6 +51,11 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_HR_ADMINS", "robot.hr_admins"),
     ("JIFEN_AUDITORS", "robot.auditors"),
     ("JIFEN_PUBLIC_URL", "robot.public_url"),
+    (
+        "JIFEN_ROBOT_SESSION_WEBHOOK_ORIGINS",
+        "robot.session_webhook_origins",
+    ),
+    ("JIFEN_DINGTALK_CORP_ID", "dingtalk.corp_id"),
 ];
 
 #[derive(Debug, Deserialize)]
@@ -182,6 +187,9 @@ pub struct DingTalkConfig {
     pub agent_id: Option<String>,
     /// The robot's code, for robot messages; usually the app key.
     pub robot_code: Option<String>,
+    /// The organisation's corpId; when set, robot messages for another organisation are
+    /// refused.
+    pub corp_id: Option<String>,
     pub api_base: String,
     pub oapi_base: String,
     /// Seconds before an OpenAPI request is abandoned (and retried).
@@ -204,6 +212,7 @@ impl Default for DingTalkConfig {
             app_secret: None,
             agent_id: None,
             robot_code: None,
+            corp_id: None,
             api_base: "https://api.dingtalk.com".into(),
             oapi_base: "https://oapi.dingtalk.com".into(),
             request_timeout_seconds: 5,
@@ -335,6 +344,12 @@ pub struct RobotConfig {
     pub export_link_minutes: u64,
     /// Where people's browsers reach this server; defaults to the listen address.
     pub public_url: Option<String>,
+    /// How far a robot message's signed timestamp may be from our clock.
+    pub signature_window_seconds: u64,
+    /// The origins (`https://host[:port]`) whose sessionWebhooks jifen answers through; any
+    /// other webhook is ignored and the answer goes to the sender through the robot API.
+    #[serde(deserialize_with = "userids")]
+    pub session_webhook_origins: Vec<String>,
 }
 
 impl Default for RobotConfig {
@@ -347,6 +362,8 @@ impl Default for RobotConfig {
             review_threshold: 50,
             export_link_minutes: 60,
             public_url: None,
+            signature_window_seconds: 300,
+            session_webhook_origins: vec!["https://oapi.dingtalk.com".into()],
         }
     }
 }
@@ -425,8 +442,48 @@ impl Config {
             .and_then(Path::parent)
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("config"));
+        config.blank_is_unset();
         config.validate()?;
         Ok(config)
+    }
+
+    /// An empty or blank value (e.g. `JIFEN_ADMIN_TOKEN=`) is no value: an empty admin token
+    /// would otherwise let `Authorization: Bearer ` in.
+    fn blank_is_unset(&mut self) {
+        fn secret(value: &mut Option<SecretString>) {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.expose_secret().trim().is_empty())
+            {
+                *value = None;
+            }
+        }
+        fn text(value: &mut Option<String>) {
+            if value.as_ref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
+        secret(&mut self.server.admin_token);
+        let d = &mut self.dingtalk;
+        for value in [
+            &mut d.app_secret,
+            &mut d.callback_token,
+            &mut d.aes_key,
+            &mut d.previous_callback_token,
+            &mut d.previous_aes_key,
+        ] {
+            secret(value);
+        }
+        for value in [
+            &mut d.app_key,
+            &mut d.agent_id,
+            &mut d.robot_code,
+            &mut d.corp_id,
+            &mut d.receive_id,
+            &mut d.previous_receive_id,
+        ] {
+            text(value);
+        }
     }
 
     /// Loads from the real process environment.
@@ -608,6 +665,7 @@ impl Config {
             ));
         }
         settings.timeout = std::time::Duration::from_secs(d.request_timeout_seconds);
+        settings.session_webhook_origins = self.session_webhook_origins()?;
         Ok(Some(settings))
     }
 
@@ -699,6 +757,8 @@ impl Config {
                 format!("must be an http(s) URL, found {url:?}"),
             ));
         }
+        self.robot_window_ms()?;
+        self.session_webhook_origins()?;
         Ok(crate::bot::BotSettings {
             roles: crate::bot::roles::RoleConfig {
                 hr_admins: r.hr_admins.clone(),
@@ -708,6 +768,41 @@ impl Config {
             manager_monthly_budget: r.manager_monthly_budget,
             review_threshold: r.review_threshold,
         })
+    }
+
+    /// How far a robot message's signed timestamp may be from our clock, in milliseconds.
+    pub fn robot_window_ms(&self) -> Result<i64, ConfigError> {
+        let seconds = self.robot.signature_window_seconds;
+        if !(1..=3600).contains(&seconds) {
+            return Err(key(
+                "robot.signature_window_seconds",
+                "must be from 1 to 3600 (DingTalk allows at most an hour)",
+            ));
+        }
+        Ok(seconds as i64 * 1000)
+    }
+
+    /// The origins whose sessionWebhooks are trusted, checked to be `http(s)://host[:port]`.
+    pub fn session_webhook_origins(&self) -> Result<Vec<String>, ConfigError> {
+        self.robot
+            .session_webhook_origins
+            .iter()
+            .map(|origin| {
+                let origin = origin.trim_end_matches('/');
+                let host = origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"));
+                match host {
+                    Some(host) if !host.is_empty() && !host.contains(['/', '?', '#', '@']) => {
+                        Ok(origin.to_string())
+                    }
+                    _ => Err(key(
+                        "robot.session_webhook_origins",
+                        format!("{origin:?} is not an origin like https://oapi.dingtalk.com"),
+                    )),
+                }
+            })
+            .collect()
     }
 
     /// Export links, signed with the app secret; `None` without one. `listening` is the

@@ -3,6 +3,7 @@
 //! check-ins and approvals through the real callback endpoint with real crypto, and shows
 //! what each step did: callbacks, entries with their explanations, notifications, ranking.
 
+use crate::say;
 use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -86,6 +87,8 @@ async fn play(
         ("JIFEN_DINGTALK_ROBOT_CODE", APP_KEY.into()),
         ("JIFEN_DINGTALK_API_BASE", emu.base_url()),
         ("JIFEN_DINGTALK_OAPI_BASE", emu.base_url()),
+        ("JIFEN_ROBOT_SESSION_WEBHOOK_ORIGINS", emu.base_url()),
+        ("JIFEN_DINGTALK_CORP_ID", CORP_ID.into()),
         ("JIFEN_OUTBOX_RETRY_SCHEDULE", "200ms, 1s, 2s".into()),
         // 王芳 runs HR in the made-up company.
         ("JIFEN_HR_ADMINS", "manager4220".into()),
@@ -102,30 +105,30 @@ async fn play(
         .set_robot_url(format!("http://{}/dingtalk/robot", running.addr));
     let store = running.store.clone();
     let org = &emu.emulator.org;
-    println!(
+    say!(
         "积分 jifen demo: a month of a made-up company, played through DingTalk's wire formats\n"
-    );
-    println!("  DingTalk emulator  {}", emu.base_url());
-    println!(
+    )?;
+    say!("  DingTalk emulator  {}", emu.base_url())?;
+    say!(
         "  jifen server       http://{}  (callbacks: {callback_url})",
         running.addr
-    );
-    println!("  database           {}", database.display());
-    println!(
+    )?;
+    say!("  database           {}", database.display())?;
+    say!(
         "  rules              {} from {}\n",
         running.rules.rules.len(),
         config.rules_path().display()
-    );
+    )?;
 
     wait_until(Duration::from_secs(30), "the address book sync", || async {
         Ok(store.employee(&org.users[0].userid).await?.is_some())
     })
     .await?;
-    println!(
+    say!(
         "Address book read from DingTalk: {} people in {} departments.\n",
         org.users.len(),
         org.departments.len()
-    );
+    )?;
 
     let today = jiff::Zoned::now()
         .with_time_zone(org.time_zone.clone())
@@ -134,11 +137,11 @@ async fn play(
         .month
         .unwrap_or(today.first_of_month() - jiff::Span::new().months(1))
         .first_of_month();
-    println!(
+    say!(
         "Playing {}-{:02}: each working day's check-ins and approvals, as DingTalk pushes them.\n",
         month.year(),
         month.month()
-    );
+    )?;
 
     let names: BTreeMap<&str, &str> = org
         .users
@@ -167,7 +170,7 @@ async fn play(
             &fresh,
             &running.rules,
             &names,
-        );
+        )?;
     }
 
     wait_until(
@@ -184,10 +187,10 @@ async fn play(
     )
     .await?;
     let messages = emu.emulator.messages();
-    println!(
+    say!(
         "Work notifications employees received (through the emulator): {}",
         messages.len()
-    );
+    )?;
     for m in messages.iter().take(3) {
         let who =
             m.to.first()
@@ -200,25 +203,23 @@ async fn play(
             .find(|l| l.starts_with("###"))
             .unwrap_or(&m.text)
             .trim_start_matches("### ");
-        println!("  → {who}: {text}");
+        say!("  → {who}: {text}")?;
     }
     let digests = store.outbox(Some("pending"), 500).await?.len();
-    println!(
-        "  and {digests} daily digests (on-time and short-late check-ins) are due at 20:00.\n"
-    );
+    say!("  and {digests} daily digests (on-time and short-late check-ins) are due at 20:00.\n")?;
 
-    println!("Leaderboard, all time:");
+    say!("Leaderboard, all time:")?;
     for (i, (account, name)) in store.top_accounts(10).await?.iter().enumerate() {
         // Chinese characters take two columns in a terminal.
         let pad = " ".repeat(8usize.saturating_sub(name.chars().count() * 2));
-        println!(
+        say!(
             "  {:>2}. {name}{pad} {:>5} 积分  (balance {})",
             i + 1,
             account.totals.score,
             account.totals.balance
-        );
+        )?;
     }
-    println!("\nIn the group chat with the jifen robot:");
+    say!("\nIn the group chat with the jifen robot:")?;
     for (from, text, mentions) in [
         (
             "0941516526848432",
@@ -229,13 +230,13 @@ async fn play(
         ("manager4220", "扣 @李强 2", &["281826612426286785"][..]),
     ] {
         let name = names.get(from).copied().unwrap_or(from);
-        println!("  {name}: {text}");
+        say!("  {name}: {text}")?;
         let answer = ask(&emu.emulator, from, text, mentions).await?;
         for line in answer.lines().filter(|l| !l.is_empty()).take(4) {
-            println!(
+            say!(
                 "    jifen: {}",
                 line.trim_start_matches("### ").replace("**", "")
-            );
+            )?;
         }
     }
     let mismatches = store.verify_totals().await?;
@@ -243,19 +244,19 @@ async fn play(
         bail!("accounts differ from their entries: {mismatches:?}");
     }
     let failed = store.inbox(Some("failed"), 10).await?;
-    println!(
+    say!(
         "\nEvery account equals the sum of its entries; {} callbacks failed. Done in {:.1} s.",
         failed.len(),
         started.elapsed().as_secs_f64()
-    );
+    )?;
     if options.keep_running {
-        println!("\nStill running (Ctrl-C stops both):");
-        println!(
+        say!("\nStill running (Ctrl-C stops both):")?;
+        say!(
             "  curl -H 'Authorization: Bearer <JIFEN_ADMIN_TOKEN>' http://{}/api/v1/employees/281826612426286785/entries",
             running.addr
-        );
-        println!("  curl {}/_emulator/messages", emu.base_url());
-        println!("  database: {}", database.display());
+        )?;
+        say!("  curl {}/_emulator/messages", emu.base_url())?;
+        say!("  database: {}", database.display())?;
         tokio::signal::ctrl_c().await?;
     }
     running.stop().await?;
@@ -419,12 +420,12 @@ fn print_week(
     fresh: &[Entry],
     rules: &RuleSet,
     names: &BTreeMap<&str, &str>,
-) {
+) -> std::io::Result<()> {
     let total: i64 = fresh.iter().map(|e| e.points).sum();
-    println!(
+    say!(
         "Week to {end}: {check_ins} check-ins and {approvals} approvals arrived as callbacks → {} entries, {total:+} 积分",
         fresh.len()
-    );
+    )?;
     let mut by_rule: BTreeMap<&str, (usize, i64)> = BTreeMap::new();
     for e in fresh.iter().filter(|e| e.source_key.starts_with("att:")) {
         let slot = by_rule
@@ -440,15 +441,16 @@ fn print_week(
             .find(|r| r.id == rule)
             .map(|r| r.name.as_str())
             .unwrap_or(rule);
-        println!("    {name} ×{n}: {points:+}");
+        say!("    {name} ×{n}: {points:+}")?;
     }
     for e in fresh.iter().filter(|e| !e.source_key.starts_with("att:")) {
         let who = names
             .get(e.userid.as_str())
             .copied()
             .unwrap_or(e.userid.as_str());
-        println!("    {who} {:+}: {}", e.points, e.explanation.zh);
+        say!("    {who} {:+}: {}", e.points, e.explanation.zh)?;
     }
+    Ok(())
 }
 
 /// The demo's scratch folder: the database lives there, and goes with it.

@@ -23,6 +23,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(jifen::cli::run(cli)) {
         Ok(code) => code,
+        // The reader of our output went away (`| head -1`): nothing is wrong.
+        Err(e) if jifen::runtime::is_closed_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -151,6 +151,8 @@ const WORDS: &[(&str, Kind)] = &[
 /// Largest number of points one command may move; more is surely a typo.
 pub const MAX_POINTS: i64 = 100_000;
 
+pub use crate::domain::MAX_REASON_CHARS;
+
 /// Why a command was not understood, and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {
@@ -167,6 +169,8 @@ pub enum Problem {
     NoAmount,
     BadAmount(String),
     NoReason,
+    /// Longer than [`MAX_REASON_CHARS`].
+    LongReason,
     NoEntry,
     BadEntry(String),
     NoMonth,
@@ -305,7 +309,7 @@ fn adjust(args: Args<'_>) -> Result<Change, Usage> {
     let usage = |problem| args.usage(problem);
     let who = args.only_one()?;
     let (points, reason) = amount_then_rest(args.rest).map_err(usage)?;
-    let reason = reason_of(reason).ok_or_else(|| usage(Problem::NoReason))?;
+    let reason = reason_of(reason).map_err(usage)?;
     let points = if args.kind == Kind::Deduct {
         -points
     } else {
@@ -328,7 +332,7 @@ fn budget(args: Args<'_>) -> Result<Change, Usage> {
 fn revoke_or_reject(args: Args<'_>) -> Result<Change, Usage> {
     let usage = |problem| args.usage(problem);
     let (entry, reason) = entry_then_rest(args.rest).map_err(usage)?;
-    let reason = reason_of(reason).ok_or_else(|| usage(Problem::NoReason))?;
+    let reason = reason_of(reason).map_err(usage)?;
     Ok(if args.kind == Kind::Revoke {
         Change::Revoke { entry, reason }
     } else {
@@ -379,21 +383,26 @@ fn window_word(word: &str) -> Option<Window> {
     })
 }
 
-/// `5`, `+5`, `5分`, `50积分` or `5 points`, then whatever follows.
+/// `5`, `+5`, `5分`, `50积分` or `5 points`, then whatever follows. Only a whole number in
+/// plain digits is an amount: `5,000`, `5.5` and `1e3` are refused, not read as 5, 5 and 1.
 fn amount_then_rest(rest: &str) -> Result<(i64, &str), Problem> {
     let rest = rest.trim_start();
+    let Some(word) = rest.split_whitespace().next() else {
+        return Err(Problem::NoAmount);
+    };
+    let bad = || Problem::BadAmount(word.chars().take(20).collect());
     let end = rest
         .char_indices()
         .find(|(_, c)| !(c.is_ascii_digit() || *c == '+' || *c == '-'))
         .map_or(rest.len(), |(i, _)| i);
     let (number, after) = rest.split_at(end);
     if number.is_empty() {
-        let word = rest.split_whitespace().next().unwrap_or("");
-        return Err(if word.is_empty() {
-            Problem::NoAmount
-        } else {
-            Problem::BadAmount(word.chars().take(20).collect())
-        });
+        return Err(bad());
+    }
+    // The amount ends at a space, at the end, or at a unit written against it (5分).
+    let joined_unit = unit_then_rest(after);
+    if joined_unit.is_none() && !after.is_empty() && !after.starts_with(char::is_whitespace) {
+        return Err(bad());
     }
     let points: i64 = number
         .strip_prefix('+')
@@ -402,18 +411,23 @@ fn amount_then_rest(rest: &str) -> Result<(i64, &str), Problem> {
         .ok()
         .filter(|p| (1..=MAX_POINTS).contains(p))
         .ok_or_else(|| Problem::BadAmount(number.into()))?;
-    let after = after.trim_start();
-    let after = ["积分", "分", "points", "point", "pts"]
+    let after = joined_unit.unwrap_or(after).trim_start();
+    let after = unit_then_rest(after).unwrap_or(after);
+    Ok((points, after.trim_start()))
+}
+
+/// What follows a unit of points at the start of `text`, if one is there. A Chinese unit may
+/// run into the reason (5分加班); an English one must end.
+fn unit_then_rest(text: &str) -> Option<&str> {
+    ["积分", "分", "points", "point", "pts"]
         .into_iter()
         .find_map(|unit| {
-            strip_word(after, unit).filter(|rest| {
+            strip_word(text, unit).filter(|rest| {
                 rest.chars()
                     .next()
                     .is_none_or(|c| c.is_whitespace() || !unit.is_ascii())
             })
         })
-        .unwrap_or(after);
-    Ok((points, after.trim_start()))
 }
 
 /// `text` without a leading `word`, ignoring ASCII case. (Lowercasing the whole text could
@@ -441,15 +455,19 @@ fn entry_then_rest(rest: &str) -> Result<(i64, &str), Problem> {
     Ok((entry, after.trim_start()))
 }
 
-/// A reason, without a leading "理由:" or "reason:".
-fn reason_of(text: &str) -> Option<String> {
+/// A reason, without a leading "理由:" or "reason:"; at most [`MAX_REASON_CHARS`].
+fn reason_of(text: &str) -> Result<String, Problem> {
     let text = text.trim();
     let text = ["理由:", "原因:", "reason:", "because"]
         .into_iter()
         .find_map(|prefix| strip_word(text, prefix))
         .unwrap_or(text)
         .trim();
-    (!text.is_empty()).then(|| text.chars().take(200).collect())
+    match text.chars().count() {
+        0 => Err(Problem::NoReason),
+        n if n > MAX_REASON_CHARS => Err(Problem::LongReason),
+        _ => Ok(text.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -780,5 +798,49 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn amounts_are_whole_numbers_in_plain_digits() {
+        let liqiang = people(&["liqiang"]);
+        let refused = [
+            ("奖 @李强 5,000 加班", "5,000"),
+            ("奖 @李强 5.5 加班", "5.5"),
+            ("award @Li 1e3 overtime", "1e3"),
+            ("奖 @李强 ５ 加班", "５"),
+            ("奖 @李强 5pointsx overtime", "5pointsx"),
+            ("预算 @李强 2,000", "2,000"),
+        ];
+        for (text, word) in refused {
+            let wrong = parse(text, &liqiang).unwrap_err();
+            assert_eq!(wrong.problem, Problem::BadAmount(word.into()), "{text}");
+        }
+        let accepted = [
+            ("奖 @李强 5分加班", 5, "加班"),
+            ("奖 @李强 5 分 加班", 5, "加班"),
+            ("award @Li 5points overtime", 5, "overtime"),
+            ("扣 @李强 +3 迟到", -3, "迟到"),
+        ];
+        for (text, points, reason) in accepted {
+            assert_eq!(
+                parse(text, &liqiang),
+                Ok(adjust("liqiang", points, reason)),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reason_has_a_length_limit() {
+        let liqiang = people(&["liqiang"]);
+        let longest = "好".repeat(MAX_REASON_CHARS);
+        assert_eq!(
+            parse(&format!("奖 @李强 5 {longest}"), &liqiang),
+            Ok(adjust("liqiang", 5, &longest))
+        );
+        let wrong = parse(&format!("奖 @李强 5 {longest}好"), &liqiang).unwrap_err();
+        assert_eq!(wrong.problem, Problem::LongReason);
+        let wrong = parse(&format!("撤销 12 {longest}!"), &[]).unwrap_err();
+        assert_eq!(wrong.problem, Problem::LongReason);
     }
 }

@@ -39,11 +39,42 @@ pub(super) struct Request<'m> {
     pub change: Change,
 }
 
+/// Answers that must not be read in a group: an export link works without a login, and the
+/// audit trail is for HR and auditors.
+fn is_private(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Ask(Question::Audit { .. }) | Command::Do(Change::Export { .. })
+    )
+}
+
 impl Bot {
-    /// Reads what a question needs and checks who may make a change; writes nothing.
+    /// Reads what a question needs and checks who may make a change; writes nothing. Also
+    /// says whether the answer is for the sender's eyes only.
     pub(super) async fn plan<'m>(
         &self,
         message: &'m RobotMessage,
+        lang: Lang,
+        now: Timestamp,
+    ) -> Result<(Plan<'m>, bool), BotError> {
+        let Some(typed) = message.typed_text() else {
+            return Ok((Plan::Answer(text::unserved(Unserved::NotText, lang)), false));
+        };
+        let command = match parse(typed, &message.mentioned()) {
+            Ok(command) => command,
+            Err(usage) => return Ok((Plan::Answer(text::usage(&usage, lang)), false)),
+        };
+        let private = is_private(&command);
+        Ok((
+            self.plan_command(message, command, lang, now).await?,
+            private,
+        ))
+    }
+
+    async fn plan_command<'m>(
+        &self,
+        message: &'m RobotMessage,
+        command: Command,
         lang: Lang,
         now: Timestamp,
     ) -> Result<Plan<'m>, BotError> {
@@ -52,13 +83,6 @@ impl Bot {
         if userid.is_empty() {
             return unserved(Unserved::Outsider);
         }
-        let Some(typed) = message.typed_text() else {
-            return unserved(Unserved::NotText);
-        };
-        let command = match parse(typed, &message.mentioned()) {
-            Ok(command) => command,
-            Err(usage) => return Ok(Plan::Answer(text::usage(&usage, lang))),
-        };
         let Some(me) = self.store.employee(userid).await? else {
             return unserved(Unserved::NotInDirectory);
         };

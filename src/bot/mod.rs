@@ -29,14 +29,14 @@ use crate::leaderboard::{LeaderboardError, LeaderboardIndex};
 use crate::ledger::LedgerError;
 use crate::outbox::RobotReply;
 use crate::rules::RuleSet;
-use crate::store::{NewAudit, Store, StoreError, StoreTx};
+use crate::store::{NewAudit, Store, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct BotSettings {
     pub roles: RoleConfig,
     /// Points a manager may award in a month unless HR set their budget.
     pub manager_monthly_budget: i64,
-    /// Manual awards above this wait for an HR admin's approval.
+    /// Manual awards and deductions above this many points wait for an HR admin's approval.
     pub review_threshold: i64,
 }
 
@@ -145,7 +145,9 @@ impl Bot {
         let sender = message.sender_staff_id.as_deref().unwrap_or("");
         let typed = message.typed_text().unwrap_or("");
         let lang = Lang::of(typed);
-        let plan = self.plan(message, lang, now).await?;
+        let (plan, private) = self.plan(message, lang, now).await?;
+        // In a group, a private answer goes to the sender one to one.
+        let private = private && message.in_group();
         let mut tx = self.store.begin().await?;
         if !tx.complete_inbox(inbox_id, None, now).await? {
             return Ok(Handled::Superseded);
@@ -170,32 +172,43 @@ impl Bot {
             },
         };
         if let Some((subject, result)) = audited {
+            // An export link works without a login: the trail says where it went, not what.
+            let reply = if private { "sent privately" } else { &answer };
             tx.record_audit(&NewAudit {
                 actor: sender.to_string(),
                 action: "bot_command".into(),
                 subject,
                 reason: typed.to_string(),
-                detail: json!({ "result": result, "reply": answer, "msg_id": message.msg_id }),
+                detail: json!({ "result": result, "reply": reply, "msg_id": message.msg_id }),
                 at: now,
             })
             .await?;
         }
-        reply(tx.as_mut(), message, lang, answer, now).await?;
+        if private {
+            let to_sender = RobotReply {
+                webhook: None,
+                webhook_expires_at: None,
+                ..reply_to(message, lang, answer)
+            };
+            tx.enqueue_outbox(&to_sender.into_row(&format!("{}:private", message.msg_id), now))
+                .await?;
+            let note = reply_to(message, lang, text::sent_privately(lang));
+            tx.enqueue_outbox(&note.into_row(&message.msg_id, now))
+                .await?;
+        } else {
+            let reply = reply_to(message, lang, answer);
+            tx.enqueue_outbox(&reply.into_row(&message.msg_id, now))
+                .await?;
+        }
         tx.commit().await?;
         self.wake.notify_one();
         Ok(Handled::Answered)
     }
 }
 
-/// Queues the answer to `message`, in its chat.
-async fn reply(
-    tx: &mut dyn StoreTx,
-    message: &RobotMessage,
-    lang: Lang,
-    answer: String,
-    now: Timestamp,
-) -> Result<(), StoreError> {
-    let reply = RobotReply {
+/// The answer to `message`, in its chat.
+fn reply_to(message: &RobotMessage, lang: Lang, answer: String) -> RobotReply {
+    RobotReply {
         message: Message::Markdown {
             title: text::title(lang).to_string(),
             text: answer,
@@ -203,9 +216,5 @@ async fn reply(
         at: message.sender_staff_id.clone().unwrap_or_default(),
         webhook: message.session_webhook.clone(),
         webhook_expires_at: message.session_webhook_expired_time,
-        group: message.in_group().then(|| message.conversation_id.clone()),
-    };
-    tx.enqueue_outbox(&reply.into_row(&message.msg_id, now))
-        .await?;
-    Ok(())
+    }
 }

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::Refusal;
-use super::command::{Kind, Lang, MAX_POINTS, Problem, Usage, Window};
+use super::command::{Kind, Lang, MAX_POINTS, MAX_REASON_CHARS, Problem, Usage, Window};
 use super::roles::{Needed, OverBudget, Roles};
 use crate::domain::{Calendar, Entry, Month, Totals};
 use crate::leaderboard::PersonRow;
@@ -19,6 +19,15 @@ pub type Place = (i64, i64);
 /// The title of every reply.
 pub fn title(lang: Lang) -> &'static str {
     lang.pick("积分", "jifen")
+}
+
+/// What a group sees when the answer went to the sender alone.
+pub fn sent_privately(lang: Lang) -> String {
+    lang.pick(
+        "结果已私信发给你。",
+        "The answer was sent to you privately.",
+    )
+    .to_string()
 }
 
 /// A short reply to a command that was not understood: what was wrong, what was expected,
@@ -44,6 +53,10 @@ pub fn usage(usage: &Usage, lang: Lang) -> String {
             Lang::En => format!("\"{word}\" is not a whole number from 1 to {MAX_POINTS}."),
         },
         Problem::NoReason => lang.pick("请写明理由。", "Give a reason.").to_string(),
+        Problem::LongReason => match lang {
+            Lang::Zh => format!("理由最多 {MAX_REASON_CHARS} 个字。"),
+            Lang::En => format!("A reason is at most {MAX_REASON_CHARS} characters."),
+        },
         Problem::NoEntry => lang
             .pick("缺少记录编号。", "The entry number is missing.")
             .to_string(),

@@ -1,5 +1,6 @@
 //! `jifen jobs list|run`: the scheduled jobs, what they did, and running one by hand.
 
+use crate::say;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -30,23 +31,23 @@ async fn list(config: &Config, store: &dyn crate::store::Store) -> anyhow::Resul
             .schedule
             .next_slot(now, &tz)
             .map_or_else(|| "never".to_string(), |s| s.to_string());
-        println!(
+        say!(
             "{}{state}: {}\n  cron \"{}\", next slot {next}",
             spec.job.name(),
             spec.job.describe(),
             spec.schedule.expression()
-        );
+        )?;
         let runs = store.job_runs(Some(spec.job.name()), 5).await?;
         if runs.is_empty() {
-            println!("  no runs yet");
+            say!("  no runs yet")?;
         }
         for run in runs {
-            println!(
+            say!(
                 "  {}  {:<7} {}",
                 run.slot,
                 run.status,
                 run.detail.unwrap_or_default()
-            );
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -87,7 +88,7 @@ async fn run(
     };
     match jobs.run_slot(job, slot, now).await? {
         SlotOutcome::Done(detail) => {
-            println!("{name} {slot}: {detail}");
+            say!("{name} {slot}: {detail}")?;
             Ok(ExitCode::SUCCESS)
         }
         SlotOutcome::Failed(error) => {

@@ -1,6 +1,7 @@
 //! The command line: `demo`, `serve`, `emulator`, `manifest`, `rules check`, `config`, and the
 //! operator's tools (people, ledger, inbox, outbox). Output is for people; errors say what to fix.
 
+use crate::{say, say_raw};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -304,18 +305,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config {
             command: ConfigCommand::PrintDefault,
         } => {
-            print!("{DEFAULT_CONFIG}");
+            say_raw!("{DEFAULT_CONFIG}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {
             command: ConfigCommand::Check,
         } => {
             let config = Config::load_from_env(config_path)?;
-            println!("{config:#?}");
-            println!(
+            say!("{config:#?}")?;
+            say!(
                 "config is valid; rules file: {}",
                 config.rules_path().display()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "emulator")]
@@ -335,27 +336,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Manifest { dir, command } => {
             let (app, forms) = crate::manifest::load(&dir)?;
             if command.is_none() {
-                print!("{}", crate::manifest::checklist(&app, &forms));
+                say_raw!("{}", crate::manifest::checklist(&app, &forms))?;
                 return Ok(ExitCode::SUCCESS);
             }
             let config = Config::load_from_env(config_path)?;
             let rules = load_rules_file(&config.rules_path())?;
             let problems = crate::manifest::check(&app, &forms, &config, &rules);
             if problems.is_empty() {
-                println!(
+                say!(
                     "the config and {} rules agree with the manifest",
                     rules.rules.len()
-                );
+                )?;
                 return Ok(ExitCode::SUCCESS);
             }
             for problem in &problems {
-                println!("- {problem}");
+                say!("- {problem}")?;
             }
-            println!(
+            say!(
                 "{} problem{}; see `jifen manifest` for the checklist",
                 problems.len(),
                 if problems.len() == 1 { "" } else { "s" }
-            );
+            )?;
             Ok(ExitCode::FAILURE)
         }
         Command::Serve => {
@@ -371,7 +372,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load_from_env(config_path)?;
             init_logging(&config);
             let store = crate::app::open_store(&config).await?;
-            println!("database {} is up to date", store.backend());
+            say!("database {} is up to date", store.backend())?;
             store.close().await;
             Ok(ExitCode::SUCCESS)
         }
@@ -410,10 +411,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let result = crate::org::sync_directory(&client, store.as_ref()).await;
             store.close().await;
             let report = result?;
-            println!(
+            say!(
                 "synced {} departments and {} employees from DingTalk",
-                report.departments, report.employees
-            );
+                report.departments,
+                report.employees
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ledger {
@@ -488,14 +490,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mismatches = store.verify_totals().await?;
             store.close().await;
             if mismatches.is_empty() {
-                println!("every account equals the sum of its entries");
+                say!("every account equals the sum of its entries")?;
                 Ok(ExitCode::SUCCESS)
             } else {
                 for m in &mismatches {
-                    println!(
+                    say!(
                         "{}: stored {:?}, entries sum to {:?}",
-                        m.userid, m.stored, m.summed
-                    );
+                        m.userid,
+                        m.stored,
+                        m.summed
+                    )?;
                 }
                 Ok(ExitCode::FAILURE)
             }
@@ -551,19 +555,19 @@ async fn rules_check(
         }
         Err(e) => return Err(e.into()),
     };
-    println!(
+    say!(
         "{}: {} rules, no problems",
         file.display(),
         rules.rules.len()
-    );
+    )?;
     let Some(events) = events else {
         return Ok(ExitCode::SUCCESS);
     };
-    println!(
+    say!(
         "dry run of {} in {} (nothing is saved)\n",
         events.display(),
         calendar.time_zone_name()
-    );
+    )?;
     let scratch = tempfile::tempdir().context("cannot create a scratch folder for the dry run")?;
     let url = format!("sqlite:{}", scratch.path().join("dry-run.db").display());
     let store = SqliteStore::connect(&url, 1).await?;
@@ -602,7 +606,7 @@ async fn post_events(
         let event: DomainEvent = match serde_json::from_str(&line) {
             Ok(e) => e,
             Err(e) => {
-                println!("line {number}: not a domain event: {e}\n");
+                say!("line {number}: not a domain event: {e}\n")?;
                 failed += 1;
                 continue;
             }
@@ -611,10 +615,12 @@ async fn post_events(
             .occurred_at
             .to_zoned(calendar.time_zone().clone())
             .strftime("%Y-%m-%d %H:%M");
-        println!(
+        say!(
             "line {number}: {} · {} · {when} · {}",
-            event.kind, event.userid, event.source_key
-        );
+            event.kind,
+            event.userid,
+            event.source_key
+        )?;
         let result: anyhow::Result<EventPosting> = async {
             let mut tx = store.begin().await?;
             if scratch {
@@ -634,9 +640,9 @@ async fn post_events(
                     .iter()
                     .any(|r| !matches!(r, RuleResult::NotApplicable { .. }));
                 if posting.results.is_empty() {
-                    println!("    no rule matches {}", event.kind);
+                    say!("    no rule matches {}", event.kind)?;
                 } else if !acted && !verbose {
-                    println!("    no rule applies (-v shows why)");
+                    say!("    no rule applies (-v shows why)")?;
                 }
                 for r in &posting.results {
                     match r {
@@ -645,20 +651,20 @@ async fn post_events(
                             ..
                         } => {
                             posted += 1;
-                            print_entry(e, "");
+                            print_entry(e, "")?;
                         }
                         RuleResult::Posting {
                             posting: Posting::AlreadyPosted(e),
                             ..
                         } => {
                             repeated += 1;
-                            print_entry(e, " (already posted: nothing new)");
+                            print_entry(e, " (already posted: nothing new)")?;
                         }
                         RuleResult::OutOfScope { rule_id, userid } => {
-                            println!("    ·  {rule_id}: {userid} is outside the rule's departments")
+                            say!("    ·  {rule_id}: {userid} is outside the rule's departments")?
                         }
                         RuleResult::NotApplicable { rule_id, reason } if verbose => {
-                            println!("    ·  {rule_id}: {reason}")
+                            say!("    ·  {rule_id}: {reason}")?
                         }
                         RuleResult::NotApplicable { .. } => {}
                     }
@@ -666,14 +672,12 @@ async fn post_events(
             }
             Err(e) => {
                 failed += 1;
-                println!("    !  {e:#}");
+                say!("    !  {e:#}")?;
             }
         }
-        println!();
+        say!()?;
     }
-    println!(
-        "{events} events: {posted} entries posted, {repeated} already posted, {failed} failed"
-    );
+    say!("{events} events: {posted} entries posted, {repeated} already posted, {failed} failed")?;
     Ok(failed == 0)
 }
 
@@ -717,17 +721,18 @@ async fn create_people_for(
     Ok(())
 }
 
-fn print_entry(e: &Entry, note: &str) {
+fn print_entry(e: &Entry, note: &str) -> std::io::Result<()> {
     let status = if e.is_pending() { " pending" } else { "" };
-    println!(
+    say!(
         "    {:+}{status} → {}  [{} v{}]{note}",
         e.points,
         e.userid,
         e.rule_id.as_deref().unwrap_or("manual"),
         e.rule_version.unwrap_or(0)
-    );
-    println!("       {}", e.explanation.zh);
-    println!("       {}", e.explanation.en);
+    )?;
+    say!("       {}", e.explanation.zh)?;
+    say!("       {}", e.explanation.en)?;
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -765,11 +770,11 @@ async fn import_employees(store: &dyn Store, file: &Path) -> anyhow::Result<()> 
         tx.upsert_employee(e).await?;
     }
     tx.commit().await?;
-    println!(
+    say!(
         "imported {} departments and {} employees",
         directory.departments.len(),
         directory.employees.len()
-    );
+    )?;
     Ok(())
 }
 
@@ -820,7 +825,7 @@ async fn simulate(
         .build()?;
     for n in 1..=repeat {
         send_callback(&client, &url, crypto, &message).await?;
-        println!("{n}/{repeat}: {url} acknowledged with encrypted success");
+        say!("{n}/{repeat}: {url} acknowledged with encrypted success")?;
     }
     Ok(ExitCode::SUCCESS)
 }

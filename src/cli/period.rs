@@ -1,6 +1,7 @@
 //! `jifen period close` and `jifen export --period`: closing a month by hand, and its frozen
 //! totals as a file, with progress on long exports.
 
+use crate::say;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -33,7 +34,7 @@ pub(super) async fn close(config: &Config, month: Month) -> anyhow::Result<ExitC
     )
     .await;
     store.close().await;
-    println!("{}", result?);
+    say!("{}", result?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -68,11 +69,11 @@ pub(super) async fn export(
     bar.finish_and_clear();
     store.close().await;
     let report = result?;
-    println!(
+    say!(
         "wrote {} ({} people, {} departments)",
         path.display(),
         report.people,
         report.departments
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,7 @@
 //! `jifen inbox` and `jifen outbox`: what came in from DingTalk and what goes out to it,
 //! with the failures an operator needs to see and requeue.
 
+use crate::say;
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -25,27 +26,31 @@ pub(super) async fn inbox(
             let tz = calendar.time_zone().clone();
             for row in &rows {
                 if json {
-                    println!("{}", serde_json::to_string(row)?);
+                    say!("{}", serde_json::to_string(row)?)?;
                 } else {
                     let received = row
                         .received_at
                         .to_zoned(tz.clone())
                         .strftime("%Y-%m-%d %H:%M:%S");
-                    println!(
+                    say!(
                         "#{:<6} {received}  {:<10} {:<24} attempts {}  {}",
-                        row.id, row.status, row.event_type, row.attempts, row.dedup_key
-                    );
+                        row.id,
+                        row.status,
+                        row.event_type,
+                        row.attempts,
+                        row.dedup_key
+                    )?;
                     if let Some(note) = &row.last_error {
-                        println!("        {note}");
+                        say!("        {note}")?;
                     }
                 }
             }
             if !json {
-                println!(
+                say!(
                     "{} event{}",
                     rows.len(),
                     if rows.len() == 1 { "" } else { "s" }
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -54,10 +59,10 @@ pub(super) async fn inbox(
             if let (Some(id), 0) = (id, requeued) {
                 bail!("event #{id} is not a failed event (see jifen inbox list --failed)");
             }
-            println!(
+            say!(
                 "requeued {requeued} failed event{}",
                 if requeued == 1 { "" } else { "s" }
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -77,27 +82,31 @@ pub(super) async fn outbox(
                     let attempts = store.outbox_attempts(row.id).await?;
                     let mut value = serde_json::to_value(row)?;
                     value["attempt_log"] = serde_json::to_value(attempts)?;
-                    println!("{value}");
+                    say!("{value}")?;
                 } else {
                     let created = row
                         .created_at
                         .to_zoned(tz.clone())
                         .strftime("%Y-%m-%d %H:%M:%S");
-                    println!(
+                    say!(
                         "#{:<6} {created}  {:<8} {:<18} to {:<20} attempts {}",
-                        row.id, row.status, row.channel, row.recipient, row.attempts
-                    );
+                        row.id,
+                        row.status,
+                        row.channel,
+                        row.recipient,
+                        row.attempts
+                    )?;
                     if let Some(error) = &row.last_error {
-                        println!("        {error}");
+                        say!("        {error}")?;
                     }
                 }
             }
             if !json {
-                println!(
+                say!(
                     "{} push{}",
                     rows.len(),
                     if rows.len() == 1 { "" } else { "es" }
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -106,10 +115,10 @@ pub(super) async fn outbox(
             if let (Some(id), 0) = (id, requeued) {
                 bail!("push #{id} is not dead-lettered (see jifen outbox list --dead)");
             }
-            println!(
+            say!(
                 "requeued {requeued} dead push{}",
                 if requeued == 1 { "" } else { "es" }
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -6,6 +6,10 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value as Json;
 
+/// The longest reason a person may give for an entry they make (an award, a reversal…):
+/// explanations quote it, and a page of them must stay readable.
+pub const MAX_REASON_CHARS: usize = 200;
+
 /// What an entry says about itself, in Chinese and English (invariant 5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct Explanation {

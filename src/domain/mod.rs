@@ -8,6 +8,8 @@ pub mod org;
 pub mod schedule;
 
 pub use calendar::{Calendar, Month, Period, PeriodKind};
-pub use entry::{Account, Deltas, Entry, EntryKind, Explanation, NewEntry, Totals};
+pub use entry::{
+    Account, Deltas, Entry, EntryKind, Explanation, MAX_REASON_CHARS, NewEntry, Totals,
+};
 pub use event::{DomainEvent, EVENT_SCHEMAS, EventSchema};
 pub use org::{Department, Employee};

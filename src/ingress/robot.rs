@@ -28,8 +28,12 @@ pub struct RobotState {
     /// gets 503.
     pub secret: Option<Arc<SecretString>>,
     pub inbox: InboxWriter,
-    /// When set, messages for another robot are refused.
+    /// When set, a message must name this robot (`robotCode`).
     pub robot_code: Option<String>,
+    /// When set, a message must come from this organisation's robot (`chatbotCorpId`).
+    pub corp_id: Option<String>,
+    /// How far the signed timestamp may be from our clock.
+    pub window_ms: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +48,8 @@ pub enum RobotError {
     BadBody(String),
     #[error("the message is for robot {0:?}, not this one")]
     OtherRobot(String),
+    #[error("the message is from organisation {0:?}, not this one")]
+    OtherCorp(String),
     #[error("{0}")]
     Inbox(#[from] InboxError),
 }
@@ -56,6 +62,7 @@ impl IntoResponse for RobotError {
             RobotError::Sign(_) => (StatusCode::UNAUTHORIZED, "bad_timestamp"),
             RobotError::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body"),
             RobotError::OtherRobot(_) => (StatusCode::FORBIDDEN, "other_robot"),
+            RobotError::OtherCorp(_) => (StatusCode::FORBIDDEN, "other_corp"),
             RobotError::Inbox(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         // Says what was wrong; never the secret or what was typed.
@@ -83,16 +90,27 @@ pub async fn receive(
         header("timestamp"),
         header("sign"),
         now.as_millisecond(),
+        state.window_ms,
     )?;
     let message: RobotMessage =
         serde_json::from_slice(&body).map_err(|e| RobotError::BadBody(e.to_string()))?;
     if message.msg_id.trim().is_empty() {
         return Err(RobotError::BadBody("msgId is empty".into()));
     }
-    if let (Some(ours), Some(theirs)) = (&state.robot_code, &message.robot_code)
-        && ours != theirs
+    // The sign covers only the timestamp, so a captured one signs any body for a while: what
+    // the body says about whose message it is must be ours too.
+    let shown = |v: Option<&String>| v.map_or("(none)".into(), |v| v.chars().take(64).collect());
+    if let Some(ours) = &state.robot_code
+        && message.robot_code.as_ref() != Some(ours)
     {
-        return Err(RobotError::OtherRobot(theirs.chars().take(64).collect()));
+        return Err(RobotError::OtherRobot(shown(message.robot_code.as_ref())));
+    }
+    if let Some(ours) = &state.corp_id
+        && message.chatbot_corp_id.as_ref() != Some(ours)
+    {
+        return Err(RobotError::OtherCorp(shown(
+            message.chatbot_corp_id.as_ref(),
+        )));
     }
     let row = NewInboxRow {
         dedup_key: format!("robot:{}", message.msg_id),

@@ -160,18 +160,11 @@ impl Deliverer {
                 }
             }
         }
-        match &reply.group {
-            Some(group) => self
-                .client
-                .robot_send_to_group(group, &reply.message)
-                .await
-                .map(|key| format!("group reply {key}"))
-                .map_err(|e| e.to_string()),
-            None => self
-                .send_to_user(&reply.at, &reply.message)
-                .await
-                .map(|key| format!("direct reply {key}")),
-        }
+        // Without a trusted, live webhook the answer goes to the sender alone: the group a
+        // message names is in its body, which the robot's signature does not cover.
+        self.send_to_user(&reply.at, &reply.message)
+            .await
+            .map(|key| format!("direct reply {key}"))
     }
 
     /// A robot message to one person; DingTalk answers success even for a userid it does

@@ -20,8 +20,8 @@ pub const ROBOT_OTO: &str = "robot_oto";
 pub const ROBOT_GROUP: &str = "robot_group";
 /// A work notification built when it is sent: the day's entries of one person.
 pub const DAILY_DIGEST: &str = "daily_digest";
-/// The robot's answer to a message: through its sessionWebhook while that is valid, else
-/// through the robot API to the same chat.
+/// The robot's answer to a message: through its sessionWebhook while that is valid and on
+/// a trusted origin, else through the robot API to the sender.
 pub const ROBOT_REPLY: &str = "robot_reply";
 
 /// Where and how to answer one robot message.
@@ -33,8 +33,6 @@ pub struct RobotReply {
     pub webhook: Option<String>,
     /// Milliseconds since the epoch.
     pub webhook_expires_at: Option<i64>,
-    /// The group's openConversationId, or `None` for a direct chat.
-    pub group: Option<String>,
 }
 
 impl RobotReply {

@@ -71,7 +71,7 @@ pub fn router(
         .merge(dingtalk)
         .merge(robot)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }
 
@@ -100,4 +100,70 @@ async fn healthz(State(state): State<AppState>) -> (StatusCode, axum::Json<serde
         StatusCode::OK,
         axum::Json(json!({ "status": "ok", "database": database })),
     )
+}
+
+/// The span of one request. Its URI is logged with the values of credential-bearing query
+/// parameters hidden: an export link's signature works without a login.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    tracing::debug_span!(
+        "request",
+        method = %request.method(),
+        uri = %redacted(request.uri()),
+        version = ?request.version(),
+    )
+}
+
+/// Query parameters whose values are credentials or signatures.
+const SECRET_PARAMS: &[&str] = &[
+    "signature",
+    "msg_signature",
+    "sign",
+    "session",
+    "access_token",
+    "code",
+    "token",
+];
+
+/// `uri` with the values of [`SECRET_PARAMS`] replaced by `***`.
+fn redacted(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.to_string();
+    };
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if SECRET_PARAMS.contains(&name.to_ascii_lowercase().as_str()) => {
+                format!("{name}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), query.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn credentials_in_query_strings_are_hidden_from_logs() {
+        let cases = [
+            (
+                "/export/2026-10.csv?expires=1790000000&signature=abc123",
+                "/export/2026-10.csv?expires=1790000000&signature=***",
+            ),
+            (
+                "/dingtalk/callback?msg_signature=x&timestamp=1&nonce=n&Signature=y",
+                "/dingtalk/callback?msg_signature=***&timestamp=1&nonce=n&Signature=***",
+            ),
+            (
+                "/api/v1/leaderboard?window=week",
+                "/api/v1/leaderboard?window=week",
+            ),
+            ("/healthz", "/healthz"),
+        ];
+        for (uri, want) in cases {
+            assert_eq!(redacted(&uri.parse().unwrap()), want, "{uri}");
+        }
+    }
 }

@@ -54,6 +54,8 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         secret: None,
         inbox: callback.inbox.clone(),
         robot_code: None,
+        corp_id: None,
+        window_ms: jifen::dingtalk::robot::sign::WINDOW_MS,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -474,3 +474,68 @@ fn period_commands_refuse_what_they_cannot_do_and_say_why() {
         text(&list.stdout)
     );
 }
+
+#[test]
+fn debug_logs_hide_the_credentials_in_query_strings() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let server = spawn_server(&[("JIFEN_DATABASE_URL", &url), ("RUST_LOG", "debug")]);
+    let response = std::net::TcpStream::connect(&server.addr).and_then(|mut s| {
+        use std::io::{Read, Write};
+        s.write_all(
+            b"GET /export/2026-10.csv?expires=1790000000&signature=c0ffee5ecret HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )?;
+        let mut body = String::new();
+        s.read_to_string(&mut body)?;
+        Ok(body)
+    });
+    assert!(response.unwrap().starts_with("HTTP/1.1 "));
+    let log = server.stop();
+    assert!(
+        log.contains("signature=***"),
+        "the request is logged:\n{log}"
+    );
+    assert!(
+        !log.contains("c0ffee5ecret"),
+        "a signature was logged:\n{log}"
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_output_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let migrated = jifen(&["migrate"], &[("JIFEN_DATABASE_URL", &url)]);
+    assert!(migrated.status.success(), "{}", text(&migrated.stderr));
+    let commands: &[&[&str]] = &[
+        &["config", "print-default"],
+        &["config", "check"],
+        &["inbox", "list"],
+        &["outbox", "list", "--json"],
+        &["jobs", "list"],
+        &[
+            "rules",
+            "check",
+            "config/rules.toml",
+            "--events",
+            "config/examples/events.jsonl",
+        ],
+    ];
+    for args in commands {
+        // `jifen … | head -0`: the pipe is closed before anything is written.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jifen"))
+            .args(*args)
+            .env_remove("JIFEN_CONFIG")
+            .env_remove("RUST_LOG")
+            .env("JIFEN_DATABASE_URL", &url)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = text(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+    }
+}

@@ -305,3 +305,22 @@ fn the_honor_board_ranks_as_the_leaderboards_do_and_leaves_off_its_own_exclusion
             .contains("ceo")
     );
 }
+
+#[test]
+fn an_empty_admin_token_or_secret_counts_as_unset() {
+    let config = Config::load(
+        Some(Path::new("config/jifen.toml")),
+        &env(&[
+            ("JIFEN_ADMIN_TOKEN", ""),
+            ("JIFEN_DINGTALK_APP_KEY", "  "),
+            ("JIFEN_DINGTALK_APP_SECRET", ""),
+        ]),
+    )
+    .unwrap();
+    assert!(config.server.admin_token.is_none());
+    assert!(config.dingtalk.app_key.is_none() && config.dingtalk.app_secret.is_none());
+    assert!(
+        config.openapi().unwrap().is_none(),
+        "no half-configured client"
+    );
+}

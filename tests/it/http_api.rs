@@ -65,6 +65,8 @@ async fn serve_with(db: &TestDb, token: Option<&str>, health: Health) -> String 
         secret: None,
         inbox: inbox.clone(),
         robot_code: None,
+        corp_id: None,
+        window_ms: jifen::dingtalk::robot::sign::WINDOW_MS,
     };
     let callback = CallbackState { keys: None, inbox };
     tokio::spawn(

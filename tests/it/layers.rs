@@ -28,7 +28,14 @@ const LAYERS: &[&[&str]] = &[
     &["cli"],
 ];
 
+/// Macros exported at the crate root, and the module that defines each.
+const ROOT_MACROS: &[(&str, &str)] = &[("say", "runtime"), ("say_raw", "runtime")];
+
 fn layer_of(module: &str) -> Option<usize> {
+    let module = ROOT_MACROS
+        .iter()
+        .find(|(name, _)| *name == module)
+        .map_or(module, |(_, defined_in)| defined_in);
     LAYERS.iter().position(|layer| layer.contains(&module))
 }
 

@@ -8,7 +8,7 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use jifen::dingtalk::robot::sign::sign;
-use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET};
+use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET, CORP_ID};
 use jifen::emulator::robot::{GROUP_CONVERSATION, RobotDelivery, RobotSend};
 use jifen::emulator::{self, EmulatorSettings, RecordedMessage, RunningEmulator};
 use serde_json::{Value, json};
@@ -66,6 +66,9 @@ impl Chat {
             ("JIFEN_DINGTALK_ROBOT_CODE", APP_KEY),
             ("JIFEN_DINGTALK_API_BASE", &base),
             ("JIFEN_DINGTALK_OAPI_BASE", &base),
+            // The emulator's sessionWebhooks are trusted as DingTalk's own would be.
+            ("JIFEN_ROBOT_SESSION_WEBHOOK_ORIGINS", &base),
+            ("JIFEN_DINGTALK_CORP_ID", CORP_ID),
             ("JIFEN_HR_ADMINS", &hr),
             ("JIFEN_AUDITORS", &auditor),
         ];
@@ -151,6 +154,39 @@ impl Chat {
             );
         }
         reply
+    }
+
+    /// Sends `text` from `from` in the group, for an answer meant for the sender alone: the
+    /// answer (one to one) and what the group is told.
+    async fn say_privately(
+        &self,
+        from: &str,
+        text: &str,
+        mentions: &[&str],
+    ) -> (RecordedMessage, RecordedMessage) {
+        let before = self.replies().len();
+        self.send(RobotSend::in_group(from, text, mentions)).await;
+        let mut both = [
+            self.next_reply(before).await,
+            self.next_reply(before + 1).await,
+        ];
+        both.sort_by_key(|m| m.channel != "robot_oto");
+        let [private, note] = both;
+        assert_eq!(
+            (private.channel.as_str(), private.to.clone()),
+            ("robot_oto", vec![from.to_string()]),
+            "{private:?}"
+        );
+        let told = [
+            "结果已私信发给你。",
+            "The answer was sent to you privately.",
+        ];
+        assert!(told.contains(&note.text.as_str()), "{note:?}");
+        assert!(
+            note.to.contains(&GROUP_CONVERSATION.to_string()),
+            "{note:?}"
+        );
+        (private, note)
     }
 
     async fn next_reply(&self, before: usize) -> RecordedMessage {
@@ -370,12 +406,30 @@ async fn hr_reviews_large_awards_sets_budgets_revokes_and_exports(database_url: 
         .await;
     assert!(reply.contains("已被第"), "{reply}");
 
+    // A large deduction waits for review like a large award (the 120 above still waits).
+    assert_eq!(chat.score(LI_QIANG).await, (80, 120));
+    let reply = chat
+        .say(ZHANG_WEI, "扣 @李强 60 严重违规", &[LI_QIANG])
+        .await;
+    assert!(reply.contains("等待 HR 审核"), "{reply}");
+    assert_eq!(chat.score(LI_QIANG).await, (80, 60));
+    let held = entry_number(&reply);
+    let reply = chat
+        .say(WANG_FANG, &format!("驳回 {held} 证据不足"), &[])
+        .await;
+    assert!(reply.contains("被驳回"), "{reply}");
+    assert_eq!(chat.score(LI_QIANG).await, (80, 120));
+
     // The export link downloads this month's CSV without a login, and only as signed.
     let month = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
         .strftime("%Y-%m")
         .to_string();
-    let reply = chat.say(WANG_FANG, &format!("导出 {month}"), &[]).await;
+    // Asked in the group, the link goes to 王芳 alone; the group is told where it went.
+    let (private, _) = chat
+        .say_privately(WANG_FANG, &format!("导出 {month}"), &[])
+        .await;
+    let reply = private.text;
     let link = reply
         .split("](")
         .nth(1)
@@ -392,7 +446,10 @@ async fn hr_reviews_large_awards_sets_budgets_revokes_and_exports(database_url: 
 
     // Auditors read the trail and nothing else; employees not even that.
     let auditor = chat.auditor.clone();
-    let reply = chat.say(&auditor, "审计 @李强", &[LI_QIANG]).await;
+    let (private, _) = chat
+        .say_privately(&auditor, "审计 @李强", &[LI_QIANG])
+        .await;
+    let reply = private.text;
     assert!(
         reply.contains("### 审计记录：281826612426286785"),
         "{reply}"
@@ -401,25 +458,47 @@ async fn hr_reviews_large_awards_sets_budgets_revokes_and_exports(database_url: 
         reply.contains("bot_command") && reply.contains("年度贡献"),
         "{reply}"
     );
-    let reply = chat.say(&auditor, &format!("导出 {month}"), &[]).await;
-    assert_eq!(reply, "只有 HR 管理员可以这样做。");
-    let reply = chat.say(LI_QIANG, "audit", &[]).await;
-    assert_eq!(reply, "Only HR and auditors can read the audit trail.");
+    let (private, _) = chat
+        .say_privately(&auditor, &format!("导出 {month}"), &[])
+        .await;
+    assert_eq!(private.text, "只有 HR 管理员可以这样做。");
+    let (private, _) = chat.say_privately(LI_QIANG, "audit", &[]).await;
+    assert_eq!(
+        private.text,
+        "Only HR and auditors can read the audit trail."
+    );
+    // The trail keeps who asked for a link, not the link.
+    let exports: Vec<Value> = chat
+        .audit(WANG_FANG)
+        .await
+        .into_iter()
+        .filter(|r| r["reason"].as_str().is_some_and(|t| t.contains("导出")))
+        .collect();
+    assert!(!exports.is_empty());
+    assert!(
+        exports
+            .iter()
+            .all(|r| r["detail"]["reply"] == "sent privately"),
+        "{exports:?}"
+    );
     chat.stop().await;
 }
 
 async fn replies_fall_back_to_the_robot_api_and_bad_requests_are_refused(database_url: &str) {
     let chat = Chat::start(database_url).await;
 
-    // A sessionWebhook about to expire is not used; the group gets the answer all the same.
+    // A sessionWebhook about to expire is not used; the sender gets the answer one to one
+    // (the group a message names is in its unsigned body, so jifen never posts there).
     let reply = chat
         .say_with(RobotSend {
             webhook_ttl_ms: Some(1_000),
             ..RobotSend::in_group(LI_QIANG, "规则", &[])
         })
         .await;
-    assert_eq!(reply.channel, "robot_group", "{reply:?}");
-    assert_eq!(reply.to, [GROUP_CONVERSATION]);
+    assert_eq!(
+        (reply.channel.as_str(), reply.to.clone()),
+        ("robot_oto", vec![LI_QIANG.to_string()])
+    );
     // In a direct chat, the answer goes to the person.
     let reply = chat
         .say_with(RobotSend {
@@ -467,7 +546,21 @@ async fn replies_fall_back_to_the_robot_api_and_bad_requests_are_refused(databas
         (
             "another robot",
             Some((&ts, &good)),
-            json!({"msgId": "m-other", "robotCode": "dingsomeoneelse"}).to_string(),
+            json!({"msgId": "m-other", "robotCode": "dingsomeoneelse", "chatbotCorpId": CORP_ID})
+                .to_string(),
+            403,
+        ),
+        (
+            "no robot named",
+            Some((&ts, &good)),
+            json!({"msgId": "m-none", "chatbotCorpId": CORP_ID}).to_string(),
+            403,
+        ),
+        (
+            "another organisation",
+            Some((&ts, &good)),
+            json!({"msgId": "m-corp", "robotCode": APP_KEY, "chatbotCorpId": "dingelsewhere"})
+                .to_string(),
             403,
         ),
         (
@@ -491,6 +584,31 @@ async fn replies_fall_back_to_the_robot_api_and_bad_requests_are_refused(databas
     }
     assert_eq!(chat.score(LI_QIANG).await, (0, 0));
     assert!(chat.audit(WANG_FANG).await.is_empty());
+
+    // Captured headers with a body of someone's making: whatever webhook the body names, the
+    // answer goes to the sender through the robot API, never to that address.
+    let before = chat.replies().len();
+    let forged = json!({"msgId": "forged-webhook", "msgtype": "text", "text": {"content": "积分"},
+        "senderStaffId": LI_QIANG, "conversationType": "2", "conversationId": "cidSomeOtherGroup==",
+        "robotCode": APP_KEY, "chatbotCorpId": CORP_ID,
+        "sessionWebhook": "http://127.0.0.1:9/robot/sendBySession?session=stolen",
+        "sessionWebhookExpiredTime": now + 3_600_000});
+    let response = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("timestamp", &ts)
+        .header("sign", &good)
+        .body(forged.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let reply = chat.next_reply(before).await;
+    assert_eq!(
+        (reply.channel.as_str(), reply.to.clone()),
+        ("robot_oto", vec![LI_QIANG.to_string()]),
+        "{reply:?}"
+    );
     let log = chat.server.log();
     assert!(log.contains("robot message refused"), "{log}");
     assert!(!log.contains("奖 @李强 99"), "what was typed is not logged");

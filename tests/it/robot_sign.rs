@@ -2,7 +2,7 @@
 //! the verdict of `jifen::dingtalk::robot::sign::verify` with the clock at each case's `now_ms`, and
 //! the sign we would produce for the accepted ones.
 
-use jifen::dingtalk::robot::sign::{SignError, sign, verify};
+use jifen::dingtalk::robot::sign::{SignError, WINDOW_MS, sign, verify};
 use serde_json::Value;
 
 fn vectors() -> Value {
@@ -16,7 +16,7 @@ fn check(case: &Value) {
     let timestamp = case["timestamp"].as_str();
     let signature = case["sign"].as_str();
     let now: i64 = case["now_ms"].as_str().unwrap().parse().unwrap();
-    let verdict = verify(secret, timestamp, signature, now);
+    let verdict = verify(secret, timestamp, signature, now, WINDOW_MS);
     match case["expected"].as_str().unwrap() {
         "accept" => {
             assert_eq!(verdict, Ok(()), "{id}");
@@ -60,6 +60,7 @@ fn each_negative_case_is_refused_for_its_own_reason() {
             case["timestamp"].as_str(),
             case["sign"].as_str(),
             now,
+            WINDOW_MS,
         )
         .unwrap_err()
     };

@@ -1,5 +1,6 @@
 //! `奖` / `award` and `扣` / `deduct`: points for one mentioned person, by a manager within
-//! the departments they lead and their monthly budget, or by HR; large ones wait for review.
+//! the departments they lead and their monthly budget, or by HR; large ones, either way,
+//! wait for review.
 
 use std::collections::BTreeSet;
 
@@ -39,7 +40,8 @@ pub(in crate::bot) async fn change(
             check_budget(bot, tx, by, who, points, now).await?;
         }
     }
-    let review = points > bot.settings.review_threshold;
+    // A large deduction is reviewed like a large award: both move a person's standing.
+    let review = points.abs() > bot.settings.review_threshold;
     let post = ManualPost {
         actor: by.to_string(),
         userid: who.to_string(),

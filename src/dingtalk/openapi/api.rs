@@ -437,13 +437,14 @@ impl OpenApiClient {
         parse(API, value)
     }
 
-    /// The robot writes to a group; returns the process query key.
-    /// Whether `url` is a sessionWebhook of the configured DingTalk. The URL comes in the
+    /// Whether `url` is a sessionWebhook on one of the trusted origins. The URL comes in the
     /// body of a robot message, which the robot's signature does not cover, so it is never
     /// called unless it points there.
     pub fn is_session_webhook(&self, url: &str) -> bool {
-        url.strip_prefix(self.settings.oapi_base.trim_end_matches('/'))
-            .is_some_and(|rest| rest.starts_with("/robot/sendBySession?"))
+        self.settings.session_webhook_origins.iter().any(|origin| {
+            url.strip_prefix(origin.as_str())
+                .is_some_and(|rest| rest.starts_with("/robot/sendBySession?"))
+        })
     }
 
     /// Replies through a robot message's sessionWebhook (no token: the URL is the credential).
@@ -457,7 +458,10 @@ impl OpenApiClient {
         if !self.is_session_webhook(webhook) {
             return Err(ApiError::new(
                 API,
-                Failure::NotSent("the sessionWebhook is not on the configured oapi_base".into()),
+                Failure::NotSent(
+                    "the sessionWebhook is not on a trusted origin (robot.session_webhook_origins)"
+                        .into(),
+                ),
             ));
         }
         let call = super::Call::Session {
@@ -467,6 +471,7 @@ impl OpenApiClient {
         self.run(API, &call, false).await.map(|_| ())
     }
 
+    /// The robot writes to a group; returns the process query key.
     pub async fn robot_send_to_group(
         &self,
         open_conversation_id: &str,

@@ -48,6 +48,9 @@ pub struct OpenApiSettings {
     pub max_qps_per_api: u32,
     /// How long user and department look-ups are cached.
     pub directory_ttl: Duration,
+    /// Origins (`https://oapi.dingtalk.com`) whose sessionWebhooks replies may go to. A
+    /// robot message's body, webhook included, is not covered by its signature.
+    pub session_webhook_origins: Vec<String>,
 }
 
 impl OpenApiSettings {
@@ -67,6 +70,7 @@ impl OpenApiSettings {
             rate_limit_wait: Duration::from_secs(1),
             max_qps_per_api: 40,
             directory_ttl: Duration::from_secs(600),
+            session_webhook_origins: vec!["https://oapi.dingtalk.com".into()],
         }
     }
 }

@@ -21,6 +21,9 @@ pub struct RobotMessage {
     pub sender_staff_id: Option<String>,
     #[serde(default)]
     pub robot_code: Option<String>,
+    /// The organisation the robot belongs to.
+    #[serde(default)]
+    pub chatbot_corp_id: Option<String>,
     /// Everyone mentioned; the robot itself is listed without a staffId.
     #[serde(default)]
     pub at_users: Vec<AtUser>,

@@ -9,7 +9,9 @@ use hmac::{Hmac, Mac};
 use crate::dingtalk::crypto::hmac_sha256;
 use sha2::Sha256;
 
-/// How far the sender's clock may be from ours; DingTalk documents one hour.
+/// The most DingTalk allows between the signed timestamp and our clock: one hour. jifen's
+/// own window (`robot.signature_window_seconds`) is shorter by default, because the sign
+/// covers only the timestamp: captured headers sign any body until the window closes.
 pub const WINDOW_MS: i64 = 3_600_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,7 +22,7 @@ pub enum SignError {
     MissingSign,
     #[error("the timestamp header is not a number of milliseconds")]
     BadTimestamp,
-    #[error("the timestamp is {0} s away from this server's clock (more than an hour)")]
+    #[error("the timestamp is {0} s away from this server's clock (outside the window)")]
     Stale(i64),
     #[error("the sign does not match (wrong app secret, or a forged request)")]
     Mismatch,
@@ -39,12 +41,13 @@ pub fn sign(secret: &str, timestamp: &str) -> String {
     STANDARD.encode(mac(secret, timestamp).finalize().into_bytes())
 }
 
-/// Checks both headers; the window is inclusive, as in the reference implementation.
+/// Checks both headers; `window_ms` is inclusive, as in the reference implementation.
 pub fn verify(
     secret: &str,
     timestamp: Option<&str>,
     signature: Option<&str>,
     now_ms: i64,
+    window_ms: i64,
 ) -> Result<(), SignError> {
     let timestamp = timestamp.ok_or(SignError::MissingTimestamp)?;
     let signature = signature.ok_or(SignError::MissingSign)?;
@@ -53,7 +56,7 @@ pub fn verify(
         .parse()
         .map_err(|_| SignError::BadTimestamp)?;
     let skew = now_ms.saturating_sub(sent);
-    if skew.unsigned_abs() > WINDOW_MS.unsigned_abs() {
+    if skew.unsigned_abs() > window_ms.unsigned_abs() {
         return Err(SignError::Stale(skew / 1000));
     }
     let raw = STANDARD
@@ -98,7 +101,7 @@ mod tests {
         ];
         for (timestamp, signature, now, expected) in cases {
             assert_eq!(
-                verify(SECRET, *timestamp, *signature, *now),
+                verify(SECRET, *timestamp, *signature, *now, WINDOW_MS),
                 *expected,
                 "{timestamp:?} {signature:?}"
             );
