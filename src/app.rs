@@ -167,7 +167,11 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
                 calendar: calendar.clone(),
                 source: client.clone(),
                 bot,
-                settings: ProcessorSettings::default(),
+                leaderboard: Some(leaderboard.clone()),
+                settings: ProcessorSettings {
+                    owner: format!("{}/processor", config.instance_id(addr)),
+                    ..ProcessorSettings::default()
+                },
             });
             let deliverer = Arc::new(Deliverer {
                 store: store.clone(),

@@ -21,6 +21,7 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/jifen.toml";
 /// Environment variables and the keys they override.
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_LISTEN", "server.listen"),
+    ("JIFEN_INSTANCE_ID", "server.instance_id"),
     ("JIFEN_ADMIN_TOKEN", "server.admin_token"),
     ("JIFEN_DATABASE_URL", "database.url"),
     ("JIFEN_TIME_ZONE", "organisation.time_zone"),
@@ -92,6 +93,8 @@ pub struct ServerConfig {
     pub listen: String,
     pub max_body_bytes: usize,
     pub admin_token: Option<SecretString>,
+    /// This replica's name, kept across restarts, under which it claims work.
+    pub instance_id: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 64 * 1024,
             admin_token: None,
+            instance_id: None,
         }
     }
 }
@@ -688,6 +692,24 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    /// The name this replica claims inbox rows and pushes under: `server.instance_id`, else
+    /// the host's name and the port it listens on, which stay the same when it restarts (so
+    /// it takes back its own claims at once).
+    pub fn instance_id(&self, listening: SocketAddr) -> String {
+        if let Some(id) = self.server.instance_id.as_deref().map(str::trim)
+            && !id.is_empty()
+        {
+            return id.to_string();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into());
+        format!("{host}:{}", listening.port())
     }
 
     /// Each job's schedule and whether it is switched on, the cron expressions checked.

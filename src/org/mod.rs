@@ -3,4 +3,4 @@
 
 pub mod sync;
 
-pub use sync::{SyncError, SyncReport, sync_directory};
+pub use sync::{SyncError, SyncReport, department_tree, employee_from, sync_directory};

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::dingtalk::openapi::{ApiError, OpenApiClient};
+use crate::dingtalk::openapi::{ApiError, OpenApiClient, User};
 use crate::domain::{Department, Employee};
 use crate::store::{Store, StoreError};
 
@@ -25,10 +25,8 @@ pub struct SyncReport {
     pub employees: usize,
 }
 
-/// Reads the whole address book through the OpenAPI.
-pub async fn fetch_directory(
-    client: &OpenApiClient,
-) -> Result<(Vec<Department>, Vec<Employee>), ApiError> {
+/// Every department, walking down from the organisation itself.
+pub async fn department_tree(client: &OpenApiClient) -> Result<Vec<Department>, ApiError> {
     let mut departments = vec![Department {
         id: ROOT.to_string(),
         name: "全公司".into(),
@@ -45,6 +43,33 @@ pub async fn fetch_directory(
             });
         }
     }
+    Ok(departments)
+}
+
+/// A person as DingTalk describes them, as jifen keeps them.
+pub fn employee_from(user: User) -> Employee {
+    Employee {
+        departments: user.dept_id_list.iter().map(i64::to_string).collect(),
+        leads: user
+            .leader_in_dept
+            .iter()
+            .filter(|d| d.leader)
+            .map(|d| d.dept_id.to_string())
+            .collect(),
+        active: user.active.unwrap_or(true),
+        hired_at: user
+            .hired_date
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
+        userid: user.userid,
+        name: user.name,
+    }
+}
+
+/// Reads the whole address book through the OpenAPI.
+pub async fn fetch_directory(
+    client: &OpenApiClient,
+) -> Result<(Vec<Department>, Vec<Employee>), ApiError> {
+    let departments = department_tree(client).await?;
     // A person in several departments is listed by each; look them up once.
     let mut employees: BTreeMap<String, Employee> = BTreeMap::new();
     for department in &departments {
@@ -54,24 +79,7 @@ pub async fn fetch_directory(
                 continue;
             }
             let user = client.user(&userid).await?;
-            employees.insert(
-                userid.clone(),
-                Employee {
-                    userid,
-                    name: user.name,
-                    departments: user.dept_id_list.iter().map(i64::to_string).collect(),
-                    leads: user
-                        .leader_in_dept
-                        .iter()
-                        .filter(|d| d.leader)
-                        .map(|d| d.dept_id.to_string())
-                        .collect(),
-                    active: user.active.unwrap_or(true),
-                    hired_at: user
-                        .hired_date
-                        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),
-                },
-            );
+            employees.insert(userid, employee_from(user));
         }
     }
     Ok((departments, employees.into_values().collect()))

@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
-use crate::dingtalk::openapi::OpenApiClient;
+use std::time::Duration;
+
+use crate::dingtalk::openapi::{ApiError, OpenApiClient, Retry};
+use crate::domain::{Department, Employee};
 
 /// An approval instance as `topapi/processinstance/get` describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,8 +45,28 @@ pub struct AttendanceResult {
 pub enum SourceError {
     #[error("DingTalk has no {0}")]
     NotFound(String),
+    /// The cause may pass: a timeout, a server error.
     #[error("DingTalk OpenAPI call failed: {0}")]
     Failed(String),
+    /// DingTalk limits our calls: try again after `after`.
+    #[error("DingTalk asks to slow down: {reason}")]
+    RateLimited { after: Duration, reason: String },
+    /// DingTalk refused in a way that asking again cannot change (no permission, a bad id).
+    #[error("DingTalk refused: {0}")]
+    Refused(String),
+}
+
+impl From<ApiError> for SourceError {
+    fn from(e: ApiError) -> SourceError {
+        match e.failure.retry() {
+            Retry::Later => SourceError::Failed(e.to_string()),
+            Retry::After(after) => SourceError::RateLimited {
+                after,
+                reason: e.to_string(),
+            },
+            Retry::Never => SourceError::Refused(e.to_string()),
+        }
+    }
 }
 
 #[async_trait]
@@ -56,16 +79,17 @@ pub trait DingTalkSource: Send + Sync {
         userids: &[String],
         work_date: Date,
     ) -> Result<Vec<AttendanceResult>, SourceError>;
+    /// A person as the address book has them now (not a cached copy).
+    async fn person(&self, userid: &str) -> Result<Employee, SourceError>;
+    /// Every department of the organisation.
+    async fn departments(&self) -> Result<Vec<Department>, SourceError>;
 }
 
 /// The real source: DingTalk's OpenAPI.
 #[async_trait]
 impl DingTalkSource for OpenApiClient {
     async fn approval(&self, process_instance_id: &str) -> Result<ApprovalDetail, SourceError> {
-        let instance = self
-            .process_instance(process_instance_id)
-            .await
-            .map_err(|e| SourceError::Failed(e.to_string()))?;
+        let instance = self.process_instance(process_instance_id).await?;
         Ok(ApprovalDetail {
             title: instance.title,
             originator_userid: instance.originator_user_id,
@@ -89,8 +113,7 @@ impl DingTalkSource for OpenApiClient {
     ) -> Result<Vec<AttendanceResult>, SourceError> {
         let records = self
             .attendance_results(userids, work_date, work_date)
-            .await
-            .map_err(|e| SourceError::Failed(e.to_string()))?;
+            .await?;
         Ok(records
             .into_iter()
             .map(|r| AttendanceResult {
@@ -101,5 +124,13 @@ impl DingTalkSource for OpenApiClient {
                 user_check_time: r.user_check_time,
             })
             .collect())
+    }
+
+    async fn person(&self, userid: &str) -> Result<Employee, SourceError> {
+        Ok(crate::org::employee_from(self.fresh_user(userid).await?))
+    }
+
+    async fn departments(&self) -> Result<Vec<Department>, SourceError> {
+        Ok(crate::org::department_tree(self).await?)
     }
 }

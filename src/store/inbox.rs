@@ -48,6 +48,19 @@ pub struct InboxRow {
     pub last_error: Option<String>,
     pub received_at: Timestamp,
     pub processed_at: Option<Timestamp>,
+    /// A failed row whose cause may pass: tried again at `next_attempt_at`.
+    pub retryable: bool,
+}
+
+/// How a claimed row that did not succeed is put back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setback {
+    /// Due again at `at`. Not `counted`, the attempt is given back: a lock conflict or a rate
+    /// limit is no fault of the row's.
+    Retry { at: Timestamp, counted: bool },
+    /// Failed: shown as failed, and tried again at `retry_at` when its cause may pass (DingTalk
+    /// was down), or only when a person asks (`None`: the row itself is wrong).
+    Failed { retry_at: Option<Timestamp> },
 }
 
 #[async_trait]
@@ -57,21 +70,26 @@ pub trait InboxStore: Send + Sync {
     async fn insert_inbox(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError>;
     /// Inbox rows, newest first, optionally only those with `status`.
     async fn inbox(&self, status: Option<&str>, limit: i64) -> Result<Vec<InboxRow>, StoreError>;
-    /// Claims up to `limit` due rows (pending, or processing with an expired lease, which is
-    /// what a crash leaves) until `lease_until`, counting an attempt on each.
+    /// Claims up to `limit` due rows for `owner` until `lease_until`, counting an attempt on
+    /// each: pending rows, processing rows whose lease ran out (what a crash leaves), and
+    /// failed rows whose slow retry is due.
     async fn claim_inbox(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
+        owner: &str,
     ) -> Result<Vec<InboxRow>, StoreError>;
-    /// Records a failed attempt: due again at `retry_at`, or parked as failed when `None`.
+    /// Records an attempt that did not succeed, and when (or whether) to try again.
     async fn reschedule_inbox(
         &self,
         id: i64,
         error: &str,
-        retry_at: Option<Timestamp>,
+        setback: Setback,
     ) -> Result<(), StoreError>;
+    /// Puts back every row `owner` still holds (a restarted process's claims), due at once;
+    /// returns how many.
+    async fn release_inbox(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError>;
     /// Requeues failed rows (one, or all when `id` is `None`); returns how many.
     async fn retry_inbox(&self, id: Option<i64>, now: Timestamp) -> Result<u64, StoreError>;
 }
@@ -89,7 +107,7 @@ pub trait InboxTx: Send {
 }
 
 const COLUMNS: &str = "id, dedup_key, source, event_type, payload, status, attempts, \
-     next_attempt_at, last_error, received_at, processed_at";
+     next_attempt_at, last_error, received_at, processed_at, retryable";
 
 #[derive(sqlx::FromRow)]
 struct InboxDbRow {
@@ -104,6 +122,7 @@ struct InboxDbRow {
     last_error: Option<String>,
     received_at: i64,
     processed_at: Option<i64>,
+    retryable: bool,
 }
 
 impl TryFrom<InboxDbRow> for InboxRow {
@@ -128,6 +147,7 @@ impl TryFrom<InboxDbRow> for InboxRow {
             status: r.status,
             attempts: r.attempts,
             last_error: r.last_error,
+            retryable: r.retryable,
         })
     }
 }
@@ -159,18 +179,21 @@ impl<B: SqlBackend> InboxStore for B {
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
+        owner: &str,
     ) -> Result<Vec<InboxRow>, StoreError> {
         let text = format!(
             "UPDATE inbox SET status = 'processing', attempts = attempts + 1, \
-             next_attempt_at = $2 WHERE id IN (SELECT id FROM inbox \
-             WHERE status IN ('pending', 'processing') AND next_attempt_at <= $1 \
-             ORDER BY id LIMIT $3{}) RETURNING {COLUMNS}",
+             next_attempt_at = $2, claimed_by = $4, retryable = FALSE \
+             WHERE id IN (SELECT id FROM inbox \
+             WHERE (status IN ('pending', 'processing') OR (status = 'failed' AND retryable)) \
+             AND next_attempt_at <= $1 ORDER BY id LIMIT $3{}) RETURNING {COLUMNS}",
             B::Db::CLAIM_LOCK
         );
         let query = sql(&text)
             .arg(now.as_millisecond())
             .arg(lease_until.as_millisecond())
-            .arg(limit);
+            .arg(limit)
+            .arg(owner);
         let mut c = self.writer().acquire().await?;
         let mut claimed = rows(B::Db::fetch_all(&mut c, query).await?)?;
         claimed.sort_by_key(|r| r.id);
@@ -182,26 +205,48 @@ impl<B: SqlBackend> InboxStore for B {
         &self,
         id: i64,
         error: &str,
-        retry_at: Option<Timestamp>,
+        setback: Setback,
     ) -> Result<(), StoreError> {
-        let (status, at) = match retry_at {
-            Some(at) => ("pending", at),
-            None => ("failed", Timestamp::now()),
+        let (status, at, given_back, retryable) = match setback {
+            Setback::Retry { at, counted } => ("pending", at, i64::from(!counted), false),
+            Setback::Failed { retry_at } => (
+                "failed",
+                retry_at.unwrap_or_else(Timestamp::now),
+                0,
+                retry_at.is_some(),
+            ),
         };
         let mut c = self.writer().acquire().await?;
         B::Db::execute(
             &mut c,
             sql(
-                "UPDATE inbox SET status = $2, next_attempt_at = $3, last_error = $4 \
-                 WHERE id = $1",
+                "UPDATE inbox SET status = $2, next_attempt_at = $3, last_error = $4, \
+                 attempts = attempts - $5, retryable = $6, claimed_by = NULL WHERE id = $1",
             )
             .arg(id)
             .arg(status)
             .arg(at.as_millisecond())
-            .arg(error),
+            .arg(error)
+            .arg(given_back)
+            .arg(retryable),
         )
         .await?;
         Ok(())
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn release_inbox(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let mut c = self.writer().acquire().await?;
+        Ok(B::Db::execute(
+            &mut c,
+            sql(
+                "UPDATE inbox SET status = 'pending', next_attempt_at = $2, claimed_by = NULL \
+                 WHERE status = 'processing' AND claimed_by = $1",
+            )
+            .arg(owner)
+            .arg(now.as_millisecond()),
+        )
+        .await?)
     }
 
     #[instrument(level = "debug", skip(self))]
@@ -210,8 +255,8 @@ impl<B: SqlBackend> InboxStore for B {
         Ok(B::Db::execute(
             &mut c,
             sql(
-                "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = $2 \
-                 WHERE status = 'failed' AND ($1 IS NULL OR id = $1)",
+                "UPDATE inbox SET status = 'pending', attempts = 0, next_attempt_at = $2, \
+                 retryable = FALSE WHERE status = 'failed' AND ($1 IS NULL OR id = $1)",
             )
             .arg(id)
             .arg(now.as_millisecond()),
@@ -232,8 +277,8 @@ impl<DB: Dialect> InboxTx for SqlTx<DB> {
         let done = DB::execute(
             &mut self.tx,
             sql(
-                "UPDATE inbox SET status = 'done', processed_at = $2, last_error = $3 \
-                 WHERE id = $1 AND status = 'processing'",
+                "UPDATE inbox SET status = 'done', processed_at = $2, last_error = $3, \
+                 claimed_by = NULL WHERE id = $1 AND status = 'processing'",
             )
             .arg(id)
             .arg(now.as_millisecond())

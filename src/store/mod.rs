@@ -24,7 +24,7 @@ use serde::Serialize;
 
 pub use audit::{AuditRecord, AuditStore, AuditTx, NewAudit};
 use dialect::{Dialect, SqlBackend, SqlTx};
-pub use inbox::{InboxRow, InboxStore, InboxTx, NewInboxRow};
+pub use inbox::{InboxRow, InboxStore, InboxTx, NewInboxRow, Setback};
 pub use jobs::{JobRun, JobStore};
 pub use ledger::{LedgerStore, LedgerTick, Mismatch, RangeSum, RangeSums};
 pub use ledger_tx::LedgerTx;
@@ -71,6 +71,70 @@ pub enum StoreError {
     Inbox(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+/// What a database error code says, on either backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorKind {
+    /// Another writer got in the way: SQLite busy or locked; PostgreSQL serialization
+    /// failure, deadlock, lock not available.
+    Contention,
+    /// The database could not do it now: connection, resources, I/O, a full disk.
+    Unavailable,
+    /// It refuses what was asked, or cannot read what it has.
+    Refused,
+}
+
+fn error_kind(backend: Backend, code: &str) -> ErrorKind {
+    // SQLite codes are numbers whose low byte is the primary code (517 is BUSY_SNAPSHOT).
+    if backend == Backend::Sqlite {
+        return match code.parse::<i64>().map(|n| n & 0xff) {
+            Ok(5 | 6) => ErrorKind::Contention,
+            Ok(10 | 13) => ErrorKind::Unavailable,
+            _ => ErrorKind::Refused,
+        };
+    }
+    // PostgreSQL's are SQLSTATEs: a class of two characters, then three.
+    match code {
+        "40001" | "40P01" | "55P03" => ErrorKind::Contention,
+        _ if ["08", "53", "57", "58"]
+            .iter()
+            .any(|class| code.starts_with(class)) =>
+        {
+            ErrorKind::Unavailable
+        }
+        _ => ErrorKind::Refused,
+    }
+}
+
+impl StoreError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::Database(sqlx::Error::Database(e)) => {
+                let backend = if e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    Backend::Sqlite
+                } else {
+                    Backend::Postgres
+                };
+                error_kind(backend, e.code().as_deref().unwrap_or_default())
+            }
+            StoreError::Database(sqlx::Error::PoolTimedOut) => ErrorKind::Contention,
+            StoreError::Database(_) | StoreError::Inbox(_) => ErrorKind::Unavailable,
+            _ => ErrorKind::Refused,
+        }
+    }
+
+    /// Whether this is a lock conflict with another writer: worth trying again at once, and
+    /// no fault of what was being written.
+    pub fn is_contention(&self) -> bool {
+        self.kind() == ErrorKind::Contention
+    }
+
+    /// Whether trying again later may succeed (the database was busy or unreachable), as
+    /// opposed to data it refuses or cannot read.
+    pub fn is_transient(&self) -> bool {
+        self.kind() != ErrorKind::Refused
+    }
 }
 
 /// Everything jifen stores, area by area. A worker that needs one area takes that trait
@@ -181,6 +245,30 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn database_codes_say_whether_to_retry() {
+        use super::{Backend, ErrorKind, error_kind};
+        let (sqlite, postgres) = (Backend::Sqlite, Backend::Postgres);
+        let cases = [
+            (sqlite, "5", ErrorKind::Contention),
+            (sqlite, "517", ErrorKind::Contention),
+            (sqlite, "6", ErrorKind::Contention),
+            (sqlite, "266", ErrorKind::Unavailable),
+            (sqlite, "13", ErrorKind::Unavailable),
+            (sqlite, "2067", ErrorKind::Refused),
+            (sqlite, "", ErrorKind::Refused),
+            (postgres, "40001", ErrorKind::Contention),
+            (postgres, "40P01", ErrorKind::Contention),
+            (postgres, "08006", ErrorKind::Unavailable),
+            (postgres, "53300", ErrorKind::Unavailable),
+            (postgres, "23505", ErrorKind::Refused),
+            (postgres, "22021", ErrorKind::Refused),
+        ];
+        for (backend, code, kind) in cases {
+            assert_eq!(error_kind(backend, code), kind, "{backend} {code}");
+        }
+    }
+
     #[test]
     fn passwords_are_redacted_from_urls() {
         let cases = [

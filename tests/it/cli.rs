@@ -315,10 +315,14 @@ fn inbox_list_and_retry_show_and_requeue_failed_events() {
             .await
             .unwrap();
         let now = jiff::Timestamp::now();
-        for r in store.claim_inbox(now, now, 10).await.unwrap() {
+        for r in store.claim_inbox(now, now, 10, "test").await.unwrap() {
             if r.dedup_key == "k1" {
                 store
-                    .reschedule_inbox(r.id, "errcode 88: busy", None)
+                    .reschedule_inbox(
+                        r.id,
+                        "errcode 88: busy",
+                        jifen::store::Setback::Failed { retry_at: None },
+                    )
                     .await
                     .unwrap();
             }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use jifen::domain::{Department, Employee};
 use jifen::processor::source::{
     ApprovalDetail, AttendanceResult, DingTalkSource, FormValue, SourceError,
 };
@@ -27,14 +28,27 @@ on_both_backends!(
     a_failing_openapi_call_is_retried_then_parked_as_failed_and_can_be_requeued,
     a_row_left_processing_by_a_crash_is_claimed_again_after_its_lease,
     a_robot_message_without_the_robot_configured_fails_with_the_reason,
+    a_slow_approval_holds_neither_the_rows_behind_it_nor_the_database,
+    a_malformed_row_is_set_aside_at_once_with_its_reason,
+    a_retryable_failure_is_tried_again_on_the_slow_schedule_after_its_last_attempt,
+    a_rate_limited_call_waits_without_spending_an_attempt,
+    a_restarted_processor_takes_back_its_own_claims_at_once,
+    a_check_in_of_someone_new_fetches_them_from_dingtalk_and_posts,
 );
 
 #[derive(Default)]
 struct FakeDingTalk {
     approvals: HashMap<String, ApprovalDetail>,
     attendance: Vec<AttendanceResult>,
+    /// People the address book has that jifen may not know yet, and their departments.
+    people: Vec<Employee>,
+    departments: Vec<Department>,
     /// Fail this many calls before answering.
     failures: AtomicUsize,
+    /// Answer this many calls with a rate limit before answering.
+    rate_limited: AtomicUsize,
+    /// How long an approval takes to fetch.
+    approval_delay: Duration,
     calls: AtomicUsize,
 }
 
@@ -42,6 +56,14 @@ struct FakeDingTalk {
 impl DingTalkSource for FakeDingTalk {
     async fn approval(&self, id: &str) -> Result<ApprovalDetail, SourceError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.approval_delay).await;
+        if self.rate_limited.load(Ordering::SeqCst) > 0 {
+            self.rate_limited.fetch_sub(1, Ordering::SeqCst);
+            return Err(SourceError::RateLimited {
+                after: Duration::from_millis(20),
+                reason: "errcode 90018".into(),
+            });
+        }
         if self.failures.load(Ordering::SeqCst) > 0 {
             self.failures.fetch_sub(1, Ordering::SeqCst);
             return Err(SourceError::Failed("errcode 88: 服务器繁忙".into()));
@@ -63,6 +85,18 @@ impl DingTalkSource for FakeDingTalk {
             .filter(|r| userids.contains(&r.user_id))
             .cloned()
             .collect())
+    }
+
+    async fn person(&self, userid: &str) -> Result<Employee, SourceError> {
+        self.people
+            .iter()
+            .find(|p| p.userid == userid)
+            .cloned()
+            .ok_or_else(|| SourceError::NotFound(format!("user {userid}")))
+    }
+
+    async fn departments(&self) -> Result<Vec<Department>, SourceError> {
+        Ok(self.departments.clone())
     }
 }
 
@@ -105,6 +139,7 @@ fn processor(
         calendar: shanghai(),
         source: fake.clone(),
         bot: None,
+        leaderboard: None,
         settings,
     };
     (p, fake)
@@ -360,7 +395,12 @@ async fn a_row_left_processing_by_a_crash_is_claimed_again_after_its_lease(db: &
     let now = Timestamp::now();
     let claimed = db
         .store
-        .claim_inbox(now, now + jiff::SignedDuration::from_millis(50), 10)
+        .claim_inbox(
+            now,
+            now + jiff::SignedDuration::from_millis(50),
+            10,
+            "a crashed worker",
+        )
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
@@ -398,6 +438,349 @@ async fn a_robot_message_without_the_robot_configured_fails_with_the_reason(db: 
     }
     assert!(
         matches!(outcomes.last(), Some(RowOutcome::Failed(e)) if e.contains("JIFEN_DINGTALK_APP_SECRET")),
+        "{outcomes:?}"
+    );
+}
+
+/// A check-in push of `userid` at `check` (Unix ms), as an inbox payload.
+fn check_in_push(biz: &str, userid: &str, check: i64) -> String {
+    format!(
+        r#"{{"EventType":"attendance_check_record","DataList":[{{"bizId":"{biz}","userId":"{userid}","checkTime":{check}}}]}}"#
+    )
+}
+
+/// DingTalk's result for an on-time check-in at `check`.
+fn on_time(userid: &str, check: i64) -> AttendanceResult {
+    AttendanceResult {
+        user_id: userid.into(),
+        check_type: "OnDuty".into(),
+        time_result: "Normal".into(),
+        base_check_time: check + 8 * 60_000,
+        user_check_time: check,
+    }
+}
+
+/// Waits until the inbox has no row left to work on.
+async fn until_settled(db: &TestDb, what: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let pending = db.store.inbox(Some("pending"), 100).await.unwrap().len()
+            + db.store.inbox(Some("processing"), 100).await.unwrap().len();
+        if pending == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{what}: rows never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn a_slow_approval_holds_neither_the_rows_behind_it_nor_the_database(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    // Thursday 8 Oct 2026, 08:52 in Shanghai.
+    let check = 1_791_420_720_000i64;
+    let mut fake = FakeDingTalk {
+        attendance: vec![on_time("zhangwei", check)],
+        approval_delay: Duration::from_secs(3),
+        ..FakeDingTalk::default()
+    };
+    fake.approvals
+        .insert("PI-S".into(), points_request("表扬", "lina", "4"));
+    let (p, _) = processor(db, fake, fast());
+    enqueue(
+        db,
+        "bpms_instance:PI-S:finish:agree",
+        "bpms_instance_change",
+        &instance("PI-S", "PROC-JIFEN-POINTS", "finish", "agree"),
+    )
+    .await;
+    enqueue(
+        db,
+        "attendance:b-s",
+        "attendance_check_record",
+        &check_in_push("b-s", "zhangwei", check),
+    )
+    .await;
+    let cancel = jifen::runtime::CancellationToken::new();
+    let worker = tokio::spawn(Arc::new(p).run(cancel.clone()));
+    let started = std::time::Instant::now();
+    // The check-in behind the slow approval is posted long before the approval comes back.
+    while db
+        .store
+        .entries("zhangwei", 1, None)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the check-in waited for the approval"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // DingTalk is asked before any transaction opens: others can write meanwhile.
+    let write = std::time::Instant::now();
+    let tx = db.store.begin().await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        write.elapsed() < Duration::from_secs(1),
+        "a write waited {:?} for the processor",
+        write.elapsed()
+    );
+    until_settled(db, "slow approval").await;
+    assert_eq!(
+        db.store
+            .account("lina")
+            .await
+            .unwrap()
+            .unwrap()
+            .totals
+            .score,
+        4
+    );
+    cancel.cancel();
+    worker.await.unwrap();
+}
+
+async fn a_malformed_row_is_set_aside_at_once_with_its_reason(db: &TestDb) {
+    let (p, _) = processor(db, FakeDingTalk::default(), fast());
+    // Signed and stored, but without the person it is about.
+    enqueue(
+        db,
+        "attendance:no-user",
+        "attendance_check_record",
+        r#"{"EventType":"attendance_check_record","DataList":[{"bizId":"x","checkTime":1791420720000}]}"#,
+    )
+    .await;
+    let outcomes = p.run_once().await.unwrap();
+    assert!(
+        matches!(&outcomes[..], [(_, RowOutcome::Failed(why))] if why.contains("userId is missing")),
+        "{outcomes:?}"
+    );
+    let failed = db.store.inbox(Some("failed"), 10).await.unwrap();
+    assert_eq!((failed[0].attempts, failed[0].retryable), (1, false));
+    assert!(
+        p.run_once().await.unwrap().is_empty(),
+        "not tried again by itself"
+    );
+}
+
+async fn a_retryable_failure_is_tried_again_on_the_slow_schedule_after_its_last_attempt(
+    db: &TestDb,
+) {
+    seed_org(db.store.as_ref()).await;
+    let mut fake = FakeDingTalk::default();
+    fake.approvals
+        .insert("PI-R".into(), points_request("表扬", "zhangwei", "6"));
+    // DingTalk is down for the three quick attempts and the first slow one.
+    fake.failures.store(4, Ordering::SeqCst);
+    let settings = ProcessorSettings {
+        slow_retry_base: Duration::from_millis(100),
+        slow_retry_max: Duration::from_millis(100),
+        ..fast()
+    };
+    let (p, _) = processor(db, fake, settings);
+    enqueue(
+        db,
+        "k-r",
+        "bpms_instance_change",
+        &instance("PI-R", "PROC-JIFEN-POINTS", "finish", "agree"),
+    )
+    .await;
+    let mut outcomes = Vec::new();
+    for _ in 0..200 {
+        outcomes.extend(p.run_once().await.unwrap().into_iter().map(|(_, o)| o));
+        if matches!(outcomes.last(), Some(RowOutcome::Done { .. })) {
+            break;
+        }
+        if matches!(outcomes.last(), Some(RowOutcome::Failed(_))) {
+            // Shown as failed meanwhile, with when it is tried again.
+            let failed = db.store.inbox(Some("failed"), 10).await.unwrap();
+            assert_eq!(failed.len(), 1);
+            assert!(failed[0].retryable, "{failed:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let kinds: Vec<&str> = outcomes
+        .iter()
+        .map(|o| match o {
+            RowOutcome::Retrying(_) => "retry",
+            RowOutcome::Failed(_) => "failed",
+            RowOutcome::Done { .. } => "done",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["retry", "retry", "failed", "failed", "done"]);
+    assert_eq!(
+        db.store
+            .account("zhangwei")
+            .await
+            .unwrap()
+            .unwrap()
+            .totals
+            .score,
+        6
+    );
+}
+
+async fn a_rate_limited_call_waits_without_spending_an_attempt(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let mut fake = FakeDingTalk::default();
+    fake.approvals
+        .insert("PI-L".into(), points_request("表扬", "zhangwei", "2"));
+    // More rate limits than the row has attempts.
+    fake.rate_limited.store(5, Ordering::SeqCst);
+    let (p, _) = processor(db, fake, fast());
+    enqueue(
+        db,
+        "k-l",
+        "bpms_instance_change",
+        &instance("PI-L", "PROC-JIFEN-POINTS", "finish", "agree"),
+    )
+    .await;
+    let mut outcomes = Vec::new();
+    for _ in 0..200 {
+        outcomes.extend(p.run_once().await.unwrap().into_iter().map(|(_, o)| o));
+        if matches!(
+            outcomes.last(),
+            Some(RowOutcome::Done { .. } | RowOutcome::Failed(_))
+        ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(outcomes.len(), 6, "{outcomes:?}");
+    assert_eq!(outcomes.last(), Some(&RowOutcome::Done { entries: 1 }));
+    let done = db.store.inbox(Some("done"), 10).await.unwrap();
+    assert_eq!(done[0].attempts, 1, "rate limits spent no attempt");
+}
+
+async fn a_restarted_processor_takes_back_its_own_claims_at_once(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let check = 1_791_420_720_000i64;
+    let fake = FakeDingTalk {
+        attendance: vec![on_time("wangfang", check)],
+        ..FakeDingTalk::default()
+    };
+    let settings = ProcessorSettings {
+        owner: "host-a:8080/processor".into(),
+        ..fast()
+    };
+    let (p, _) = processor(db, fake, settings);
+    enqueue(
+        db,
+        "attendance:b-c",
+        "attendance_check_record",
+        &check_in_push("b-c", "wangfang", check),
+    )
+    .await;
+    // The process claimed the row for a minute, then was killed.
+    let now = Timestamp::now();
+    let minute = jiff::SignedDuration::from_secs(60);
+    let held = db
+        .store
+        .claim_inbox(now, now + minute, 10, "host-a:8080/processor")
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    // Another replica's claims are left alone.
+    enqueue(
+        db,
+        "attendance:b-d",
+        "attendance_check_record",
+        &check_in_push("b-d", "lina", check),
+    )
+    .await;
+    let now = Timestamp::now();
+    let theirs = db
+        .store
+        .claim_inbox(now, now + minute, 10, "host-b:8080/processor")
+        .await
+        .unwrap();
+    assert_eq!(theirs.len(), 1);
+    let cancel = jifen::runtime::CancellationToken::new();
+    let worker = tokio::spawn(Arc::new(p).run(cancel.clone()));
+    let started = std::time::Instant::now();
+    while db
+        .store
+        .entries("wangfang", 1, None)
+        .await
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the restarted process waited out its own lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    worker.await.unwrap();
+    let processing = db.store.inbox(Some("processing"), 10).await.unwrap();
+    assert_eq!(
+        processing.len(),
+        1,
+        "the other replica's row is still its own"
+    );
+    assert_eq!(processing[0].dedup_key, "attendance:b-d");
+}
+
+async fn a_check_in_of_someone_new_fetches_them_from_dingtalk_and_posts(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let check = 1_791_420_720_000i64;
+    // 赵敏 joined today, in a team jifen has not seen either.
+    let fake = FakeDingTalk {
+        attendance: vec![on_time("zhaomin", check), on_time("nobody", check)],
+        people: vec![Employee {
+            userid: "zhaomin".into(),
+            name: "赵敏".into(),
+            departments: vec!["rd-app".into()],
+            leads: vec![],
+            active: true,
+            hired_at: None,
+        }],
+        departments: vec![Department {
+            id: "rd-app".into(),
+            name: "移动组".into(),
+            parent_id: Some("rd".into()),
+        }],
+        ..FakeDingTalk::default()
+    };
+    let (p, _) = processor(db, fake, fast());
+    enqueue(
+        db,
+        "attendance:b-n",
+        "attendance_check_record",
+        &check_in_push("b-n", "zhaomin", check),
+    )
+    .await;
+    enqueue(
+        db,
+        "attendance:b-x",
+        "attendance_check_record",
+        &check_in_push("b-x", "nobody", check),
+    )
+    .await;
+    let outcomes = p.run_once().await.unwrap();
+    assert_eq!(
+        outcomes[0].1,
+        RowOutcome::Done { entries: 1 },
+        "{outcomes:?}"
+    );
+    let person = db.store.employee("zhaomin").await.unwrap().unwrap();
+    assert_eq!(
+        (person.name.as_str(), &person.departments[..]),
+        ("赵敏", &["rd-app".to_string()][..])
+    );
+    assert_eq!(
+        db.store.department("rd-app").await.unwrap().unwrap().name,
+        "移动组"
+    );
+    // Someone DingTalk does not know either is set aside, saying so.
+    assert!(
+        matches!(&outcomes[1].1, RowOutcome::Failed(why) if why.contains("user nobody")),
         "{outcomes:?}"
     );
 }

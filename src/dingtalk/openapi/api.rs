@@ -334,10 +334,15 @@ impl OpenApiClient {
 
     /// A person, from the cache when looked up recently.
     pub async fn user(&self, userid: &str) -> Result<User, ApiError> {
-        const API: &str = "/topapi/v2/user/get";
-        if let Some(user) = self.users.get(&userid.to_string()) {
-            return Ok(user);
+        match self.users.get(&userid.to_string()) {
+            Some(user) => Ok(user),
+            None => self.fresh_user(userid).await,
         }
+    }
+
+    /// A person as DingTalk has them now (after a change to the address book), cached anew.
+    pub async fn fresh_user(&self, userid: &str) -> Result<User, ApiError> {
+        const API: &str = "/topapi/v2/user/get";
         let value = self
             .oapi(API, json!({"userid": userid, "language": "zh_CN"}))
             .await?;

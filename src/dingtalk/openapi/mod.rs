@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 pub use self::api::*;
 use self::cache::TtlCache;
 use self::token::TokenCache;
-pub use self::verdict::Failure;
+pub use self::verdict::{Failure, Retry};
 use self::verdict::{Verdict, judge_newapi, judge_oapi, lenient_i64};
 
 /// Where DingTalk is and who we are to it.

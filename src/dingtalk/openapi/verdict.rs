@@ -147,6 +147,60 @@ fn ip_ban(value: &Value) -> Option<Failure> {
     })
 }
 
+/// What a caller can do once a call has failed for good (the client retried it already).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// The cause may pass (a timeout, a server error, a refused token): try again later.
+    Later,
+    /// DingTalk limits us: try again after this long.
+    After(Duration),
+    /// The same call will fail again (no permission, a bad request, an unexpected answer).
+    Never,
+}
+
+/// How long to wait after a rate-limit answer that names no time.
+const RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+/// How long DingTalk's per-IP ban lasts when the answer does not say.
+const IP_BAN_WAIT: Duration = Duration::from_secs(300);
+/// The monthly call quota is gone: check again in an hour.
+const QUOTA_WAIT: Duration = Duration::from_secs(3600);
+
+impl Failure {
+    pub fn retry(&self) -> Retry {
+        match self {
+            Failure::Refused {
+                errcode, sub_code, ..
+            } => match errcode {
+                40014 | 42001 | 15 => Retry::Later,
+                88 if sub_code.is_none() => Retry::Later,
+                90002 | 90018 | 90019 => Retry::After(RATE_LIMIT_WAIT),
+                90005 | 90006 => Retry::After(IP_BAN_WAIT),
+                90020 => Retry::After(QUOTA_WAIT),
+                _ => Retry::Never,
+            },
+            Failure::Rejected { status, code, .. } => {
+                if code.starts_with("Forbidden.AccessDenied.ApiCountLimit") {
+                    Retry::After(QUOTA_WAIT)
+                } else if *status == 429 || code.starts_with("Forbidden.AccessDenied.Qps") {
+                    Retry::After(RATE_LIMIT_WAIT)
+                } else if *status == 401 || *status >= 500 || code == "InvalidAuthentication" {
+                    Retry::Later
+                } else {
+                    Retry::Never
+                }
+            }
+            Failure::IpBanned { wait_seconds } => Retry::After(match wait_seconds {
+                0 => IP_BAN_WAIT,
+                seconds => Duration::from_secs(*seconds),
+            }),
+            Failure::Http { status } if *status == 429 => Retry::After(RATE_LIMIT_WAIT),
+            Failure::Http { status } if *status >= 500 => Retry::Later,
+            Failure::Timeout | Failure::Transport(_) => Retry::Later,
+            Failure::Http { .. } | Failure::Decode(_) | Failure::NotSent(_) => Retry::Never,
+        }
+    }
+}
+
 /// DingTalk's Java SDK sends numbers as strings; its servers sometimes answer the same way.
 pub fn lenient_i64(v: &Value) -> Option<i64> {
     v.as_i64().or_else(|| v.as_str()?.trim().parse().ok())
@@ -267,6 +321,57 @@ mod tests {
         for (status, body, want) in cases {
             let got = judge_newapi(*status, None, body.as_bytes());
             assert_eq!(kind(&got), *want, "{status} {body}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_call_says_whether_and_when_to_try_again() {
+        let refused = |errcode: i64, sub_code: Option<&str>| Failure::Refused {
+            errcode,
+            errmsg: String::new(),
+            sub_code: sub_code.map(str::to_string),
+        };
+        let rejected = |status: u16, code: &str| Failure::Rejected {
+            status,
+            code: code.into(),
+            message: String::new(),
+            request_id: None,
+        };
+        let second = Duration::from_secs(1);
+        let cases = [
+            (refused(42001, None), Retry::Later),
+            (refused(88, None), Retry::Later),
+            (refused(88, Some("60011")), Retry::Never),
+            (refused(90018, None), Retry::After(second)),
+            (refused(90020, None), Retry::After(QUOTA_WAIT)),
+            (refused(60011, None), Retry::Never),
+            (rejected(429, "Throttling"), Retry::After(second)),
+            (
+                rejected(403, "Forbidden.AccessDenied.QpsLimitForApi"),
+                Retry::After(second),
+            ),
+            (
+                rejected(403, "Forbidden.AccessDenied.ApiCountLimitForOrg"),
+                Retry::After(QUOTA_WAIT),
+            ),
+            (rejected(503, "ServiceUnavailable"), Retry::Later),
+            (rejected(400, "invalidParameter"), Retry::Never),
+            (
+                Failure::IpBanned { wait_seconds: 30 },
+                Retry::After(Duration::from_secs(30)),
+            ),
+            (
+                Failure::IpBanned { wait_seconds: 0 },
+                Retry::After(IP_BAN_WAIT),
+            ),
+            (Failure::Http { status: 502 }, Retry::Later),
+            (Failure::Http { status: 404 }, Retry::Never),
+            (Failure::Timeout, Retry::Later),
+            (Failure::Transport("reset".into()), Retry::Later),
+            (Failure::Decode("no result".into()), Retry::Never),
+        ];
+        for (failure, want) in cases {
+            assert_eq!(failure.retry(), want, "{failure}");
         }
     }
 

@@ -1,0 +1,182 @@
+//! One DingTalk event to ledger entries: first everything DingTalk must be asked (the
+//! approval's form, the check-in's result), outside any transaction; then the rules and the
+//! ledger in one short transaction that also completes the row. A person the address book
+//! had not shown us yet (a new hire's first check-in) is fetched from DingTalk and added.
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+
+use super::failure::Failure;
+use super::normalise::{
+    Normalised, approval_event, attendance_event, check_in, instance_change, is_approval,
+};
+use super::{Attendance, Processor, RowOutcome};
+use crate::domain::DomainEvent;
+use crate::ledger::{self, LedgerError};
+use crate::outbox;
+use crate::store::InboxRow;
+
+/// New people one event may bring in before it gives up (a form naming several new hires).
+const MAX_NEW_PEOPLE: usize = 20;
+
+impl Processor {
+    /// Posts a DingTalk event through the rules and completes its row.
+    pub(super) async fn post(
+        &self,
+        row: &InboxRow,
+        attendance: &Attendance,
+    ) -> Result<RowOutcome, Failure> {
+        let event = match self.normalise(row, attendance).await? {
+            Normalised::Event(event) => event,
+            Normalised::Nothing(why) => return self.complete(row, why).await,
+        };
+        let mut added = BTreeSet::new();
+        loop {
+            match self.commit(row, &event).await {
+                Err(CommitError::Ledger(LedgerError::UnknownEmployee(userid)))
+                    if added.len() < MAX_NEW_PEOPLE && added.insert(userid.clone()) =>
+                {
+                    self.add_person(&userid).await?;
+                }
+                Err(CommitError::Ledger(e)) => return Err(e.into()),
+                Err(CommitError::Store(e)) => return Err(e.into()),
+                Ok(outcome) => return Ok(outcome),
+            }
+        }
+    }
+
+    /// The rules, the ledger and the row's completion, in one transaction.
+    async fn commit(&self, row: &InboxRow, event: &DomainEvent) -> Result<RowOutcome, CommitError> {
+        let now = Timestamp::now();
+        let mut tx = self.store.begin().await?;
+        let posting =
+            ledger::post_event(tx.as_mut(), &self.rules, &self.calendar, event, now).await?;
+        outbox::queue_notices(tx.as_mut(), &posting, &self.calendar, now).await?;
+        if !tx.complete_inbox(row.id, None, now).await? {
+            return Ok(superseded());
+        }
+        tx.commit().await?;
+        Ok(RowOutcome::Done {
+            entries: posting.posted().count(),
+        })
+    }
+
+    /// Completes a row that posts nothing, saying why.
+    async fn complete(&self, row: &InboxRow, why: String) -> Result<RowOutcome, Failure> {
+        let mut tx = self.store.begin().await?;
+        if !tx
+            .complete_inbox(row.id, Some(&why), Timestamp::now())
+            .await?
+        {
+            return Ok(superseded());
+        }
+        tx.commit().await?;
+        Ok(RowOutcome::Skipped(why))
+    }
+
+    /// Adds a person DingTalk knows and jifen does not yet, with any departments of theirs
+    /// jifen has not seen either.
+    pub(super) async fn add_person(&self, userid: &str) -> Result<(), Failure> {
+        let person = self.source.person(userid).await?;
+        let mut unknown = false;
+        for department in &person.departments {
+            unknown |= self.store.department(department).await?.is_none();
+        }
+        let departments = if unknown {
+            self.source.departments().await?
+        } else {
+            Vec::new()
+        };
+        let mut tx = self.store.begin().await?;
+        for department in &departments {
+            tx.upsert_department(department).await?;
+        }
+        tx.upsert_employee(&person).await?;
+        tx.commit().await?;
+        tracing::info!(userid, "a person new to jifen was added from DingTalk");
+        self.directory_changed().await;
+        Ok(())
+    }
+
+    /// Lets the leaderboards see a change to people or departments.
+    pub(super) async fn directory_changed(&self) {
+        if let Some(boards) = &self.leaderboard
+            && let Err(e) = boards.refresh_directory().await
+        {
+            tracing::warn!(error = %e, "leaderboards keep the previous address book for now");
+        }
+    }
+
+    /// The domain event for a row, or why there is none; asks DingTalk what it must.
+    async fn normalise(
+        &self,
+        row: &InboxRow,
+        attendance: &Attendance,
+    ) -> Result<Normalised, Failure> {
+        match row.event_type.as_str() {
+            "bpms_instance_change" => {
+                let change = instance_change(&row.payload)?;
+                if !is_approval(&change) {
+                    return Ok(Normalised::Nothing(format!(
+                        "instance {} {}",
+                        change.kind, change.result
+                    )));
+                }
+                if !self.rules_read(&change.process_code) {
+                    return Ok(Normalised::Nothing(format!(
+                        "no rule reads process code {}",
+                        change.process_code
+                    )));
+                }
+                let detail = self.source.approval(&change.process_instance_id).await?;
+                Ok(Normalised::Event(approval_event(
+                    &change,
+                    &detail,
+                    row.received_at,
+                )))
+            }
+            "attendance_check_record" => {
+                let check = check_in(&row.payload)?;
+                let at = Timestamp::from_millisecond(check.check_time)
+                    .map_err(|e| Failure::Permanent(format!("checkTime: {e}")))?;
+                let results = match attendance.get(&self.calendar.local_date(at)) {
+                    Some(fetched) => fetched.clone()?,
+                    None => {
+                        return Err(Failure::Retry("attendance results were not fetched".into()));
+                    }
+                };
+                Ok(attendance_event(&check, &results, &self.calendar)?)
+            }
+            other => Ok(Normalised::Nothing(format!("{other} events earn nothing"))),
+        }
+    }
+
+    /// Whether any approval rule could fire for this process code (a rule without a
+    /// condition reads every form).
+    fn rules_read(&self, process_code: &str) -> bool {
+        self.rules
+            .rules
+            .iter()
+            .filter(|r| r.event == "approval.approved")
+            .any(|r| {
+                r.when
+                    .as_ref()
+                    .is_none_or(|c| c.source.contains(process_code))
+            })
+    }
+}
+
+fn superseded() -> RowOutcome {
+    // Our lease ran out and another worker took the row; its transaction decides.
+    RowOutcome::Skipped("claimed again by another worker".into())
+}
+
+/// Why a commit did not happen: the ledger's reason, or the database's.
+#[derive(Debug, thiserror::Error)]
+enum CommitError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
