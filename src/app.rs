@@ -179,6 +179,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
                 calendar,
                 settings: DeliverySettings {
                     retry_schedule: config.retry_schedule()?,
+                    owner: format!("{}/delivery", config.instance_id(addr)),
                     ..DeliverySettings::default()
                 },
                 wake,

@@ -43,6 +43,10 @@ pub(super) async fn inbox(
                     if let Some(note) = &row.last_error {
                         say!("        {note}")?;
                     }
+                    if row.status == "failed" && row.retryable {
+                        let again = row.next_attempt_at.to_zoned(tz.clone());
+                        say!("        tried again at {}", again.strftime("%Y-%m-%d %H:%M"))?;
+                    }
                 }
             }
             if !json {
@@ -98,6 +102,9 @@ pub(super) async fn outbox(
                     )?;
                     if let Some(error) = &row.last_error {
                         say!("        {error}")?;
+                    }
+                    if let Some(result) = &row.result {
+                        say!("        DingTalk: {result}")?;
                     }
                 }
             }

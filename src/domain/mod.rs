@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod entry;
 pub mod event;
+pub mod failure;
 pub mod org;
 pub mod schedule;
 
@@ -12,4 +13,5 @@ pub use entry::{
     Account, Deltas, Entry, EntryKind, Explanation, MAX_REASON_CHARS, NewEntry, Totals,
 };
 pub use event::{DomainEvent, EVENT_SCHEMAS, EventSchema};
+pub use failure::Failure;
 pub use org::{Department, Employee};

@@ -1,48 +1,11 @@
-//! Why an attempt at an inbox row did not succeed, sorted once by what to do about it: try
-//! again after a backoff, come back after a wait that is no fault of the row's, or set the
-//! row aside because trying again cannot help.
-
-use std::time::Duration;
+//! The processor's errors sorted into [`Failure`]s, once: what DingTalk, the rules, the
+//! ledger and the bot said, by whether trying the row again can help.
 
 use super::normalise::NormaliseError;
 use super::source::SourceError;
 use crate::bot::BotError;
+pub use crate::domain::Failure;
 use crate::ledger::LedgerError;
-use crate::store::StoreError;
-
-/// How long to wait when another writer holds the database's lock.
-const CONTENTION_WAIT: Duration = Duration::from_millis(100);
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Failure {
-    /// The cause may pass (DingTalk timed out, the database was unreachable): try again
-    /// after a backoff, counting the attempt.
-    #[error("{0}")]
-    Retry(String),
-    /// Not now: DingTalk limits our calls, or another writer held the lock. Come back after
-    /// `after`; the attempt is not counted.
-    #[error("{reason}")]
-    RateLimited { after: Duration, reason: String },
-    /// Trying again cannot help (a malformed row, a form the rules cannot read): set aside
-    /// at once, with the reason, until a person requeues it.
-    #[error("{0}")]
-    Permanent(String),
-}
-
-impl From<StoreError> for Failure {
-    fn from(e: StoreError) -> Failure {
-        if e.is_contention() {
-            Failure::RateLimited {
-                after: CONTENTION_WAIT,
-                reason: e.to_string(),
-            }
-        } else if e.is_transient() {
-            Failure::Retry(e.to_string())
-        } else {
-            Failure::Permanent(e.to_string())
-        }
-    }
-}
 
 impl From<SourceError> for Failure {
     fn from(e: SourceError) -> Failure {
@@ -90,7 +53,10 @@ impl From<BotError> for Failure {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::store::StoreError;
 
     #[test]
     fn each_error_is_sorted_by_what_to_do() {

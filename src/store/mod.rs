@@ -29,10 +29,14 @@ pub use jobs::{JobRun, JobStore};
 pub use ledger::{LedgerStore, LedgerTick, Mismatch, RangeSum, RangeSums};
 pub use ledger_tx::LedgerTx;
 pub use org::{DirectorySnapshot, OrgStore, OrgTx, userids};
-pub use outbox::{Delivery, NewOutboxRow, OutboxAttempt, OutboxRow, OutboxStore, OutboxTx};
+pub use outbox::{
+    Delivery, Lane, NewOutboxRow, OutboxAttempt, OutboxRow, OutboxStore, OutboxTx, SentTask,
+};
 pub use periods::{DepartmentTotal, PeriodClose, PeriodStore, PeriodTotal};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+use crate::domain::Failure;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -203,6 +207,24 @@ impl<DB: Dialect> StoreTx for SqlTx<DB> {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.tx.commit().await?;
         Ok(())
+    }
+}
+
+/// How long to wait when another writer holds the database's lock.
+const CONTENTION_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        if e.is_contention() {
+            Failure::RateLimited {
+                after: CONTENTION_WAIT,
+                reason: e.to_string(),
+            }
+        } else if e.is_transient() {
+            Failure::Retry(e.to_string())
+        } else {
+            Failure::Permanent(e.to_string())
+        }
     }
 }
 

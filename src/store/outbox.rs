@@ -39,6 +39,8 @@ pub struct OutboxRow {
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    /// What DingTalk did with it after accepting it (a work notification's send result).
+    pub result: Option<String>,
 }
 
 /// What one delivery attempt came to.
@@ -46,16 +48,44 @@ pub struct OutboxRow {
 pub enum Delivery {
     Sent {
         detail: String,
+        /// DingTalk's task id, for reading back what became of a work notification.
+        task_id: Option<i64>,
     },
-    /// Failed; due again at this time.
+    /// Failed; due again at this time. Not `counted`, the attempt is given back (a rate
+    /// limit is no fault of the push's).
     Retry {
         error: String,
         at: Timestamp,
+        counted: bool,
     },
-    /// Failed its last attempt: dead-lettered with the reason.
-    Dead {
-        error: String,
-    },
+    /// Failed for good: dead-lettered with the reason.
+    Dead { error: String },
+}
+
+/// Which pushes a delivery loop claims: robot replies have a lane of their own, so an
+/// answer never waits behind a slow work notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Replies,
+    Others,
+}
+
+impl Lane {
+    fn condition(self) -> &'static str {
+        match self {
+            Lane::Replies => "channel = 'robot_reply'",
+            Lane::Others => "channel <> 'robot_reply'",
+        }
+    }
+}
+
+/// A sent work notification whose outcome has not been read back yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentTask {
+    pub id: i64,
+    pub task_id: i64,
+    pub recipient: String,
+    pub sent_at: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -69,14 +99,26 @@ pub struct OutboxAttempt {
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    /// Claims up to `limit` due pushes until `lease_until`, counting an attempt on each; a
-    /// push whose sender crashed is due again when its lease runs out.
+    /// Claims up to `limit` due pushes of `lane` for `owner` until `lease_until`, counting an
+    /// attempt on each; a push whose sender crashed is due again when its lease runs out.
     async fn claim_outbox(
         &self,
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
+        owner: &str,
+        lane: Lane,
     ) -> Result<Vec<OutboxRow>, StoreError>;
+    /// Puts back every push `owner` still holds (a restarted process's claims), due at once.
+    async fn release_outbox(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError>;
+    /// Work notifications sent before `before` whose outcome was not read back yet.
+    async fn unchecked_sends(
+        &self,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<SentTask>, StoreError>;
+    /// Records what DingTalk did with a sent push.
+    async fn record_send_result(&self, id: i64, result: &str) -> Result<(), StoreError>;
     /// Records the attempt on a claimed push and what it came to.
     async fn finish_outbox(
         &self,
@@ -99,7 +141,7 @@ pub trait OutboxTx: Send {
 }
 
 const COLUMNS: &str = "id, dedup_key, channel, recipient, payload, status, attempts, \
-     next_attempt_at, last_error, created_at, sent_at";
+     next_attempt_at, last_error, created_at, sent_at, result";
 
 #[derive(sqlx::FromRow)]
 struct OutboxDbRow {
@@ -114,6 +156,7 @@ struct OutboxDbRow {
     last_error: Option<String>,
     created_at: i64,
     sent_at: Option<i64>,
+    result: Option<String>,
 }
 
 impl TryFrom<OutboxDbRow> for OutboxRow {
@@ -138,6 +181,7 @@ impl TryFrom<OutboxDbRow> for OutboxRow {
             status: r.status,
             attempts: r.attempts,
             last_error: r.last_error,
+            result: r.result,
         })
     }
 }
@@ -154,22 +198,86 @@ impl<B: SqlBackend> OutboxStore for B {
         now: Timestamp,
         lease_until: Timestamp,
         limit: i64,
+        owner: &str,
+        lane: Lane,
     ) -> Result<Vec<OutboxRow>, StoreError> {
         let text = format!(
             "UPDATE outbox SET status = 'sending', attempts = attempts + 1, \
-             next_attempt_at = $2 WHERE id IN (SELECT id FROM outbox \
-             WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 \
+             next_attempt_at = $2, claimed_by = $4 WHERE id IN (SELECT id FROM outbox \
+             WHERE status IN ('pending', 'sending') AND next_attempt_at <= $1 AND {} \
              ORDER BY next_attempt_at, id LIMIT $3{}) RETURNING {COLUMNS}",
+            lane.condition(),
             B::Db::CLAIM_LOCK
         );
         let query = sql(&text)
             .arg(now.as_millisecond())
             .arg(lease_until.as_millisecond())
-            .arg(limit);
+            .arg(limit)
+            .arg(owner);
         let mut c = self.writer().acquire().await?;
         let mut claimed = rows(B::Db::fetch_all(&mut c, query).await?)?;
         claimed.sort_by_key(|r| r.id);
         Ok(claimed)
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn release_outbox(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let mut c = self.writer().acquire().await?;
+        Ok(B::Db::execute(
+            &mut c,
+            sql(
+                "UPDATE outbox SET status = 'pending', next_attempt_at = $2, claimed_by = NULL \
+                 WHERE status = 'sending' AND claimed_by = $1",
+            )
+            .arg(owner)
+            .arg(now.as_millisecond()),
+        )
+        .await?)
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn unchecked_sends(
+        &self,
+        before: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<SentTask>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let rows: Vec<(i64, i64, String, i64)> = B::Db::fetch_all(
+            &mut c,
+            sql(
+                "SELECT id, task_id, recipient, sent_at FROM outbox WHERE task_id IS NOT NULL \
+                 AND result IS NULL AND status = 'sent' AND sent_at <= $1 \
+                 ORDER BY sent_at LIMIT $2",
+            )
+            .arg(before.as_millisecond())
+            .arg(limit),
+        )
+        .await?;
+        rows.into_iter()
+            .map(|(id, task_id, recipient, sent_at)| {
+                Ok(SentTask {
+                    id,
+                    task_id,
+                    recipient,
+                    sent_at: millis(sent_at).ok_or_else(|| {
+                        StoreError::Corrupt(format!("outbox row {id}: sent_at out of range"))
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn record_send_result(&self, id: i64, result: &str) -> Result<(), StoreError> {
+        let mut c = self.writer().acquire().await?;
+        B::Db::execute(
+            &mut c,
+            sql("UPDATE outbox SET result = $2 WHERE id = $1")
+                .arg(id)
+                .arg(result),
+        )
+        .await?;
+        Ok(())
     }
 
     #[instrument(level = "debug", skip_all, fields(id = row.id))]
@@ -179,23 +287,37 @@ impl<B: SqlBackend> OutboxStore for B {
         delivery: &Delivery,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let (status, outcome, detail, next, sent_at, error) = match delivery {
-            Delivery::Sent { detail } => ("sent", "sent", detail, now, Some(now), None),
-            Delivery::Retry { error, at } => ("pending", "retry", error, *at, None, Some(error)),
-            Delivery::Dead { error } => ("dead", "dead", error, now, None, Some(error)),
+        let (status, outcome, detail, next, sent_at, error, task_id, given_back) = match delivery {
+            Delivery::Sent { detail, task_id } => {
+                ("sent", "sent", detail, now, Some(now), None, *task_id, 0)
+            }
+            Delivery::Retry { error, at, counted } => (
+                "pending",
+                "retry",
+                error,
+                *at,
+                None,
+                Some(error),
+                None,
+                i64::from(!counted),
+            ),
+            Delivery::Dead { error } => ("dead", "dead", error, now, None, Some(error), None, 0),
         };
         let mut tx = self.writer().begin_with(B::Db::BEGIN).await?;
         B::Db::execute(
             &mut tx,
             sql(
                 "UPDATE outbox SET status = $2, next_attempt_at = $3, sent_at = $4, \
-                 last_error = $5 WHERE id = $1 AND status = 'sending'",
+                 last_error = $5, task_id = $6, attempts = attempts - $7, claimed_by = NULL \
+                 WHERE id = $1 AND status = 'sending'",
             )
             .arg(row.id)
             .arg(status)
             .arg(next.as_millisecond())
             .arg(sent_at.map(|t| t.as_millisecond()))
-            .arg(error.map(String::as_str)),
+            .arg(error.map(String::as_str))
+            .arg(task_id)
+            .arg(given_back),
         )
         .await?;
         B::Db::execute(

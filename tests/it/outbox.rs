@@ -16,7 +16,7 @@ use jifen::ledger;
 use jifen::outbox;
 use jifen::outbox::deliver::{Deliverer, DeliverySettings};
 use jifen::rules::load_rules;
-use jifen::store::{NewOutboxRow, Store};
+use jifen::store::{Lane, NewOutboxRow, Store};
 use jiff::Timestamp;
 use secrecy::SecretString;
 use serde_json::json;
@@ -30,6 +30,10 @@ on_both_backends!(
     a_push_claimed_by_a_crashed_sender_is_sent_after_its_lease,
     rate_limits_and_server_errors_delay_pushes_but_each_arrives_once,
     a_daily_digest_summarises_the_days_entries,
+    a_robot_reply_does_not_wait_behind_a_slow_work_notification,
+    what_dingtalk_did_with_each_work_notification_is_read_back,
+    a_push_to_someone_dingtalk_does_not_know_is_dead_lettered_at_once,
+    a_restarted_deliverer_takes_back_its_own_claims_at_once,
 );
 
 const LI_QIANG: &str = "281826612426286785";
@@ -312,12 +316,22 @@ async fn a_push_claimed_by_a_crashed_sender_is_sent_after_its_lease(db: &TestDb)
     let now = Timestamp::now();
     // A sender claims it and dies before recording anything.
     let claimed = store
-        .claim_outbox(now, now + jiff::SignedDuration::from_millis(100), 10)
+        .claim_outbox(
+            now,
+            now + jiff::SignedDuration::from_millis(100),
+            10,
+            "a crashed sender",
+            Lane::Others,
+        )
         .await
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert!(
-        store.claim_outbox(now, now, 10).await.unwrap().is_empty(),
+        store
+            .claim_outbox(now, now, 10, "another sender", Lane::Others)
+            .await
+            .unwrap()
+            .is_empty(),
         "leased"
     );
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -427,5 +441,191 @@ async fn rate_limits_and_server_errors_delay_pushes_but_each_arrives_once(db: &T
         n
     };
     assert_eq!(retried, 3, "each refusal cost one attempt");
+    emu.stop().await;
+}
+
+/// A push of `message` to `recipient` on `channel`, queued now.
+async fn queue(
+    store: &dyn Store,
+    key: &str,
+    channel: &str,
+    recipient: &str,
+    payload: serde_json::Value,
+) {
+    let now = Timestamp::now();
+    let mut tx = store.begin().await.unwrap();
+    tx.enqueue_outbox(&NewOutboxRow {
+        dedup_key: key.into(),
+        channel: channel.into(),
+        recipient: recipient.into(),
+        payload,
+        due_at: now,
+        created_at: now,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn markdown(title: &str, text: &str) -> serde_json::Value {
+    json!({"type": "markdown", "title": title, "text": text})
+}
+
+async fn a_robot_reply_does_not_wait_behind_a_slow_work_notification(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed(store).await;
+    let emu = emulator().await;
+    emu.emulator.gate.inject(Fault {
+        api: "/topapi/message/corpconversation/asyncsend_v2".into(),
+        kind: FaultKind::Slow { millis: 3_000 },
+        times: 10,
+    });
+    for n in 0..6 {
+        queue(
+            store,
+            &format!("notify:{n}"),
+            "work_notification",
+            LI_QIANG,
+            markdown("积分", &format!("第 {n} 条")),
+        )
+        .await;
+    }
+    let reply = json!({"message": markdown("积分", "帮助"), "at": LI_QIANG, "webhook": null, "webhook_expires_at": null});
+    queue(store, "reply:m1", "robot_reply", LI_QIANG, reply).await;
+    let deliverer = Arc::new(deliverer(db, &emu, &[10]));
+    let cancel = jifen::runtime::CancellationToken::new();
+    let worker = tokio::spawn({
+        let (deliverer, cancel) = (deliverer.clone(), cancel.clone());
+        async move { deliverer.run(cancel).await }
+    });
+    let started = std::time::Instant::now();
+    while !emu
+        .emulator
+        .messages()
+        .iter()
+        .any(|m| m.channel == "robot_oto")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the reply waited behind the work notifications"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    worker.await.unwrap();
+    emu.stop().await;
+}
+
+async fn what_dingtalk_did_with_each_work_notification_is_read_back(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed(store).await;
+    let emu = emulator().await;
+    // The same content twice in a day: DingTalk accepts both and delivers one.
+    queue(
+        store,
+        "notify:a",
+        "work_notification",
+        LI_QIANG,
+        markdown("积分 +5", "准时打卡"),
+    )
+    .await;
+    queue(
+        store,
+        "notify:b",
+        "work_notification",
+        LI_QIANG,
+        markdown("积分 +5", "准时打卡"),
+    )
+    .await;
+    let deliverer = deliverer(db, &emu, &[10]);
+    assert_eq!(deliverer.run_once().await.unwrap(), 2);
+    let later = Timestamp::now() + jiff::SignedDuration::from_secs(60);
+    assert_eq!(deliverer.check_results(later).await.unwrap(), 2);
+    assert_eq!(
+        deliverer.check_results(later).await.unwrap(),
+        0,
+        "read back once"
+    );
+    let mut results: Vec<String> = store
+        .outbox(Some("sent"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.result.unwrap_or_default())
+        .collect();
+    results.sort();
+    assert!(results[0].starts_with("delivered"), "{results:?}");
+    assert!(
+        results[1].starts_with("refused: held back by DingTalk's limits"),
+        "{results:?}"
+    );
+    emu.stop().await;
+}
+
+async fn a_push_to_someone_dingtalk_does_not_know_is_dead_lettered_at_once(db: &TestDb) {
+    let store = db.store.as_ref();
+    let emu = emulator().await;
+    queue(
+        store,
+        "oto:ghost",
+        "robot_oto",
+        "ghost-0001",
+        markdown("积分", "你好"),
+    )
+    .await;
+    let deliverer = deliverer(db, &emu, &[10, 10, 10]);
+    assert_eq!(deliverer.run_once().await.unwrap(), 1);
+    let dead = store.outbox(Some("dead"), 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "no retry can help");
+    assert_eq!(dead[0].attempts, 1);
+    assert!(
+        dead[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("does not know user ghost-0001"),
+        "{:?}",
+        dead[0]
+    );
+    emu.stop().await;
+}
+
+async fn a_restarted_deliverer_takes_back_its_own_claims_at_once(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed(store).await;
+    queue(
+        store,
+        "notify:c",
+        "work_notification",
+        LI_QIANG,
+        markdown("积分", "第 1 条"),
+    )
+    .await;
+    let now = Timestamp::now();
+    let minute = jiff::SignedDuration::from_secs(60);
+    let held = store
+        .claim_outbox(now, now + minute, 10, "host-a:8080/delivery", Lane::Others)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    let emu = emulator().await;
+    let mut deliverer = deliverer(db, &emu, &[10]);
+    deliverer.settings.owner = "host-a:8080/delivery".into();
+    let deliverer = Arc::new(deliverer);
+    let cancel = jifen::runtime::CancellationToken::new();
+    let worker = tokio::spawn({
+        let (deliverer, cancel) = (deliverer.clone(), cancel.clone());
+        async move { deliverer.run(cancel).await }
+    });
+    let started = std::time::Instant::now();
+    while emu.emulator.messages().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the restarted process waited out its own lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cancel.cancel();
+    worker.await.unwrap();
     emu.stop().await;
 }

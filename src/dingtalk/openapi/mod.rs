@@ -102,6 +102,20 @@ impl ApiError {
     }
 }
 
+impl From<ApiError> for crate::domain::Failure {
+    fn from(e: ApiError) -> crate::domain::Failure {
+        use crate::domain::Failure;
+        match e.failure.retry() {
+            Retry::Later => Failure::Retry(e.to_string()),
+            Retry::After(after) => Failure::RateLimited {
+                after,
+                reason: e.to_string(),
+            },
+            Retry::Never => Failure::Permanent(e.to_string()),
+        }
+    }
+}
+
 /// One request, before the token is added.
 enum Call<'a> {
     /// oapi.dingtalk.com: `POST path?access_token=` with a JSON body.
