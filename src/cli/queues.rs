@@ -45,7 +45,10 @@ pub(super) async fn inbox(
                     }
                     if row.status == "failed" && row.retryable {
                         let again = row.next_attempt_at.to_zoned(tz.clone());
-                        say!("        tried again at {}", again.strftime("%Y-%m-%d %H:%M"))?;
+                        say!(
+                            "        tried again at {}",
+                            again.strftime("%Y-%m-%d %H:%M")
+                        )?;
                     }
                 }
             }

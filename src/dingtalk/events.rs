@@ -24,6 +24,8 @@ pub enum EventError {
     NotJson,
     #[error("the message has no EventType")]
     NoEventType,
+    #[error("the EventType holds a control character")]
+    BadEventType,
 }
 
 /// What a decrypted callback message asks of us.
@@ -42,6 +44,9 @@ pub fn parse_message(plaintext: &str) -> Result<Message, EventError> {
         .and_then(Value::as_str)
         .filter(|t| !t.is_empty())
         .ok_or(EventError::NoEventType)?;
+    if event_type.chars().any(char::is_control) {
+        return Err(EventError::BadEventType);
+    }
     if URL_CHECKS.contains(&event_type) {
         return Ok(Message::UrlCheck);
     }
@@ -90,10 +95,13 @@ fn task_key(v: &Value) -> Result<String, String> {
     let id = text(v, "processInstanceId")?;
     let kind = text(v, "type")?;
     let task = match v.get("taskId").map(scalar) {
-        Some(Some(task)) => task,
+        Some(Some(_)) => text(v, "taskId")?,
         _ => format!(
             "{}+{}",
-            v.get("activityId").and_then(scalar).unwrap_or_default(),
+            v.get("activityId")
+                .map(|_| text(v, "activityId"))
+                .transpose()?
+                .unwrap_or_default(),
             text(v, "staffId")?
         ),
     };
@@ -118,7 +126,7 @@ fn attendance_records(v: &Value, plaintext: &str) -> Vec<InboundEvent> {
         .iter()
         .map(|record| {
             let key = match record.get("bizId").and_then(scalar) {
-                Some(biz) => Ok(format!("attendance:{biz}")),
+                Some(_) => text(record, "bizId").map(|biz| format!("attendance:{biz}")),
                 None => text(record, "userId")
                     .and_then(|u| Ok(format!("attendance:{u}:{}", text(record, "checkTime")?))),
             };
@@ -131,10 +139,16 @@ fn attendance_records(v: &Value, plaintext: &str) -> Vec<InboundEvent> {
 }
 
 fn text(v: &Value, field: &str) -> Result<String, String> {
-    v.get(field)
+    let value = v
+        .get(field)
         .and_then(scalar)
         .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("field {field} is missing"))
+        .ok_or_else(|| format!("field {field} is missing"))?;
+    // An id goes into keys and columns; control characters (a NUL) have no place there.
+    if value.chars().any(char::is_control) {
+        return Err(format!("field {field} holds a control character"));
+    }
+    Ok(value)
 }
 
 fn scalar(v: &Value) -> Option<String> {
@@ -219,6 +233,14 @@ mod tests {
                 r#"{"EventType":"attendance_check_record"}"#,
                 "without DataList",
             ),
+            (
+                r#"{"EventType":"bpms_instance_change","processInstanceId":"PI\u0000","type":"finish"}"#,
+                "processInstanceId holds a control character",
+            ),
+            (
+                r#"{"EventType":"attendance_check_record","DataList":[{"bizId":"b\u0000"}]}"#,
+                "bizId holds a control character",
+            ),
         ];
         for (plaintext, reason) in cases {
             let got = events(plaintext);
@@ -252,6 +274,10 @@ mod tests {
         assert_eq!(
             parse_message(r#"{"type":"x"}"#),
             Err(EventError::NoEventType)
+        );
+        assert_eq!(
+            parse_message(r#"{"EventType":"bpms\u0000"}"#),
+            Err(EventError::BadEventType)
         );
     }
 }

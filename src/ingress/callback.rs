@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::InboxWriter;
+use super::inbox_writer::InboxError;
 use crate::dingtalk::crypto::{CallbackCrypto, CryptoError};
 use crate::dingtalk::events::{EventError, Message, parse_message};
 use crate::store::NewInboxRow;
@@ -52,7 +53,7 @@ pub enum CallbackError {
     #[error("{0}")]
     Event(#[from] EventError),
     #[error("{0}")]
-    Inbox(#[from] super::inbox_writer::InboxError),
+    Inbox(#[from] InboxError),
 }
 
 impl IntoResponse for CallbackError {
@@ -60,6 +61,7 @@ impl IntoResponse for CallbackError {
         let status = match &self {
             CallbackError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             CallbackError::Crypto(CryptoError::SignatureMismatch) => StatusCode::UNAUTHORIZED,
+            CallbackError::Inbox(InboxError::Refused) => StatusCode::BAD_REQUEST,
             CallbackError::Inbox(_) => StatusCode::SERVICE_UNAVAILABLE,
             CallbackError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             _ => StatusCode::BAD_REQUEST,
@@ -84,6 +86,7 @@ fn code(e: &CallbackError) -> &'static str {
         CallbackError::Crypto(CryptoError::SignatureMismatch) => "bad_signature",
         CallbackError::Crypto(_) => "bad_ciphertext",
         CallbackError::Event(_) => "bad_event",
+        CallbackError::Inbox(InboxError::Refused) => "unstorable",
         CallbackError::Inbox(_) => "unavailable",
     }
 }

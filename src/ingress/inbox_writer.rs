@@ -17,8 +17,13 @@ const MAX_BATCH: usize = 4_000;
 pub enum InboxError {
     #[error("the inbox writer has stopped")]
     Stopped,
+    /// The database could not take it now; the sender should try again.
     #[error("could not store the event: {0}")]
     Store(String),
+    /// The database refuses these rows themselves (what they hold cannot be stored); the
+    /// rest of their batch was stored without them.
+    #[error("the event cannot be stored as it is")]
+    Refused,
 }
 
 struct Job {
@@ -63,12 +68,15 @@ async fn run(store: Arc<dyn InboxStore>, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        // Rows move into one batch; waiters only need to hear that it is durable.
+        // Rows go into one batch; each waiter's are kept aside too, in case the batch is
+        // refused and they must be stored one request at a time.
         let mut rows = Vec::with_capacity(count);
         let mut waiters = Vec::with_capacity(jobs.len());
+        let mut batches = Vec::with_capacity(jobs.len());
         for job in jobs {
             waiters.push(job.done);
-            rows.extend(job.rows);
+            rows.extend(job.rows.iter().cloned());
+            batches.push(job.rows);
         }
         let started = std::time::Instant::now();
         let outcome: Result<u64, StoreError> = store.insert_inbox(rows).await;
@@ -80,12 +88,35 @@ async fn run(store: Arc<dyn InboxStore>, mut queue: mpsc::Receiver<Job>) {
                     let _ = done.send(Ok(()));
                 }
             }
+            // One request's rows may be what the database refuses: store each request's
+            // alone, so only that one is refused and the others are not failed with it.
+            Err(e) if !e.is_transient() && waiters.len() > 1 => {
+                tracing::warn!(error = %e, rows = count, "inbox batch refused; storing its requests one by one");
+                for (done, rows) in waiters.into_iter().zip(batches) {
+                    let outcome = store.insert_inbox(rows).await;
+                    let _ = done.send(outcome.map(|_| ()).map_err(refusal));
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, rows = count, "inbox write failed");
+                let error = refusal(e);
+                tracing::error!(error = %error, rows = count, "inbox write failed");
                 for done in waiters {
-                    let _ = done.send(Err(InboxError::Store(e.to_string())));
+                    let _ = done.send(Err(match &error {
+                        InboxError::Refused => InboxError::Refused,
+                        other => InboxError::Store(other.to_string()),
+                    }));
                 }
             }
         }
+    }
+}
+
+/// How a failed insert is answered: refused, or to be tried again.
+fn refusal(e: StoreError) -> InboxError {
+    if e.is_transient() {
+        InboxError::Store(e.to_string())
+    } else {
+        tracing::warn!(error = %e, "the database refuses an inbox row");
+        InboxError::Refused
     }
 }

@@ -63,6 +63,7 @@ impl IntoResponse for RobotError {
             RobotError::BadBody(_) => (StatusCode::BAD_REQUEST, "bad_body"),
             RobotError::OtherRobot(_) => (StatusCode::FORBIDDEN, "other_robot"),
             RobotError::OtherCorp(_) => (StatusCode::FORBIDDEN, "other_corp"),
+            RobotError::Inbox(InboxError::Refused) => (StatusCode::BAD_REQUEST, "unstorable"),
             RobotError::Inbox(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         };
         // Says what was wrong; never the secret or what was typed.

@@ -14,6 +14,7 @@ use serde_json::json;
 use support::{TestDb, checked, manual, seed_org, shanghai};
 
 on_both_backends!(
+    a_row_the_database_refuses_fails_only_its_own_request,
     migrating_twice_applies_nothing_the_second_time,
     an_event_posts_entries_and_moves_totals_in_one_commit,
     redelivered_event_posts_once,
@@ -1037,4 +1038,40 @@ async fn a_managers_budget_counts_awards_not_rejected_or_reversed_ones(db: &Test
         .unwrap();
     assert_eq!(tx.monthly_budget("zhangwei").await.unwrap(), Some(150));
     tx.commit().await.unwrap();
+}
+
+async fn a_row_the_database_refuses_fails_only_its_own_request(db: &TestDb) {
+    let writer = jifen::ingress::InboxWriter::spawn(db.store.clone());
+    // Fifty callbacks arrive together with one whose key PostgreSQL cannot store (a NUL).
+    let mut requests = Vec::new();
+    for n in 0..50 {
+        let writer = writer.clone();
+        requests.push(tokio::spawn(async move {
+            writer
+                .store(vec![inbox_row(&format!("good-{n}"), None)])
+                .await
+        }));
+    }
+    let bad = {
+        let writer = writer.clone();
+        tokio::spawn(async move { writer.store(vec![inbox_row("bad\0key", None)]).await })
+    };
+    for request in requests {
+        request.await.unwrap().expect("a good callback is stored");
+    }
+    let bad = bad.await.unwrap();
+    if db.store.backend() == jifen::store::Backend::Postgres {
+        assert!(
+            matches!(bad, Err(jifen::ingress::inbox_writer::InboxError::Refused)),
+            "{bad:?}"
+        );
+    }
+    let stored = db.store.inbox(None, 100).await.unwrap();
+    assert_eq!(
+        stored
+            .iter()
+            .filter(|r| r.dedup_key.starts_with("good-"))
+            .count(),
+        50
+    );
 }
