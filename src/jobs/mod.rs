@@ -16,10 +16,15 @@ use crate::config::{Config, ConfigError, JobSchedules};
 use crate::dingtalk::openapi::{ApiError, OpenApiClient};
 use crate::domain::Calendar;
 use crate::domain::Month;
+use crate::domain::calendar::signed;
 use crate::domain::schedule::{JobSchedule, slot_instant};
 use crate::rules::RuleSet;
 use crate::runtime::CancellationToken;
 use crate::store::{Store, StoreError};
+
+/// How long a running slot is held without renewal; a replica that dies mid-run leaves it
+/// to the others after this.
+const JOB_LEASE: Duration = Duration::from_secs(300);
 
 /// The jobs jifen knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,8 +193,32 @@ impl Jobs {
         outcomes
     }
 
+    /// Runs `work`, renewing the slot's lease meanwhile, so that another replica takes the
+    /// slot over only when this one has died.
+    async fn while_renewing(
+        &self,
+        job: Job,
+        slot: &str,
+        work: impl std::future::Future<Output = Result<String, JobError>>,
+    ) -> Result<String, JobError> {
+        tokio::pin!(work);
+        let mut renew = tokio::time::interval(JOB_LEASE / 4);
+        renew.tick().await;
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = renew.tick() => {
+                    let until = Timestamp::now() + signed(JOB_LEASE);
+                    if let Err(e) = self.store.renew_job_run(job.name(), slot, until).await {
+                        tracing::warn!(job = job.name(), slot, error = %e, "cannot renew the job's lease");
+                    }
+                }
+            }
+        }
+    }
+
     /// Claims `slot` of `job` and runs it; `Taken` when it ran or runs elsewhere. A failed
-    /// slot may be claimed again.
+    /// slot, or one whose replica died mid-run, may be claimed again.
     pub async fn run_slot(
         &self,
         job: Job,
@@ -197,11 +226,16 @@ impl Jobs {
         now: Timestamp,
     ) -> Result<SlotOutcome, JobError> {
         let label = slot.to_string();
-        if !self.store.claim_job_run(job.name(), &label, now).await? {
+        let lease_until = Timestamp::now() + signed(JOB_LEASE);
+        if !self
+            .store
+            .claim_job_run(job.name(), &label, now, lease_until)
+            .await?
+        {
             return Ok(SlotOutcome::Taken);
         }
         tracing::info!(job = job.name(), slot = %label, "job started");
-        let result: Result<String, JobError> = async {
+        let work = async {
             match job {
                 Job::Reconcile => {
                     // A slot reconciles the day before it.
@@ -249,8 +283,8 @@ impl Jobs {
                     .await
                 }
             }
-        }
-        .await;
+        };
+        let result = self.while_renewing(job, &label, work).await;
         let (ok, detail) = match &result {
             Ok(report) => (true, report.clone()),
             Err(e) => (false, e.to_string()),

@@ -25,10 +25,23 @@ pub struct JobRun {
 
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Takes slot `slot` of `job` for this process: true when it is ours to run (new, or
-    /// failed before), false when it ran or is running elsewhere.
-    async fn claim_job_run(&self, job: &str, slot: &str, at: Timestamp)
-    -> Result<bool, StoreError>;
+    /// Takes slot `slot` of `job` for this process until `lease_until`: true when it is
+    /// ours to run (new, failed before, or left running by a replica whose lease ran out),
+    /// false when it ran or is running elsewhere.
+    async fn claim_job_run(
+        &self,
+        job: &str,
+        slot: &str,
+        at: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Keeps a running slot ours until `lease_until`; false if it is no longer running here.
+    async fn renew_job_run(
+        &self,
+        job: &str,
+        slot: &str,
+        lease_until: Timestamp,
+    ) -> Result<bool, StoreError>;
     async fn finish_job_run(
         &self,
         job: &str,
@@ -49,20 +62,46 @@ impl<B: SqlBackend> JobStore for B {
         job: &str,
         slot: &str,
         at: Timestamp,
+        lease_until: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut c = self.writer().acquire().await?;
         let claimed = B::Db::execute(
             &mut c,
-            sql("INSERT INTO job_runs (job, slot, status, started_at) \
-                 VALUES ($1, $2, 'running', $3) ON CONFLICT (job, slot) DO UPDATE SET \
+            sql(
+                "INSERT INTO job_runs (job, slot, status, started_at, lease_until) \
+                 VALUES ($1, $2, 'running', $3, $4) ON CONFLICT (job, slot) DO UPDATE SET \
                  status = 'running', started_at = excluded.started_at, finished_at = NULL, \
-                 detail = NULL WHERE job_runs.status = 'failed'")
+                 detail = NULL, lease_until = excluded.lease_until \
+                 WHERE job_runs.status = 'failed' OR (job_runs.status = 'running' \
+                 AND job_runs.lease_until IS NOT NULL AND job_runs.lease_until < $3)",
+            )
             .arg(job)
             .arg(slot)
-            .arg(at.as_millisecond()),
+            .arg(at.as_millisecond())
+            .arg(lease_until.as_millisecond()),
         )
         .await?;
         Ok(claimed == 1)
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn renew_job_run(
+        &self,
+        job: &str,
+        slot: &str,
+        lease_until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.writer().acquire().await?;
+        let renewed = B::Db::execute(
+            &mut c,
+            sql("UPDATE job_runs SET lease_until = $3 \
+                 WHERE job = $1 AND slot = $2 AND status = 'running'")
+            .arg(job)
+            .arg(slot)
+            .arg(lease_until.as_millisecond()),
+        )
+        .await?;
+        Ok(renewed == 1)
     }
 
     #[instrument(level = "debug", skip(self))]

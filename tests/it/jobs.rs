@@ -31,6 +31,7 @@ on_both_backends!(
     a_missed_slot_runs_within_the_grace_window_only,
     a_failed_slot_can_run_again_and_a_done_one_cannot,
     the_honor_board_reaches_each_group_once_while_two_replicas_run,
+    a_slot_left_running_by_a_dead_replica_runs_again_once_its_lease_has_passed,
 );
 
 fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
@@ -143,6 +144,55 @@ async fn a_failed_slot_can_run_again_and_a_done_one_cannot(db: &TestDb) {
         SlotOutcome::Taken
     );
     emu.stop().await;
+}
+
+async fn a_slot_left_running_by_a_dead_replica_runs_again_once_its_lease_has_passed(db: &TestDb) {
+    let store = db.store.as_ref();
+    let (job, slot) = ("reconcile", "2026-11-23T06:30:00");
+    let t0: Timestamp = "2026-11-22T22:30:00Z".parse().unwrap();
+    let minutes = |m: i64| t0 + jiff::SignedDuration::from_mins(m);
+    // Replica A takes the slot for five minutes, renews it once, then dies.
+    assert!(
+        store
+            .claim_job_run(job, slot, t0, minutes(5))
+            .await
+            .unwrap()
+    );
+    assert!(store.renew_job_run(job, slot, minutes(8)).await.unwrap());
+    assert!(
+        !store
+            .claim_job_run(job, slot, minutes(6), minutes(11))
+            .await
+            .unwrap(),
+        "held while its lease is renewed"
+    );
+    // Once the lease has passed, replica B runs the slot, and only B.
+    assert!(
+        store
+            .claim_job_run(job, slot, minutes(9), minutes(14))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_job_run(job, slot, minutes(10), minutes(15))
+            .await
+            .unwrap()
+    );
+    store
+        .finish_job_run(job, slot, true, "recovered", minutes(12))
+        .await
+        .unwrap();
+    assert!(
+        !store
+            .claim_job_run(job, slot, minutes(60), minutes(65))
+            .await
+            .unwrap(),
+        "a done slot never runs again"
+    );
+    assert!(!store.renew_job_run(job, slot, minutes(70)).await.unwrap());
+    let runs = store.job_runs(Some(job), 10).await.unwrap();
+    assert_eq!((runs.len(), runs[0].status.as_str()), (1, "done"));
 }
 
 async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &TestDb) {
