@@ -34,6 +34,7 @@ on_both_backends!(
     a_rate_limited_call_waits_without_spending_an_attempt,
     a_restarted_processor_takes_back_its_own_claims_at_once,
     a_check_in_of_someone_new_fetches_them_from_dingtalk_and_posts,
+    steady_callback_traffic_while_processing_fails_no_row,
 );
 
 #[derive(Default)]
@@ -782,5 +783,74 @@ async fn a_check_in_of_someone_new_fetches_them_from_dingtalk_and_posts(db: &Tes
     assert!(
         matches!(&outcomes[1].1, RowOutcome::Failed(why) if why.contains("user nobody")),
         "{outcomes:?}"
+    );
+}
+
+async fn steady_callback_traffic_while_processing_fails_no_row(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let people = ["zhangwei", "wangfang", "lina", "liuyang", "hr"];
+    // A month of working days' check-ins for five people, a minute apart each day.
+    let first = 1_791_420_720_000i64;
+    let day = 86_400_000i64;
+    let checks: Vec<(String, i64)> = (0..60)
+        .flat_map(|d| people.iter().map(move |p| (p.to_string(), first + d * day)))
+        .collect();
+    let fake = FakeDingTalk {
+        attendance: checks.iter().map(|(u, at)| on_time(u, *at)).collect(),
+        ..FakeDingTalk::default()
+    };
+    let (p, _) = processor(db, fake, fast());
+    let cancel = jifen::runtime::CancellationToken::new();
+    let worker = tokio::spawn(Arc::new(p).run(cancel.clone()));
+    // Callbacks keep arriving through the group-commit writer while the processor posts:
+    // the check-ins, among many events jifen keeps but does not use.
+    let writer = jifen::ingress::InboxWriter::spawn(db.store.clone());
+    let mut senders = Vec::new();
+    for (n, (userid, at)) in checks.iter().enumerate() {
+        let writer = writer.clone();
+        let push = check_in_push(&format!("b{n}"), userid, *at);
+        senders.push(tokio::spawn(async move {
+            let mut rows = vec![NewInboxRow {
+                dedup_key: format!("attendance:b{n}"),
+                source: "http".into(),
+                event_type: "attendance_check_record".into(),
+                payload: push,
+                ignored: None,
+                received_at: Timestamp::now(),
+            }];
+            for k in 0..10 {
+                rows.push(NewInboxRow {
+                    dedup_key: format!("raw:noise:{n}:{k}"),
+                    source: "http".into(),
+                    event_type: "user_modify_org".into(),
+                    payload: "{}".into(),
+                    ignored: Some("noise".into()),
+                    received_at: Timestamp::now(),
+                });
+            }
+            writer.store(rows).await.unwrap();
+        }));
+        if n % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    for sender in senders {
+        sender.await.unwrap();
+    }
+    until_settled(db, "steady traffic").await;
+    cancel.cancel();
+    worker.await.unwrap();
+    let failed = db.store.inbox(Some("failed"), 10).await.unwrap();
+    assert!(failed.is_empty(), "{failed:#?}");
+    let done = db.store.inbox(Some("done"), 1000).await.unwrap();
+    assert_eq!(done.len(), checks.len());
+    let mut posted = 0;
+    for userid in people {
+        posted += db.store.entries(userid, 1000, None).await.unwrap().len();
+    }
+    assert_eq!(
+        posted,
+        checks.len(),
+        "one entry per check-in (caps may make it 0 points)"
     );
 }
