@@ -20,7 +20,7 @@ use crate::org::sync_directory;
 use crate::outbox::deliver::{Deliverer, DeliverySettings};
 use crate::processor::{Processor, ProcessorSettings};
 use crate::rules::{RuleSet, load_rules_file};
-use crate::runtime::{Server, Supervisor, serve};
+use crate::runtime::{Server, Supervisor, serve_with};
 use crate::store::{self, Store, redact_url};
 use crate::web::{AppState, router};
 
@@ -226,7 +226,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         async move { keep_current(&index, LEADERBOARD_CATCH_UP, cancel).await }
     });
     let app = router(state, callback, robot, config.server.max_body_bytes);
-    let server = serve(listener, app)?;
+    let server = serve_with(listener, app, config.server_limits()?)?;
     tracing::info!(
         "listening on http://{addr}, database {} ({})",
         store.backend(),

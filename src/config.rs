@@ -22,6 +22,11 @@ pub const DEFAULT_CONFIG_PATH: &str = "config/jifen.toml";
 pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_LISTEN", "server.listen"),
     ("JIFEN_INSTANCE_ID", "server.instance_id"),
+    ("JIFEN_MAX_CONNECTIONS", "server.max_connections"),
+    (
+        "JIFEN_HEADER_TIMEOUT_SECONDS",
+        "server.header_timeout_seconds",
+    ),
     ("JIFEN_ADMIN_TOKEN", "server.admin_token"),
     ("JIFEN_DATABASE_URL", "database.url"),
     ("JIFEN_TIME_ZONE", "organisation.time_zone"),
@@ -59,6 +64,9 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_DINGTALK_CORP_ID", "dingtalk.corp_id"),
 ];
 
+/// Keys whose environment overrides are numbers, not text.
+const NUMERIC_KEYS: &[&str] = &["server.max_connections", "server.header_timeout_seconds"];
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -95,6 +103,12 @@ pub struct ServerConfig {
     pub admin_token: Option<SecretString>,
     /// This replica's name, kept across restarts, under which it claims work.
     pub instance_id: Option<String>,
+    /// Connections open at once; one more is answered 503.
+    pub max_connections: usize,
+    /// Seconds a client has to send its request headers (and a kept-alive connection may
+    /// idle), and to send its body.
+    pub header_timeout_seconds: u64,
+    pub body_timeout_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +118,9 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             admin_token: None,
             instance_id: None,
+            max_connections: 1024,
+            header_timeout_seconds: 30,
+            body_timeout_seconds: 30,
         }
     }
 }
@@ -436,7 +453,14 @@ impl Config {
             })
             .collect();
         for (key, value) in overrides {
-            figment = figment.merge(Serialized::default(&key, value));
+            figment = if NUMERIC_KEYS.contains(&key.as_str()) {
+                let number: u64 = value.trim().parse().map_err(|_| {
+                    ConfigError::Invalid(format!("{key}: must be a whole number, found {value:?}"))
+                })?;
+                figment.merge(Serialized::default(&key, number))
+            } else {
+                figment.merge(Serialized::default(&key, value))
+            };
         }
         let mut config: Config = figment
             .extract()
@@ -503,6 +527,7 @@ impl Config {
         if self.server.max_body_bytes == 0 {
             return Err(key("server.max_body_bytes", "must be more than 0"));
         }
+        self.server_limits()?;
         let url = self.database.url.trim();
         if !(url.starts_with("sqlite:")
             || url.starts_with("postgres://")
@@ -692,6 +717,28 @@ impl Config {
                     })
             })
             .collect()
+    }
+
+    /// What one client may hold of the HTTP server.
+    pub fn server_limits(&self) -> Result<crate::runtime::Limits, ConfigError> {
+        let s = &self.server;
+        if s.max_connections == 0 {
+            return Err(key("server.max_connections", "must be at least 1"));
+        }
+        for (name, seconds) in [
+            ("server.header_timeout_seconds", s.header_timeout_seconds),
+            ("server.body_timeout_seconds", s.body_timeout_seconds),
+        ] {
+            if seconds == 0 {
+                return Err(key(name, "must be at least 1"));
+            }
+        }
+        Ok(crate::runtime::Limits {
+            max_connections: s.max_connections,
+            header_timeout: std::time::Duration::from_secs(s.header_timeout_seconds),
+            body_timeout: std::time::Duration::from_secs(s.body_timeout_seconds),
+            ..crate::runtime::Limits::default()
+        })
     }
 
     /// The name this replica claims inbox rows and pushes under: `server.instance_id`, else

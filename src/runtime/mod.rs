@@ -5,7 +5,7 @@
 mod serve;
 mod supervisor;
 
-pub use serve::{Server, serve};
+pub use serve::{Limits, Server, serve, serve_with};
 pub use supervisor::{Health, Supervisor, WorkerState};
 pub use tokio_util::sync::CancellationToken;
 

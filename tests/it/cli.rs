@@ -543,3 +543,57 @@ fn a_reader_that_goes_away_ends_output_quietly() {
         assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
     }
 }
+
+#[test]
+fn half_open_connections_are_dropped_and_the_limit_answers_503() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let server = spawn_server(&[
+        ("JIFEN_DATABASE_URL", &url),
+        ("JIFEN_MAX_CONNECTIONS", "8"),
+        ("JIFEN_HEADER_TIMEOUT_SECONDS", "1"),
+    ]);
+    let health = |addr: &str| {
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    // Eight clients start a request and never finish it; one more connects and sends nothing.
+    let mut stalled: Vec<std::net::TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+                .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Past the limit, a new connection is told so at once.
+    assert!(
+        health(&server.addr).starts_with("HTTP/1.1 503"),
+        "over the limit"
+    );
+    // The header timeout drops the stalled ones; the server answers again.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    for s in &mut stalled {
+        s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+            .unwrap();
+        let mut rest = Vec::new();
+        let closed = match s.read_to_end(&mut rest) {
+            Ok(_) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+        };
+        assert!(closed, "a stalled connection was not closed");
+    }
+    assert!(
+        health(&server.addr).starts_with("HTTP/1.1 200"),
+        "healthy again"
+    );
+    server.stop();
+}
