@@ -714,6 +714,7 @@ async fn create_people_for(
                 leads: Vec::new(),
                 active: true,
                 hired_at: None,
+                left_at: None,
             })
             .await?;
         }

@@ -1,6 +1,7 @@
 //! The people and departments as the leaderboards see them: a stable small number per person
 //! (boards are indexed by it), the department tree for "this department and below", and who
-//! may be ranked in a period (active, not excluded, employed for the whole period if asked).
+//! may be ranked in a period (still employed, not excluded, employed for the whole period if
+//! asked).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -24,7 +25,8 @@ pub struct Exclusions {
 pub struct Member {
     pub userid: String,
     pub name: String,
-    pub active: bool,
+    /// Not left the organisation; who left is never ranked again.
+    pub employed: bool,
     /// Unix ms.
     pub hired_at: Option<i64>,
     pub departments: Vec<String>,
@@ -96,7 +98,7 @@ impl Directory {
                         .any(|d| directory.within_any(d, &rules.departments)),
                 userid: e.userid,
                 name: e.name,
-                active: e.active,
+                employed: e.left_at.is_none(),
                 hired_at: e.hired_at.map(|t| t.as_millisecond()),
                 departments: e.departments,
             };
@@ -149,7 +151,7 @@ impl Directory {
             (true, Some(period), Some(hired)) => hired <= period.start.as_millisecond(),
             _ => true,
         };
-        m.active && !m.excluded && employed_throughout
+        m.employed && !m.excluded && employed_throughout
     }
 
     /// Puts on `board` everyone who belongs on the board of `period`, and takes off everyone
@@ -298,8 +300,9 @@ mod tests {
             name: userid.into(),
             departments: vec![dept.into()],
             leads: vec![],
-            active: userid != "gone",
+            active: true,
             hired_at: Some(hired.parse().unwrap()),
+            left_at: (userid == "gone").then(|| "2026-10-20T02:00:00Z".parse().unwrap()),
         };
         DirectorySnapshot {
             departments: vec![
@@ -408,6 +411,7 @@ mod tests {
             leads: vec![],
             active: true,
             hired_at: None,
+            left_at: None,
         });
         let second = Directory::build(&first, later, &Exclusions::default());
         for userid in ["ann", "bob", "cat", "dan", "gone"] {

@@ -57,6 +57,7 @@ pub fn employee_from(user: User) -> Employee {
             .map(|d| d.dept_id.to_string())
             .collect(),
         active: user.active.unwrap_or(true),
+        left_at: None,
         hired_at: user
             .hired_date
             .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok()),

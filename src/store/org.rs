@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use jiff::Timestamp;
 use tracing::instrument;
 
 use super::StoreError;
@@ -42,19 +43,28 @@ pub async fn userids(store: &dyn OrgStore) -> Result<Vec<String>, StoreError> {
 #[async_trait]
 pub trait OrgTx: Send {
     async fn upsert_department(&mut self, department: &Department) -> Result<(), StoreError>;
-    /// Creates or updates the person, replaces their memberships, and opens their account.
+    /// Creates or updates the person (as employed: DingTalk lists them), replaces their
+    /// memberships, and opens their account.
     async fn upsert_employee(&mut self, employee: &Employee) -> Result<(), StoreError>;
     /// The person's departments and all their ancestors.
     async fn departments_of(&mut self, userid: &str) -> Result<Vec<String>, StoreError>;
     /// A person's name, for explanations that name who acted.
     async fn employee_name(&mut self, userid: &str) -> Result<Option<String>, StoreError>;
+    /// Records that the person left at `at` (once); false for someone unknown or gone already.
+    async fn mark_left(&mut self, userid: &str, at: Timestamp) -> Result<bool, StoreError>;
+    /// Records that DingTalk removed the department at `at` (once).
+    async fn remove_department(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError>;
 }
 
-type PersonRow = (String, String, bool, Option<i64>);
+type PersonRow = (String, String, bool, Option<i64>, Option<i64>);
 
 /// A stored person with their memberships (department, leads it).
 fn person(row: PersonRow, memberships: Vec<(String, bool)>) -> Result<Employee, StoreError> {
-    let (userid, name, active, hired_at) = row;
+    let (userid, name, active, hired_at, left_at) = row;
+    let time = |what: &str, ms: Option<i64>| {
+        ms.map(|ms| millis(ms).ok_or_else(|| StoreError::Corrupt(format!("{userid}: {what}"))))
+            .transpose()
+    };
     Ok(Employee {
         leads: memberships
             .iter()
@@ -62,9 +72,8 @@ fn person(row: PersonRow, memberships: Vec<(String, bool)>) -> Result<Employee, 
             .map(|(d, _)| d.clone())
             .collect(),
         departments: memberships.into_iter().map(|(d, _)| d).collect(),
-        hired_at: hired_at
-            .map(|ms| millis(ms).ok_or_else(|| StoreError::Corrupt(format!("{userid}: hired_at"))))
-            .transpose()?,
+        hired_at: time("hired_at", hired_at)?,
+        left_at: time("left_at", left_at)?,
         userid,
         name,
         active,
@@ -86,7 +95,7 @@ impl<B: SqlBackend> OrgStore for B {
         let mut c = self.reader().acquire().await?;
         let row: Option<PersonRow> = B::Db::fetch_optional(
             &mut c,
-            sql("SELECT userid, name, active, hired_at FROM employees WHERE userid = $1")
+            sql("SELECT userid, name, active, hired_at, left_at FROM employees WHERE userid = $1")
                 .arg(userid),
         )
         .await?;
@@ -129,7 +138,7 @@ impl<B: SqlBackend> OrgStore for B {
         let mut c = self.reader().acquire().await?;
         let people: Vec<PersonRow> = B::Db::fetch_all(
             &mut c,
-            sql("SELECT userid, name, active, hired_at FROM employees ORDER BY userid"),
+            sql("SELECT userid, name, active, hired_at, left_at FROM employees ORDER BY userid"),
         )
         .await?;
         let memberships: Vec<(String, String, bool)> = B::Db::fetch_all(
@@ -142,7 +151,7 @@ impl<B: SqlBackend> OrgStore for B {
         .await?;
         let departments: Vec<(String, String, Option<String>)> = B::Db::fetch_all(
             &mut c,
-            sql("SELECT id, name, parent_id FROM departments ORDER BY id"),
+            sql("SELECT id, name, parent_id FROM departments WHERE removed_at IS NULL ORDER BY id"),
         )
         .await?;
         let mut by_person: HashMap<String, Vec<(String, bool)>> = HashMap::new();
@@ -175,7 +184,8 @@ impl<DB: Dialect> OrgTx for SqlTx<DB> {
             sql(
                 "INSERT INTO departments (id, name, parent_id, updated_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
-                 parent_id = excluded.parent_id, updated_at = excluded.updated_at",
+                 parent_id = excluded.parent_id, updated_at = excluded.updated_at, \
+                 removed_at = NULL",
             )
             .arg(d.id.as_str())
             .arg(d.name.as_str())
@@ -193,16 +203,18 @@ impl<DB: Dialect> OrgTx for SqlTx<DB> {
         DB::execute(
             &mut self.tx,
             sql(
-                "INSERT INTO employees (userid, name, active, updated_at, hired_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (userid) DO UPDATE SET \
+                "INSERT INTO employees (userid, name, active, updated_at, hired_at, left_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (userid) DO UPDATE SET \
                  name = excluded.name, active = excluded.active, \
-                 updated_at = excluded.updated_at, hired_at = excluded.hired_at",
+                 updated_at = excluded.updated_at, hired_at = excluded.hired_at, \
+                 left_at = excluded.left_at",
             )
             .arg(userid)
             .arg(e.name.as_str())
             .arg(e.active)
             .arg(now)
-            .arg(e.hired_at.map(|t| t.as_millisecond())),
+            .arg(e.hired_at.map(|t| t.as_millisecond()))
+            .arg(e.left_at.map(|t| t.as_millisecond())),
         )
         .await?;
         DB::execute(
@@ -270,5 +282,31 @@ impl<DB: Dialect> OrgTx for SqlTx<DB> {
         )
         .await?;
         Ok(row.map(|(name,)| name))
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn mark_left(&mut self, userid: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let marked = DB::execute(
+            &mut self.tx,
+            sql("UPDATE employees SET left_at = $2, updated_at = $2 \
+                 WHERE userid = $1 AND left_at IS NULL")
+            .arg(userid)
+            .arg(at.as_millisecond()),
+        )
+        .await?;
+        Ok(marked == 1)
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn remove_department(&mut self, id: &str, at: Timestamp) -> Result<bool, StoreError> {
+        let removed = DB::execute(
+            &mut self.tx,
+            sql("UPDATE departments SET removed_at = $2, updated_at = $2 \
+                 WHERE id = $1 AND removed_at IS NULL")
+            .arg(id)
+            .arg(at.as_millisecond()),
+        )
+        .await?;
+        Ok(removed == 1)
     }
 }

@@ -24,6 +24,7 @@ on_both_backends!(
     departments_are_ranked_by_total_and_per_head,
     entries_committed_out_of_id_order_are_each_counted_once,
     unknown_people_departments_and_periods_are_refused,
+    people_who_left_are_never_ranked_and_unactivated_ones_are,
 );
 
 /// Wednesday 2026-11-18, noon in Shanghai.
@@ -453,4 +454,37 @@ async fn unknown_people_departments_and_periods_are_refused(db: &TestDb) {
             .await,
         Err(LeaderboardError::UnknownDepartment(_))
     ));
+}
+
+async fn people_who_left_are_never_ranked_and_unactivated_ones_are(db: &TestDb) {
+    seed(db).await;
+    // 刘洋 never activated the DingTalk app; 李娜 left the company on Monday.
+    let mut tx = db.store.begin().await.unwrap();
+    let mut liuyang: Employee = db.store.employee("liuyang").await.unwrap().unwrap();
+    liuyang.active = false;
+    tx.upsert_employee(&liuyang).await.unwrap();
+    assert!(
+        tx.mark_left("lina", "2026-11-16T02:00:00Z".parse().unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(!tx.mark_left("lina", now()).await.unwrap(), "left once");
+    tx.commit().await.unwrap();
+    let index = leaderboards(&db.store, settings(TiePolicy::Shared, hr_excluded()), now()).await;
+    for window in [Window::Week, Window::Month, Window::All] {
+        let board = index
+            .people(&query(window, None, None), Some("lina"), now())
+            .await
+            .unwrap();
+        assert_eq!(board.me, None, "{window:?}: who left is not ranked");
+        assert!(board.top.iter().all(|r| r.userid != "lina"));
+        assert!(
+            board.top.iter().any(|r| r.userid == "liuyang"),
+            "{window:?}: not having activated DingTalk is no reason to be left off"
+        );
+    }
+    // Their entries stay theirs.
+    assert!(!db.store.entries("lina", 10, None).await.unwrap().is_empty());
+    let lina = db.store.employee("lina").await.unwrap().unwrap();
+    assert!(!lina.is_employed());
 }

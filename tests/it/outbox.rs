@@ -73,6 +73,7 @@ async fn seed(store: &dyn Store) {
         leads: vec![],
         active: true,
         hired_at: None,
+        left_at: None,
     })
     .await
     .unwrap();

@@ -744,6 +744,7 @@ async fn a_check_in_of_someone_new_fetches_them_from_dingtalk_and_posts(db: &Tes
             leads: vec![],
             active: true,
             hired_at: None,
+            left_at: None,
         }],
         departments: vec![Department {
             id: "rd-app".into(),

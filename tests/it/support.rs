@@ -266,6 +266,7 @@ pub async fn seed_org(store: &dyn Store) {
             },
             active: true,
             hired_at: None,
+            left_at: None,
         })
         .await
         .unwrap();
