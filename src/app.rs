@@ -184,12 +184,10 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
                 },
                 wake,
             });
-            let jobs = Arc::new(Jobs::from_config(
-                config,
-                store.clone(),
-                client.clone(),
-                rules.clone(),
-            )?);
+            let jobs = Arc::new(Jobs {
+                leaderboard: Some(leaderboard.clone()),
+                ..Jobs::from_config(config, store.clone(), client.clone(), rules.clone())?
+            });
             let synced = Arc::new(tokio::sync::OnceCell::new());
             let (store, leaderboard) = (store.clone(), leaderboard.clone());
             workers.spawn("processor", move |cancel| {
@@ -246,11 +244,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
 async fn first_sync(client: &OpenApiClient, store: &dyn Store, leaderboard: &LeaderboardIndex) {
     match sync_directory(client, store).await {
         Ok(report) => {
-            tracing::info!(
-                departments = report.departments,
-                employees = report.employees,
-                "address book synced from DingTalk"
-            );
+            tracing::info!(%report, "address book synced from DingTalk");
             if let Err(e) = leaderboard.refresh_directory().await {
                 tracing::warn!(error = %e, "leaderboards keep the previous address book");
             }

@@ -255,6 +255,7 @@ pub struct JobsConfig {
     /// A slot missed by less than this (e.g. jifen was down) runs once on start.
     pub grace_minutes: u64,
     pub reconcile: JobConfig,
+    pub address_book: JobConfig,
     pub month_close: JobConfig,
     pub honor_board: HonorBoardConfig,
 }
@@ -289,6 +290,7 @@ pub struct JobConfig {
 #[derive(Debug, Clone)]
 pub struct JobSchedules {
     pub reconcile: (JobSchedule, bool),
+    pub address_book: (JobSchedule, bool),
     pub month_close: (JobSchedule, bool),
     pub honor_board: (JobSchedule, bool),
 }
@@ -303,6 +305,10 @@ impl Default for JobsConfig {
             grace_minutes: 120,
             reconcile: JobConfig {
                 cron: "0 30 6 * * *".into(),
+                enabled: true,
+            },
+            address_book: JobConfig {
+                cron: "0 0 5 * * *".into(),
                 enabled: true,
             },
             month_close: JobConfig {
@@ -772,6 +778,11 @@ impl Config {
                 "jobs.reconcile.cron",
                 &j.reconcile.cron,
                 j.reconcile.enabled,
+            )?,
+            address_book: parse(
+                "jobs.address_book.cron",
+                &j.address_book.cron,
+                j.address_book.enabled,
             )?,
             month_close: parse(
                 "jobs.month_close.cron",

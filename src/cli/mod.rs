@@ -411,11 +411,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let result = crate::org::sync_directory(&client, store.as_ref()).await;
             store.close().await;
             let report = result?;
-            say!(
-                "synced {} departments and {} employees from DingTalk",
-                report.departments,
-                report.employees
-            )?;
+            say!("synced from DingTalk: {report}")?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Ledger {

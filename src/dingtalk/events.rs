@@ -7,6 +7,34 @@ use sha1::{Digest, Sha1};
 /// Event types whose receipt needs an answer but carries no work.
 pub const URL_CHECKS: &[&str] = &["check_url", "check_create_suite_url"];
 
+/// Changes to the address book, which jifen follows.
+pub const CONTACT_EVENTS: &[&str] = &[
+    "user_add_org",
+    "user_modify_org",
+    "user_leave_org",
+    "org_dept_create",
+    "org_dept_modify",
+    "org_dept_remove",
+];
+
+/// What changed in the address book, and for whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactChange {
+    pub kind: ContactKind,
+    /// Userids, or department ids.
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactKind {
+    /// A person joined, or their details changed: read them again.
+    PersonChanged,
+    PersonLeft,
+    /// A department was created or changed: read the departments again.
+    DepartmentChanged,
+    DepartmentRemoved,
+}
+
 /// What the receiver stores for one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundEvent {
@@ -54,6 +82,13 @@ pub fn parse_message(plaintext: &str) -> Result<Message, EventError> {
         "bpms_instance_change" => vec![keyed(event_type, plaintext, instance_key(&value))],
         "bpms_task_change" => vec![keyed(event_type, plaintext, task_key(&value))],
         "attendance_check_record" => attendance_records(&value, plaintext),
+        contact if CONTACT_EVENTS.contains(&contact) => {
+            vec![keyed(
+                event_type,
+                plaintext,
+                contact_key(&value, event_type),
+            )]
+        }
         other => vec![InboundEvent {
             dedup_key: format!("raw:{other}:{}", digest(plaintext)),
             event_type: other.to_string(),
@@ -80,6 +115,69 @@ fn keyed(event_type: &str, plaintext: &str, key: Result<String, String>) -> Inbo
             ignored: Some(missing),
         },
     }
+}
+
+/// A contact event's ids, under the legacy (`UserId`) or the Stream (`userId`) spelling.
+fn contact_ids(v: &Value, event_type: &str) -> Result<Vec<String>, String> {
+    let names: [&str; 2] = if event_type.starts_with("user_") {
+        ["UserId", "userId"]
+    } else {
+        ["DeptId", "deptId"]
+    };
+    let list = names
+        .iter()
+        .find_map(|n| v.get(*n))
+        .ok_or_else(|| format!("field {} is missing", names[0]))?;
+    let ids: Vec<String> = match list {
+        Value::Array(items) => items.iter().filter_map(scalar).collect(),
+        other => scalar(other).into_iter().collect(),
+    };
+    if ids.is_empty() {
+        return Err(format!("field {} lists nobody", names[0]));
+    }
+    if ids
+        .iter()
+        .any(|id| id.is_empty() || id.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "field {} holds an empty id or a control character",
+            names[0]
+        ));
+    }
+    Ok(ids)
+}
+
+/// (event type, time, ids): DingTalk stamps each change; the same push again has the same key.
+fn contact_key(v: &Value, event_type: &str) -> Result<String, String> {
+    let mut ids = contact_ids(v, event_type)?;
+    ids.sort();
+    let at = ["TimeStamp", "timeStamp"]
+        .iter()
+        .find_map(|n| v.get(*n).and_then(scalar))
+        .unwrap_or_default();
+    Ok(format!("contact:{event_type}:{at}:{}", ids.join(",")))
+}
+
+/// The change a stored contact event describes.
+pub fn contact_change(payload: &str) -> Result<ContactChange, String> {
+    let v: Value =
+        serde_json::from_str(payload).map_err(|_| "the contact event is not JSON".to_string())?;
+    let event_type = v
+        .get("EventType")
+        .or_else(|| v.get("eventType"))
+        .and_then(Value::as_str)
+        .ok_or("the contact event has no EventType")?;
+    let kind = match event_type {
+        "user_add_org" | "user_modify_org" => ContactKind::PersonChanged,
+        "user_leave_org" => ContactKind::PersonLeft,
+        "org_dept_create" | "org_dept_modify" => ContactKind::DepartmentChanged,
+        "org_dept_remove" => ContactKind::DepartmentRemoved,
+        other => return Err(format!("{other} is not a contact event")),
+    };
+    Ok(ContactChange {
+        kind,
+        ids: contact_ids(&v, event_type)?,
+    })
 }
 
 /// (processInstanceId, type, result): an instance starts, then finishes once.
@@ -206,6 +304,47 @@ mod tests {
     }
 
     #[test]
+    fn contact_events_are_keyed_by_time_and_ids_and_say_what_changed() {
+        let cases = [
+            (
+                r#"{"EventType":"user_add_org","TimeStamp":"1716185263417","UserId":["u2","u1"],"CorpId":"ding1"}"#,
+                "contact:user_add_org:1716185263417:u1,u2",
+                ContactKind::PersonChanged,
+                vec!["u2", "u1"],
+            ),
+            (
+                r#"{"EventType":"user_leave_org","TimeStamp":"1716185263418","UserId":["u3"]}"#,
+                "contact:user_leave_org:1716185263418:u3",
+                ContactKind::PersonLeft,
+                vec!["u3"],
+            ),
+            (
+                r#"{"EventType":"org_dept_remove","TimeStamp":"1","DeptId":[575401962]}"#,
+                "contact:org_dept_remove:1:575401962",
+                ContactKind::DepartmentRemoved,
+                vec!["575401962"],
+            ),
+            (
+                r#"{"EventType":"org_dept_create","timeStamp":"2","deptId":["7"]}"#,
+                "contact:org_dept_create:2:7",
+                ContactKind::DepartmentChanged,
+                vec!["7"],
+            ),
+        ];
+        for (plaintext, key, kind, ids) in cases {
+            let event = &events(plaintext)[0];
+            assert_eq!(
+                (event.dedup_key.as_str(), &event.ignored),
+                (key, &None),
+                "{plaintext}"
+            );
+            let change = contact_change(&event.payload).unwrap();
+            assert_eq!(change.kind, kind);
+            assert_eq!(change.ids, ids);
+        }
+    }
+
+    #[test]
     fn an_attendance_push_is_split_into_one_event_per_record() {
         let got = events(
             r#"{"EventType":"attendance_check_record","DataList":[{"bizId":"b1"},{"bizId":"b2"}]}"#,
@@ -222,8 +361,12 @@ mod tests {
     fn unknown_or_incomplete_events_are_kept_as_ignored() {
         let cases = [
             (
-                r#"{"EventType":"user_add_org","UserId":["u1"]}"#,
+                r#"{"EventType":"org_role_change","RoleId":["r1"]}"#,
                 "not used by jifen",
+            ),
+            (
+                r#"{"EventType":"user_leave_org","UserId":[]}"#,
+                "UserId lists nobody",
             ),
             (
                 r#"{"EventType":"bpms_instance_change","type":"finish"}"#,

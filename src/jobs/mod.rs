@@ -18,6 +18,7 @@ use crate::domain::Calendar;
 use crate::domain::Month;
 use crate::domain::calendar::signed;
 use crate::domain::schedule::{JobSchedule, slot_instant};
+use crate::leaderboard::LeaderboardIndex;
 use crate::rules::RuleSet;
 use crate::runtime::CancellationToken;
 use crate::store::{Store, StoreError};
@@ -31,6 +32,8 @@ const JOB_LEASE: Duration = Duration::from_secs(300);
 pub enum Job {
     /// The previous day's attendance and DingTalk's failed callbacks, into the inbox.
     Reconcile,
+    /// The whole address book read again: who joined, changed or left.
+    AddressBook,
     /// Closes the previous month: period rules, then frozen totals.
     MonthClose,
     /// Last week's top ten, to the configured groups.
@@ -38,11 +41,17 @@ pub enum Job {
 }
 
 impl Job {
-    pub const ALL: [Job; 3] = [Job::Reconcile, Job::MonthClose, Job::HonorBoard];
+    pub const ALL: [Job; 4] = [
+        Job::Reconcile,
+        Job::AddressBook,
+        Job::MonthClose,
+        Job::HonorBoard,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Job::Reconcile => "reconcile",
+            Job::AddressBook => "address_book",
             Job::MonthClose => "month_close",
             Job::HonorBoard => "honor_board",
         }
@@ -56,6 +65,9 @@ impl Job {
         match self {
             Job::Reconcile => {
                 "feed the previous day's attendance and DingTalk's failed callbacks into the inbox"
+            }
+            Job::AddressBook => {
+                "read the whole address book: who joined, changed or left since the last time"
             }
             Job::MonthClose => {
                 "close the previous month: full-attendance awards, then its totals frozen"
@@ -71,12 +83,14 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error(transparent)]
     DingTalk(#[from] ApiError),
-    #[error("unknown job {0:?}; the jobs are: reconcile, month_close, honor_board")]
+    #[error("unknown job {0:?}; the jobs are: reconcile, address_book, month_close, honor_board")]
     Unknown(String),
     #[error("{0}")]
     BadSlot(String),
     #[error(transparent)]
     Close(#[from] crate::period::CloseError),
+    #[error(transparent)]
+    Sync(#[from] crate::org::SyncError),
     #[error(transparent)]
     Calendar(#[from] crate::domain::calendar::CalendarError),
     #[error(transparent)]
@@ -96,11 +110,13 @@ impl JobSpec {
     pub fn from_config(config: &Config) -> Result<Vec<JobSpec>, ConfigError> {
         let JobSchedules {
             reconcile,
+            address_book,
             month_close,
             honor_board,
         } = config.job_schedules()?;
         Ok([
             (Job::Reconcile, reconcile),
+            (Job::AddressBook, address_book),
             (Job::MonthClose, month_close),
             (Job::HonorBoard, honor_board),
         ]
@@ -134,6 +150,8 @@ pub struct Jobs {
     /// A slot missed by less than this still runs (once) when jifen starts.
     pub grace: Duration,
     pub honor: HonorSettings,
+    /// Told when the address book changes, so the boards follow at once.
+    pub leaderboard: Option<Arc<LeaderboardIndex>>,
 }
 
 impl Jobs {
@@ -152,6 +170,7 @@ impl Jobs {
             specs: JobSpec::from_config(config)?,
             grace: config.job_grace(),
             honor: HonorSettings::from_config(config),
+            leaderboard: None,
         })
     }
 
@@ -251,6 +270,16 @@ impl Jobs {
                         now,
                     )
                     .await?;
+                    Ok(report.to_string())
+                }
+                Job::AddressBook => {
+                    let report =
+                        crate::org::sync_directory(&self.client, self.store.as_ref()).await?;
+                    if let Some(boards) = &self.leaderboard
+                        && let Err(e) = boards.refresh_directory().await
+                    {
+                        tracing::warn!(error = %e, "leaderboards keep the previous address book for now");
+                    }
                     Ok(report.to_string())
                 }
                 Job::MonthClose => {

@@ -1,8 +1,12 @@
 //! Keeping jifen's people and departments in step with DingTalk's address book: walk the
 //! departments from the root, list each one's members, look each person up, and store the
 //! lot in one transaction, so rules with a department scope and bot replies see today's org.
+//! Whoever is no longer in the address book has left; what changed is reported.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use jiff::Timestamp;
 
 use crate::dingtalk::openapi::{ApiError, OpenApiClient, User};
 use crate::domain::{Department, Employee};
@@ -19,11 +23,52 @@ pub enum SyncError {
     Store(#[from] StoreError),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a full sync found and changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncReport {
+    /// In the address book now.
     pub departments: usize,
     pub employees: usize,
+    /// New to jifen, or back after leaving.
+    pub joined: usize,
+    /// Another name, department, role or hire date.
+    pub changed: usize,
+    /// Gone from the address book, so marked as left.
+    pub left: usize,
+    pub departments_added: usize,
+    pub departments_removed: usize,
+    /// Leavers not marked because the answer looked wrong (see [`MAX_LEAVING_SHARE`]).
+    pub left_unmarked: usize,
 }
+
+impl fmt::Display for SyncReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} people in {} departments: {} joined, {} changed, {} left; {} departments added, {} removed",
+            self.employees,
+            self.departments,
+            self.joined,
+            self.changed,
+            self.left,
+            self.departments_added,
+            self.departments_removed
+        )?;
+        if self.left_unmarked > 0 {
+            write!(
+                f,
+                "; {} missing from the address book were NOT marked as left (too many at once: check the app's contact permissions)",
+                self.left_unmarked
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// A sync in which more than this share of the people employed would leave at once is
+/// taken for a bad answer (a permission taken away, a partial address book): nobody is
+/// marked as left, and the report says so.
+pub const MAX_LEAVING_SHARE: f64 = 0.5;
 
 /// Every department, walking down from the organisation itself.
 pub async fn department_tree(client: &OpenApiClient) -> Result<Vec<Department>, ApiError> {
@@ -86,13 +131,26 @@ pub async fn fetch_directory(
     Ok((departments, employees.into_values().collect()))
 }
 
-/// Fetches the address book and stores it; people and departments are created or updated,
-/// never deleted (their entries stay theirs).
+/// Fetches the whole address book, fresh, and stores it: people and departments are created
+/// or updated; whoever is no longer in it is marked as left (their entries stay theirs) and
+/// departments no longer in it as removed.
 pub async fn sync_directory(
     client: &OpenApiClient,
     store: &dyn Store,
 ) -> Result<SyncReport, SyncError> {
+    client.forget_directory();
     let (departments, employees) = fetch_directory(client).await?;
+    let before = store.directory().await?;
+    let now = Timestamp::now();
+    let mut report = compare(&before, &departments, &employees);
+    let present: BTreeSet<&str> = employees.iter().map(|e| e.userid.as_str()).collect();
+    let leaving: Vec<&Employee> = before
+        .people
+        .iter()
+        .filter(|p| p.is_employed() && !present.contains(p.userid.as_str()))
+        .collect();
+    let employed = before.people.iter().filter(|p| p.is_employed()).count();
+    let too_many = leaving.len() > 10 && leaving.len() as f64 > employed as f64 * MAX_LEAVING_SHARE;
     let mut tx = store.begin().await?;
     for d in &departments {
         tx.upsert_department(d).await?;
@@ -100,9 +158,64 @@ pub async fn sync_directory(
     for e in &employees {
         tx.upsert_employee(e).await?;
     }
+    if too_many {
+        report.left_unmarked = leaving.len();
+    } else {
+        for person in &leaving {
+            report.left += usize::from(tx.mark_left(&person.userid, now).await?);
+        }
+    }
+    let listed: BTreeSet<&str> = departments.iter().map(|d| d.id.as_str()).collect();
+    for gone in before
+        .departments
+        .iter()
+        .filter(|d| !listed.contains(d.id.as_str()))
+    {
+        report.departments_removed += usize::from(tx.remove_department(&gone.id, now).await?);
+    }
     tx.commit().await?;
-    Ok(SyncReport {
+    Ok(report)
+}
+
+/// Who joined or changed, and which departments are new, against what was stored.
+fn compare(
+    before: &crate::store::DirectorySnapshot,
+    departments: &[Department],
+    employees: &[Employee],
+) -> SyncReport {
+    let stored: BTreeMap<&str, &Employee> = before
+        .people
+        .iter()
+        .map(|p| (p.userid.as_str(), p))
+        .collect();
+    let known: BTreeSet<&str> = before.departments.iter().map(|d| d.id.as_str()).collect();
+    let mut report = SyncReport {
         departments: departments.len(),
         employees: employees.len(),
-    })
+        departments_added: departments
+            .iter()
+            .filter(|d| !known.contains(d.id.as_str()))
+            .count(),
+        ..SyncReport::default()
+    };
+    for e in employees {
+        match stored.get(e.userid.as_str()) {
+            Some(old) if old.is_employed() => report.changed += usize::from(!same_person(old, e)),
+            _ => report.joined += 1,
+        }
+    }
+    report
+}
+
+fn same_person(a: &Employee, b: &Employee) -> bool {
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    a.name == b.name
+        && a.active == b.active
+        && a.hired_at == b.hired_at
+        && sorted(&a.departments) == sorted(&b.departments)
+        && sorted(&a.leads) == sorted(&b.leads)
 }

@@ -4,6 +4,7 @@
 //! one never holds the rest; a failure is retried, deferred or set aside by its kind
 //! (`failure.rs`), and ends up visible, never lost.
 
+mod contacts;
 pub mod failure;
 pub mod normalise;
 mod post;
@@ -22,6 +23,7 @@ use self::failure::Failure;
 use self::normalise::check_in;
 use self::source::{AttendanceResult, DingTalkSource};
 use crate::bot::{Bot, Handled};
+use crate::dingtalk::events::CONTACT_EVENTS;
 use crate::dingtalk::robot::ROBOT_MESSAGE;
 use crate::domain::Calendar;
 use crate::domain::calendar::signed;
@@ -227,6 +229,8 @@ impl Processor {
         let attempt = async {
             if row.event_type == ROBOT_MESSAGE {
                 self.answer(row).await
+            } else if CONTACT_EVENTS.contains(&row.event_type.as_str()) {
+                self.follow_contacts(row).await
             } else {
                 self.post(row, attendance).await
             }

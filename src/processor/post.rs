@@ -38,6 +38,7 @@ impl Processor {
                     if added.len() < MAX_NEW_PEOPLE && added.insert(userid.clone()) =>
                 {
                     self.add_person(&userid).await?;
+                    self.directory_changed().await;
                 }
                 Err(CommitError::Ledger(e)) => return Err(e.into()),
                 Err(CommitError::Store(e)) => return Err(e.into()),
@@ -75,8 +76,8 @@ impl Processor {
         Ok(RowOutcome::Skipped(why))
     }
 
-    /// Adds a person DingTalk knows and jifen does not yet, with any departments of theirs
-    /// jifen has not seen either.
+    /// Stores a person as DingTalk has them now, with any departments of theirs jifen has
+    /// not seen yet.
     pub(super) async fn add_person(&self, userid: &str) -> Result<(), Failure> {
         let person = self.source.person(userid).await?;
         let mut unknown = false;
@@ -94,8 +95,7 @@ impl Processor {
         }
         tx.upsert_employee(&person).await?;
         tx.commit().await?;
-        tracing::info!(userid, "a person new to jifen was added from DingTalk");
-        self.directory_changed().await;
+        tracing::info!(userid, "a person was read from DingTalk");
         Ok(())
     }
 

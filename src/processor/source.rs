@@ -81,7 +81,7 @@ pub trait DingTalkSource: Send + Sync {
     ) -> Result<Vec<AttendanceResult>, SourceError>;
     /// A person as the address book has them now (not a cached copy).
     async fn person(&self, userid: &str) -> Result<Employee, SourceError>;
-    /// Every department of the organisation.
+    /// Every department of the organisation, as it is now.
     async fn departments(&self) -> Result<Vec<Department>, SourceError>;
 }
 
@@ -131,6 +131,7 @@ impl DingTalkSource for OpenApiClient {
     }
 
     async fn departments(&self) -> Result<Vec<Department>, SourceError> {
+        self.forget_directory();
         Ok(crate::org::department_tree(self).await?)
     }
 }

@@ -229,13 +229,13 @@ async fn an_unknown_but_signed_event_type_is_stored_as_ignored(db: &TestDb) {
     let (status, _) = send(
         &url,
         &crypto,
-        r#"{"EventType":"user_add_org","UserId":["u9"],"CorpId":"ding8a7c6e5d4b3a2f10"}"#,
+        r#"{"EventType":"chat_add_member","ChatId":"c9","CorpId":"ding8a7c6e5d4b3a2f10"}"#,
     )
     .await;
     assert_eq!(status, StatusCode::OK);
     let rows = db.store.inbox(Some("ignored"), 10).await.unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].event_type, "user_add_org");
+    assert_eq!(rows[0].event_type, "chat_add_member");
     assert!(
         rows[0]
             .last_error

@@ -54,6 +54,7 @@ fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
         }],
         grace: Duration::from_secs(grace_minutes * 60),
         honor: HonorSettings::default(),
+        leaderboard: None,
     }
 }
 

@@ -332,6 +332,14 @@ impl OpenApiClient {
         field(API, &value, "result")
     }
 
+    /// Forgets cached people, departments and memberships, so the next look-ups read the
+    /// address book as it is now.
+    pub fn forget_directory(&self) {
+        self.users.clear();
+        self.sub_departments.clear();
+        self.department_members.clear();
+    }
+
     /// A person, from the cache when looked up recently.
     pub async fn user(&self, userid: &str) -> Result<User, ApiError> {
         match self.users.get(&userid.to_string()) {
