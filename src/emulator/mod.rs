@@ -4,6 +4,7 @@
 //! It records every message it is sent, and plays DingTalk's side of event callbacks and of
 //! the robot's chats.
 
+pub mod contacts;
 pub mod gate;
 mod newapi;
 mod oapi;
@@ -115,6 +116,8 @@ pub struct Emulator {
     settings: EmulatorSettings,
     books: Mutex<Books>,
     callback: Mutex<Option<CallbackTarget>>,
+    /// Who joined or left since the organisation was generated.
+    staffing: Mutex<contacts::Staffing>,
     robot_url: Mutex<Option<String>>,
     /// Its own address, for the sessionWebhooks it hands out; set when it starts serving.
     base_url: std::sync::OnceLock<String>,
@@ -130,6 +133,7 @@ impl Emulator {
             gate: Gate::new(settings.token_ttl, settings.qps_per_api),
             books: Mutex::default(),
             callback: Mutex::default(),
+            staffing: Mutex::default(),
             robot_url: Mutex::default(),
             base_url: std::sync::OnceLock::new(),
             http: reqwest::Client::builder()
@@ -333,6 +337,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/_emulator/checkins", post(push_check_ins))
         .route("/_emulator/callbacks/drop", post(drop_pushes))
         .route("/_emulator/robot", post(send_robot_message))
+        .route("/_emulator/contacts", post(change_contacts))
         .route("/robot/sendBySession", post(session_reply))
         .fallback(dispatch)
         .with_state(emulator)
@@ -429,6 +434,24 @@ async fn send_robot_message(State(emu): Shared, Json(send): Json<robot::RobotSen
         Ok(delivery) => Json(delivery).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
     }
+}
+
+#[derive(Deserialize)]
+struct ContactRequest {
+    #[serde(flatten)]
+    change: contacts::ContactChange,
+    /// Push DingTalk's contact event for it (the default), or change it unannounced.
+    #[serde(default = "announced")]
+    announce: bool,
+}
+
+fn announced() -> bool {
+    true
+}
+
+async fn change_contacts(State(emu): Shared, Json(request): Json<ContactRequest>) -> Json<Value> {
+    let delivered = emu.change_contacts(request.change, request.announce).await;
+    Json(json!({ "delivered": delivered }))
 }
 
 async fn session_reply(

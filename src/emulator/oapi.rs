@@ -238,8 +238,7 @@ fn update_data(emu: &Emulator, body: &Value) -> Answer {
 fn user_get(emu: &Emulator, body: &Value) -> Answer {
     let userid = text(body, "userid").ok_or_else(|| missing("userid"))?;
     let user = emu
-        .org
-        .user(userid)
+        .user_now(userid)
         .ok_or_else(|| (60121, "找不到该用户".to_string()))?;
     Ok(json!({"result": {
         "userid": user.userid,
@@ -260,12 +259,11 @@ fn user_get(emu: &Emulator, body: &Value) -> Answer {
 
 fn listsub(emu: &Emulator, body: &Value) -> Answer {
     let parent = int(body, "dept_id").unwrap_or(1);
-    if emu.org.department(parent).is_none() {
+    let departments = emu.departments_now();
+    if !departments.iter().any(|d| d.id == parent) {
         return Err((60003, "部门不存在".into()));
     }
-    let subs: Vec<Value> = emu
-        .org
-        .departments
+    let subs: Vec<Value> = departments
         .iter()
         .filter(|d| d.parent == Some(parent))
         .map(|d| json!({"dept_id": d.id, "name": d.name, "parent_id": parent, "create_dept_group": false, "auto_add_user": true}))
@@ -275,10 +273,10 @@ fn listsub(emu: &Emulator, body: &Value) -> Answer {
 
 fn listid(emu: &Emulator, body: &Value) -> Answer {
     let dept = int(body, "dept_id").ok_or_else(|| missing("dept_id"))?;
-    if emu.org.department(dept).is_none() {
+    if !emu.departments_now().iter().any(|d| d.id == dept) {
         return Err((60003, "部门不存在".into()));
     }
-    let ids = emu.org.members().remove(&dept).unwrap_or_default();
+    let ids = emu.members_now().remove(&dept).unwrap_or_default();
     Ok(json!({"result": {"userid_list": ids}}))
 }
 

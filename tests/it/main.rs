@@ -22,6 +22,7 @@ mod leaderboard;
 mod ledger_properties;
 mod migrations;
 mod openapi_client;
+mod org;
 mod outbox;
 mod period;
 mod processor;
