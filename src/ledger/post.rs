@@ -118,7 +118,7 @@ pub async fn post_event(
         };
         let rule_id = award.rule_id.clone();
         let result = match tx
-            .entry_by_source(&event.source_key, &award.rule_id)
+            .entry_by_source(&event.source_key, &award.rule_key)
             .await?
         {
             Some(existing) => RuleResult::Posting {
@@ -197,13 +197,14 @@ async fn post_award(
     if book_at.is_some() {
         inputs.insert("happened_at".into(), json!(event.occurred_at));
     }
+    let named_by = award.named_by;
     let entry = NewEntry {
         userid: award.userid,
         kind: EntryKind::Rule,
         points,
         deltas,
         source_key: event.source_key.clone(),
-        rule_key: award.rule_id.clone(),
+        rule_key: award.rule_key,
         rule_id: Some(award.rule_id),
         rule_version: Some(award.rule_version),
         actor: None,
@@ -215,7 +216,14 @@ async fn post_award(
         occurred_at,
         posted_at: now,
     };
-    insert(tx, &entry).await
+    let entry = insert(tx, &entry).await?;
+    // Points someone asked for on another's behalf (a form naming them) are kept in the
+    // audit trail like an award made through the robot.
+    if let Some(actor) = named_by {
+        let reason = entry.explanation.zh.clone();
+        audit(tx, &actor, "form_award", &entry, &reason, now).await?;
+    }
+    Ok(entry)
 }
 
 /// An award or deduction made by a person, e.g. HR through a bot command.

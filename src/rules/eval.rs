@@ -13,11 +13,17 @@ use crate::domain::{Calendar, DomainEvent, Explanation};
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Award {
     pub rule_id: String,
+    /// With the event's source key, what makes the entry unique: the rule's id, or, when a
+    /// form names several people, the rule's id and this person's.
+    pub rule_key: String,
     pub rule_version: u32,
     pub rule_name: String,
     pub category: String,
     /// Who receives the points.
     pub userid: String,
+    /// The person who named them, when the points go to someone an event names (a form's
+    /// originator): what they did goes into the audit trail.
+    pub named_by: Option<String>,
     pub points: i64,
     pub review: bool,
     pub notify: NotifyPolicy,
@@ -95,10 +101,12 @@ pub fn evaluate(rules: &RuleSet, event: &DomainEvent, calendar: &Calendar) -> Ve
         .rules
         .iter()
         .filter(|rule| rule.event == event.kind)
-        .map(|rule| {
-            let not_applicable = |reason: String| Outcome::NotApplicable {
-                rule_id: rule.id.clone(),
-                reason,
+        .flat_map(|rule| {
+            let not_applicable = |reason: String| {
+                vec![Outcome::NotApplicable {
+                    rule_id: rule.id.clone(),
+                    reason,
+                }]
             };
             if rule.effective_from.is_some_and(|from| date < from) {
                 return not_applicable(format!(
@@ -122,19 +130,35 @@ pub fn evaluate(rules: &RuleSet, event: &DomainEvent, calendar: &Calendar) -> Ve
                         ));
                     }
                     Err(error) => {
-                        return Outcome::Failed {
+                        return vec![Outcome::Failed {
                             rule_id: rule.id.clone(),
                             error,
-                        };
+                        }];
                     }
                 }
             }
-            match award(rule, event, &vars) {
-                Ok(award) => Outcome::Fired(award),
-                Err(error) => Outcome::Failed {
+            let awards = targets(rule, event, &vars).and_then(|(targets, shown)| {
+                if rule.refuse_self && targets.contains(&event.userid) {
+                    return Ok(Err(format!(
+                        "{} names themself in {shown}, which this rule refuses",
+                        event.userid
+                    )));
+                }
+                let single = targets.len() == 1;
+                let named_by = rule.target.as_ref().map(|_| event.userid.clone());
+                targets
+                    .into_iter()
+                    .map(|userid| award(rule, &vars, userid, named_by.clone(), single))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Ok)
+            });
+            match awards {
+                Ok(Ok(awards)) => awards.into_iter().map(Outcome::Fired).collect(),
+                Ok(Err(refused)) => not_applicable(refused),
+                Err(error) => vec![Outcome::Failed {
                     rule_id: rule.id.clone(),
                     error,
-                },
+                }],
             }
         })
         .collect()
@@ -158,7 +182,33 @@ fn variables(event: &DomainEvent, calendar: &Calendar) -> Map<String, Json> {
     vars
 }
 
-fn award(rule: &Rule, event: &DomainEvent, vars: &Map<String, Json>) -> Result<Award, String> {
+/// Who the rule awards: the event's person, or everyone its `target` field names (a form's
+/// contact field may name several); and the field's name, for explanations.
+fn targets(
+    rule: &Rule,
+    event: &DomainEvent,
+    vars: &Map<String, Json>,
+) -> Result<(Vec<String>, String), String> {
+    let Some(path) = &rule.target else {
+        return Ok((vec![event.userid.clone()], "the event".into()));
+    };
+    let value = lookup(vars, path)?;
+    let people = userids_from(value);
+    if people.is_empty() {
+        return Err(format!(
+            "field {path} should name one or more people, found {value}"
+        ));
+    }
+    Ok((people, path.to_string()))
+}
+
+fn award(
+    rule: &Rule,
+    vars: &Map<String, Json>,
+    userid: String,
+    named_by: Option<String>,
+    single: bool,
+) -> Result<Award, String> {
     let mut inputs = Map::new();
     if let Some(condition) = &rule.when {
         for name in condition.variables() {
@@ -167,14 +217,13 @@ fn award(rule: &Rule, event: &DomainEvent, vars: &Map<String, Json>) -> Result<A
             }
         }
     }
-    let userid = match &rule.target {
-        None => event.userid.clone(),
-        Some(path) => {
-            let value = lookup(vars, path)?;
-            inputs.insert(path.to_string(), value.clone());
-            userid_from(value)
-                .ok_or_else(|| format!("field {path} should hold a userid, found {value}"))?
-        }
+    if let Some(path) = &rule.target {
+        inputs.insert(path.to_string(), lookup(vars, path)?.clone());
+    }
+    let rule_key = if single {
+        rule.id.clone()
+    } else {
+        format!("{}@{userid}", rule.id)
     };
 
     let name = &rule.name;
@@ -246,10 +295,12 @@ fn award(rule: &Rule, event: &DomainEvent, vars: &Map<String, Json>) -> Result<A
     };
     Ok(Award {
         rule_id: rule.id.clone(),
+        rule_key,
         rule_version: rule.version,
         rule_name: rule.name.clone(),
         category: rule.category.clone(),
         userid,
+        named_by,
         points,
         review: rule.review,
         notify: rule.notify,
@@ -268,14 +319,27 @@ fn lookup<'a>(vars: &'a Map<String, Json>, path: &FieldPath) -> Result<&'a Json,
     current.ok_or_else(|| format!("the event has no field {path}"))
 }
 
-fn userid_from(value: &Json) -> Option<String> {
-    match value {
+/// The userids a field names: one (text or a number), or a list of them (DingTalk's
+/// contact field), each once, in order; empty when it names nobody usable.
+fn userids_from(value: &Json) -> Vec<String> {
+    let one = |v: &Json| match v {
         Json::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
         Json::Number(n) => Some(n.to_string()),
-        // DingTalk's contact field holds a list of people; a points request names one.
-        Json::Array(items) if items.len() == 1 => userid_from(&items[0]),
         _ => None,
-    }
+    };
+    let mut people: Vec<String> = match value {
+        Json::Array(items) => {
+            let listed: Vec<Option<String>> = items.iter().map(one).collect();
+            if listed.iter().any(Option::is_none) {
+                return Vec::new();
+            }
+            listed.into_iter().flatten().collect()
+        }
+        other => one(other).into_iter().collect(),
+    };
+    let mut seen = std::collections::HashSet::new();
+    people.retain(|p| seen.insert(p.clone()));
+    people
 }
 
 /// A whole number from a JSON number or a form's text ("8", "+8", " -3 ", "8.0").
@@ -320,16 +384,18 @@ mod tests {
     }
 
     #[test]
-    fn userids_are_read_from_text_numbers_and_single_person_lists() {
-        let cases = [
-            (json!("zhangwei"), Some("zhangwei")),
-            (json!(["zhangwei"]), Some("zhangwei")),
-            (json!(["a", "b"]), None),
-            (json!("  "), None),
-            (json!(1001), Some("1001")),
+    fn userids_are_read_from_text_numbers_and_lists_of_people() {
+        let cases: [(Json, &[&str]); 7] = [
+            (json!("zhangwei"), &["zhangwei"]),
+            (json!(["zhangwei"]), &["zhangwei"]),
+            (json!(["a", "b", "a"]), &["a", "b"]),
+            (json!(["a", {"x": 1}]), &[]),
+            (json!([]), &[]),
+            (json!("  "), &[]),
+            (json!(1001), &["1001"]),
         ];
         for (value, want) in cases {
-            assert_eq!(userid_from(&value).as_deref(), want, "{value}");
+            assert_eq!(userids_from(&value), want, "{value}");
         }
     }
 

@@ -59,6 +59,7 @@ const RULE_KEYS: &[&str] = &[
     "effective_until",
     "review",
     "notify",
+    "refuse_self",
 ];
 
 pub fn load_rules_file(path: &Path) -> Result<RuleSet, RulesError> {
@@ -223,11 +224,15 @@ impl Fields<'_> {
                 format!("effective_until {until} is before effective_from {from}: the rule could never apply"),
             );
         }
-        let review = match self.table.get("review").map(|v| v.get_ref().clone()) {
-            None => Some(false),
-            Some(Value::Boolean(b)) => Some(b),
-            Some(other) => self.wrong_type("review", "true or false", &other),
-        };
+        let review = self.flag("review");
+        let refuse_self = self.flag("refuse_self");
+        if refuse_self == Some(true) && matches!(target, Some(None)) {
+            self.problem(
+                self.line_of("refuse_self"),
+                "refuse_self needs a `target`: it refuses an event whose person names themself"
+                    .into(),
+            );
+        }
         let notify = match self.optional_str("notify") {
             None => Some(NotifyPolicy::default()),
             Some(s) => NotifyPolicy::parse(&s).or_else(|| {
@@ -256,10 +261,20 @@ impl Fields<'_> {
             effective_from: effective_from?,
             effective_until: effective_until?,
             review: review?,
+            refuse_self: refuse_self?,
             notify: notify?,
             line: self.header_line,
         })
         .filter(|_| schema.is_some())
+    }
+
+    /// An optional `true`/`false` key; false when absent.
+    fn flag(&mut self, key: &str) -> Option<bool> {
+        match self.table.get(key).map(|v| v.get_ref().clone()) {
+            None => Some(false),
+            Some(Value::Boolean(b)) => Some(b),
+            Some(other) => self.wrong_type(key, "true or false", &other),
+        }
     }
 
     fn points(&mut self, known: &[&str], event_known: bool) -> Option<Points> {

@@ -38,7 +38,8 @@ pub struct Rule {
     pub event: String,
     pub when: Option<Condition>,
     pub points: Points,
-    /// Field holding the userid that receives the points; `None` means the event's person.
+    /// Field holding who receives the points (one userid, or a list: each of them gets
+    /// them); `None` means the event's person.
     pub target: Option<FieldPath>,
     /// Field quoted in the explanation, e.g. the approval's title.
     pub detail: Option<FieldPath>,
@@ -50,6 +51,8 @@ pub struct Rule {
     /// Last local date the rule applies on (inclusive).
     pub effective_until: Option<Date>,
     pub review: bool,
+    /// Refuses an event whose own person is among its targets (a form naming its originator).
+    pub refuse_self: bool,
     pub notify: NotifyPolicy,
     /// Line of the rule's `[[rule]]` header in the file it came from.
     pub line: usize,

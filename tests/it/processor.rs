@@ -35,6 +35,8 @@ on_both_backends!(
     a_restarted_processor_takes_back_its_own_claims_at_once,
     a_check_in_of_someone_new_fetches_them_from_dingtalk_and_posts,
     steady_callback_traffic_while_processing_fails_no_row,
+    a_points_request_naming_several_people_awards_each_and_is_audited,
+    a_points_request_whose_originator_names_themself_awards_nobody,
 );
 
 #[derive(Default)]
@@ -857,4 +859,88 @@ async fn steady_callback_traffic_while_processing_fails_no_row(db: &TestDb) {
         checks.len(),
         "one entry per check-in (caps may make it 0 points)"
     );
+}
+
+/// A 奖扣申请 by 刘洋 naming `who` (userids), for `amount` points each.
+fn request_for(who: &[&str], amount: &str) -> ApprovalDetail {
+    let people: Vec<String> = who
+        .iter()
+        .map(|u| format!(r#"{{"emplId":"{u}","name":"{u}"}}"#))
+        .collect();
+    let mut detail = points_request("团队表彰：上线攻坚", who[0], amount);
+    detail.form_component_values[0].ext_value = Some(format!("[{}]", people.join(",")));
+    detail
+}
+
+async fn a_points_request_naming_several_people_awards_each_and_is_audited(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let mut fake = FakeDingTalk::default();
+    fake.approvals.insert(
+        "PI-M".into(),
+        request_for(&["zhangwei", "wangfang", "lina"], "5"),
+    );
+    let (p, _) = processor(db, fake, fast());
+    let payload = instance("PI-M", "PROC-JIFEN-POINTS", "finish", "agree");
+    enqueue(
+        db,
+        "bpms_instance:PI-M:finish:agree",
+        "bpms_instance_change",
+        &payload,
+    )
+    .await;
+    let outcomes = p.run_once().await.unwrap();
+    assert_eq!(
+        outcomes[0].1,
+        RowOutcome::Done { entries: 3 },
+        "{outcomes:?}"
+    );
+    for userid in ["zhangwei", "wangfang", "lina"] {
+        let entries = db.store.entries(userid, 10, None).await.unwrap();
+        assert_eq!(entries.len(), 1, "{userid}");
+        assert_eq!(
+            (entries[0].points, entries[0].source_key.as_str()),
+            (5, "bpms:PI-M")
+        );
+    }
+    // Each award is in the audit trail, made by the form's originator.
+    let trail = db.store.audit_log(Some("liuyang"), 10).await.unwrap();
+    let mut named: Vec<&str> = trail
+        .iter()
+        .filter(|r| r.record.action == "form_award")
+        .map(|r| r.record.subject.as_str())
+        .collect();
+    named.sort();
+    assert_eq!(named, ["lina", "wangfang", "zhangwei"]);
+    // The same approval again posts nothing more.
+    enqueue(db, "reconcile:PI-M", "bpms_instance_change", &payload).await;
+    assert_eq!(
+        p.run_once().await.unwrap()[0].1,
+        RowOutcome::Done { entries: 0 }
+    );
+    assert_eq!(db.store.entries("lina", 10, None).await.unwrap().len(), 1);
+}
+
+async fn a_points_request_whose_originator_names_themself_awards_nobody(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let mut fake = FakeDingTalk::default();
+    // 刘洋 files the request, naming 李娜 and himself.
+    fake.approvals
+        .insert("PI-SELF".into(), request_for(&["lina", "liuyang"], "9"));
+    let (p, _) = processor(db, fake, fast());
+    enqueue(
+        db,
+        "bpms_instance:PI-SELF:finish:agree",
+        "bpms_instance_change",
+        &instance("PI-SELF", "PROC-JIFEN-POINTS", "finish", "agree"),
+    )
+    .await;
+    let outcomes = p.run_once().await.unwrap();
+    assert_eq!(
+        outcomes[0].1,
+        RowOutcome::Done { entries: 0 },
+        "{outcomes:?}"
+    );
+    for userid in ["lina", "liuyang"] {
+        assert!(db.store.entries(userid, 10, None).await.unwrap().is_empty());
+    }
 }

@@ -71,6 +71,14 @@ fn mistakes_are_reported_with_their_line() {
             vec![(7, "unknown cap period `caps.fortnight`")],
         ),
         (
+            GOOD.replace("points = 1", "points = 1\nrefuse_self = true"),
+            vec![(7, "refuse_self needs a `target`")],
+        ),
+        (
+            GOOD.replace("points = 1", "points = 1\nrefuse_self = \"yes\""),
+            vec![(7, "refuse_self")],
+        ),
+        (
             GOOD.replace(
                 "points = 1",
                 "points = 1\neffective_from = 2026-12-01\neffective_until = 2026-01-01",
