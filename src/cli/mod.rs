@@ -170,7 +170,7 @@ pub enum JobsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SimulateCommand {
-    /// An approval instance that finished (bpms_instance_change)
+    /// An approval instance that finished, or was withdrawn (bpms_instance_change)
     Approval {
         /// processInstanceId
         #[arg(long)]
@@ -186,6 +186,9 @@ pub enum SimulateCommand {
         /// agree or refuse
         #[arg(long, default_value = "agree")]
         result: String,
+        /// Withdrawn (撤销, type terminate) instead of finished: what it awarded is taken back
+        #[arg(long, conflicts_with = "result")]
+        withdrawn: bool,
     },
     /// A check-in on the time clock (attendance_check_record)
     Attendance {
@@ -781,7 +784,9 @@ async fn simulate(
     repeat: u32,
     what: SimulateCommand,
 ) -> anyhow::Result<ExitCode> {
-    use crate::dingtalk::simulate::{approval_message, attendance_message, send_callback};
+    use crate::dingtalk::simulate::{
+        approval_message, attendance_message, send_callback, withdrawal_message,
+    };
     let keys = config.callback_keys()?.ok_or_else(|| {
         anyhow::anyhow!("set JIFEN_DINGTALK_CALLBACK_TOKEN, JIFEN_DINGTALK_AES_KEY and JIFEN_DINGTALK_RECEIVE_ID to the server's values")
     })?;
@@ -795,15 +800,23 @@ async fn simulate(
             originator,
             title,
             result,
-        } => approval_message(
-            corp,
-            &instance,
-            &process_code,
-            &originator,
-            &title,
-            &result,
-            Timestamp::now().as_millisecond(),
-        ),
+            withdrawn,
+        } => {
+            let now = Timestamp::now().as_millisecond();
+            if withdrawn {
+                withdrawal_message(corp, &instance, &process_code, &originator, &title, now)
+            } else {
+                approval_message(
+                    corp,
+                    &instance,
+                    &process_code,
+                    &originator,
+                    &title,
+                    &result,
+                    now,
+                )
+            }
+        }
         SimulateCommand::Attendance { user, at } => attendance_message(
             corp,
             &user,

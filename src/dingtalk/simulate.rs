@@ -90,6 +90,31 @@ pub fn approval_message(
     .to_string()
 }
 
+/// The `bpms_instance_change` DingTalk sends when an instance is withdrawn (撤销) at
+/// `at_ms`: `type` terminate, and no `result`.
+pub fn withdrawal_message(
+    corp_id: &str,
+    instance: &str,
+    process_code: &str,
+    originator: &str,
+    title: &str,
+    at_ms: i64,
+) -> String {
+    json!({
+        "EventType": "bpms_instance_change",
+        "processInstanceId": instance,
+        "corpId": corp_id,
+        "createTime": at_ms - 60_000,
+        "finishTime": at_ms,
+        "title": title,
+        "type": "terminate",
+        "staffId": originator,
+        "url": format!("https://aflow.dingtalk.com/dingtalk/mobile/homepage.htm?procInstId={instance}"),
+        "processCode": process_code,
+    })
+    .to_string()
+}
+
 /// An `attendance_check_record` push with one check-in; `biz_id` identifies the check-in.
 pub fn attendance_message(corp_id: &str, userid: &str, check_time_ms: i64, biz_id: &str) -> String {
     json!({

@@ -87,6 +87,8 @@ pub struct FakeInstance {
     pub originator: String,
     /// `agree` or `refuse`.
     pub result: String,
+    /// `COMPLETED`, or `TERMINATED` once withdrawn.
+    pub status: String,
     pub create_ms: i64,
     pub finish_ms: i64,
     /// Label, component type, display value, extValue.
@@ -239,6 +241,7 @@ impl Emulator {
             title: format!("{}提交的{}", originator_user.name, template.name),
             originator: originator.into(),
             result: result.into(),
+            status: "COMPLETED".into(),
             create_ms: finish_ms - 30 * 60_000,
             finish_ms,
             form: values,
@@ -251,6 +254,21 @@ impl Emulator {
 
     pub fn approval(&self, id: &str) -> Option<FakeInstance> {
         lock(&self.books).approvals.get(id).cloned()
+    }
+
+    /// Withdraws (撤销) an instance, as an admin can after it was approved: DingTalk then
+    /// reports it `TERMINATED`.
+    pub fn withdraw_approval(&self, id: &str) -> Result<FakeInstance, String> {
+        let mut books = lock(&self.books);
+        let instance = books
+            .approvals
+            .get_mut(id)
+            .ok_or_else(|| format!("no approval instance {id}"))?;
+        if instance.status == "TERMINATED" {
+            return Err(format!("approval instance {id} is already withdrawn"));
+        }
+        instance.status = "TERMINATED".into();
+        Ok(instance.clone())
     }
 
     fn next_id(&self) -> i64 {
@@ -334,6 +352,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/_emulator/faults", post(add_fault).delete(clear_faults))
         .route("/_emulator/tokens/expire", post(expire_tokens))
         .route("/_emulator/approvals", post(file_approval))
+        .route("/_emulator/approvals/withdraw", post(withdraw_approval))
         .route("/_emulator/checkins", post(push_check_ins))
         .route("/_emulator/callbacks/drop", post(drop_pushes))
         .route("/_emulator/robot", post(send_robot_message))
@@ -389,6 +408,23 @@ async fn file_approval(State(emu): Shared, Json(req): Json<FileApproval>) -> Res
     match emu.file_approval(&req.process_code, &req.originator, &form, &req.result, now) {
         Ok(instance) => {
             let pushed = emu.push_approval(&instance).await;
+            Json(json!({"processInstanceId": instance.id, "pushed": pushed})).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct WithdrawApproval {
+    process_instance_id: String,
+}
+
+/// Withdraws an approval and pushes its `bpms_instance_change` of type terminate.
+async fn withdraw_approval(State(emu): Shared, Json(req): Json<WithdrawApproval>) -> Response {
+    match emu.withdraw_approval(&req.process_instance_id) {
+        Ok(instance) => {
+            let pushed = emu.push_withdrawal(&instance).await;
             Json(json!({"processInstanceId": instance.id, "pushed": pushed})).into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),

@@ -161,7 +161,7 @@ fn process_instance(emu: &Emulator, query: &std::collections::HashMap<String, St
         "originatorUserId": instance.originator,
         "originatorDeptId": dept.map(|d| d.id.to_string()).unwrap_or_default(),
         "originatorDeptName": dept.map(|d| d.name.clone()).unwrap_or_default(),
-        "status": "COMPLETED",
+        "status": instance.status,
         "result": instance.result,
         "businessId": instance.id.chars().rev().take(21).collect::<String>(),
         "approverUserIds": [],

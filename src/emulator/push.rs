@@ -8,7 +8,9 @@ use serde_json::json;
 use super::gate::lock;
 use super::{Emulator, FakeInstance};
 use crate::dingtalk::crypto::CallbackCrypto;
-use crate::dingtalk::simulate::{approval_message, attendance_message, send_callback};
+use crate::dingtalk::simulate::{
+    approval_message, attendance_message, send_callback, withdrawal_message,
+};
 
 pub struct CallbackTarget {
     pub url: String,
@@ -52,6 +54,19 @@ impl Emulator {
             &instance.title,
             &instance.result,
             instance.finish_ms,
+        );
+        self.push("bpms_instance_change", &message).await
+    }
+
+    /// Pushes the `bpms_instance_change` of a withdrawn instance (type terminate).
+    pub async fn push_withdrawal(&self, instance: &FakeInstance) -> bool {
+        let message = withdrawal_message(
+            crate::emulator::org::CORP_ID,
+            &instance.id,
+            &instance.process_code,
+            &instance.originator,
+            &instance.title,
+            jiff::Timestamp::now().as_millisecond(),
         );
         self.push("bpms_instance_change", &message).await
     }

@@ -1,14 +1,16 @@
 //! The append-only points ledger: posting events through the rules, manual awards,
-//! reversals and review decisions. Every operation runs inside one [`StoreTx`], so entries,
-//! totals and the audit trail change together or not at all.
+//! reversals, review decisions and withdrawals. Every operation runs inside one
+//! [`StoreTx`], so entries, totals and the audit trail change together or not at all.
 
 mod post;
+mod withdraw;
 
 pub use crate::domain::{Account, Deltas, Entry, EntryKind, NewEntry, Totals};
 pub use post::{
-    Decision, EventPosting, ManualPost, Notice, Posting, RuleResult, post_event, post_manual,
-    resolve, reverse,
+    Decision, EventPosting, ManualPost, Notice, Posting, Reason, RuleResult, post_event,
+    post_manual, resolve, reverse,
 };
+pub use withdraw::withdraw_event;
 
 use crate::domain::calendar::CalendarError;
 use crate::store::StoreError;

@@ -320,16 +320,43 @@ pub async fn post_manual(
     Ok(Posting::Posted(entry))
 }
 
+/// Why an entry is reversed or decided. A person types one text; jifen's own reasons (an
+/// approval withdrawn in DingTalk) are written in both languages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reason<'a> {
+    pub zh: &'a str,
+    pub en: &'a str,
+}
+
+/// What a person typed, shown as typed in both languages.
+impl<'a> From<&'a str> for Reason<'a> {
+    fn from(text: &'a str) -> Self {
+        Reason {
+            zh: text.trim(),
+            en: text.trim(),
+        }
+    }
+}
+
+impl Reason<'_> {
+    fn is_empty(&self) -> bool {
+        self.zh.trim().is_empty() && self.en.trim().is_empty()
+    }
+}
+
 /// Takes back what entry `id` granted, with a new entry that points at it. An entry can be
 /// reversed once; pending entries are rejected instead, and reversals are not reversed.
-pub async fn reverse(
+pub async fn reverse<'a>(
     tx: &mut dyn StoreTx,
     id: i64,
     actor: &str,
-    reason: &str,
+    reason: impl Into<Reason<'a>>,
     now: Timestamp,
 ) -> Result<Entry, LedgerError> {
-    let reason = require_reason(reason)?;
+    let reason = reason.into();
+    if reason.is_empty() {
+        return Err(LedgerError::Invalid("a reason is required".into()));
+    }
     let original = tx.entry(id).await?.ok_or(LedgerError::UnknownEntry(id))?;
     tx.lock_account(&original.userid).await?;
     // Read again under the lock: a concurrent reversal may have committed meanwhile.
@@ -368,12 +395,12 @@ pub async fn reverse(
     let book_at = open_month_start(tx, original.occurred_at).await?;
     let mut explanation = Explanation {
         zh: format!(
-            "撤销第 {id} 条记录：{:+} 积分（理由：{reason}；原记录：{}）",
-            -original.points, original.explanation.zh
+            "撤销第 {id} 条记录：{:+} 积分（理由：{}；原记录：{}）",
+            -original.points, reason.zh, original.explanation.zh
         ),
         en: format!(
-            "Reversal of entry #{id}: {:+} (reason: {reason}; was: {})",
-            -original.points, original.explanation.en
+            "Reversal of entry #{id}: {:+} (reason: {}; was: {})",
+            -original.points, reason.en, original.explanation.en
         ),
     };
     if book_at.is_some() {
@@ -397,14 +424,14 @@ pub async fn reverse(
         reverses: Some(id),
         resolves: None,
         explanation,
-        inputs: json!({ "reason": reason }),
+        inputs: json!({ "reason": reason.en }),
         // Counted in the period of what it reverses, so a cap it used is freed (unless that
         // month is closed).
         occurred_at: book_at.unwrap_or(original.occurred_at),
         posted_at: now,
     };
     let entry = insert(tx, &entry).await?;
-    audit(tx, actor, "reverse", &entry, reason, now).await?;
+    audit(tx, actor, "reverse", &entry, reason.zh, now).await?;
     Ok(entry)
 }
 
@@ -426,14 +453,15 @@ impl Decision {
 }
 
 /// Approves (grants) or rejects (drops) a pending entry, once.
-pub async fn resolve(
+pub async fn resolve<'a>(
     tx: &mut dyn StoreTx,
     id: i64,
     decision: Decision,
     actor: &str,
-    reason: &str,
+    reason: impl Into<Reason<'a>>,
     now: Timestamp,
 ) -> Result<Entry, LedgerError> {
+    let reason = reason.into();
     let original = tx.entry(id).await?.ok_or(LedgerError::UnknownEntry(id))?;
     tx.lock_account(&original.userid).await?;
     let original = tx.entry(id).await?.ok_or(LedgerError::UnknownEntry(id))?;
@@ -457,7 +485,6 @@ pub async fn resolve(
         });
     }
     let held = original.deltas.pending;
-    let reason = reason.trim();
     let (kind, deltas, zh, en) = match decision {
         Decision::Approve => (
             EntryKind::Approval,
@@ -480,23 +507,23 @@ pub async fn resolve(
         .employee_name(actor)
         .await?
         .unwrap_or_else(|| actor.to_string());
-    let note = |sep: &str| {
-        if reason.is_empty() {
+    let note = |sep: &str, text: &str| {
+        if text.is_empty() {
             String::new()
         } else {
-            format!("{sep}{reason}")
+            format!("{sep}{text}")
         }
     };
     let book_at = open_month_start(tx, original.occurred_at).await?;
     let mut explanation = Explanation {
         zh: format!(
             "{zh}第 {id} 条记录（{by}{}）：{}",
-            note("，"),
+            note("，", reason.zh),
             original.explanation.zh
         ),
         en: format!(
             "{en} entry #{id} (by {by}{}): {}",
-            note(": "),
+            note(": ", reason.en),
             original.explanation.en
         ),
     };
@@ -525,12 +552,12 @@ pub async fn resolve(
         reverses: None,
         resolves: Some(id),
         explanation,
-        inputs: json!({ "decision": decision, "reason": reason }),
+        inputs: json!({ "decision": decision, "reason": reason.en }),
         occurred_at: book_at.unwrap_or(original.occurred_at),
         posted_at: now,
     };
     let entry = insert(tx, &entry).await?;
-    audit(tx, actor, decision.verb(), &entry, reason, now).await?;
+    audit(tx, actor, decision.verb(), &entry, reason.zh, now).await?;
     Ok(entry)
 }
 
@@ -576,12 +603,4 @@ async fn audit(
     })
     .await?;
     Ok(())
-}
-
-fn require_reason(reason: &str) -> Result<&str, LedgerError> {
-    let reason = reason.trim();
-    if reason.is_empty() {
-        return Err(LedgerError::Invalid("a reason is required".into()));
-    }
-    Ok(reason)
 }

@@ -13,6 +13,16 @@ pub enum Normalised {
     Event(DomainEvent),
     /// Nothing to post, and why (an approval that was refused, a form no rule reads…).
     Nothing(String),
+    /// What was posted for this source is to be taken back: DingTalk withdrew it.
+    Withdrawn(Withdrawal),
+}
+
+/// An approval withdrawn after the fact, and how its reversals explain it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Withdrawal {
+    pub source_key: String,
+    pub process_instance_id: String,
+    pub title: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,6 +43,7 @@ pub struct InstanceChange {
     pub kind: String,
     pub result: String,
     pub finish_time: Option<i64>,
+    pub title: Option<String>,
 }
 
 pub fn instance_change(payload: &str) -> Result<InstanceChange, NormaliseError> {
@@ -46,12 +57,53 @@ pub fn instance_change(payload: &str) -> Result<InstanceChange, NormaliseError> 
         kind: text("type").unwrap_or_default(),
         result: text("result").unwrap_or_default(),
         finish_time: v.get("finishTime").and_then(Value::as_i64),
+        title: text("title"),
     })
 }
 
 /// Only a finished, agreed instance is an approval.
 pub fn is_approval(change: &InstanceChange) -> bool {
     change.kind == "finish" && change.result == "agree"
+}
+
+/// `terminate` (撤销, by the originator or an admin, also after approval) or a revoke: what
+/// the instance awarded no longer stands.
+pub fn is_withdrawal(change: &InstanceChange) -> bool {
+    matches!(change.kind.as_str(), "terminate" | "revoke")
+}
+
+/// Whether DingTalk says the instance stands no more, whatever the callback said: a finish
+/// callback read after the instance was withdrawn.
+pub fn was_withdrawn(detail: &ApprovalDetail) -> bool {
+    matches!(detail.status.as_str(), "TERMINATED" | "CANCELED")
+}
+
+/// The withdrawal of the instance `change` names; it undoes what `approval_event` posted.
+pub fn withdrawal(change: &InstanceChange) -> Withdrawal {
+    Withdrawal {
+        source_key: approval_source_key(&change.process_instance_id),
+        process_instance_id: change.process_instance_id.clone(),
+        title: change.title.clone().unwrap_or_default(),
+    }
+}
+
+impl Withdrawal {
+    /// The reason each reversal gives, naming the approval as people saw it.
+    pub fn reason(&self) -> (String, String) {
+        let name = if self.title.is_empty() {
+            &self.process_instance_id
+        } else {
+            &self.title
+        };
+        (
+            format!("钉钉审批「{name}」已撤销"),
+            format!("the DingTalk approval \"{name}\" was withdrawn"),
+        )
+    }
+}
+
+fn approval_source_key(process_instance_id: &str) -> String {
+    format!("bpms:{process_instance_id}")
 }
 
 /// The `approval.approved` event for an agreed instance and its detail.
@@ -66,7 +118,7 @@ pub fn approval_event(
         .unwrap_or(received_at);
     DomainEvent {
         kind: "approval.approved".into(),
-        source_key: format!("bpms:{}", change.process_instance_id),
+        source_key: approval_source_key(&change.process_instance_id),
         userid: detail.originator_userid.clone(),
         occurred_at,
         departments: vec![],
@@ -220,10 +272,39 @@ mod tests {
     }
 
     #[test]
+    fn terminate_and_revoke_withdraw_an_instance_and_name_it_in_the_reason() {
+        let cases = [
+            ("terminate", true),
+            ("revoke", true),
+            ("finish", false),
+            ("start", false),
+        ];
+        for (kind, withdrawn) in cases {
+            let payload =
+                json!({"processInstanceId": "PI", "type": kind, "title": "刘洋提交的奖扣申请"})
+                    .to_string();
+            assert_eq!(
+                is_withdrawal(&instance_change(&payload).unwrap()),
+                withdrawn,
+                "{kind}"
+            );
+        }
+        let change = instance_change(r#"{"processInstanceId":"PI-9","type":"terminate"}"#).unwrap();
+        let w = withdrawal(&change);
+        assert_eq!(w.source_key, "bpms:PI-9");
+        assert_eq!(
+            w.reason().0,
+            "钉钉审批「PI-9」已撤销",
+            "the id when there is no title"
+        );
+    }
+
+    #[test]
     fn an_approval_carries_its_form_with_contact_fields_as_userids() {
         let change = instance_change(r#"{"processInstanceId":"PI-1","processCode":"PROC-JIFEN-POINTS","type":"finish","result":"agree","finishTime":1716186703000}"#).unwrap();
         let detail = ApprovalDetail {
             title: "王芳提交的积分申请".into(),
+            status: "COMPLETED".into(),
             originator_userid: "manager4220".into(),
             form_component_values: vec![
                 FormValue {

@@ -9,13 +9,17 @@ use jiff::Timestamp;
 
 use super::failure::Failure;
 use super::normalise::{
-    Normalised, approval_event, attendance_event, check_in, instance_change, is_approval,
+    Normalised, Withdrawal, approval_event, attendance_event, check_in, instance_change,
+    is_approval, is_withdrawal, was_withdrawn, withdrawal,
 };
 use super::{Attendance, Processor, RowOutcome};
 use crate::domain::DomainEvent;
-use crate::ledger::{self, LedgerError};
+use crate::ledger::{self, LedgerError, Reason};
 use crate::outbox;
 use crate::store::InboxRow;
+
+/// Who takes back a withdrawn approval's points, in the audit trail and the entries.
+const WITHDRAWN_BY: &str = "dingtalk";
 
 /// New people one event may bring in before it gives up (a form naming several new hires).
 const MAX_NEW_PEOPLE: usize = 20;
@@ -30,6 +34,7 @@ impl Processor {
         let event = match self.normalise(row, attendance).await? {
             Normalised::Event(event) => event,
             Normalised::Nothing(why) => return self.complete(row, why).await,
+            Normalised::Withdrawn(withdrawal) => return self.withdraw(row, &withdrawal).await,
         };
         let mut added = BTreeSet::new();
         loop {
@@ -60,6 +65,50 @@ impl Processor {
         tx.commit().await?;
         Ok(RowOutcome::Done {
             entries: posting.posted().count(),
+        })
+    }
+
+    /// Takes back what a withdrawn approval posted, tells each person, and completes the row.
+    async fn withdraw(
+        &self,
+        row: &InboxRow,
+        withdrawal: &Withdrawal,
+    ) -> Result<RowOutcome, Failure> {
+        let now = Timestamp::now();
+        let (zh, en) = withdrawal.reason();
+        let reason = Reason { zh: &zh, en: &en };
+        let mut tx = self.store.begin().await?;
+        let undone = ledger::withdraw_event(
+            tx.as_mut(),
+            &withdrawal.source_key,
+            WITHDRAWN_BY,
+            reason,
+            now,
+        )
+        .await?;
+        for entry in &undone {
+            tx.enqueue_outbox(&outbox::change_notification(
+                entry,
+                "审批已撤销，积分已收回",
+                "Approval withdrawn; its points are taken back",
+            ))
+            .await?;
+        }
+        let note = undone.is_empty().then(|| {
+            format!(
+                "instance {} withdrawn; nothing stood to take back",
+                withdrawal.process_instance_id
+            )
+        });
+        if !tx.complete_inbox(row.id, note.as_deref(), now).await? {
+            return Ok(superseded());
+        }
+        tx.commit().await?;
+        Ok(match note {
+            Some(why) => RowOutcome::Skipped(why),
+            None => RowOutcome::Done {
+                entries: undone.len(),
+            },
         })
     }
 
@@ -117,6 +166,9 @@ impl Processor {
         match row.event_type.as_str() {
             "bpms_instance_change" => {
                 let change = instance_change(&row.payload)?;
+                if is_withdrawal(&change) {
+                    return Ok(Normalised::Withdrawn(withdrawal(&change)));
+                }
                 if !is_approval(&change) {
                     return Ok(Normalised::Nothing(format!(
                         "instance {} {}",
@@ -130,6 +182,12 @@ impl Processor {
                     )));
                 }
                 let detail = self.source.approval(&change.process_instance_id).await?;
+                if was_withdrawn(&detail) {
+                    return Ok(Normalised::Nothing(format!(
+                        "instance {} was withdrawn ({}) before it was read",
+                        change.process_instance_id, detail.status
+                    )));
+                }
                 Ok(Normalised::Event(approval_event(
                     &change,
                     &detail,

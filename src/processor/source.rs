@@ -15,6 +15,9 @@ use crate::domain::{Department, Employee};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalDetail {
     pub title: String,
+    /// `RUNNING`, `COMPLETED`, `TERMINATED` (withdrawn), `CANCELED`…
+    #[serde(default)]
+    pub status: String,
     pub originator_userid: String,
     pub form_component_values: Vec<FormValue>,
 }
@@ -92,6 +95,7 @@ impl DingTalkSource for OpenApiClient {
         let instance = self.process_instance(process_instance_id).await?;
         Ok(ApprovalDetail {
             title: instance.title,
+            status: instance.status,
             originator_userid: instance.originator_user_id,
             form_component_values: instance
                 .form_component_values

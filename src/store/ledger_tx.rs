@@ -28,6 +28,8 @@ pub trait LedgerTx: Send {
         source_key: &str,
         rule_key: &str,
     ) -> Result<Option<Entry>, StoreError>;
+    /// Every entry an event posted (one per rule, or per person a rule named), oldest first.
+    async fn entries_by_source(&mut self, source_key: &str) -> Result<Vec<Entry>, StoreError>;
     /// Signed sum of what `rule_id` gave the person, pending included, for events in `[from, until)`.
     async fn rule_usage(
         &mut self,
@@ -92,6 +94,13 @@ impl<DB: Dialect> LedgerTx for SqlTx<DB> {
         let row: Option<EntryRow> =
             DB::fetch_optional(&mut self.tx, sql(&text).arg(source_key).arg(rule_key)).await?;
         row.map(TryInto::try_into).transpose()
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn entries_by_source(&mut self, source_key: &str) -> Result<Vec<Entry>, StoreError> {
+        let text = format!("{ENTRY_SELECT} WHERE e.source_key = $1 ORDER BY e.id");
+        let rows: Vec<EntryRow> = DB::fetch_all(&mut self.tx, sql(&text).arg(source_key)).await?;
+        rows.into_iter().map(TryInto::try_into).collect()
     }
 
     #[instrument(level = "debug", skip(self))]

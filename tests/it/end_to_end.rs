@@ -172,9 +172,40 @@ async fn a_simulated_approval_becomes_one_explained_entry_however_often_it_arriv
     }
     assert_eq!(emu.emulator.messages().len(), 1);
 
-    // DingTalk's own pushes of a day's check-ins, through the same endpoint.
+    // From here on DingTalk's own pushes, through the same endpoint.
     let crypto = CallbackCrypto::new(SecretString::from(TOKEN), AES_KEY, CORP_ID).unwrap();
     emu.emulator.set_callback(callback_url, crypto);
+
+    // An admin withdraws the approval in DingTalk: the 8 points are taken back, and 张伟 is
+    // told why.
+    emu.emulator.withdraw_approval(&instance.id).unwrap();
+    let withdrawn = emu.emulator.approval(&instance.id).unwrap();
+    assert!(emu.emulator.push_withdrawal(&withdrawn).await);
+    let entries = wait_for_entries(&server, ZHANG_WEI, |e| e.len() == 2).await;
+    let reversal = entries
+        .iter()
+        .find(|e| e["points"] == -8)
+        .unwrap_or_else(|| panic!("{entries:#?}"));
+    assert!(
+        reversal["explanation"].to_string().contains("已撤销"),
+        "{reversal}"
+    );
+    let started = Instant::now();
+    while !emu
+        .emulator
+        .messages()
+        .iter()
+        .any(|m| m.to == [ZHANG_WEI] && m.text.contains("审批已撤销"))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no withdrawal notice; emulator saw {:#?}",
+            emu.emulator.messages()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A day's check-ins.
     let day = jiff::civil::date(2026, 10, 13);
     let pushed = emu.emulator.push_check_ins(LI_QIANG, day).await;
     assert!(pushed > 0);

@@ -37,6 +37,9 @@ on_both_backends!(
     steady_callback_traffic_while_processing_fails_no_row,
     a_points_request_naming_several_people_awards_each_and_is_audited,
     a_points_request_whose_originator_names_themself_awards_nobody,
+    an_approval_withdrawn_after_it_was_approved_takes_its_points_back_and_says_so,
+    a_withdrawn_approval_whose_points_wait_for_review_is_rejected_or_its_approval_reversed,
+    an_approval_withdrawn_before_it_was_read_posts_nothing,
 );
 
 #[derive(Default)]
@@ -106,6 +109,7 @@ impl DingTalkSource for FakeDingTalk {
 fn points_request(title: &str, who: &str, amount: &str) -> ApprovalDetail {
     ApprovalDetail {
         title: title.into(),
+        status: "COMPLETED".into(),
         originator_userid: "liuyang".into(),
         form_component_values: vec![
             FormValue {
@@ -943,4 +947,205 @@ async fn a_points_request_whose_originator_names_themself_awards_nobody(db: &Tes
     for userid in ["lina", "liuyang"] {
         assert!(db.store.entries(userid, 10, None).await.unwrap().is_empty());
     }
+}
+
+/// DingTalk's `terminate` for an instance: no `result`, as PROTOCOL.md says.
+fn terminated(id: &str, code: &str) -> String {
+    format!(
+        r#"{{"EventType":"bpms_instance_change","processInstanceId":"{id}","processCode":"{code}","type":"terminate","title":"团队表彰：上线攻坚","staffId":"liuyang","finishTime":1760248800000}}"#
+    )
+}
+
+async fn an_approval_withdrawn_after_it_was_approved_takes_its_points_back_and_says_so(
+    db: &TestDb,
+) {
+    seed_org(db.store.as_ref()).await;
+    let mut fake = FakeDingTalk::default();
+    fake.approvals
+        .insert("PI-W".into(), request_for(&["zhangwei", "wangfang"], "6"));
+    let (p, _) = processor(db, fake, fast());
+    enqueue(
+        db,
+        "bpms_instance:PI-W:finish:agree",
+        "bpms_instance_change",
+        &instance("PI-W", "PROC-JIFEN-POINTS", "finish", "agree"),
+    )
+    .await;
+    assert_eq!(
+        p.run_once().await.unwrap()[0].1,
+        RowOutcome::Done { entries: 2 }
+    );
+
+    let withdrawal = terminated("PI-W", "PROC-JIFEN-POINTS");
+    enqueue(
+        db,
+        "bpms_instance:PI-W:terminate:",
+        "bpms_instance_change",
+        &withdrawal,
+    )
+    .await;
+    assert_eq!(
+        p.run_once().await.unwrap()[0].1,
+        RowOutcome::Done { entries: 2 }
+    );
+    for userid in ["zhangwei", "wangfang"] {
+        let account = db.store.account(userid).await.unwrap().unwrap();
+        assert_eq!(
+            (account.totals.score, account.totals.balance),
+            (0, 0),
+            "{userid}"
+        );
+        let entries = db.store.entries(userid, 10, None).await.unwrap();
+        let reversal = entries.iter().find(|e| e.reverses.is_some()).unwrap();
+        assert_eq!(reversal.points, -6);
+        assert!(
+            reversal
+                .explanation
+                .zh
+                .contains("钉钉审批「团队表彰：上线攻坚」已撤销"),
+            "{}",
+            reversal.explanation.zh
+        );
+        assert!(
+            reversal.explanation.en.contains("was withdrawn"),
+            "{}",
+            reversal.explanation.en
+        );
+    }
+    // Each person is told, and the trail says DingTalk took the points back.
+    let outbox = db.store.outbox(None, 100).await.unwrap();
+    let mut told: Vec<&str> = outbox
+        .iter()
+        .filter(|r| r.payload.to_string().contains("审批已撤销"))
+        .map(|r| r.recipient.as_str())
+        .collect();
+    told.sort();
+    assert_eq!(told, ["wangfang", "zhangwei"], "{outbox:#?}");
+    let trail = db.store.audit_log(Some("dingtalk"), 10).await.unwrap();
+    assert_eq!(
+        trail
+            .iter()
+            .filter(|r| r.record.action == "reverse")
+            .count(),
+        2
+    );
+
+    // The same withdrawal again (a redelivery under another key) changes nothing.
+    enqueue(
+        db,
+        "reconcile:PI-W:terminate",
+        "bpms_instance_change",
+        &withdrawal,
+    )
+    .await;
+    assert!(matches!(
+        p.run_once().await.unwrap()[0].1,
+        RowOutcome::Skipped(_)
+    ));
+    assert_eq!(
+        db.store.entries("zhangwei", 10, None).await.unwrap().len(),
+        2
+    );
+}
+
+async fn a_withdrawn_approval_whose_points_wait_for_review_is_rejected_or_its_approval_reversed(
+    db: &TestDb,
+) {
+    seed_org(db.store.as_ref()).await;
+    let mut fake = FakeDingTalk::default();
+    // Two sharing sessions by 刘洋, held for HR's review; HR approves the second.
+    for id in ["PI-S1", "PI-S2"] {
+        fake.approvals
+            .insert(id.into(), points_request("分享：Rust 入门", "liuyang", "1"));
+    }
+    let (p, _) = processor(db, fake, fast());
+    for id in ["PI-S1", "PI-S2"] {
+        enqueue(
+            db,
+            &format!("bpms_instance:{id}:finish:agree"),
+            "bpms_instance_change",
+            &instance(id, "PROC-JIFEN-SHARING", "finish", "agree"),
+        )
+        .await;
+    }
+    p.run_once().await.unwrap();
+    let held = db.store.entries("liuyang", 10, None).await.unwrap();
+    let second = held.iter().find(|e| e.source_key == "bpms:PI-S2").unwrap();
+    let mut tx = db.store.begin().await.unwrap();
+    jifen::ledger::resolve(
+        tx.as_mut(),
+        second.id,
+        jifen::ledger::Decision::Approve,
+        "hr",
+        "",
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let totals = db.store.account("liuyang").await.unwrap().unwrap().totals;
+    assert_eq!((totals.score, totals.pending), (5, 5));
+
+    for id in ["PI-S1", "PI-S2"] {
+        enqueue(
+            db,
+            &format!("bpms_instance:{id}:terminate:"),
+            "bpms_instance_change",
+            &terminated(id, "PROC-JIFEN-SHARING"),
+        )
+        .await;
+    }
+    let outcomes = p.run_once().await.unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, o)| *o == RowOutcome::Done { entries: 1 }),
+        "{outcomes:?}"
+    );
+    let totals = db.store.account("liuyang").await.unwrap().unwrap().totals;
+    assert_eq!(
+        (totals.score, totals.balance, totals.pending),
+        (0, 0, 0),
+        "the pending one rejected, the approved one reversed"
+    );
+}
+
+async fn an_approval_withdrawn_before_it_was_read_posts_nothing(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let mut fake = FakeDingTalk::default();
+    let mut detail = points_request("表扬", "zhangwei", "5");
+    detail.status = "TERMINATED".into();
+    fake.approvals.insert("PI-T".into(), detail);
+    let (p, _) = processor(db, fake, fast());
+    // The finish callback is read only after the instance was withdrawn; a withdrawal of an
+    // instance that was never approved has nothing to take back.
+    enqueue(
+        db,
+        "bpms_instance:PI-T:finish:agree",
+        "bpms_instance_change",
+        &instance("PI-T", "PROC-JIFEN-POINTS", "finish", "agree"),
+    )
+    .await;
+    enqueue(
+        db,
+        "bpms_instance:PI-R:terminate:",
+        "bpms_instance_change",
+        &terminated("PI-R", "PROC-JIFEN-POINTS"),
+    )
+    .await;
+    let outcomes = p.run_once().await.unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, RowOutcome::Skipped(_))),
+        "{outcomes:?}"
+    );
+    assert!(
+        db.store
+            .entries("zhangwei", 10, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(db.store.outbox(None, 10).await.unwrap().is_empty());
 }
