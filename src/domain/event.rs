@@ -2,8 +2,9 @@
 //! the ledger records their `source_key` so that one event has its effects at most once.
 
 use jiff::Timestamp;
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// One thing that happened to one person, ready for the rules.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +26,44 @@ pub struct DomainEvent {
     /// Event fields that rule conditions and point formulas read.
     #[serde(default)]
     pub data: Map<String, Value>,
+}
+
+/// What became of one planned check, as `attendance.checked` says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckResult<'a> {
+    pub userid: &'a str,
+    pub work_date: Date,
+    /// `OnDuty` or `OffDuty`.
+    pub check_type: &'a str,
+    /// `on_time`, `late`, `early` or `missing`.
+    pub result: &'a str,
+    pub minutes_late: i64,
+    /// When it was made, or (missed) when it was due.
+    pub at: Timestamp,
+}
+
+impl CheckResult<'_> {
+    /// The event, keyed by person, day and check type: a check posts once, whether its
+    /// callback, the daily reconcile or month close tells of it.
+    pub fn event(&self) -> DomainEvent {
+        let data = json!({
+            "result": self.result,
+            "check_type": self.check_type,
+            "minutes_late": self.minutes_late,
+            "work_date": self.work_date.to_string(),
+        });
+        DomainEvent {
+            kind: "attendance.checked".into(),
+            source_key: format!("att:{}:{}:{}", self.userid, self.work_date, self.check_type),
+            userid: self.userid.to_string(),
+            occurred_at: self.at,
+            departments: vec![],
+            data: match data {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            },
+        }
+    }
 }
 
 /// The fields an event type carries, so `rules check` can refuse a condition that names a

@@ -110,6 +110,8 @@ struct Books {
     lose_pushes: u32,
     /// sessionWebhooks handed out with robot messages, by session token.
     sessions: HashMap<String, robot::Session>,
+    /// A person's day as a test set it, instead of the generated one.
+    attendance: HashMap<(String, jiff::civil::Date), Vec<org::FakeAttendance>>,
 }
 
 pub struct Emulator {
@@ -254,6 +256,27 @@ impl Emulator {
 
     pub fn approval(&self, id: &str) -> Option<FakeInstance> {
         lock(&self.books).approvals.get(id).cloned()
+    }
+
+    /// A person's attendance results for a work date: as set, or as generated.
+    pub fn attendance(&self, userid: &str, date: jiff::civil::Date) -> Vec<org::FakeAttendance> {
+        let set = lock(&self.books)
+            .attendance
+            .get(&(userid.to_string(), date))
+            .cloned();
+        set.unwrap_or_else(|| self.org.attendance(userid, date))
+    }
+
+    /// Makes a person's day what a test needs (late by so much, missed, on leave…).
+    pub fn set_attendance(
+        &self,
+        userid: &str,
+        date: jiff::civil::Date,
+        results: Vec<org::FakeAttendance>,
+    ) {
+        lock(&self.books)
+            .attendance
+            .insert((userid.to_string(), date), results);
     }
 
     /// Withdraws (撤销) an instance, as an admin can after it was approved: DingTalk then

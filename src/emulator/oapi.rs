@@ -146,7 +146,7 @@ fn attendance_list(emu: &Emulator, body: &Value) -> Answer {
     let mut day = from;
     while day <= to {
         for user in &users {
-            all.extend(emu.org.attendance(user, day));
+            all.extend(emu.attendance(user, day));
         }
         match day.tomorrow() {
             Ok(next) => day = next,
@@ -179,11 +179,15 @@ fn attendance_record(i: usize, a: &FakeAttendance) -> Value {
         "locationResult": if a.user_check_time.is_some() { "Normal" } else { "NotSigned" },
         "baseCheckTime": a.base_check_time,
         "userCheckTime": a.user_check_time.unwrap_or(a.base_check_time),
-        "sourceType": if a.user_check_time.is_some() { "USER" } else { "SYSTEM" },
+        "sourceType": match (&a.approval, a.user_check_time) {
+            (Some(_), _) => "APPROVE",
+            (None, Some(_)) => "USER",
+            (None, None) => "SYSTEM",
+        },
         "groupId": 412345678,
         "planId": 91_000_000_000i64 + i as i64,
-        "approveId": 0,
-        "procInstId": "",
+        "approveId": if a.approval.is_some() { 5_000_000_000i64 + i as i64 } else { 0 },
+        "procInstId": a.approval.clone().unwrap_or_default(),
     })
 }
 
@@ -202,7 +206,7 @@ fn update_data(emu: &Emulator, body: &Value) -> Answer {
             })
             .unwrap_or_default()
     };
-    let results = emu.org.attendance(userid, date);
+    let results = emu.attendance(userid, date);
     let checks: Vec<Value> = results
         .iter()
         .filter_map(|a| a.user_check_time)

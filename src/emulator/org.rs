@@ -57,6 +57,8 @@ pub struct FakeAttendance {
     /// Unix ms; the planned time, and when the person actually checked in (None: missed).
     pub base_check_time: i64,
     pub user_check_time: Option<i64>,
+    /// The approval (leave) that covers the check, by processInstanceId.
+    pub approval: Option<String>,
 }
 
 pub struct FakeOrg {
@@ -214,6 +216,7 @@ impl FakeOrg {
                 time_result: on_result,
                 base_check_time: at(9, 0, 0),
                 user_check_time: on_time,
+                approval: None,
             },
             FakeAttendance {
                 userid: userid.into(),
@@ -222,6 +225,7 @@ impl FakeOrg {
                 time_result: off_result,
                 base_check_time: at(18, 0, 0),
                 user_check_time: off_time,
+                approval: None,
             },
         ]
     }

@@ -30,7 +30,7 @@ impl Emulator {
     /// Pushes a person's check-ins for a day (those that happened); returns how many arrived.
     pub async fn push_check_ins(&self, userid: &str, date: jiff::civil::Date) -> usize {
         let mut arrived = 0;
-        for result in self.org.attendance(userid, date) {
+        for result in self.attendance(userid, date) {
             let Some(at) = result.user_check_time else {
                 continue;
             };

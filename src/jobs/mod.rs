@@ -95,6 +95,8 @@ pub enum JobError {
     Calendar(#[from] crate::domain::calendar::CalendarError),
     #[error(transparent)]
     Leaderboard(#[from] crate::leaderboard::LeaderboardError),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
 }
 
 /// One job as configured.
@@ -262,14 +264,7 @@ impl Jobs {
                         .date()
                         .yesterday()
                         .map_err(|e| JobError::BadSlot(e.to_string()))?;
-                    let report = reconcile::reconcile(
-                        self.store.as_ref(),
-                        &self.client,
-                        &self.corp_id,
-                        date,
-                        now,
-                    )
-                    .await?;
+                    let report = reconcile::reconcile(self, date, now).await?;
                     Ok(report.to_string())
                 }
                 Job::AddressBook => {

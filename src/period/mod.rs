@@ -1,9 +1,10 @@
-//! Month close: award the month's period rules (全勤, full attendance, from DingTalk's
-//! attendance results), then freeze the month's totals per person and per department.
+//! Month close: post the month's missed check-ins and award its period rules (全勤, full
+//! attendance), both from DingTalk's attendance results, then freeze the month's totals per person and per department.
 //! Closing twice changes nothing; events of a closed month that arrive later are booked in
 //! the open month, and their entries say so.
 
 pub mod archive;
+pub mod missed;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::dingtalk::openapi::{ApiError, OpenApiClient};
+use crate::dingtalk::openapi::{ApiError, AttendanceRecord, Check, OpenApiClient};
 use crate::domain::Month;
 use crate::domain::calendar::{CalendarError, PeriodKind};
 use crate::domain::{Calendar, DomainEvent};
@@ -44,7 +45,7 @@ pub struct CloseReport {
     pub already_closed: bool,
     /// People with attendance results that month.
     pub people: usize,
-    /// Entries the period rules posted.
+    /// Entries posted: missed check-ins not posted before, and the period rules'.
     pub entries: usize,
 }
 
@@ -55,7 +56,7 @@ impl std::fmt::Display for CloseReport {
         } else {
             write!(
                 f,
-                "{} closed: attendance of {} people summarised, {} period entries posted, totals frozen",
+                "{} closed: attendance of {} people summarised, {} entries posted (missed check-ins and period rules), totals frozen",
                 self.month, self.people, self.entries
             )
         }
@@ -69,6 +70,8 @@ pub struct AttendanceSummary {
     pub late_count: usize,
     pub missing_count: usize,
     pub absent_days: usize,
+    /// Days with a check an approval (leave) covers.
+    pub leave_days: usize,
 }
 
 pub async fn close_month(
@@ -103,30 +106,12 @@ pub async fn close_month(
     let records = client
         .attendance_results(&people, period.first_day, calendar.local_date(last_day))
         .await?;
-    // Per person: the days with results, the days absent, and the counts.
-    type Days = BTreeSet<i64>;
-    let mut summaries: BTreeMap<String, (Days, Days, AttendanceSummary)> = BTreeMap::new();
-    for r in &records {
-        let (days, absent, summary) = summaries.entry(r.user_id.clone()).or_default();
-        days.insert(r.work_date);
-        match r.time_result.as_str() {
-            "Late" | "SeriousLate" => summary.late_count += 1,
-            "NotSigned" => summary.missing_count += 1,
-            "Absenteeism" => {
-                absent.insert(r.work_date);
-            }
-            _ => {}
-        }
-    }
-    let events: Vec<DomainEvent> = summaries
+    // Missed check-ins first: a day the daily reconcile did not see is posted now.
+    let mut entries = missed::post_missed_check_ins(store, rules, calendar, &records, now).await?;
+    let events: Vec<DomainEvent> = summarise(&records)
         .into_iter()
-        .map(|(userid, (days, absent, mut summary))| {
-            summary.working_days = days.len();
-            summary.absent_days = absent.len();
-            month_summary(&userid, &label, last_day, &summary)
-        })
+        .map(|(userid, summary)| month_summary(&userid, &label, last_day, &summary))
         .collect();
-    let mut entries = 0;
     for batch in events.chunks(BATCH) {
         let mut tx = store.begin().await?;
         for event in batch {
@@ -162,6 +147,36 @@ pub async fn close_month(
     })
 }
 
+/// Each person's month from their attendance results.
+pub fn summarise(records: &[AttendanceRecord]) -> BTreeMap<String, AttendanceSummary> {
+    // Per person: the days with results, the days absent, the days on leave, and the counts.
+    type Days = BTreeSet<i64>;
+    let mut days: BTreeMap<&str, (Days, Days, Days, AttendanceSummary)> = BTreeMap::new();
+    for r in records {
+        let (worked, absent, leave, summary) = days.entry(&r.user_id).or_default();
+        worked.insert(r.work_date);
+        match (r.check(), r.time_result.as_str()) {
+            (Check::Missed, _) => summary.missing_count += 1,
+            (Check::Excused, _) => {
+                leave.insert(r.work_date);
+            }
+            (Check::Made { .. }, "Late" | "SeriousLate") => summary.late_count += 1,
+            (Check::Made { .. }, "Absenteeism") => {
+                absent.insert(r.work_date);
+            }
+            (Check::Made { .. }, _) => {}
+        }
+    }
+    days.into_iter()
+        .map(|(userid, (worked, absent, leave, mut summary))| {
+            summary.working_days = worked.len();
+            summary.absent_days = absent.len();
+            summary.leave_days = leave.len();
+            (userid.to_string(), summary)
+        })
+        .collect()
+}
+
 /// The `attendance.month_summary` event of one person, at the month's last instant.
 pub fn month_summary(
     userid: &str,
@@ -181,11 +196,54 @@ pub fn month_summary(
             "late_count": summary.late_count,
             "missing_count": summary.missing_count,
             "absent_days": summary.absent_days,
-            // DingTalk's attendance results do not say which absences were approved leave.
-            "leave_days": 0,
+            "leave_days": summary.leave_days,
         })
         .as_object()
         .cloned()
         .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(day: i64, result: &str, checked: bool, leave: bool) -> AttendanceRecord {
+        AttendanceRecord {
+            user_id: "lina".into(),
+            work_date: day * 86_400_000,
+            check_type: "OnDuty".into(),
+            time_result: result.into(),
+            location_result: String::new(),
+            base_check_time: day * 86_400_000 + 3_600_000,
+            user_check_time: if checked { day * 86_400_000 + 3_500_000 } else { 0 },
+            source_type: String::new(),
+            approve_id: leave.then_some(7),
+            proc_inst_id: leave.then(|| "PI-LEAVE".to_string()),
+        }
+    }
+
+    #[test]
+    fn a_month_counts_late_missed_absent_and_leave_days_apart() {
+        let records = [
+            record(1, "Normal", true, false),
+            record(2, "Late", true, false),
+            record(3, "SeriousLate", true, false),
+            record(4, "NotSigned", false, false),
+            record(5, "NotSigned", false, true),
+            record(6, "NotSigned", false, true),
+            record(7, "Absenteeism", true, false),
+        ];
+        let months = summarise(&records);
+        assert_eq!(
+            months["lina"],
+            AttendanceSummary {
+                working_days: 7,
+                late_count: 2,
+                missing_count: 1,
+                absent_days: 1,
+                leave_days: 2,
+            }
+        );
     }
 }

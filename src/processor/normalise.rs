@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use super::source::{ApprovalDetail, AttendanceResult};
+use crate::domain::event::CheckResult;
 use crate::domain::{Calendar, DomainEvent};
 
 /// What an inbox row turns into.
@@ -217,20 +218,15 @@ pub fn attendance_event(
     } else {
         0
     };
-    let work_date = calendar.local_date(at);
-    Ok(Normalised::Event(DomainEvent {
-        kind: "attendance.checked".into(),
-        source_key: format!("att:{}:{work_date}:{}", check.userid, result.check_type),
-        userid: check.userid.clone(),
-        occurred_at: at,
-        departments: vec![],
-        data: object(json!({
-            "result": classified,
-            "check_type": result.check_type,
-            "minutes_late": minutes_late,
-            "work_date": work_date.to_string(),
-        })),
-    }))
+    let checked = CheckResult {
+        userid: &check.userid,
+        work_date: calendar.local_date(at),
+        check_type: &result.check_type,
+        result: classified,
+        minutes_late,
+        at,
+    };
+    Ok(Normalised::Event(checked.event()))
 }
 
 fn object(v: Value) -> Map<String, Value> {

@@ -5,6 +5,7 @@
 
 use crate::support;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jifen::dingtalk::openapi::{OpenApiClient, OpenApiSettings};
@@ -69,6 +70,25 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
         .map(|u| u.userid.as_str())
         .collect();
     assert!(!perfect.is_empty() && perfect.len() < org.users.len());
+    // Whose check-ins DingTalk's results show missed (缺卡), and how many: each costs 3.
+    let mut missed: BTreeMap<&str, i64> = BTreeMap::new();
+    for u in &org.users {
+        for d in &weekdays {
+            let n = org
+                .attendance(&u.userid, *d)
+                .iter()
+                .filter(|a| a.time_result == "NotSigned")
+                .count() as i64;
+            if n > 0 {
+                *missed.entry(u.userid.as_str()).or_default() += n;
+            }
+        }
+    }
+    assert!(!missed.is_empty());
+    let missed_checks: i64 = missed.values().sum();
+    let missed_points: i64 = missed.values().map(|n| (3 * n).min(30)).sum();
+    // Everyone with an October entry: the perfect ones and those who missed a check.
+    let with_entries = perfect.len() + missed.len();
 
     // November is not over.
     let early = close_month(
@@ -104,7 +124,7 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
         .unwrap();
     assert!(!report.already_closed);
     assert_eq!(report.people, org.users.len());
-    assert_eq!(report.entries, perfect.len());
+    assert_eq!(report.entries, perfect.len() + missed_checks as usize);
     let lucky = perfect[0];
     let entries = store.entries(lucky, 10, None).await.unwrap();
     assert_eq!(entries.len(), 1);
@@ -129,12 +149,22 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
 
     // The frozen totals.
     let totals = store.period_totals("2026-10", "", 1000).await.unwrap();
-    assert_eq!(totals.len(), perfect.len());
+    assert_eq!(totals.len(), with_entries);
     let frozen = totals.iter().find(|t| t.userid == lucky).unwrap();
     assert_eq!((frozen.score, frozen.entries), (20, 1));
     let departments = store.period_department_totals("2026-10").await.unwrap();
     let department_sum: i64 = departments.iter().map(|d| d.score).sum();
-    assert_eq!(department_sum, 20 * perfect.len() as i64);
+    assert_eq!(department_sum, 20 * perfect.len() as i64 - missed_points);
+    let (someone, checks) = missed.iter().next().unwrap();
+    let theirs = store.entries(someone, 100, None).await.unwrap();
+    assert_eq!(
+        theirs
+            .iter()
+            .filter(|e| e.rule_id.as_deref() == Some("attendance.missing"))
+            .count() as i64,
+        *checks,
+        "{someone}: {theirs:#?}"
+    );
 
     // A check-in of 31 October that arrives now is booked in November, and says so.
     let late = checked(
@@ -197,8 +227,8 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
     let written = write_archive(store, "2026-10", Format::Csv, &csv_path, |n| pages.push(n))
         .await
         .unwrap();
-    assert_eq!(written.people, perfect.len());
-    assert_eq!(pages.last(), Some(&perfect.len()));
+    assert_eq!(written.people, with_entries);
+    assert_eq!(pages.last(), Some(&with_entries));
     let csv = std::fs::read_to_string(&csv_path).unwrap();
     assert!(
         csv.starts_with("userid,name,score,balance,pending,entries\n"),

@@ -54,9 +54,47 @@ pub struct AttendanceRecord {
     #[serde(default)]
     pub location_result: String,
     pub base_check_time: i64,
+    /// When the person checked; DingTalk may leave it out, or repeat the planned time, for a
+    /// check nobody made.
+    #[serde(default)]
     pub user_check_time: i64,
     #[serde(default)]
     pub source_type: String,
+    /// The approval (leave, a business trip, a correction) that covers this check, if any.
+    #[serde(default)]
+    pub approve_id: Option<i64>,
+    #[serde(default)]
+    pub proc_inst_id: Option<String>,
+}
+
+/// What an attendance result says happened at one planned check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The person checked, at this Unix ms.
+    Made { at: i64 },
+    /// Nobody checked and no approval covers it: 缺卡.
+    Missed,
+    /// Nobody checked, and an approval (leave) covers it.
+    Excused,
+}
+
+impl AttendanceRecord {
+    pub fn check(&self) -> Check {
+        let excused = self.approve_id.is_some_and(|id| id != 0)
+            || self
+                .proc_inst_id
+                .as_deref()
+                .is_some_and(|id| !id.is_empty());
+        match self.time_result.as_str() {
+            "NotSigned" if excused => Check::Excused,
+            "NotSigned" => Check::Missed,
+            _ if self.user_check_time > 0 => Check::Made {
+                at: self.user_check_time,
+            },
+            _ if excused => Check::Excused,
+            _ => Check::Missed,
+        }
+    }
 }
 
 /// `topapi/attendance/getupdatedata`: what changed for one person on one day.
