@@ -216,7 +216,11 @@ mod tests {
             time_result: result.into(),
             location_result: String::new(),
             base_check_time: day * 86_400_000 + 3_600_000,
-            user_check_time: if checked { day * 86_400_000 + 3_500_000 } else { 0 },
+            user_check_time: if checked {
+                day * 86_400_000 + 3_500_000
+            } else {
+                0
+            },
             source_type: String::new(),
             approve_id: leave.then_some(7),
             proc_inst_id: leave.then(|| "PI-LEAVE".to_string()),

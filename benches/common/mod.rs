@@ -1,0 +1,175 @@
+//! What the load benchmarks share: a `jifen serve` child process, its database on either
+//! backend, callbacks signed and encrypted ahead of time, and a minimal HTTP/1.1 client that
+//! only writes bytes and reads replies, so the load generator costs little next to the server.
+
+// Each benchmark uses a part of this.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use jifen::dingtalk::crypto::CallbackCrypto;
+use secrecy::SecretString;
+
+pub const TOKEN: &str = "bench-token";
+pub const AES_KEY: &str = "j64AX6VM2ewMuBY6rfNcAKEIOUttYpATIk27f4t3tGo";
+pub const CORP_ID: &str = "ding8a7c6e5d4b3a2f10";
+
+/// `--name value` pairs from the command line (cargo bench adds `--bench`, which is skipped).
+pub fn arguments() -> Vec<(String, String)> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        if args[i] == "--bench" || !args[i].starts_with("--") {
+            i += 1;
+            continue;
+        }
+        pairs.push((
+            args[i].clone(),
+            args.get(i + 1).cloned().unwrap_or_default(),
+        ));
+        i += 2;
+    }
+    pairs
+}
+
+/// A number given on the command line, or a clear stop.
+pub fn number<T: std::str::FromStr>(name: &str, value: &str) -> T {
+    value
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} takes a number, not {value:?}"))
+}
+
+pub fn crypto() -> CallbackCrypto {
+    CallbackCrypto::new(SecretString::from(TOKEN.to_string()), AES_KEY, CORP_ID).unwrap()
+}
+
+/// One callback request as DingTalk sends it, serialised ahead of time.
+pub fn signed_callback(
+    crypto: &CallbackCrypto,
+    host: &str,
+    plaintext: &str,
+    nonce: &str,
+) -> Vec<u8> {
+    let ts = jiff::Timestamp::now().as_millisecond().to_string();
+    let encrypt = crypto.encrypt(plaintext);
+    let signature = crypto.signature(&ts, nonce, &encrypt);
+    let body = serde_json::json!({ "encrypt": encrypt }).to_string();
+    format!(
+        "POST /dingtalk/callback?msg_signature={signature}&timestamp={ts}&nonce={nonce} HTTP/1.1\r\n\
+         Host: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// Reads one HTTP/1.1 response from `buf`/`stream`; returns whether its status was 2xx.
+pub async fn read_response(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<bool> {
+    use tokio::io::AsyncReadExt;
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end]).unwrap_or("");
+            let ok = head.starts_with("HTTP/1.1 2");
+            let length: usize = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            let total = end + 4 + length;
+            while buf.len() < total {
+                if stream.read_buf(buf).await? == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+            }
+            buf.drain(..total);
+            return Ok(ok);
+        }
+        if stream.read_buf(buf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+/// A fresh database for one run: a file in `dir`, or the PostgreSQL database `name` on
+/// JIFEN_TEST_POSTGRES_URL's server, dropped and created again.
+pub fn database_url(backend: &str, dir: &std::path::Path, name: &str) -> String {
+    match backend {
+        "sqlite" => format!("sqlite:{}", dir.join("bench.db").display()),
+        "postgres" => {
+            let admin = std::env::var("JIFEN_TEST_POSTGRES_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async {
+                use sqlx::Connection;
+                let mut c = sqlx::PgConnection::connect(&admin)
+                    .await
+                    .expect("PostgreSQL reachable");
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!("CREATE DATABASE {name}"))
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
+            });
+            format!("{}/{name}", admin.rsplit_once('/').unwrap().0)
+        }
+        other => panic!("--backend sqlite|postgres, not {other}"),
+    }
+}
+
+/// Starts `jifen serve` on a free port with these settings (and the callback keys above);
+/// returns it and its address. Its log goes to stderr when BENCH_LOG is set.
+pub fn start_serve(database_url: &str, env: &[(&str, String)]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jifen"))
+        .arg("serve")
+        .env_remove("JIFEN_CONFIG")
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn,jifen::app=info".into()),
+        )
+        .env("JIFEN_LISTEN", "127.0.0.1:0")
+        .env("JIFEN_DATABASE_URL", database_url)
+        .env("JIFEN_DINGTALK_CALLBACK_TOKEN", TOKEN)
+        .env("JIFEN_DINGTALK_AES_KEY", AES_KEY)
+        .env("JIFEN_DINGTALK_RECEIVE_ID", CORP_ID)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start jifen serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines.next().expect("jifen serve exited").unwrap();
+        if let Some(rest) = line.split("listening on http://").nth(1) {
+            break rest.split(',').next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            if std::env::var_os("BENCH_LOG").is_some() {
+                eprintln!("{line}");
+            }
+        }
+    });
+    (child, addr)
+}
+
+/// The middle value (the upper one of an even count).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(|a, b| a.total_cmp(b));
+    values[values.len() / 2]
+}
+
+/// The value `p` of the way up a sorted list of microseconds, in milliseconds.
+pub fn percentile_ms(sorted_micros: &[u32], p: f64) -> f64 {
+    let i = ((sorted_micros.len() as f64 * p) as usize).min(sorted_micros.len().saturating_sub(1));
+    sorted_micros.get(i).copied().unwrap_or(0) as f64 / 1000.0
+}
