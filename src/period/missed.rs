@@ -8,13 +8,9 @@ use jiff::Timestamp;
 use crate::dingtalk::openapi::{AttendanceRecord, Check};
 use crate::domain::event::CheckResult;
 use crate::domain::{Calendar, DomainEvent};
-use crate::ledger::{self, LedgerError};
-use crate::outbox;
+use crate::ledger::LedgerError;
 use crate::rules::RuleSet;
 use crate::store::Store;
-
-/// Missed check-ins posted per transaction.
-const BATCH: usize = 200;
 
 /// The `attendance.checked` event of a missed check, or `None` for one made or excused.
 pub fn missed_check_in(record: &AttendanceRecord, calendar: &Calendar) -> Option<DomainEvent> {
@@ -46,17 +42,7 @@ pub async fn post_missed_check_ins(
         .iter()
         .filter_map(|r| missed_check_in(r, calendar))
         .collect();
-    let mut posted = 0;
-    for batch in events.chunks(BATCH) {
-        let mut tx = store.begin().await?;
-        for event in batch {
-            let posting = ledger::post_event(tx.as_mut(), rules, calendar, event, now).await?;
-            outbox::queue_notices(tx.as_mut(), &posting, calendar, now).await?;
-            posted += posting.posted().count();
-        }
-        tx.commit().await?;
-    }
-    Ok(posted)
+    super::post_in_batches(store, rules, calendar, &events, now).await
 }
 
 #[cfg(test)]

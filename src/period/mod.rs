@@ -21,7 +21,7 @@ use crate::outbox;
 use crate::rules::RuleSet;
 use crate::store::{Store, StoreError};
 
-/// People whose month summaries are posted per transaction.
+/// Events (month summaries, missed check-ins) posted per transaction.
 const BATCH: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
@@ -112,15 +112,7 @@ pub async fn close_month(
         .into_iter()
         .map(|(userid, summary)| month_summary(&userid, &label, last_day, &summary))
         .collect();
-    for batch in events.chunks(BATCH) {
-        let mut tx = store.begin().await?;
-        for event in batch {
-            let posting = ledger::post_event(tx.as_mut(), rules, calendar, event, now).await?;
-            outbox::queue_notices(tx.as_mut(), &posting, calendar, now).await?;
-            entries += posting.posted().count();
-        }
-        tx.commit().await?;
-    }
+    entries += post_in_batches(store, rules, calendar, &events, now).await?;
     let report = CloseReport {
         month: label.clone(),
         already_closed: false,
@@ -145,6 +137,28 @@ pub async fn close_month(
             ..report
         }
     })
+}
+
+/// Posts events through the rules, with their notifications, a batch per transaction;
+/// returns how many entries were new.
+async fn post_in_batches(
+    store: &dyn Store,
+    rules: &RuleSet,
+    calendar: &Calendar,
+    events: &[DomainEvent],
+    now: Timestamp,
+) -> Result<usize, LedgerError> {
+    let mut posted = 0;
+    for batch in events.chunks(BATCH) {
+        let mut tx = store.begin().await?;
+        for event in batch {
+            let posting = ledger::post_event(tx.as_mut(), rules, calendar, event, now).await?;
+            outbox::queue_notices(tx.as_mut(), &posting, calendar, now).await?;
+            posted += posting.posted().count();
+        }
+        tx.commit().await?;
+    }
+    Ok(posted)
 }
 
 /// Each person's month from their attendance results.

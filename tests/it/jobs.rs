@@ -1,24 +1,28 @@
 //! Scheduled jobs: each slot runs once however many schedulers share the database, missed
 //! slots run within the grace window only, failed slots can be run again; and reconciliation
 //! recovers check-ins whose callbacks DingTalk failed to deliver, end to end through
-//! `jifen serve` and `jifen jobs run`. On SQLite and on PostgreSQL.
+//! `jifen serve` and `jifen jobs run`, and posts the checks nobody made (缺卡), which no
+//! callback announces, but not those approved leave covers. On SQLite and on PostgreSQL.
 
 use crate::support;
 
+use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jifen::dingtalk::openapi::{OpenApiClient, OpenApiSettings};
+use jifen::dingtalk::openapi::OpenApiClient;
 use jifen::domain::schedule::JobSchedule;
 use jifen::emulator::gate::{Fault, FaultKind};
-use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET, CORP_ID};
+use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET, CORP_ID, FakeAttendance};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
 use jifen::jobs::honor_board::HonorSettings;
 use jifen::jobs::{Job, JobSpec, Jobs, SlotOutcome};
+use jifen::org::sync_directory;
+use jifen::processor::{Processor, ProcessorSettings};
 use jifen::rules::load_rules_file;
 use jiff::Timestamp;
-use jiff::civil::Date;
+use jiff::civil::{Date, date};
 use secrecy::SecretString;
 use serde_json::Value;
 use support::{TestDb, shanghai};
@@ -32,15 +36,12 @@ on_both_backends!(
     a_failed_slot_can_run_again_and_a_done_one_cannot,
     the_honor_board_reaches_each_group_once_while_two_replicas_run,
     a_slot_left_running_by_a_dead_replica_runs_again_once_its_lease_has_passed,
+    the_daily_reconcile_posts_on_time_late_seriously_late_and_missed_check_ins_but_not_leave,
 );
 
 fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
-    let mut settings = OpenApiSettings::new(APP_KEY.into(), SecretString::from(APP_SECRET));
-    settings.api_base = emu.base_url();
-    settings.oapi_base = emu.base_url();
+    let mut settings = support::emulator_openapi(emu);
     settings.max_attempts = 1;
-    settings.robot_code = Some(APP_KEY.into());
-    settings.agent_id = Some(AGENT_ID);
     Jobs {
         store: db.store.clone(),
         client: Arc::new(OpenApiClient::new(settings).unwrap()),
@@ -472,4 +473,144 @@ async fn postgres_dropped_and_lost_check_ins_are_recovered_by_reconciliation() {
     let db = support::FreshPgDatabase::create("jifen_jobs").await;
     dropped_and_lost_check_ins_are_recovered_by_reconciliation(&db.url).await;
     db.drop().await;
+}
+
+/// Monday 23 November 2026, 09:00 in Shanghai: when the working day starts.
+const NINE: i64 = 1_795_395_600_000;
+const MINUTE: i64 = 60_000;
+
+fn on_duty(userid: &str, day: Date, result: &'static str, at: Option<i64>) -> FakeAttendance {
+    FakeAttendance {
+        userid: userid.into(),
+        work_date: day,
+        check_type: "OnDuty",
+        time_result: result,
+        base_check_time: NINE,
+        user_check_time: at,
+        approval: None,
+    }
+}
+
+fn off_duty(userid: &str, day: Date) -> FakeAttendance {
+    FakeAttendance {
+        check_type: "OffDuty",
+        time_result: "Normal",
+        base_check_time: NINE + 9 * 60 * MINUTE,
+        user_check_time: Some(NINE + 9 * 60 * MINUTE + 5 * MINUTE),
+        ..on_duty(userid, day, "Normal", None)
+    }
+}
+
+async fn the_daily_reconcile_posts_on_time_late_seriously_late_and_missed_check_ins_but_not_leave(
+    db: &TestDb,
+) {
+    let emu = start_emulator().await;
+    let jobs = jobs(db, &emu, 60);
+    sync_directory(&jobs.client, db.store.as_ref())
+        .await
+        .unwrap();
+
+    let day = date(2026, 11, 23);
+    let people: Vec<String> = emu.emulator.org.users[..5]
+        .iter()
+        .map(|u| u.userid.clone())
+        .collect();
+    let leave = |mut a: FakeAttendance| {
+        a.time_result = "NotSigned";
+        a.user_check_time = None;
+        a.approval = Some("Leave0000000000000000001795400000".into());
+        a
+    };
+    let days = [
+        on_duty(&people[0], day, "Normal", Some(NINE - 8 * MINUTE)),
+        on_duty(&people[1], day, "Late", Some(NINE + 10 * MINUTE)),
+        on_duty(&people[2], day, "SeriousLate", Some(NINE + 47 * MINUTE)),
+        on_duty(&people[3], day, "NotSigned", None),
+        leave(on_duty(&people[4], day, "NotSigned", None)),
+    ];
+    for (i, first) in days.into_iter().enumerate() {
+        let userid = &people[i];
+        let second = if i == 4 {
+            leave(off_duty(userid, day))
+        } else {
+            off_duty(userid, day)
+        };
+        emu.emulator
+            .set_attendance(userid, day, vec![first, second]);
+    }
+
+    let slot = "2026-11-24T06:30:00".parse().unwrap();
+    let outcome = jobs
+        .run_slot(Job::Reconcile, slot, Timestamp::now())
+        .await
+        .unwrap();
+    let SlotOutcome::Done(report) = outcome else {
+        panic!("{outcome:?}");
+    };
+    assert!(report.starts_with("2026-11-23: "), "{report}");
+
+    // The check-ins it queued go through the processor, as a callback's would.
+    let processor = Processor {
+        store: db.store.clone(),
+        rules: jobs.rules.clone(),
+        calendar: shanghai(),
+        source: jobs.client.clone(),
+        bot: None,
+        leaderboard: None,
+        settings: ProcessorSettings {
+            batch: 1000,
+            ..ProcessorSettings::default()
+        },
+    };
+    while !processor.run_once().await.unwrap().is_empty() {}
+    assert!(db.store.inbox(Some("failed"), 10).await.unwrap().is_empty());
+
+    let mut posted: BTreeMap<&str, Vec<(String, i64)>> = BTreeMap::new();
+    for userid in &people {
+        let entries = db.store.entries(userid, 10, None).await.unwrap();
+        posted.insert(
+            userid,
+            entries
+                .into_iter()
+                .map(|e| (e.rule_id.unwrap_or_default(), e.points))
+                .collect(),
+        );
+    }
+    let expected: BTreeMap<&str, Vec<(String, i64)>> = [
+        (&people[0], vec![("attendance.ontime", 1)]),
+        (&people[1], vec![("attendance.late", -2)]),
+        (&people[2], vec![("attendance.late_serious", -5)]),
+        (&people[3], vec![("attendance.missing", -3)]),
+        (&people[4], vec![]),
+    ]
+    .into_iter()
+    .map(|(who, rules)| {
+        let rules = rules.into_iter().map(|(r, p)| (r.to_string(), p)).collect();
+        (who.as_str(), rules)
+    })
+    .collect();
+    assert_eq!(posted, expected);
+    let missed = &db.store.entries(&people[3], 1, None).await.unwrap()[0];
+    assert_eq!(
+        missed.source_key,
+        format!("att:{}:2026-11-23:OnDuty", people[3])
+    );
+
+    // The same slot run again (a failed run retried, or `jifen jobs run`) posts nothing more.
+    jobs.run_slot(
+        Job::Reconcile,
+        "2026-11-24T06:31:00".parse().unwrap(),
+        Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    while !processor.run_once().await.unwrap().is_empty() {}
+    for userid in &people[..4] {
+        assert_eq!(
+            db.store.entries(userid, 10, None).await.unwrap().len(),
+            1,
+            "{userid}"
+        );
+    }
+    emu.stop().await;
 }

@@ -8,7 +8,6 @@
 #[macro_use]
 mod support;
 
-mod attendance;
 mod callback_crypto;
 mod callback_receiver;
 mod cli;

@@ -8,10 +8,9 @@ use crate::support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use jifen::dingtalk::openapi::{OpenApiClient, OpenApiSettings};
+use jifen::dingtalk::openapi::OpenApiClient;
 use jifen::domain::Month;
 use jifen::domain::calendar::PeriodKind;
-use jifen::emulator::org::{APP_KEY, APP_SECRET};
 use jifen::emulator::{self, EmulatorSettings};
 use jifen::ledger;
 use jifen::org::sync_directory;
@@ -20,7 +19,6 @@ use jifen::period::{CloseError, close_month};
 use jifen::rules::{RuleSet, load_rules_file};
 use jiff::Timestamp;
 use jiff::civil::Date;
-use secrecy::SecretString;
 use support::{TestDb, checked, shanghai};
 
 on_both_backends!(closing_a_month_awards_full_attendance_freezes_totals_and_happens_once);
@@ -37,10 +35,7 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
     let emu = emulator::start(EmulatorSettings::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    let mut settings = OpenApiSettings::new(APP_KEY.into(), SecretString::from(APP_SECRET));
-    settings.api_base = emu.base_url();
-    settings.oapi_base = emu.base_url();
-    let client = OpenApiClient::new(settings).unwrap();
+    let client = OpenApiClient::new(support::emulator_openapi(&emu)).unwrap();
     let store = db.store.as_ref();
     sync_directory(&client, store).await.unwrap();
     let (rules, calendar) = (rules(), shanghai());

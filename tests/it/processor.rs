@@ -173,6 +173,13 @@ async fn enqueue(db: &TestDb, key: &str, event_type: &str, payload: &str) {
     db.store.insert_inbox(vec![row]).await.unwrap();
 }
 
+/// Queues DingTalk's callback for instance `id` of form `code`, finished and agreed.
+async fn approved(db: &TestDb, id: &str, code: &str) {
+    let payload = instance(id, code, "finish", "agree");
+    let key = format!("bpms_instance:{id}:finish:agree");
+    enqueue(db, &key, "bpms_instance_change", &payload).await;
+}
+
 fn instance(id: &str, code: &str, kind: &str, result: &str) -> String {
     format!(
         r#"{{"EventType":"bpms_instance_change","processInstanceId":"{id}","processCode":"{code}","type":"{kind}","result":"{result}","staffId":"liuyang","finishTime":1760245200000}}"#
@@ -187,13 +194,7 @@ async fn an_approved_points_request_becomes_an_entry_for_the_person_in_the_form(
         points_request("表扬：客户现场问题当晚解决", "zhangwei", "8"),
     );
     let (p, _) = processor(db, fake, fast());
-    enqueue(
-        db,
-        "bpms_instance:PI-1:finish:agree",
-        "bpms_instance_change",
-        &instance("PI-1", "PROC-JIFEN-POINTS", "finish", "agree"),
-    )
-    .await;
+    approved(db, "PI-1", "PROC-JIFEN-POINTS").await;
     let outcomes = p.run_once().await.unwrap();
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].1, RowOutcome::Done { entries: 1 });
@@ -297,13 +298,7 @@ async fn the_same_approval_under_two_inbox_keys_posts_once(db: &TestDb) {
         .insert("PI-4".into(), points_request("表扬", "zhangwei", "5"));
     let (p, _) = processor(db, fake, fast());
     let payload = instance("PI-4", "PROC-JIFEN-POINTS", "finish", "agree");
-    enqueue(
-        db,
-        "bpms_instance:PI-4:finish:agree",
-        "bpms_instance_change",
-        &payload,
-    )
-    .await;
+    approved(db, "PI-4", "PROC-JIFEN-POINTS").await;
     enqueue(db, "reconcile:PI-4", "bpms_instance_change", &payload).await;
     // Both rows are worked on at once: whichever commits first posts, the other finds it.
     let outcomes = p.run_once().await.unwrap();
@@ -499,13 +494,7 @@ async fn a_slow_approval_holds_neither_the_rows_behind_it_nor_the_database(db: &
     fake.approvals
         .insert("PI-S".into(), points_request("表扬", "lina", "4"));
     let (p, _) = processor(db, fake, fast());
-    enqueue(
-        db,
-        "bpms_instance:PI-S:finish:agree",
-        "bpms_instance_change",
-        &instance("PI-S", "PROC-JIFEN-POINTS", "finish", "agree"),
-    )
-    .await;
+    approved(db, "PI-S", "PROC-JIFEN-POINTS").await;
     enqueue(
         db,
         "attendance:b-s",
@@ -885,13 +874,7 @@ async fn a_points_request_naming_several_people_awards_each_and_is_audited(db: &
     );
     let (p, _) = processor(db, fake, fast());
     let payload = instance("PI-M", "PROC-JIFEN-POINTS", "finish", "agree");
-    enqueue(
-        db,
-        "bpms_instance:PI-M:finish:agree",
-        "bpms_instance_change",
-        &payload,
-    )
-    .await;
+    approved(db, "PI-M", "PROC-JIFEN-POINTS").await;
     let outcomes = p.run_once().await.unwrap();
     assert_eq!(
         outcomes[0].1,
@@ -931,13 +914,7 @@ async fn a_points_request_whose_originator_names_themself_awards_nobody(db: &Tes
     fake.approvals
         .insert("PI-SELF".into(), request_for(&["lina", "liuyang"], "9"));
     let (p, _) = processor(db, fake, fast());
-    enqueue(
-        db,
-        "bpms_instance:PI-SELF:finish:agree",
-        "bpms_instance_change",
-        &instance("PI-SELF", "PROC-JIFEN-POINTS", "finish", "agree"),
-    )
-    .await;
+    approved(db, "PI-SELF", "PROC-JIFEN-POINTS").await;
     let outcomes = p.run_once().await.unwrap();
     assert_eq!(
         outcomes[0].1,
@@ -964,13 +941,7 @@ async fn an_approval_withdrawn_after_it_was_approved_takes_its_points_back_and_s
     fake.approvals
         .insert("PI-W".into(), request_for(&["zhangwei", "wangfang"], "6"));
     let (p, _) = processor(db, fake, fast());
-    enqueue(
-        db,
-        "bpms_instance:PI-W:finish:agree",
-        "bpms_instance_change",
-        &instance("PI-W", "PROC-JIFEN-POINTS", "finish", "agree"),
-    )
-    .await;
+    approved(db, "PI-W", "PROC-JIFEN-POINTS").await;
     assert_eq!(
         p.run_once().await.unwrap()[0].1,
         RowOutcome::Done { entries: 2 }
@@ -1060,13 +1031,7 @@ async fn a_withdrawn_approval_whose_points_wait_for_review_is_rejected_or_its_ap
     }
     let (p, _) = processor(db, fake, fast());
     for id in ["PI-S1", "PI-S2"] {
-        enqueue(
-            db,
-            &format!("bpms_instance:{id}:finish:agree"),
-            "bpms_instance_change",
-            &instance(id, "PROC-JIFEN-SHARING", "finish", "agree"),
-        )
-        .await;
+        approved(db, id, "PROC-JIFEN-SHARING").await;
     }
     p.run_once().await.unwrap();
     let held = db.store.entries("liuyang", 10, None).await.unwrap();
@@ -1119,13 +1084,7 @@ async fn an_approval_withdrawn_before_it_was_read_posts_nothing(db: &TestDb) {
     let (p, _) = processor(db, fake, fast());
     // The finish callback is read only after the instance was withdrawn; a withdrawal of an
     // instance that was never approved has nothing to take back.
-    enqueue(
-        db,
-        "bpms_instance:PI-T:finish:agree",
-        "bpms_instance_change",
-        &instance("PI-T", "PROC-JIFEN-POINTS", "finish", "agree"),
-    )
-    .await;
+    approved(db, "PI-T", "PROC-JIFEN-POINTS").await;
     enqueue(
         db,
         "bpms_instance:PI-R:terminate:",

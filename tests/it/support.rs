@@ -381,3 +381,19 @@ pub fn checked(userid: &str, source: &str, at: &str, result: &str) -> DomainEven
             .unwrap(),
     }
 }
+
+/// The OpenAPI client's settings for the emulator at `emu`, as the app would have them.
+pub fn emulator_openapi(
+    emu: &jifen::emulator::RunningEmulator,
+) -> jifen::dingtalk::openapi::OpenApiSettings {
+    use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET};
+    let mut settings = jifen::dingtalk::openapi::OpenApiSettings::new(
+        APP_KEY.into(),
+        secrecy::SecretString::from(APP_SECRET),
+    );
+    settings.api_base = emu.base_url();
+    settings.oapi_base = emu.base_url();
+    settings.robot_code = Some(APP_KEY.into());
+    settings.agent_id = Some(AGENT_ID);
+    settings
+}
