@@ -22,6 +22,8 @@ use crate::processor::{Processor, ProcessorSettings};
 use crate::rules::{RuleSet, load_rules_file};
 use crate::runtime::{Server, Supervisor, serve_with};
 use crate::store::{self, Store, redact_url};
+use crate::web::app::MicroApp;
+use crate::web::app::session::SessionKeys;
 use crate::web::{AppState, router};
 
 /// How often the scheduler looks for due job slots.
@@ -107,6 +109,16 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         .context("cannot build the leaderboards from the ledger")?,
     );
     let mut workers = Supervisor::new();
+    let openapi = config.openapi()?;
+    let client = openapi
+        .map(|settings| {
+            tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");
+            OpenApiClient::new(settings).map(Arc::new)
+        })
+        .transpose()?;
+    let micro_app = client
+        .as_ref()
+        .and_then(|client| micro_app(config, client.clone(), addr));
     let state = AppState {
         store: store.clone(),
         calendar: calendar.clone(),
@@ -114,6 +126,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         export: export.clone(),
         leaderboard: leaderboard.clone(),
         health: workers.health(),
+        micro_app,
     };
     let keys = config.callback_keys()?;
     if keys.is_none() {
@@ -129,8 +142,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     };
     // A bot reply wakes the delivery worker, so it goes out at once.
     let wake = Arc::new(Notify::new());
-    let openapi = config.openapi()?;
-    let bot = openapi.as_ref().map(|_| {
+    let bot = client.as_ref().map(|_| {
         Arc::new(Bot {
             store: store.clone(),
             rules: rules.clone(),
@@ -157,10 +169,8 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
             "JIFEN_DINGTALK_CORP_ID is not set: robot messages are not checked to be this organisation's"
         );
     }
-    match openapi {
-        Some(settings) => {
-            tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");
-            let client = Arc::new(OpenApiClient::new(settings)?);
+    match client {
+        Some(client) => {
             let processor = Arc::new(Processor {
                 store: store.clone(),
                 rules: rules.clone(),
@@ -237,6 +247,35 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         server,
         workers,
     })
+}
+
+/// The micro-app's settings; `None` without the app secret its sessions are signed with.
+fn micro_app(
+    config: &Config,
+    client: Arc<OpenApiClient>,
+    listening: SocketAddr,
+) -> Option<Arc<MicroApp>> {
+    let secret = config.dingtalk.app_secret.as_ref()?;
+    let corp_id = config.dingtalk.corp_id.clone().unwrap_or_else(|| {
+        tracing::warn!(
+            "JIFEN_DINGTALK_CORP_ID is not set: the micro-app cannot ask DingTalk for a login code"
+        );
+        String::new()
+    });
+    let hours = i64::try_from(config.app.session_hours.clamp(1, 24 * 30)).unwrap_or(8);
+    let public_url = config
+        .robot
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{listening}"));
+    Some(Arc::new(MicroApp {
+        client,
+        sessions: SessionKeys::new(secret, jiff::SignedDuration::from_hours(hours)),
+        jsapi_url: config.app.jsapi_url.clone(),
+        corp_id,
+        client_id: config.dingtalk.app_key.clone().unwrap_or_default(),
+        secure_cookie: public_url.starts_with("https://"),
+    }))
 }
 
 /// Reads DingTalk's address book once at start-up; without it, processing goes on with the

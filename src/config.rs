@@ -62,6 +62,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "robot.session_webhook_origins",
     ),
     ("JIFEN_DINGTALK_CORP_ID", "dingtalk.corp_id"),
+    ("JIFEN_APP_JSAPI_URL", "app.jsapi_url"),
 ];
 
 /// Keys whose environment overrides are numbers, not text.
@@ -90,6 +91,8 @@ pub struct Config {
     pub jobs: JobsConfig,
     #[serde(default)]
     pub leaderboard: LeaderboardConfig,
+    #[serde(default)]
+    pub app: AppConfig,
     /// Folder of the config file, for relative paths in it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -336,6 +339,26 @@ pub struct LeaderboardConfig {
     #[serde(deserialize_with = "userids")]
     pub exclude_departments: Vec<String>,
     pub whole_period_only: bool,
+}
+
+/// The micro-app (H5 微应用) employees open inside DingTalk.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConfig {
+    /// DingTalk's JSAPI script, pinned to the version tested.
+    pub jsapi_url: String,
+    /// How long a sign-in lasts.
+    pub session_hours: u64,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            jsapi_url: "https://g.alicdn.com/dingding/dingtalk-jsapi/3.0.27/dingtalk.open.js"
+                .into(),
+            session_hours: 8,
+        }
+    }
 }
 
 /// Delivery of messages to DingTalk.

@@ -89,6 +89,11 @@ async fn play(
         ("JIFEN_DINGTALK_OAPI_BASE", emu.base_url()),
         ("JIFEN_ROBOT_SESSION_WEBHOOK_ORIGINS", emu.base_url()),
         ("JIFEN_DINGTALK_CORP_ID", CORP_ID.into()),
+        // The micro-app loads the emulator's stand-in for DingTalk's JSAPI.
+        (
+            "JIFEN_APP_JSAPI_URL",
+            format!("{}/_emulator/dingtalk.js", emu.base_url()),
+        ),
         ("JIFEN_OUTBOX_RETRY_SCHEDULE", "200ms, 1s, 2s".into()),
         // 王芳 runs HR in the made-up company.
         ("JIFEN_HR_ADMINS", "manager4220".into()),
@@ -251,6 +256,11 @@ async fn play(
     )?;
     if options.keep_running {
         say!("\nStill running (Ctrl-C stops both):")?;
+        say!(
+            "  the employee page, as 李强 in DingTalk: http://{}/app?dd_user=281826612426286785",
+            running.addr
+        )?;
+        say!("    (any userid of the made-up company works; 王芳 is manager4220)")?;
         say!(
             "  curl -H 'Authorization: Bearer <JIFEN_ADMIN_TOKEN>' http://{}/api/v1/employees/281826612426286785/entries",
             running.addr

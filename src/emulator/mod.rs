@@ -381,6 +381,8 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/_emulator/robot", post(send_robot_message))
         .route("/_emulator/contacts", post(change_contacts))
         .route("/robot/sendBySession", post(session_reply))
+        .route("/_emulator/dingtalk.js", get(jsapi))
+        .route("/_emulator/login-codes", get(issue_login_code))
         .fallback(dispatch)
         .with_state(emulator)
 }
@@ -435,6 +437,59 @@ async fn file_approval(State(emu): Shared, Json(req): Json<FileApproval>) -> Res
         }
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
     }
+}
+
+/// A stand-in for DingTalk's JSAPI script (`dingtalk.open.js`), for opening the micro-app
+/// in a browser: `dd.requestAuthCode` (and the older `dd.runtime.permission.requestAuthCode`)
+/// hand out a login code for the person the page's `dd_user` query names, as DingTalk's
+/// client does for whoever is signed in to it.
+async fn jsapi(State(emu): Shared) -> Response {
+    let base = emu.base_url().unwrap_or_default();
+    let script = format!(
+        r#"(function () {{
+  var base = {base};
+  function code(ok, fail) {{
+    var user = new URLSearchParams(location.search).get("dd_user");
+    if (!user) {{ fail({{ errorCode: "7", errorMessage: "open the page with ?dd_user=USERID" }}); return; }}
+    fetch(base + "/_emulator/login-codes?userid=" + encodeURIComponent(user))
+      .then(function (r) {{ return r.json(); }})
+      .then(function (r) {{ ok({{ code: r.code, authCode: r.code }}); }})
+      .catch(function (e) {{ fail({{ errorCode: "-1", errorMessage: String(e) }}); }});
+  }}
+  window.dd = {{
+    env: {{ platform: "emulator" }},
+    ready: function (f) {{ f(); }},
+    requestAuthCode: function (o) {{ code(o.success || function () {{}}, o.fail || function () {{}}); }},
+    runtime: {{ permission: {{ requestAuthCode: function (o) {{ code(o.onSuccess || function () {{}}, o.onFail || function () {{}}); }} }} }}
+  }};
+}})();
+"#,
+        base = json!(base)
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/javascript; charset=utf-8",
+        )],
+        script,
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginCodeRequest {
+    userid: String,
+}
+
+/// A free-login code for a person, as the DingTalk client gets one (valid five minutes,
+/// usable once); readable from any page, so the micro-app's origin can ask.
+async fn issue_login_code(State(emu): Shared, Query(req): Query<LoginCodeRequest>) -> Response {
+    let code = emu.login_code(&req.userid);
+    (
+        [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")],
+        Json(json!({ "code": code })),
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]

@@ -214,7 +214,7 @@ pub async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint; see README.md for the API".into())
 }
 
-fn status(entry: &Entry) -> &'static str {
+pub(super) fn status(entry: &Entry) -> &'static str {
     if entry.reversed_by.is_some() {
         "reversed"
     } else if entry.is_pending() {

@@ -1,7 +1,8 @@
 //! The HTTP server: health check, the admin JSON API, DingTalk's callbacks and robot
-//! messages, and signed exports. Handlers are thin; errors become status codes at this edge.
+//! messages, signed exports, and the micro-app's pages. Handlers are thin; errors become status codes at this edge.
 
 mod api;
+pub mod app;
 mod auth;
 mod error;
 mod export;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub leaderboard: Arc<LeaderboardIndex>,
     /// The workers' state, for the health check.
     pub health: Health,
+    /// The micro-app's login and sessions; `None` without the app's key and secret.
+    pub micro_app: Option<Arc<app::MicroApp>>,
 }
 
 pub fn router(
@@ -67,6 +70,9 @@ pub fn router(
     Router::new()
         .route("/healthz", get(healthz))
         .route("/export/{file}", get(export::month_csv))
+        .route("/app", get(app::page))
+        .route("/app/", get(app::page))
+        .route("/app/login", post(app::login))
         .nest("/api/v1", api)
         .merge(dingtalk)
         .merge(robot)

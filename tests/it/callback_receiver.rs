@@ -42,6 +42,7 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         export: None,
         leaderboard: leaderboards(&db.store, Default::default(), jiff::Timestamp::now()).await,
         health: Default::default(),
+        micro_app: None,
     };
     let callback = CallbackState {
         keys: Some(Arc::new(CallbackKeys {

@@ -52,6 +52,7 @@ async fn serve_with(db: &TestDb, token: Option<&str>, health: Health) -> String 
         export: None,
         leaderboard: leaderboards(&db.store, Default::default(), Timestamp::now()).await,
         health,
+        micro_app: None,
     };
     let index = state.leaderboard.clone();
     tokio::spawn(async move {

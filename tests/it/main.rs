@@ -20,6 +20,7 @@ mod jobs;
 mod layers;
 mod leaderboard;
 mod ledger_properties;
+mod micro_app;
 mod migrations;
 mod openapi_client;
 mod org;

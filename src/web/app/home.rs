@@ -1,0 +1,139 @@
+//! The employee's home page: score, balance and pending points, places in the company and
+//! the department for this week, month and year, this week against last, and the latest
+//! entries with their explanations. The numbers come from the ledger and the leaderboards,
+//! as the robot's `积分` does.
+
+use jiff::Timestamp;
+
+use super::Lang;
+use crate::domain::Employee;
+use crate::leaderboard::{BoardQuery, LeaderboardIndex, Window};
+use crate::ledger::{Entry, Totals};
+use crate::store::Store;
+use crate::web::ApiError;
+
+/// Entries on the home page.
+const LATEST: i64 = 10;
+
+/// A place on a board and how many are ranked on it; `None` when the person is not ranked.
+pub type Place = Option<(u32, usize)>;
+
+pub struct Home {
+    pub name: String,
+    pub totals: Totals,
+    /// Week, month and year: (window, place in the company, place in the department).
+    pub places: Vec<(Window, Place, Place)>,
+    pub department: Option<String>,
+    pub this_week: i64,
+    pub last_week: i64,
+    pub latest: Vec<Line>,
+}
+
+/// One entry as a person reads it.
+pub struct Line {
+    pub when: String,
+    pub points: i64,
+    pub explanation: String,
+    pub status: &'static str,
+}
+
+impl Line {
+    pub fn of(entry: &Entry, lang: Lang, tz: &jiff::tz::TimeZone) -> Line {
+        Line {
+            when: entry
+                .occurred_at
+                .to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string(),
+            points: entry.points,
+            explanation: match lang {
+                Lang::Zh => entry.explanation.zh.clone(),
+                Lang::En => entry.explanation.en.clone(),
+            },
+            status: crate::web::api::status(entry),
+        }
+    }
+}
+
+pub async fn home(
+    store: &dyn Store,
+    boards: &LeaderboardIndex,
+    me: &Employee,
+    lang: Lang,
+    now: Timestamp,
+) -> Result<Home, ApiError> {
+    let totals = store
+        .account(&me.userid)
+        .await?
+        .map(|a| a.totals)
+        .unwrap_or_default();
+    let department = me.departments.first().cloned();
+    let mut places = Vec::new();
+    for window in [Window::Week, Window::Month, Window::Year] {
+        let company = place(boards, &me.userid, window, None, None, now).await?;
+        let team = match &department {
+            Some(d) => place(boards, &me.userid, window, None, Some(d), now).await?,
+            None => None,
+        };
+        places.push((
+            window,
+            company.map(|p| (p.0, p.1)),
+            team.map(|p| (p.0, p.1)),
+        ));
+    }
+    let this_week = place(boards, &me.userid, Window::Week, None, None, now)
+        .await?
+        .map_or(0, |p| p.2);
+    let last_week = place(
+        boards,
+        &me.userid,
+        Window::Week,
+        Some("previous"),
+        None,
+        now,
+    )
+    .await?
+    .map_or(0, |p| p.2);
+    let department = match department {
+        Some(id) => store.department(&id).await?.map(|d| d.name),
+        None => None,
+    };
+    let tz = boards.calendar().time_zone().clone();
+    let latest = store
+        .entries(&me.userid, LATEST, None)
+        .await?
+        .iter()
+        .map(|e| Line::of(e, lang, &tz))
+        .collect();
+    Ok(Home {
+        name: me.name.clone(),
+        totals,
+        places,
+        department,
+        this_week,
+        last_week,
+        latest,
+    })
+}
+
+/// The person's place on one board, how many are ranked on it, and their points there;
+/// `None` when they are not ranked (no points yet, or left off the board).
+async fn place(
+    boards: &LeaderboardIndex,
+    userid: &str,
+    window: Window,
+    period: Option<&str>,
+    department: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<(u32, usize, i64)>, ApiError> {
+    let query = BoardQuery {
+        window,
+        period: period.map(str::to_string),
+        department: department.map(str::to_string),
+        limit: 0,
+    };
+    let standings = boards.people(&query, Some(userid), now).await?;
+    Ok(standings
+        .me
+        .map(|me| (me.rank, standings.ranked, me.points)))
+}

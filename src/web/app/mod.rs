@@ -1,0 +1,388 @@
+//! The micro-app (H5 微应用) DingTalk opens inside its client. The page asks DingTalk's JSAPI
+//! for a free-login code (免登), jifen exchanges it for the person server-side and keeps them
+//! in a signed session cookie; then the employee's pages, rendered on the server.
+
+mod home;
+pub mod session;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde_json::json;
+
+use self::home::Home;
+use self::session::{COOKIE, SessionKeys, cookie_value};
+use super::{ApiError, AppState};
+use crate::dingtalk::openapi::{OpenApiClient, Retry};
+use crate::domain::Employee;
+use crate::leaderboard::Window;
+
+/// What the micro-app needs beyond the shared state.
+pub struct MicroApp {
+    pub client: Arc<OpenApiClient>,
+    pub sessions: SessionKeys,
+    /// Where the page loads DingTalk's JSAPI from.
+    pub jsapi_url: String,
+    pub corp_id: String,
+    /// The app key, which newer clients' `dd.requestAuthCode` asks for as `clientId`.
+    pub client_id: String,
+    /// Mark the cookie `Secure` (the page is served over HTTPS).
+    pub secure_cookie: bool,
+}
+
+/// The language of the page: the person's toggle (`?lang=`, kept in a cookie), else Chinese.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    Zh,
+    En,
+}
+
+const LANG_COOKIE: &str = "jifen_lang";
+
+/// The words of the pages, in one language.
+pub struct Texts {
+    pub lang: &'static str,
+    pub other_lang: &'static str,
+    pub other_lang_name: &'static str,
+    pub app: &'static str,
+    pub signing_in: &'static str,
+    pub login_failed: &'static str,
+    pub outside_dingtalk: &'static str,
+    pub score: &'static str,
+    pub balance: &'static str,
+    pub pending: &'static str,
+    pub this_week: &'static str,
+    pub last_week: &'static str,
+    pub places: &'static str,
+    pub company: &'static str,
+    pub department: &'static str,
+    pub latest: &'static str,
+    pub no_entries: &'static str,
+}
+
+const ZH: Texts = Texts {
+    lang: "zh-CN",
+    other_lang: "en",
+    other_lang_name: "English",
+    app: "积分",
+    signing_in: "正在通过钉钉登录…",
+    login_failed: "钉钉登录失败，请关闭页面后重新打开。",
+    outside_dingtalk: "请在钉钉中打开此页面（工作台 → 积分）。",
+    score: "累计积分",
+    balance: "可用积分",
+    pending: "待审核",
+    this_week: "本周积分",
+    last_week: "上周",
+    places: "我的排名",
+    company: "全公司",
+    department: "部门",
+    latest: "最近记录",
+    no_entries: "还没有积分记录。",
+};
+
+const EN: Texts = Texts {
+    lang: "en",
+    other_lang: "zh",
+    other_lang_name: "中文",
+    app: "Points",
+    signing_in: "Signing in through DingTalk…",
+    login_failed: "Signing in through DingTalk failed; close the page and open it again.",
+    outside_dingtalk: "Open this page inside DingTalk (Workbench → Points).",
+    score: "Score",
+    balance: "Balance",
+    pending: "Pending",
+    this_week: "This week",
+    last_week: "last week",
+    places: "My places",
+    company: "Company",
+    department: "Department",
+    latest: "Latest entries",
+    no_entries: "No entries yet.",
+};
+
+impl Texts {
+    fn of(lang: Lang) -> &'static Texts {
+        match lang {
+            Lang::Zh => &ZH,
+            Lang::En => &EN,
+        }
+    }
+
+    pub fn window(&self, window: &Window) -> &'static str {
+        let zh = self.lang == ZH.lang;
+        match (window, zh) {
+            (Window::Week, true) => "本周",
+            (Window::Month, true) => "本月",
+            (Window::Quarter, true) => "本季",
+            (Window::Year, true) => "本年",
+            (Window::All, true) => "总榜",
+            (Window::Week, false) => "This week",
+            (Window::Month, false) => "This month",
+            (Window::Quarter, false) => "This quarter",
+            (Window::Year, false) => "This year",
+            (Window::All, false) => "All time",
+        }
+    }
+
+    pub fn status(&self, status: &str) -> &'static str {
+        let zh = self.lang == ZH.lang;
+        match (status, zh) {
+            ("pending", true) => "待审核",
+            ("approved", true) => "已通过",
+            ("rejected", true) => "已驳回",
+            ("reversed", true) => "已撤销",
+            (_, true) => "已入账",
+            ("pending", false) => "pending",
+            ("approved", false) => "approved",
+            ("rejected", false) => "rejected",
+            ("reversed", false) => "reversed",
+            (_, false) => "posted",
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "app/login.html")]
+struct LoginPage<'a> {
+    t: &'static Texts,
+    jsapi_url: &'a str,
+    corp_id: &'a str,
+    client_id: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "app/home.html")]
+struct HomePage {
+    t: &'static Texts,
+    home: Home,
+}
+
+#[derive(Template)]
+#[template(path = "app/notice.html")]
+struct NoticePage {
+    t: &'static Texts,
+    message: String,
+}
+
+/// Why a page cannot be shown; never database text.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(
+        "the micro-app needs the app key and secret (JIFEN_DINGTALK_APP_KEY, JIFEN_DINGTALK_APP_SECRET)"
+    )]
+    NotConfigured,
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("cannot render the page: {0}")]
+    Render(#[from] askama::Error),
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    lang: Option<String>,
+}
+
+/// `GET /app`: the home page of whoever is signed in, or the page that signs them in.
+pub async fn page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    let (lang, set_lang) = language(&headers, query.lang.as_deref());
+    let t = Texts::of(lang);
+    let mut response = match render_page(&state, &headers, lang, t).await {
+        Ok(response) => response,
+        Err(e) => notice(t, &e),
+    };
+    if let Some(cookie) = set_lang {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    no_store(&mut response);
+    response
+}
+
+async fn render_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    lang: Lang,
+    t: &'static Texts,
+) -> Result<Response, PageError> {
+    let app = state.micro_app.as_ref().ok_or(PageError::NotConfigured)?;
+    let now = Timestamp::now();
+    let me = match signed_in(app, headers, now) {
+        Some(userid) => employee(state, &userid).await?,
+        None => None,
+    };
+    let Some(me) = me else {
+        let page = LoginPage {
+            t,
+            jsapi_url: &app.jsapi_url,
+            corp_id: &app.corp_id,
+            client_id: &app.client_id,
+        };
+        return Ok(Html(page.render()?).into_response());
+    };
+    let home = home::home(state.store.as_ref(), &state.leaderboard, &me, lang, now).await?;
+    Ok(Html(HomePage { t, home }.render()?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    code: String,
+}
+
+/// `POST /app/login` `{"code": …}`: exchanges DingTalk's free-login code for the person and
+/// starts their session.
+pub async fn login(
+    State(state): State<AppState>,
+    body: Result<Json<LoginRequest>, JsonRejection>,
+) -> Response {
+    let refuse = |status: StatusCode, message: &str| {
+        (status, Json(json!({ "error": message }))).into_response()
+    };
+    let Some(app) = state.micro_app.as_ref() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &PageError::NotConfigured.to_string(),
+        );
+    };
+    let code = match body {
+        Ok(Json(request)) => request.code,
+        Err(e) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                &format!("expected {{\"code\": \"…\"}}: {}", e.body_text()),
+            );
+        }
+    };
+    let code = code.trim();
+    if code.is_empty() || code.len() > 256 || code.chars().any(char::is_control) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the login code is empty or malformed",
+        );
+    }
+    let user = match app.client.user_by_login_code(code).await {
+        Ok(user) => user,
+        Err(e) if e.failure.retry() == Retry::Never => {
+            tracing::info!(error = %e, "a micro-app login code was refused");
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                "登录码无效或已用过，请重新打开页面 (the login code is invalid or was used already; open the page again)",
+            );
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check a micro-app login code with DingTalk");
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "DingTalk cannot be reached; try again in a moment",
+            );
+        }
+    };
+    match employee(&state, &user.userid).await {
+        Ok(Some(_)) => {}
+        Ok(None) => {
+            return refuse(
+                StatusCode::FORBIDDEN,
+                "你不在积分系统的通讯录中 (you are not in jifen's address book)",
+            );
+        }
+        Err(e) => return e.into_response(),
+    }
+    let (cookie, _) = app.sessions.issue(&user.userid, Timestamp::now());
+    let mut response = Json(json!({ "ok": true })).into_response();
+    if let Ok(value) = session_cookie(app, &cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    no_store(&mut response);
+    tracing::info!(userid = %user.userid, "signed in to the micro-app");
+    response
+}
+
+/// The signed-in person's userid, if the session cookie is valid now.
+fn signed_in(app: &MicroApp, headers: &HeaderMap, now: Timestamp) -> Option<String> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    let value = cookie_value(cookies, COOKIE)?;
+    app.sessions.check(value, now).ok().map(|s| s.userid)
+}
+
+/// The person, if jifen knows them and they still work here.
+async fn employee(state: &AppState, userid: &str) -> Result<Option<Employee>, ApiError> {
+    Ok(state
+        .store
+        .employee(userid)
+        .await?
+        .filter(|e| e.left_at.is_none()))
+}
+
+fn session_cookie(app: &MicroApp, value: &str) -> Result<HeaderValue, header::InvalidHeaderValue> {
+    let secure = if app.secure_cookie { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/app; Max-Age={}; HttpOnly; SameSite=Lax{secure}",
+        app.sessions.ttl().as_secs()
+    ))
+}
+
+/// The page's language, and the cookie that keeps a new choice.
+fn language(headers: &HeaderMap, asked: Option<&str>) -> (Lang, Option<HeaderValue>) {
+    let parse = |s: &str| match s {
+        "en" => Some(Lang::En),
+        "zh" => Some(Lang::Zh),
+        _ => None,
+    };
+    if let Some(lang) = asked.and_then(parse) {
+        let name = if lang == Lang::En { "en" } else { "zh" };
+        let cookie = HeaderValue::from_str(&format!(
+            "{LANG_COOKIE}={name}; Path=/app; Max-Age=31536000; SameSite=Lax"
+        ))
+        .ok();
+        return (lang, cookie);
+    }
+    let kept = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| cookie_value(c, LANG_COOKIE))
+        .and_then(parse);
+    (kept.unwrap_or(Lang::Zh), None)
+}
+
+/// A page saying what went wrong, with its status.
+fn notice(t: &'static Texts, error: &PageError) -> Response {
+    let status = match error {
+        PageError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+        PageError::Api(e) => e.status(),
+        PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let message = match error {
+        PageError::Api(ApiError::Store(e)) => {
+            tracing::error!(error = %e, "a page failed on the database");
+            "暂时无法读取积分，请稍后再试 (points cannot be read just now; try again shortly)"
+                .to_string()
+        }
+        PageError::Render(e) => {
+            tracing::error!(error = %e, "a page failed to render");
+            "页面出错了 (the page failed)".to_string()
+        }
+        other => other.to_string(),
+    };
+    let body = NoticePage { t, message }
+        .render()
+        .unwrap_or_else(|_| "jifen".into());
+    (status, Html(body)).into_response()
+}
+
+/// Pages show one person's points: no cache may keep them.
+fn no_store(response: &mut Response) {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store, private"),
+    );
+}

@@ -1,0 +1,301 @@
+//! The micro-app over a real listener, against the DingTalk emulator, on both backends: the
+//! free login (a code from DingTalk, exchanged server-side, usable once) starts a signed
+//! session; the home page shows the ledger's numbers; bad logins are refused and start none.
+
+use crate::support;
+
+use std::sync::Arc;
+
+use jifen::dingtalk::openapi::OpenApiClient;
+use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
+use jifen::ingress::InboxWriter;
+use jifen::ingress::callback::CallbackState;
+use jifen::ingress::robot::RobotState;
+use jifen::leaderboard::keep_current;
+use jifen::runtime::CancellationToken;
+use jifen::web::app::MicroApp;
+use jifen::web::app::session::SessionKeys;
+use jifen::web::{AppState, router};
+use jiff::{SignedDuration, Timestamp};
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use support::{TestDb, leaderboards, manual, seed_org, shanghai};
+
+on_both_backends!(
+    a_login_code_signs_in_once_and_the_home_page_shows_the_ledgers_numbers,
+    without_a_session_the_page_asks_dingtalk_for_a_login_code,
+    bad_logins_are_refused_and_start_no_session,
+    the_page_follows_the_language_toggle,
+    the_emulators_jsapi_stand_in_hands_out_login_codes_for_the_person_named,
+);
+
+const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
+
+/// jifen's HTTP server over `db`, its micro-app asking `emu` about login codes.
+async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
+    seed_org(db.store.as_ref()).await;
+    let client = Arc::new(OpenApiClient::new(support::emulator_openapi(emu)).unwrap());
+    let micro_app = MicroApp {
+        client,
+        sessions: SessionKeys::new(
+            &SecretString::from("app-secret"),
+            SignedDuration::from_hours(8),
+        ),
+        jsapi_url: JSAPI.into(),
+        corp_id: jifen::emulator::org::CORP_ID.into(),
+        client_id: jifen::emulator::org::APP_KEY.into(),
+        secure_cookie: false,
+    };
+    let state = AppState {
+        store: db.store.clone(),
+        calendar: shanghai(),
+        admin_token: None,
+        export: None,
+        leaderboard: leaderboards(&db.store, Default::default(), Timestamp::now()).await,
+        health: Default::default(),
+        micro_app: Some(Arc::new(micro_app)),
+    };
+    let index = state.leaderboard.clone();
+    tokio::spawn(async move {
+        let every = std::time::Duration::from_millis(20);
+        keep_current(&index, every, CancellationToken::new()).await
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let inbox = InboxWriter::spawn(db.store.clone());
+    let robot = RobotState {
+        secret: None,
+        inbox: inbox.clone(),
+        robot_code: None,
+        corp_id: None,
+        window_ms: jifen::dingtalk::robot::sign::WINDOW_MS,
+    };
+    let callback = CallbackState { keys: None, inbox };
+    tokio::spawn(
+        async move { axum::serve(listener, router(state, callback, robot, 64 * 1024)).await },
+    );
+    format!("http://{addr}")
+}
+
+async fn start_emulator() -> RunningEmulator {
+    emulator::start(EmulatorSettings::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// `POST /app/login`: the status, the body, and the session cookie it set, if any.
+async fn login(base: &str, body: Value) -> (StatusCode, Value, Option<String>) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/app/login"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let cookie = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("jifen_session="))
+        .map(str::to_string);
+    (status, response.json().await.unwrap_or(Value::Null), cookie)
+}
+
+/// `GET /app` with these cookies: the status and the HTML.
+async fn page(
+    base: &str,
+    query: &str,
+    cookies: &str,
+) -> (StatusCode, String, reqwest::header::HeaderMap) {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/app{query}"))
+        .header(COOKIE, cookies)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (response.status(), response.headers().clone());
+    (status, response.text().await.unwrap(), headers)
+}
+
+/// The `name=value` part of a Set-Cookie header.
+fn pair(set_cookie: &str) -> &str {
+    set_cookie.split(';').next().unwrap()
+}
+
+async fn a_login_code_signs_in_once_and_the_home_page_shows_the_ledgers_numbers(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let now = Timestamp::now().to_string();
+    manual(db.store.as_ref(), "hr", "zhangwei", 12, false, &now).await;
+    manual(db.store.as_ref(), "hr", "zhangwei", 7, true, &now).await;
+    manual(db.store.as_ref(), "hr", "lina", 30, false, &now).await;
+
+    let code = emu.emulator.login_code("zhangwei");
+    let (status, body, cookie) = login(&base, json!({ "code": code })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let cookie = cookie.expect("a session cookie");
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/app", "Max-Age=28800"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    // The boards follow the ledger within moments.
+    let started = std::time::Instant::now();
+    let (status, html, headers) = loop {
+        let (status, html, headers) = page(&base, "", pair(&cookie)).await;
+        if html.contains("<b>+12</b>") || started.elapsed() > std::time::Duration::from_secs(5) {
+            break (status, html, headers);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[CACHE_CONTROL], "no-store, private");
+    let totals = db.store.account("zhangwei").await.unwrap().unwrap().totals;
+    assert_eq!((totals.score, totals.pending), (12, 7));
+    for shown in [
+        format!(r#"id="score">{}<"#, totals.score),
+        format!(r#"id="balance">{}<"#, totals.balance),
+        format!(r#"id="pending">{}<"#, totals.pending),
+        "张伟".to_string(),
+        "人事 手动奖励：+12 积分".to_string(),
+        "待审核".to_string(),
+        // This week: second of the company's five (李娜 has 30), first of 研发部's two.
+        "<b>+12</b>".to_string(),
+        "2 / 5".to_string(),
+        "1 / 2".to_string(),
+    ] {
+        let body = &html[html.find("<body>").unwrap_or(0)..];
+        assert!(html.contains(&shown), "{shown} missing from:\n{body}");
+    }
+    assert!(!html.contains("李娜"), "nobody else's entries");
+
+    // The code was used; DingTalk refuses it a second time, and so does jifen.
+    let (status, body, cookie) = login(&base, json!({ "code": code })).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(cookie.is_none());
+    emu.stop().await;
+}
+
+async fn without_a_session_the_page_asks_dingtalk_for_a_login_code(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let (status, html, _) = page(&base, "", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!(r#"<script src="{JSAPI}">"#)),
+        "{html}"
+    );
+    assert!(html.contains("dd.requestAuthCode"), "{html}");
+    assert!(
+        html.contains("dd.runtime.permission.requestAuthCode"),
+        "{html}"
+    );
+    assert!(html.contains(jifen::emulator::org::CORP_ID), "{html}");
+    // Opened outside DingTalk there is no `dd`; the page says where to open it.
+    assert!(html.contains("请在钉钉中打开此页面"), "{html}");
+    emu.stop().await;
+}
+
+async fn bad_logins_are_refused_and_start_no_session(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let mut left = db.store.employee("liuyang").await.unwrap().unwrap();
+    left.left_at = Some(Timestamp::now());
+    let mut tx = db.store.begin().await.unwrap();
+    tx.upsert_employee(&left).await.unwrap();
+    tx.commit().await.unwrap();
+    let cases = [
+        (json!({}), StatusCode::BAD_REQUEST),
+        (json!({ "code": 5 }), StatusCode::BAD_REQUEST),
+        (json!({ "code": "" }), StatusCode::BAD_REQUEST),
+        (json!({ "code": "a\u{0}b" }), StatusCode::BAD_REQUEST),
+        (json!({ "code": "x".repeat(300) }), StatusCode::BAD_REQUEST),
+        (json!({ "code": "made-up" }), StatusCode::UNAUTHORIZED),
+        (
+            json!({ "code": emu.emulator.login_code("stranger") }),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            json!({ "code": emu.emulator.login_code("liuyang") }),
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, answer, cookie) = login(&base, body.clone()).await;
+        assert_eq!(status, expected, "{body}: {answer}");
+        assert!(
+            answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+            "{answer}"
+        );
+        assert!(cookie.is_none(), "{body}");
+    }
+    // A cookie signed with another key, or for someone else, is no session: the login page.
+    let other = SessionKeys::new(&SecretString::from("other"), SignedDuration::from_hours(8));
+    let (forged, _) = other.issue("zhangwei", Timestamp::now());
+    let (status, html, _) = page(&base, "", &format!("jifen_session={forged}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("requestAuthCode") && !html.contains(r#"id="score""#));
+    emu.stop().await;
+}
+
+async fn the_page_follows_the_language_toggle(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let (_, _, cookie) = login(&base, json!({ "code": emu.emulator.login_code("lina") })).await;
+    let session = cookie.unwrap();
+    let (status, html, headers) = page(&base, "?lang=en", pair(&session)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Balance") && html.contains(r#"lang="en""#),
+        "{html}"
+    );
+    let kept = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("jifen_lang="))
+        .unwrap();
+    let both = format!("{}; {}", pair(&session), pair(kept));
+    let (_, html, _) = page(&base, "", &both).await;
+    assert!(html.contains("Balance"), "the choice is kept");
+    let (_, html, _) = page(&base, "", pair(&session)).await;
+    assert!(html.contains("可用积分"), "Chinese by default");
+    emu.stop().await;
+}
+
+async fn the_emulators_jsapi_stand_in_hands_out_login_codes_for_the_person_named(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let script = reqwest::get(format!("{}/_emulator/dingtalk.js", emu.base_url()))
+        .await
+        .unwrap();
+    assert!(
+        script.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    let script = script.text().await.unwrap();
+    for part in [
+        "requestAuthCode",
+        "runtime",
+        "dd_user",
+        emu.base_url().as_str(),
+    ] {
+        assert!(script.contains(part), "{part} missing from:\n{script}");
+    }
+    let issued = reqwest::get(format!(
+        "{}/_emulator/login-codes?userid=wangfang",
+        emu.base_url()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(issued.headers()["access-control-allow-origin"], "*");
+    let code: Value = issued.json().await.unwrap();
+    let (status, _, cookie) = login(&base, json!({ "code": code["code"] })).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, html, _) = page(&base, "", pair(&cookie.unwrap())).await;
+    assert!(html.contains("王芳"), "{html}");
+    emu.stop().await;
+}
