@@ -8,6 +8,7 @@
 #[macro_use]
 mod support;
 
+mod browser;
 mod callback_crypto;
 mod callback_receiver;
 mod cli;

@@ -35,6 +35,15 @@ const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
 
 /// jifen's HTTP server over `db`, its micro-app asking `emu` about login codes.
 async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
+    serve_with_jsapi(db, emu, JSAPI).await
+}
+
+/// The same, the page loading DingTalk's JSAPI from `jsapi_url`.
+pub(crate) async fn serve_with_jsapi(
+    db: &TestDb,
+    emu: &RunningEmulator,
+    jsapi_url: &str,
+) -> String {
     seed_org(db.store.as_ref()).await;
     let client = Arc::new(OpenApiClient::new(support::emulator_openapi(emu)).unwrap());
     let micro_app = MicroApp {
@@ -43,7 +52,7 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
             &SecretString::from("app-secret"),
             SignedDuration::from_hours(8),
         ),
-        jsapi_url: JSAPI.into(),
+        jsapi_url: jsapi_url.into(),
         corp_id: jifen::emulator::org::CORP_ID.into(),
         client_id: jifen::emulator::org::APP_KEY.into(),
         secure_cookie: false,
@@ -79,7 +88,7 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
     format!("http://{addr}")
 }
 
-async fn start_emulator() -> RunningEmulator {
+pub(crate) async fn start_emulator() -> RunningEmulator {
     emulator::start(EmulatorSettings::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap()

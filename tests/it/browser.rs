@@ -1,0 +1,149 @@
+//! The employee page in a real browser: headless Chromium, driven over WebDriver
+//! (chromedriver), against jifen's server and the DingTalk emulator, whose stand-in for the
+//! JSAPI plays DingTalk's client. At a phone's viewport and a desktop's; the screenshots are
+//! kept in target/screenshots/. Needs Debian's `chromium` and `chromium-driver` (.ci/run
+//! installs them).
+
+use crate::micro_app::{serve_with_jsapi, start_emulator};
+use crate::support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use jiff::Timestamp;
+use serde_json::json;
+use support::{TestDb, manual};
+
+on_both_backends!(signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop);
+
+/// A chromedriver on a free port, stopped when dropped.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot start chromedriver ({e}): install Debian's chromium, chromium-driver and \
+                 fonts-noto-cjk (apt-get install chromium chromium-driver fonts-noto-cjk), as \
+                 .ci/run does"
+            )
+        });
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "chromedriver did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+/// A headless Chromium session of `width`×`height` CSS pixels.
+async fn browser(driver: &Driver, width: u32, height: u32) -> Client {
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     format!("--window-size={width},{height}"), "--lang=zh-CN"],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// Waits for the element `css` and returns its text.
+async fn text_of(client: &Client, css: &str) -> String {
+    let element = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+    element.text().await.unwrap()
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+async fn signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop(db: &TestDb) {
+    let emu = start_emulator().await;
+    let jsapi = format!("{}/_emulator/dingtalk.js", emu.base_url());
+    let base = serve_with_jsapi(db, &emu, &jsapi).await;
+    let now = Timestamp::now().to_string();
+    manual(db.store.as_ref(), "hr", "zhangwei", 12, false, &now).await;
+    manual(db.store.as_ref(), "hr", "zhangwei", 5, true, &now).await;
+    let totals = db.store.account("zhangwei").await.unwrap().unwrap().totals;
+    let backend = db.store.backend();
+    let driver = chromedriver();
+    for (viewport, width, height) in [("phone", 375, 812), ("desktop", 1280, 800)] {
+        let client = browser(&driver, width, height).await;
+        // Inside DingTalk the page gets a login code from the client; here, the stand-in.
+        client
+            .goto(&format!("{base}/app?dd_user=zhangwei"))
+            .await
+            .unwrap();
+        assert_eq!(
+            text_of(&client, "#score").await,
+            totals.score.to_string(),
+            "{viewport}"
+        );
+        assert_eq!(
+            text_of(&client, "#balance").await,
+            totals.balance.to_string()
+        );
+        assert_eq!(
+            text_of(&client, "#pending").await,
+            totals.pending.to_string()
+        );
+        let latest = text_of(&client, "#latest").await;
+        assert!(latest.contains("手动奖励：+12 积分"), "{latest}");
+        screenshot(&client, &format!("home-{viewport}-{backend}.png")).await;
+        // Outside DingTalk (no `dd`), the page says where to open it, not nothing.
+        client.delete_all_cookies().await.unwrap();
+        client.goto(&format!("{base}/app?lang=zh")).await.unwrap();
+        let started = Instant::now();
+        loop {
+            let message = text_of(&client, "#message").await;
+            if message.contains("请在钉钉中打开") || message.contains("钉钉登录失败") {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "{message}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        client.close().await.unwrap();
+    }
+    emu.stop().await;
+}
