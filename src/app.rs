@@ -118,7 +118,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         .transpose()?;
     let micro_app = client
         .as_ref()
-        .and_then(|client| micro_app(config, client.clone(), addr));
+        .and_then(|client| micro_app(config, client.clone(), rules.clone(), addr));
     let state = AppState {
         store: store.clone(),
         calendar: calendar.clone(),
@@ -253,6 +253,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
 fn micro_app(
     config: &Config,
     client: Arc<OpenApiClient>,
+    rules: Arc<RuleSet>,
     listening: SocketAddr,
 ) -> Option<Arc<MicroApp>> {
     let secret = config.dingtalk.app_secret.as_ref()?;
@@ -270,6 +271,7 @@ fn micro_app(
         .unwrap_or_else(|| format!("http://{listening}"));
     Some(Arc::new(MicroApp {
         client,
+        rules,
         sessions: SessionKeys::new(secret, jiff::SignedDuration::from_hours(hours)),
         jsapi_url: config.app.jsapi_url.clone(),
         corp_id,

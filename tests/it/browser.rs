@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use jiff::Timestamp;
 use serde_json::json;
-use support::{TestDb, manual};
+use support::{TestDb, checked, manual, shanghai};
 
 on_both_backends!(signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop);
 
@@ -91,6 +91,11 @@ async fn text_of(client: &Client, css: &str) -> String {
     element.text().await.unwrap()
 }
 
+/// This month, as the history form writes it.
+fn month() -> String {
+    jifen::domain::Month::of(shanghai().local_date(Timestamp::now())).to_string()
+}
+
 async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -105,6 +110,13 @@ async fn signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop
     let now = Timestamp::now().to_string();
     manual(db.store.as_ref(), "hr", "zhangwei", 12, false, &now).await;
     manual(db.store.as_ref(), "hr", "zhangwei", 5, true, &now).await;
+    let rules = jifen::rules::load_rules_file("config/rules.toml".as_ref()).unwrap();
+    let on_time = checked("zhangwei", "att:zhangwei:browser:OnDuty", &now, "on_time");
+    let mut tx = db.store.begin().await.unwrap();
+    jifen::ledger::post_event(tx.as_mut(), &rules, &shanghai(), &on_time, Timestamp::now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
     let totals = db.store.account("zhangwei").await.unwrap().unwrap().totals;
     let backend = db.store.backend();
     let driver = chromedriver();
@@ -131,6 +143,47 @@ async fn signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop
         let latest = text_of(&client, "#latest").await;
         assert!(latest.contains("手动奖励：+12 积分"), "{latest}");
         screenshot(&client, &format!("home-{viewport}-{backend}.png")).await;
+        // The history, filtered to one category through the form.
+        client
+            .find(Locator::Css("nav a[href='/app/history']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let all = text_of(&client, "#entries").await;
+        assert!(
+            all.contains("手动奖励") && all.contains("准时打卡"),
+            "{all}"
+        );
+        let category = client
+            .find(Locator::Css("select[name=category]"))
+            .await
+            .unwrap();
+        category.select_by_value("attendance").await.unwrap();
+        client
+            .find(Locator::Css("#filter button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_url(
+                &format!("{base}/app/history?month={}&category=attendance", month())
+                    .parse()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let filtered = text_of(&client, "#entries").await;
+        assert!(
+            filtered.contains("准时打卡") && !filtered.contains("手动奖励"),
+            "{filtered}"
+        );
+        screenshot(&client, &format!("history-{viewport}-{backend}.png")).await;
         // Outside DingTalk (no `dd`), the page says where to open it, not nothing.
         client.delete_all_cookies().await.unwrap();
         client.goto(&format!("{base}/app?lang=zh")).await.unwrap();

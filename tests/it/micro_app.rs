@@ -21,7 +21,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CACHE_CONTROL, COOKIE, SET_COOKIE};
 use secrecy::SecretString;
 use serde_json::{Value, json};
-use support::{TestDb, leaderboards, manual, seed_org, shanghai};
+use support::{TestDb, checked, leaderboards, manual, seed_org, shanghai};
 
 on_both_backends!(
     a_login_code_signs_in_once_and_the_home_page_shows_the_ledgers_numbers,
@@ -29,6 +29,8 @@ on_both_backends!(
     bad_logins_are_refused_and_start_no_session,
     the_page_follows_the_language_toggle,
     the_emulators_jsapi_stand_in_hands_out_login_codes_for_the_person_named,
+    the_history_shows_a_months_entries_by_category_with_their_source_and_reversals,
+    nobody_sees_another_persons_history_and_bad_filters_are_refused,
 );
 
 const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
@@ -48,6 +50,7 @@ pub(crate) async fn serve_with_jsapi(
     let client = Arc::new(OpenApiClient::new(support::emulator_openapi(emu)).unwrap());
     let micro_app = MicroApp {
         client,
+        rules: Arc::new(jifen::rules::load_rules_file("config/rules.toml".as_ref()).unwrap()),
         sessions: SessionKeys::new(
             &SecretString::from("app-secret"),
             SignedDuration::from_hours(8),
@@ -306,5 +309,110 @@ async fn the_emulators_jsapi_stand_in_hands_out_login_codes_for_the_person_named
     assert_eq!(status, StatusCode::OK);
     let (_, html, _) = page(&base, "", pair(&cookie.unwrap())).await;
     assert!(html.contains("王芳"), "{html}");
+    emu.stop().await;
+}
+
+/// Signs `userid` in through the emulator; returns the session cookie's `name=value`.
+async fn signed_in(base: &str, emu: &RunningEmulator, userid: &str) -> String {
+    let (status, body, cookie) =
+        login(base, json!({ "code": emu.emulator.login_code(userid) })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    pair(&cookie.unwrap()).to_string()
+}
+
+async fn the_history_shows_a_months_entries_by_category_with_their_source_and_reversals(
+    db: &TestDb,
+) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let store = db.store.as_ref();
+    let calendar = shanghai();
+    let now = Timestamp::now();
+    let last_month = now - SignedDuration::from_hours(24 * 40);
+    let mistake = manual(store, "hr", "zhangwei", 12, false, &now.to_string()).await;
+    manual(store, "hr", "zhangwei", 4, false, &last_month.to_string()).await;
+    let rules = jifen::rules::load_rules_file("config/rules.toml".as_ref()).unwrap();
+    let on_time = checked(
+        "zhangwei",
+        "att:zhangwei:today:OnDuty",
+        &now.to_string(),
+        "on_time",
+    );
+    let mut tx = store.begin().await.unwrap();
+    jifen::ledger::post_event(tx.as_mut(), &rules, &calendar, &on_time, now)
+        .await
+        .unwrap();
+    let reversal = jifen::ledger::reverse(tx.as_mut(), mistake, "hr", "录错了", now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let session = signed_in(&base, &emu, "zhangwei").await;
+    let (status, html, _) = page(&base, "/history", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    for shown in [
+        format!("id=\"entry-{mistake}\""),
+        format!("id=\"entry-{}\"", reversal.id),
+        "attendance.ontime v3".to_string(),
+        "· 人事".to_string(),
+        format!("撤销 #{mistake}"),
+        format!("已被撤销： #{}", reversal.id),
+    ] {
+        assert!(html.contains(&shown), "{shown} missing from:\n{html}");
+    }
+    assert!(
+        !html.contains("+4 积分"),
+        "last month's entry is not this month's"
+    );
+    // Newest first.
+    let at = |id: i64| html.find(&format!("id=\"entry-{id}\"")).unwrap();
+    assert!(at(reversal.id) < at(mistake));
+
+    let (_, html, _) = page(&base, "/history?category=attendance", &session).await;
+    assert!(
+        html.contains("attendance.ontime v3") && !html.contains(&format!("entry-{mistake}\"")),
+        "{html}"
+    );
+    let month = jifen::domain::Month::of(calendar.local_date(last_month));
+    let (_, html, _) = page(&base, &format!("/history?month={month}"), &session).await;
+    assert!(
+        html.contains("+4 积分") && !html.contains("+12 积分"),
+        "{html}"
+    );
+    emu.stop().await;
+}
+
+async fn nobody_sees_another_persons_history_and_bad_filters_are_refused(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    manual(
+        db.store.as_ref(),
+        "hr",
+        "lina",
+        9,
+        false,
+        &Timestamp::now().to_string(),
+    )
+    .await;
+    let session = signed_in(&base, &emu, "zhangwei").await;
+    for path in ["/history?userid=lina", "?userid=lina"] {
+        let (status, html, _) = page(&base, path, &session).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        assert!(
+            html.contains("只能查看自己的积分明细") && !html.contains("+9"),
+            "{html}"
+        );
+    }
+    let (status, _, _) = page(&base, "/history?userid=zhangwei", &session).await;
+    assert_eq!(status, StatusCode::OK, "one's own userid is fine");
+    for bad in ["/history?month=2026-13", "/history?month=soon"] {
+        let (status, html, _) = page(&base, bad, &session).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(html.contains("is not a month"), "{html}");
+    }
+    // Without a session every page is the login page.
+    let (status, html, _) = page(&base, "/history?userid=lina", "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("requestAuthCode") && !html.contains("+9"));
     emu.stop().await;
 }

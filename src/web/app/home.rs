@@ -31,15 +31,22 @@ pub struct Home {
 
 /// One entry as a person reads it.
 pub struct Line {
+    pub id: i64,
     pub when: String,
     pub points: i64,
     pub explanation: String,
     pub status: &'static str,
+    /// The rule and version that posted it, or who made it; empty on the home page.
+    pub source: String,
+    /// The entry this one reverses, or the one that reversed it.
+    pub reverses: Option<i64>,
+    pub reversed_by: Option<i64>,
 }
 
 impl Line {
     pub fn of(entry: &Entry, lang: Lang, tz: &jiff::tz::TimeZone) -> Line {
         Line {
+            id: entry.id,
             when: entry
                 .occurred_at
                 .to_zoned(tz.clone())
@@ -51,6 +58,31 @@ impl Line {
                 Lang::En => entry.explanation.en.clone(),
             },
             status: crate::web::api::status(entry),
+            source: String::new(),
+            reverses: entry.reverses,
+            reversed_by: entry.reversed_by,
+        }
+    }
+
+    /// With where it came from: `attendance.ontime v3`, or the name of who made it.
+    pub fn with_source(
+        entry: &Entry,
+        lang: Lang,
+        tz: &jiff::tz::TimeZone,
+        names: &[(String, String)],
+    ) -> Line {
+        let source = match (&entry.rule_id, entry.rule_version, &entry.actor) {
+            (_, _, Some(actor)) => names
+                .iter()
+                .find(|(userid, _)| userid == actor)
+                .map_or_else(|| actor.clone(), |(_, name)| name.clone()),
+            (Some(rule), Some(version), None) => format!("{rule} v{version}"),
+            (Some(rule), None, None) => rule.clone(),
+            (None, _, None) => String::new(),
+        };
+        Line {
+            source,
+            ..Line::of(entry, lang, tz)
         }
     }
 }

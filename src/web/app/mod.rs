@@ -2,6 +2,7 @@
 //! for a free-login code (免登), jifen exchanges it for the person server-side and keeps them
 //! in a signed session cookie; then the employee's pages, rendered on the server.
 
+mod history;
 mod home;
 pub mod session;
 
@@ -17,16 +18,20 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
 
+use self::history::History;
 use self::home::Home;
 use self::session::{COOKIE, SessionKeys, cookie_value};
 use super::{ApiError, AppState};
 use crate::dingtalk::openapi::{OpenApiClient, Retry};
-use crate::domain::Employee;
+use crate::domain::{Employee, Month};
 use crate::leaderboard::Window;
+use crate::rules::RuleSet;
 
 /// What the micro-app needs beyond the shared state.
 pub struct MicroApp {
     pub client: Arc<OpenApiClient>,
+    /// The rules, for the categories people filter by and the rules page.
+    pub rules: Arc<RuleSet>,
     pub sessions: SessionKeys,
     /// Where the page loads DingTalk's JSAPI from.
     pub jsapi_url: String,
@@ -65,6 +70,13 @@ pub struct Texts {
     pub department: &'static str,
     pub latest: &'static str,
     pub no_entries: &'static str,
+    pub home: &'static str,
+    pub history: &'static str,
+    pub all_categories: &'static str,
+    pub filter: &'static str,
+    pub reverses: &'static str,
+    pub reversed_by: &'static str,
+    pub not_yours: &'static str,
 }
 
 const ZH: Texts = Texts {
@@ -85,6 +97,13 @@ const ZH: Texts = Texts {
     department: "部门",
     latest: "最近记录",
     no_entries: "还没有积分记录。",
+    home: "首页",
+    history: "积分明细",
+    all_categories: "全部类别",
+    filter: "筛选",
+    reverses: "撤销",
+    reversed_by: "已被撤销：",
+    not_yours: "只能查看自己的积分明细。",
 };
 
 const EN: Texts = Texts {
@@ -105,6 +124,13 @@ const EN: Texts = Texts {
     department: "Department",
     latest: "Latest entries",
     no_entries: "No entries yet.",
+    home: "Home",
+    history: "History",
+    all_categories: "All categories",
+    filter: "Filter",
+    reverses: "reverses",
+    reversed_by: "reversed by",
+    not_yours: "You can see only your own history.",
 };
 
 impl Texts {
@@ -165,6 +191,13 @@ struct HomePage {
 }
 
 #[derive(Template)]
+#[template(path = "app/history.html")]
+struct HistoryPage {
+    t: &'static Texts,
+    history: History,
+}
+
+#[derive(Template)]
 #[template(path = "app/notice.html")]
 struct NoticePage {
     t: &'static Texts,
@@ -180,6 +213,9 @@ pub enum PageError {
     NotConfigured,
     #[error("{0}")]
     Api(#[from] ApiError),
+    /// Asked for someone else's page.
+    #[error("{0}")]
+    NotYours(&'static str),
     #[error("cannot render the page: {0}")]
     Render(#[from] askama::Error),
 }
@@ -187,17 +223,41 @@ pub enum PageError {
 #[derive(Deserialize)]
 pub struct PageQuery {
     lang: Option<String>,
+    month: Option<String>,
+    category: Option<String>,
+    /// Whose page: only one's own; anyone else's is refused.
+    userid: Option<String>,
+}
+
+/// Which page.
+#[derive(Debug, Clone, Copy)]
+enum Page {
+    Home,
+    History,
 }
 
 /// `GET /app`: the home page of whoever is signed in, or the page that signs them in.
-pub async fn page(
+pub async fn home_page(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<PageQuery>,
 ) -> Response {
-    let (lang, set_lang) = language(&headers, query.lang.as_deref());
+    page(&state, &headers, &query, Page::Home).await
+}
+
+/// `GET /app/history?month=2026-10&category=attendance`: the person's entries of a month.
+pub async fn history_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    page(&state, &headers, &query, Page::History).await
+}
+
+async fn page(state: &AppState, headers: &HeaderMap, query: &PageQuery, which: Page) -> Response {
+    let (lang, set_lang) = language(headers, query.lang.as_deref());
     let t = Texts::of(lang);
-    let mut response = match render_page(&state, &headers, lang, t).await {
+    let mut response = match render(state, headers, query, which, lang, t).await {
         Ok(response) => response,
         Err(e) => notice(t, &e),
     };
@@ -208,9 +268,11 @@ pub async fn page(
     response
 }
 
-async fn render_page(
+async fn render(
     state: &AppState,
     headers: &HeaderMap,
+    query: &PageQuery,
+    which: Page,
     lang: Lang,
     t: &'static Texts,
 ) -> Result<Response, PageError> {
@@ -221,6 +283,7 @@ async fn render_page(
         None => None,
     };
     let Some(me) = me else {
+        // Signed in, the page reloads as itself.
         let page = LoginPage {
             t,
             jsapi_url: &app.jsapi_url,
@@ -229,8 +292,38 @@ async fn render_page(
         };
         return Ok(Html(page.render()?).into_response());
     };
-    let home = home::home(state.store.as_ref(), &state.leaderboard, &me, lang, now).await?;
-    Ok(Html(HomePage { t, home }.render()?).into_response())
+    if query.userid.as_deref().is_some_and(|u| u != me.userid) {
+        return Err(PageError::NotYours(t.not_yours));
+    }
+    let html = match which {
+        Page::Home => {
+            let home = home::home(state.store.as_ref(), &state.leaderboard, &me, lang, now).await?;
+            HomePage { t, home }.render()?
+        }
+        Page::History => {
+            let month = match query.month.as_deref().filter(|m| !m.is_empty()) {
+                Some(text) => Month::parse(text).ok_or_else(|| {
+                    ApiError::BadRequest(format!("{text:?} is not a month like 2026-10"))
+                })?,
+                None => Month::of(state.calendar.local_date(now)),
+            };
+            let history = history::history(
+                state.store.as_ref(),
+                &app.rules,
+                &state.calendar,
+                &me.userid,
+                history::Filter {
+                    month,
+                    category: query.category.as_deref().unwrap_or(""),
+                },
+                lang,
+                now,
+            )
+            .await?;
+            HistoryPage { t, history }.render()?
+        }
+    };
+    Ok(Html(html).into_response())
 }
 
 #[derive(Deserialize)]
@@ -358,6 +451,7 @@ fn language(headers: &HeaderMap, asked: Option<&str>) -> (Lang, Option<HeaderVal
 fn notice(t: &'static Texts, error: &PageError) -> Response {
     let status = match error {
         PageError::NotConfigured => StatusCode::SERVICE_UNAVAILABLE,
+        PageError::NotYours(_) => StatusCode::FORBIDDEN,
         PageError::Api(e) => e.status(),
         PageError::Render(_) => StatusCode::INTERNAL_SERVER_ERROR,
     };
