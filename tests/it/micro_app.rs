@@ -31,6 +31,7 @@ on_both_backends!(
     the_emulators_jsapi_stand_in_hands_out_login_codes_for_the_person_named,
     the_history_shows_a_months_entries_by_category_with_their_source_and_reversals,
     nobody_sees_another_persons_history_and_bad_filters_are_refused,
+    the_leaderboard_page_shows_the_board_and_ones_own_place,
 );
 
 const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
@@ -156,7 +157,9 @@ async fn a_login_code_signs_in_once_and_the_home_page_shows_the_ledgers_numbers(
     let started = std::time::Instant::now();
     let (status, html, headers) = loop {
         let (status, html, headers) = page(&base, "", pair(&cookie)).await;
-        if html.contains("<b>+12</b>") || started.elapsed() > std::time::Duration::from_secs(5) {
+        if (html.contains("<b>+12</b>") && html.contains("2 / 5"))
+            || started.elapsed() > std::time::Duration::from_secs(5)
+        {
             break (status, html, headers);
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -414,5 +417,47 @@ async fn nobody_sees_another_persons_history_and_bad_filters_are_refused(db: &Te
     let (status, html, _) = page(&base, "/history?userid=lina", "").await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("requestAuthCode") && !html.contains("+9"));
+    emu.stop().await;
+}
+
+async fn the_leaderboard_page_shows_the_board_and_ones_own_place(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let now = Timestamp::now().to_string();
+    for (userid, points) in [("lina", 30), ("zhangwei", 12), ("wangfang", 3)] {
+        manual(db.store.as_ref(), "hr", userid, points, false, &now).await;
+    }
+    let session = signed_in(&base, &emu, "zhangwei").await;
+    // The boards follow the ledger within moments.
+    let started = std::time::Instant::now();
+    let html = loop {
+        let (status, html, _) = page(&base, "/rank", &session).await;
+        assert_eq!(status, StatusCode::OK);
+        if html.contains("<b>2</b> / 5 · +12")
+            || started.elapsed() > std::time::Duration::from_secs(5)
+        {
+            break html;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let compact: String = html.split_whitespace().collect();
+    for shown in [
+        "<b>2</b>/5·+12",
+        "<td>李娜</td><tdclass=\"num\">30</td>",
+        "<trclass=\"mine\"><tdclass=\"num\">2</td><td>张伟</td>",
+    ] {
+        assert!(compact.contains(shown), "{shown} missing from:\n{html}");
+    }
+    let (_, html, _) = page(&base, "/rank?window=month&scope=department", &session).await;
+    let compact: String = html.split_whitespace().collect();
+    assert!(
+        compact.contains("<b>1</b>/2·+12"),
+        "研发部: 张伟 and 王芳\n{html}"
+    );
+    assert!(!compact.contains("李娜"), "{html}");
+    for bad in ["/rank?window=decade", "/rank?scope=everyone"] {
+        let (status, html, _) = page(&base, bad, &session).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {html}");
+    }
     emu.stop().await;
 }

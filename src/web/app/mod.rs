@@ -24,7 +24,7 @@ use self::session::{COOKIE, SessionKeys, cookie_value};
 use super::{ApiError, AppState};
 use crate::dingtalk::openapi::{OpenApiClient, Retry};
 use crate::domain::{Employee, Month};
-use crate::leaderboard::Window;
+use crate::leaderboard::{BoardQuery, Standings, Window};
 use crate::rules::RuleSet;
 
 /// What the micro-app needs beyond the shared state.
@@ -77,6 +77,11 @@ pub struct Texts {
     pub reverses: &'static str,
     pub reversed_by: &'static str,
     pub not_yours: &'static str,
+    pub rank: &'static str,
+    pub my_place: &'static str,
+    pub not_ranked: &'static str,
+    pub name: &'static str,
+    pub points: &'static str,
 }
 
 const ZH: Texts = Texts {
@@ -104,6 +109,11 @@ const ZH: Texts = Texts {
     reverses: "撤销",
     reversed_by: "已被撤销：",
     not_yours: "只能查看自己的积分明细。",
+    rank: "排行榜",
+    my_place: "我的位置",
+    not_ranked: "暂未上榜。",
+    name: "姓名",
+    points: "积分",
 };
 
 const EN: Texts = Texts {
@@ -131,6 +141,11 @@ const EN: Texts = Texts {
     reverses: "reverses",
     reversed_by: "reversed by",
     not_yours: "You can see only your own history.",
+    rank: "Leaderboard",
+    my_place: "My place",
+    not_ranked: "Not on this board yet.",
+    name: "Name",
+    points: "Points",
 };
 
 impl Texts {
@@ -198,6 +213,19 @@ struct HistoryPage {
 }
 
 #[derive(Template)]
+#[template(path = "app/rank.html")]
+struct RankPage<'a> {
+    t: &'static Texts,
+    standings: Standings,
+    windows: [Window; 5],
+    window: Window,
+    /// `company`, or `department` (the person's first).
+    scope: &'a str,
+    department: Option<String>,
+    me_userid: &'a str,
+}
+
+#[derive(Template)]
 #[template(path = "app/notice.html")]
 struct NoticePage {
     t: &'static Texts,
@@ -227,6 +255,10 @@ pub struct PageQuery {
     category: Option<String>,
     /// Whose page: only one's own; anyone else's is refused.
     userid: Option<String>,
+    /// The board: week (default), month, quarter, year or all.
+    window: Option<String>,
+    /// company (default) or department (one's own).
+    scope: Option<String>,
 }
 
 /// Which page.
@@ -234,6 +266,7 @@ pub struct PageQuery {
 enum Page {
     Home,
     History,
+    Rank,
 }
 
 /// `GET /app`: the home page of whoever is signed in, or the page that signs them in.
@@ -252,6 +285,15 @@ pub async fn history_page(
     Query(query): Query<PageQuery>,
 ) -> Response {
     page(&state, &headers, &query, Page::History).await
+}
+
+/// `GET /app/rank?window=month&scope=department`: a board, with one's own place.
+pub async fn rank_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    page(&state, &headers, &query, Page::Rank).await
 }
 
 async fn page(state: &AppState, headers: &HeaderMap, query: &PageQuery, which: Page) -> Response {
@@ -322,8 +364,77 @@ async fn render(
             .await?;
             HistoryPage { t, history }.render()?
         }
+        Page::Rank => rank(state, query, &me, t, now).await?,
     };
     Ok(Html(html).into_response())
+}
+
+/// The leaderboard page: the boards `/api/v1/leaderboard` serves, as the person may see them.
+async fn rank(
+    state: &AppState,
+    query: &PageQuery,
+    me: &Employee,
+    t: &'static Texts,
+    now: Timestamp,
+) -> Result<String, PageError> {
+    let window: Window = query
+        .window
+        .as_deref()
+        .filter(|w| !w.is_empty())
+        .unwrap_or("week")
+        .parse()
+        .map_err(ApiError::from)?;
+    let scope = match query.scope.as_deref().unwrap_or("company") {
+        "" | "company" => "company",
+        "department" => "department",
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "scope must be company or department, found {other:?}"
+            ))
+            .into());
+        }
+    };
+    let own = me.departments.first().cloned();
+    let board = BoardQuery {
+        window,
+        period: None,
+        department: if scope == "department" {
+            own.clone()
+        } else {
+            None
+        },
+        limit: 20,
+    };
+    let standings = state
+        .leaderboard
+        .people(&board, Some(&me.userid), now)
+        .await
+        .map_err(ApiError::from)?;
+    let department = match own {
+        Some(id) => state
+            .store
+            .department(&id)
+            .await
+            .map_err(ApiError::from)?
+            .map(|d| d.name),
+        None => None,
+    };
+    Ok(RankPage {
+        t,
+        standings,
+        windows: [
+            Window::Week,
+            Window::Month,
+            Window::Quarter,
+            Window::Year,
+            Window::All,
+        ],
+        window,
+        scope,
+        department,
+        me_userid: &me.userid,
+    }
+    .render()?)
 }
 
 #[derive(Deserialize)]
