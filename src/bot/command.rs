@@ -4,31 +4,7 @@
 
 use crate::domain::Month;
 
-/// The language of a reply: the one the command was typed in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Zh,
-    En,
-}
-
-impl Lang {
-    pub fn of(text: &str) -> Lang {
-        if text.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)) {
-            Lang::Zh
-        } else {
-            Lang::En
-        }
-    }
-
-    /// Picks the Chinese or the English text.
-    pub fn pick<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
-        match self {
-            Lang::Zh => zh,
-            Lang::En => en,
-        }
-    }
-}
-
+pub use crate::domain::Lang;
 pub use crate::leaderboard::Window;
 
 /// A command: a question, answered from what is stored, or a change, made in one

@@ -10,7 +10,8 @@ use super::roles::{Needed, OverBudget, Roles};
 use crate::domain::{Calendar, Entry, Month, Totals};
 use crate::leaderboard::PersonRow;
 use crate::ledger::{Decision, LedgerError};
-use crate::rules::{Points, RuleSet};
+use crate::rules::RuleSet;
+use crate::rules::plain::describe_all;
 use crate::store::AuditRecord;
 
 /// Where a person stands in one group: (rank, how many are ranked).
@@ -465,37 +466,15 @@ pub fn rules(lang: Lang, rules: &RuleSet) -> String {
     let mut out = lang
         .pick("### 积分规则\n", "### Points rules\n")
         .to_string();
-    let lines: Vec<String> = rules
-        .rules
-        .iter()
+    let lines: Vec<String> = describe_all(rules, lang, &|id| id.to_string())
+        .into_iter()
         .map(|r| {
-            let name = match lang {
-                Lang::Zh => &r.name,
-                Lang::En => &r.name_en,
-            };
-            let points = match &r.points {
-                Points::Fixed(p) => format!("{p:+}"),
-                Points::Field { path, min, max } => format!("{path} ({min}…{max})"),
-            };
-            let review = if r.review {
-                lang.pick("，需审核", ", reviewed")
-            } else {
-                ""
-            };
-            let caps: Vec<String> = r
-                .caps
-                .iter()
-                .map(|c| match lang {
-                    Lang::Zh => format!("{}最多 {}", c.period.name_zh(), c.limit),
-                    Lang::En => format!("at most {} a {}", c.limit, c.period.name()),
-                })
-                .collect();
-            let caps = if caps.is_empty() {
+            let terms = if r.terms.is_empty() {
                 String::new()
             } else {
-                format!(" ({})", caps.join(", "))
+                format!(" ({})", r.terms.join(", "))
             };
-            format!("- {name}: {points}{review}{caps}")
+            format!("- {}: {}{terms}", r.name, r.points)
         })
         .collect();
     out.push_str(&lines.join("\n"));

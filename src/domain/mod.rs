@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod entry;
 pub mod event;
 pub mod failure;
+pub mod lang;
 pub mod org;
 pub mod schedule;
 
@@ -14,4 +15,5 @@ pub use entry::{
 };
 pub use event::{DomainEvent, EVENT_SCHEMAS, EventSchema};
 pub use failure::Failure;
+pub use lang::Lang;
 pub use org::{Department, Employee};

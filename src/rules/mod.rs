@@ -6,6 +6,7 @@ mod caps;
 mod eval;
 mod expr;
 mod load;
+pub mod plain;
 
 use jiff::civil::Date;
 use serde::Serialize;

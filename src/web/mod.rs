@@ -74,6 +74,7 @@ pub fn router(
         .route("/app/", get(app::home_page))
         .route("/app/history", get(app::history_page))
         .route("/app/rank", get(app::rank_page))
+        .route("/app/rules", get(app::rules_page))
         .route("/app/login", post(app::login))
         .nest("/api/v1", api)
         .merge(dingtalk)

@@ -32,6 +32,7 @@ on_both_backends!(
     the_history_shows_a_months_entries_by_category_with_their_source_and_reversals,
     nobody_sees_another_persons_history_and_bad_filters_are_refused,
     the_leaderboard_page_shows_the_board_and_ones_own_place,
+    the_rules_page_says_the_shipped_rules_in_plain_words,
 );
 
 const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
@@ -459,5 +460,33 @@ async fn the_leaderboard_page_shows_the_board_and_ones_own_place(db: &TestDb) {
         let (status, html, _) = page(&base, bad, &session).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {html}");
     }
+    emu.stop().await;
+}
+
+async fn the_rules_page_says_the_shipped_rules_in_plain_words(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let session = signed_in(&base, &emu, "lina").await;
+    let (status, html, _) = page(&base, "/rules", &session).await;
+    assert_eq!(status, StatusCode::OK);
+    let earn = &html[html.find("id=\"earn\"").unwrap()..html.find("id=\"cost\"").unwrap()];
+    let cost = &html[html.find("id=\"cost\"").unwrap()..];
+    for shown in [
+        "准时打卡",
+        "当日最多 1 · 本月最多 23",
+        "知识分享",
+        "需审核",
+        "月度全勤",
+    ] {
+        assert!(earn.contains(shown), "{shown} missing from:\n{earn}");
+    }
+    for shown in ["迟到", "-2", "缺卡", "-3"] {
+        assert!(cost.contains(shown), "{shown} missing from:\n{cost}");
+    }
+    let (_, html, _) = page(&base, "/rules?lang=en", &session).await;
+    assert!(
+        html.contains("On-time check-in") && html.contains("at most 23 a month"),
+        "{html}"
+    );
     emu.stop().await;
 }

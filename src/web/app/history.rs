@@ -6,10 +6,9 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 
-use super::Lang;
 use super::home::Line;
 use crate::domain::calendar::PeriodKind;
-use crate::domain::{Calendar, Month};
+use crate::domain::{Calendar, Lang, Month};
 use crate::rules::RuleSet;
 use crate::store::Store;
 use crate::web::ApiError;

@@ -5,8 +5,7 @@
 
 use jiff::Timestamp;
 
-use super::Lang;
-use crate::domain::Employee;
+use crate::domain::{Employee, Lang};
 use crate::leaderboard::{BoardQuery, LeaderboardIndex, Window};
 use crate::ledger::{Entry, Totals};
 use crate::store::Store;

@@ -23,9 +23,10 @@ use self::home::Home;
 use self::session::{COOKIE, SessionKeys, cookie_value};
 use super::{ApiError, AppState};
 use crate::dingtalk::openapi::{OpenApiClient, Retry};
-use crate::domain::{Employee, Month};
+use crate::domain::{Employee, Lang, Month};
 use crate::leaderboard::{BoardQuery, Standings, Window};
 use crate::rules::RuleSet;
+use crate::rules::plain::{Plain, describe_all};
 
 /// What the micro-app needs beyond the shared state.
 pub struct MicroApp {
@@ -40,13 +41,6 @@ pub struct MicroApp {
     pub client_id: String,
     /// Mark the cookie `Secure` (the page is served over HTTPS).
     pub secure_cookie: bool,
-}
-
-/// The language of the page: the person's toggle (`?lang=`, kept in a cookie), else Chinese.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Zh,
-    En,
 }
 
 const LANG_COOKIE: &str = "jifen_lang";
@@ -82,6 +76,9 @@ pub struct Texts {
     pub not_ranked: &'static str,
     pub name: &'static str,
     pub points: &'static str,
+    pub how_to_earn: &'static str,
+    pub earns: &'static str,
+    pub costs: &'static str,
 }
 
 const ZH: Texts = Texts {
@@ -114,6 +111,9 @@ const ZH: Texts = Texts {
     not_ranked: "暂未上榜。",
     name: "姓名",
     points: "积分",
+    how_to_earn: "积分规则",
+    earns: "加分项",
+    costs: "扣分项",
 };
 
 const EN: Texts = Texts {
@@ -146,6 +146,9 @@ const EN: Texts = Texts {
     not_ranked: "Not on this board yet.",
     name: "Name",
     points: "Points",
+    how_to_earn: "How to earn",
+    earns: "What earns points",
+    costs: "What costs points",
 };
 
 impl Texts {
@@ -226,6 +229,13 @@ struct RankPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "app/rules.html")]
+struct RulesPage {
+    t: &'static Texts,
+    rules: Vec<Plain>,
+}
+
+#[derive(Template)]
 #[template(path = "app/notice.html")]
 struct NoticePage {
     t: &'static Texts,
@@ -267,6 +277,7 @@ enum Page {
     Home,
     History,
     Rank,
+    Rules,
 }
 
 /// `GET /app`: the home page of whoever is signed in, or the page that signs them in.
@@ -294,6 +305,15 @@ pub async fn rank_page(
     Query(query): Query<PageQuery>,
 ) -> Response {
     page(&state, &headers, &query, Page::Rank).await
+}
+
+/// `GET /app/rules`: the rules in plain words, generated from the rules file.
+pub async fn rules_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    page(&state, &headers, &query, Page::Rules).await
 }
 
 async fn page(state: &AppState, headers: &HeaderMap, query: &PageQuery, which: Page) -> Response {
@@ -365,6 +385,17 @@ async fn render(
             HistoryPage { t, history }.render()?
         }
         Page::Rank => rank(state, query, &me, t, now).await?,
+        Page::Rules => {
+            let mut names = std::collections::HashMap::new();
+            for id in app.rules.rules.iter().flat_map(|r| &r.departments) {
+                if let Some(d) = state.store.department(id).await.map_err(ApiError::from)? {
+                    names.insert(id.clone(), d.name);
+                }
+            }
+            let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
+            let rules = describe_all(&app.rules, lang, &name);
+            RulesPage { t, rules }.render()?
+        }
     };
     Ok(Html(html).into_response())
 }
