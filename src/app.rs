@@ -116,18 +116,6 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
             OpenApiClient::new(settings).map(Arc::new)
         })
         .transpose()?;
-    let micro_app = client
-        .as_ref()
-        .and_then(|client| micro_app(config, client.clone(), rules.clone(), addr));
-    let state = AppState {
-        store: store.clone(),
-        calendar: calendar.clone(),
-        admin_token: token,
-        export: export.clone(),
-        leaderboard: leaderboard.clone(),
-        health: workers.health(),
-        micro_app,
-    };
     let keys = config.callback_keys()?;
     if keys.is_none() {
         tracing::warn!(
@@ -149,10 +137,25 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
             calendar: calendar.clone(),
             leaderboard: leaderboard.clone(),
             settings: bot_settings,
-            export,
+            export: export.clone(),
             wake: wake.clone(),
         })
     });
+    let micro_app = match (&client, &bot) {
+        (Some(client), Some(bot)) => {
+            micro_app(config, client.clone(), bot.clone(), rules.clone(), addr)
+        }
+        _ => None,
+    };
+    let state = AppState {
+        store: store.clone(),
+        calendar: calendar.clone(),
+        admin_token: token,
+        export: export.clone(),
+        leaderboard: leaderboard.clone(),
+        health: workers.health(),
+        micro_app,
+    };
     let robot = RobotState {
         secret: config.dingtalk.app_secret.clone().map(Arc::new),
         inbox,
@@ -253,6 +256,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
 fn micro_app(
     config: &Config,
     client: Arc<OpenApiClient>,
+    bot: Arc<Bot>,
     rules: Arc<RuleSet>,
     listening: SocketAddr,
 ) -> Option<Arc<MicroApp>> {
@@ -271,6 +275,7 @@ fn micro_app(
         .unwrap_or_else(|| format!("http://{listening}"));
     Some(Arc::new(MicroApp {
         client,
+        bot,
         rules,
         sessions: SessionKeys::new(secret, jiff::SignedDuration::from_hours(hours)),
         jsapi_url: config.app.jsapi_url.clone(),

@@ -12,9 +12,11 @@ use crate::dingtalk::robot::RobotMessage;
 use crate::domain::Employee;
 use crate::store::StoreTx;
 
-/// Who sent a message, as jifen knows them.
+/// Who asked, as jifen knows them.
 pub(super) struct Sender<'m> {
-    pub message: &'m RobotMessage,
+    /// The request's identity (`robot:<msgId>`, `app:<nonce>`): a change asked for twice
+    /// under it is made once.
+    pub source: String,
     pub userid: &'m str,
     pub me: Employee,
     pub roles: Roles,
@@ -98,7 +100,7 @@ impl Bot {
             });
         }
         let sender = Sender {
-            message,
+            source: format!("robot:{}", message.msg_id),
             userid,
             me,
             roles,

@@ -5,6 +5,7 @@
 //! answers in the sender's language (`text`). A message acts once and is answered once:
 //! its change, audit record, notifications and reply commit with the inbox row.
 
+mod act;
 pub mod command;
 mod dispatch;
 mod handlers;
@@ -17,6 +18,7 @@ use jiff::Timestamp;
 use serde_json::json;
 use tokio::sync::Notify;
 
+pub use self::act::Acted;
 use self::command::Lang;
 use self::dispatch::Plan;
 use self::roles::{Needed, OverBudget, RoleConfig};

@@ -58,6 +58,8 @@ pub trait LedgerStore: Send + Sync {
         before: Option<i64>,
     ) -> Result<Vec<Entry>, StoreError>;
     async fn entry(&self, id: i64) -> Result<Option<Entry>, StoreError>;
+    /// Entries waiting for review (held and not yet decided), oldest first.
+    async fn pending_entries(&self, limit: i64) -> Result<Vec<Entry>, StoreError>;
     /// Entries that occurred in [from, to), of one person or everyone, in id order after
     /// `after_id` (for paging through a month).
     async fn entries_between(
@@ -132,6 +134,16 @@ impl<B: SqlBackend> LedgerStore for B {
             .arg(before.unwrap_or(i64::MAX))
             .arg(limit);
         entries(B::Db::fetch_all(&mut c, query).await?)
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn pending_entries(&self, limit: i64) -> Result<Vec<Entry>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let text = format!(
+            "{ENTRY_SELECT} WHERE e.pending_delta <> 0 AND e.kind IN ('rule', 'manual') \
+             AND s.id IS NULL ORDER BY e.id LIMIT $1"
+        );
+        entries(B::Db::fetch_all(&mut c, sql(&text).arg(limit)).await?)
     }
 
     #[instrument(level = "debug", skip(self))]

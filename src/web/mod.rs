@@ -75,6 +75,7 @@ pub fn router(
         .route("/app/history", get(app::history_page))
         .route("/app/rank", get(app::rank_page))
         .route("/app/rules", get(app::rules_page))
+        .route("/app/review", get(app::review_page).post(app::decide))
         .route("/app/login", post(app::login))
         .nest("/api/v1", api)
         .merge(dingtalk)

@@ -6,6 +6,8 @@ use crate::support;
 
 use std::sync::Arc;
 
+use jifen::bot::roles::RoleConfig;
+use jifen::bot::{Bot, BotSettings};
 use jifen::dingtalk::openapi::OpenApiClient;
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
 use jifen::ingress::InboxWriter;
@@ -33,6 +35,8 @@ on_both_backends!(
     nobody_sees_another_persons_history_and_bad_filters_are_refused,
     the_leaderboard_page_shows_the_board_and_ones_own_place,
     the_rules_page_says_the_shipped_rules_in_plain_words,
+    hr_approves_and_rejects_from_the_review_queue_and_the_scores_move,
+    only_hr_reviews_forms_need_their_csrf_token_and_nobody_approves_their_own_award,
 );
 
 const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
@@ -50,9 +54,28 @@ pub(crate) async fn serve_with_jsapi(
 ) -> String {
     seed_org(db.store.as_ref()).await;
     let client = Arc::new(OpenApiClient::new(support::emulator_openapi(emu)).unwrap());
+    let leaderboard = leaderboards(&db.store, Default::default(), Timestamp::now()).await;
+    let rules = Arc::new(jifen::rules::load_rules_file("config/rules.toml".as_ref()).unwrap());
+    let bot = Arc::new(Bot {
+        store: db.store.clone(),
+        rules: rules.clone(),
+        calendar: shanghai(),
+        leaderboard: leaderboard.clone(),
+        settings: BotSettings {
+            roles: RoleConfig {
+                hr_admins: vec!["hr".into()],
+                ..RoleConfig::default()
+            },
+            manager_monthly_budget: 200,
+            review_threshold: 20,
+        },
+        export: None,
+        wake: Arc::new(tokio::sync::Notify::new()),
+    });
     let micro_app = MicroApp {
         client,
-        rules: Arc::new(jifen::rules::load_rules_file("config/rules.toml".as_ref()).unwrap()),
+        bot,
+        rules,
         sessions: SessionKeys::new(
             &SecretString::from("app-secret"),
             SignedDuration::from_hours(8),
@@ -67,7 +90,7 @@ pub(crate) async fn serve_with_jsapi(
         calendar: shanghai(),
         admin_token: None,
         export: None,
-        leaderboard: leaderboards(&db.store, Default::default(), Timestamp::now()).await,
+        leaderboard,
         health: Default::default(),
         micro_app: Some(Arc::new(micro_app)),
     };
@@ -488,5 +511,161 @@ async fn the_rules_page_says_the_shipped_rules_in_plain_words(db: &TestDb) {
         html.contains("On-time check-in") && html.contains("at most 23 a month"),
         "{html}"
     );
+    emu.stop().await;
+}
+
+/// The CSRF token the review page's forms carry.
+fn csrf_of(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token");
+    let rest = &html[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// `POST /app/review` as the form posts it.
+async fn decide(base: &str, session: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/app/review"))
+        .header(COOKIE, session)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn hr_approves_and_rejects_from_the_review_queue_and_the_scores_move(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let now = Timestamp::now().to_string();
+    let store = db.store.as_ref();
+    let big = manual(store, "zhangwei", "lina", 40, true, &now).await;
+    let other = manual(store, "zhangwei", "liuyang", 25, true, &now).await;
+    let session = signed_in(&base, &emu, "hr").await;
+    let (status, html, _) = page(&base, "/review", &session).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    for shown in [
+        format!("pending-{big}"),
+        format!("pending-{other}"),
+        "李娜".into(),
+        "刘洋".into(),
+    ] {
+        assert!(html.contains(&shown), "{shown} missing from:\n{html}");
+    }
+    let csrf = csrf_of(&html);
+    let (status, html) = decide(
+        &base,
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("entry", &big.to_string()),
+            ("decision", "approve"),
+            ("reason", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        !html.contains(&format!("pending-{big}")),
+        "decided entries leave the queue"
+    );
+    let (status, html) = decide(
+        &base,
+        &session,
+        &[
+            ("csrf", &csrf),
+            ("entry", &other.to_string()),
+            ("decision", "reject"),
+            ("reason", "证据不足"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let lina = store.account("lina").await.unwrap().unwrap().totals;
+    assert_eq!((lina.score, lina.pending), (40, 0));
+    let liuyang = store.account("liuyang").await.unwrap().unwrap().totals;
+    assert_eq!((liuyang.score, liuyang.pending), (0, 0));
+    let trail = store.audit_log(Some("hr"), 20).await.unwrap();
+    assert_eq!(
+        trail
+            .iter()
+            .filter(|r| r.record.action == "app_command")
+            .count(),
+        2,
+        "{trail:#?}"
+    );
+    assert!(trail.iter().any(|r| r.record.action == "approve"));
+    emu.stop().await;
+}
+
+async fn only_hr_reviews_forms_need_their_csrf_token_and_nobody_approves_their_own_award(
+    db: &TestDb,
+) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let now = Timestamp::now().to_string();
+    let store = db.store.as_ref();
+    let own = manual(store, "hr", "lina", 30, true, &now).await;
+    // An employee does not get the console.
+    let employee = signed_in(&base, &emu, "zhangwei").await;
+    let (status, html, _) = page(&base, "/review", &employee).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        html.contains("只有人事管理员可以审核") && !html.contains("pending-"),
+        "{html}"
+    );
+    let hr = signed_in(&base, &emu, "hr").await;
+    let (_, html, _) = page(&base, "/review", &hr).await;
+    let csrf = csrf_of(&html);
+    let entry = own.to_string();
+    // Without the token, with another session's, or without a session: refused, nothing done.
+    for (session, token) in [
+        (&hr, ""),
+        (&hr, "forged"),
+        (&employee, csrf.as_str()),
+        (&String::new(), csrf.as_str()),
+    ] {
+        let (status, html) = decide(
+            &base,
+            session,
+            &[("csrf", token), ("entry", &entry), ("decision", "approve")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{session} {token}: {html}");
+    }
+    let (status, _) = decide(
+        &base,
+        &hr,
+        &[("csrf", &csrf), ("entry", &entry), ("decision", "maybe")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = decide(
+        &base,
+        &hr,
+        &[
+            ("csrf", &csrf),
+            ("entry", "twelve"),
+            ("decision", "approve"),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Four eyes: HR made this award, so HR does not approve it; the page says why.
+    let (status, html) = decide(
+        &base,
+        &hr,
+        &[("csrf", &csrf), ("entry", &entry), ("decision", "approve")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!("pending-{own}")),
+        "still waiting:\n{html}"
+    );
+    assert!(html.contains("id=\"outcome\""), "{html}");
+    let lina = store.account("lina").await.unwrap().unwrap().totals;
+    assert_eq!((lina.score, lina.pending), (0, 30));
     emu.stop().await;
 }

@@ -48,7 +48,7 @@ pub(in crate::bot) async fn change(
         points,
         reason: reason.to_string(),
         category: "manual".into(),
-        source_key: format!("robot:{}", sender.message.msg_id),
+        source_key: sender.source.clone(),
         review,
         occurred_at: now,
     };

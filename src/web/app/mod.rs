@@ -4,6 +4,7 @@
 
 mod history;
 mod home;
+mod review;
 pub mod session;
 
 use std::sync::Arc;
@@ -22,6 +23,9 @@ use self::history::History;
 use self::home::Home;
 use self::session::{COOKIE, SessionKeys, cookie_value};
 use super::{ApiError, AppState};
+use crate::bot::command::Change;
+use crate::bot::roles::Roles;
+use crate::bot::{Acted, Bot};
 use crate::dingtalk::openapi::{OpenApiClient, Retry};
 use crate::domain::{Employee, Lang, Month};
 use crate::leaderboard::{BoardQuery, Standings, Window};
@@ -31,6 +35,8 @@ use crate::rules::plain::{Plain, describe_all};
 /// What the micro-app needs beyond the shared state.
 pub struct MicroApp {
     pub client: Arc<OpenApiClient>,
+    /// Carries out HR's decisions with the robot's checks.
+    pub bot: Arc<Bot>,
     /// The rules, for the categories people filter by and the rules page.
     pub rules: Arc<RuleSet>,
     pub sessions: SessionKeys,
@@ -79,6 +85,14 @@ pub struct Texts {
     pub how_to_earn: &'static str,
     pub earns: &'static str,
     pub costs: &'static str,
+    pub review: &'static str,
+    pub waiting: &'static str,
+    pub nothing_waits: &'static str,
+    pub reason: &'static str,
+    pub approve: &'static str,
+    pub reject: &'static str,
+    pub hr_only: &'static str,
+    pub stale_form: &'static str,
 }
 
 const ZH: Texts = Texts {
@@ -114,6 +128,14 @@ const ZH: Texts = Texts {
     how_to_earn: "积分规则",
     earns: "加分项",
     costs: "扣分项",
+    review: "审核",
+    waiting: "待审核",
+    nothing_waits: "没有待审核的记录。",
+    reason: "理由（驳回时必填）",
+    approve: "批准",
+    reject: "驳回",
+    hr_only: "只有人事管理员可以审核。",
+    stale_form: "页面已过期，请刷新后再试。",
 };
 
 const EN: Texts = Texts {
@@ -149,6 +171,14 @@ const EN: Texts = Texts {
     how_to_earn: "How to earn",
     earns: "What earns points",
     costs: "What costs points",
+    review: "Review",
+    waiting: "Waiting for review",
+    nothing_waits: "Nothing waits for review.",
+    reason: "Reason (needed to reject)",
+    approve: "Approve",
+    reject: "Reject",
+    hr_only: "Only HR admins review entries.",
+    stale_form: "The page expired; reload it and try again.",
 };
 
 impl Texts {
@@ -236,6 +266,15 @@ struct RulesPage {
 }
 
 #[derive(Template)]
+#[template(path = "app/review.html")]
+struct ReviewPage<'a> {
+    t: &'static Texts,
+    items: Vec<review::Item>,
+    csrf: &'a str,
+    outcome: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "app/notice.html")]
 struct NoticePage {
     t: &'static Texts,
@@ -278,6 +317,7 @@ enum Page {
     History,
     Rank,
     Rules,
+    Review,
 }
 
 /// `GET /app`: the home page of whoever is signed in, or the page that signs them in.
@@ -314,6 +354,15 @@ pub async fn rules_page(
     Query(query): Query<PageQuery>,
 ) -> Response {
     page(&state, &headers, &query, Page::Rules).await
+}
+
+/// `GET /app/review`: HR's queue of entries waiting for review.
+pub async fn review_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    page(&state, &headers, &query, Page::Review).await
 }
 
 async fn page(state: &AppState, headers: &HeaderMap, query: &PageQuery, which: Page) -> Response {
@@ -385,6 +434,10 @@ async fn render(
             HistoryPage { t, history }.render()?
         }
         Page::Rank => rank(state, query, &me, t, now).await?,
+        Page::Review => {
+            let cookie = session_value(headers).unwrap_or_default();
+            review_html(state, app, &me, t, lang, &cookie, None).await?
+        }
         Page::Rules => {
             let mut names = std::collections::HashMap::new();
             for id in app.rules.rules.iter().flat_map(|r| &r.departments) {
@@ -542,11 +595,113 @@ pub async fn login(
     response
 }
 
+/// The session cookie's value, as sent.
+fn session_value(headers: &HeaderMap) -> Option<String> {
+    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
+    cookie_value(cookies, COOKIE).map(str::to_string)
+}
+
 /// The signed-in person's userid, if the session cookie is valid now.
 fn signed_in(app: &MicroApp, headers: &HeaderMap, now: Timestamp) -> Option<String> {
-    let cookies = headers.get(header::COOKIE)?.to_str().ok()?;
-    let value = cookie_value(cookies, COOKIE)?;
-    app.sessions.check(value, now).ok().map(|s| s.userid)
+    let value = session_value(headers)?;
+    app.sessions.check(&value, now).ok().map(|s| s.userid)
+}
+
+/// The review queue, for HR admins only, with what became of a decision just made.
+async fn review_html(
+    state: &AppState,
+    app: &MicroApp,
+    me: &Employee,
+    t: &'static Texts,
+    lang: Lang,
+    cookie: &str,
+    outcome: Option<String>,
+) -> Result<String, PageError> {
+    let roles = Roles::of(&me.userid, &app.bot.settings.roles, &me.leads);
+    if !roles.hr_admin {
+        return Err(PageError::NotYours(t.hr_only));
+    }
+    let items = review::queue(state.store.as_ref(), state.calendar.time_zone(), lang).await?;
+    let csrf = app.sessions.csrf_token(cookie);
+    Ok(ReviewPage {
+        t,
+        items,
+        csrf: &csrf,
+        outcome,
+    }
+    .render()?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    csrf: String,
+    entry: i64,
+    decision: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /app/review` (a form): approves or rejects one entry, as `批准` / `驳回` would.
+pub async fn decide(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<axum::Form<Decision>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let (lang, _) = language(&headers, None);
+    let t = Texts::of(lang);
+    let mut response = match decide_html(&state, &headers, form, lang, t).await {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => notice(t, &e),
+    };
+    no_store(&mut response);
+    response
+}
+
+async fn decide_html(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<axum::Form<Decision>, axum::extract::rejection::FormRejection>,
+    lang: Lang,
+    t: &'static Texts,
+) -> Result<String, PageError> {
+    let app = state.micro_app.as_ref().ok_or(PageError::NotConfigured)?;
+    let now = Timestamp::now();
+    let cookie = session_value(headers).unwrap_or_default();
+    let me = match app.sessions.check(&cookie, now) {
+        Ok(session) => employee(state, &session.userid).await?,
+        Err(_) => None,
+    };
+    let Some(me) = me else {
+        return Err(PageError::NotYours(t.stale_form));
+    };
+    let axum::Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !app.sessions.csrf_ok(&cookie, &form.csrf) {
+        return Err(PageError::NotYours(t.stale_form));
+    }
+    let change = match form.decision.as_str() {
+        "approve" => Change::Approve { entry: form.entry },
+        "reject" => Change::Reject {
+            entry: form.entry,
+            reason: form.reason.trim().to_string(),
+        },
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "decision must be approve or reject, found {other:?}"
+            ))
+            .into());
+        }
+    };
+    let source = format!("app:{}:{}:{}", me.userid, form.entry, form.decision);
+    let outcome = match app
+        .bot
+        .act(&me.userid, change, &source, lang, now)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+    {
+        Acted::Done(answer) | Acted::Refused(answer) => answer,
+    };
+    review_html(state, app, &me, t, lang, &cookie, Some(outcome)).await
 }
 
 /// The person, if jifen knows them and they still work here.
