@@ -15,7 +15,10 @@ use jiff::Timestamp;
 use serde_json::json;
 use support::{TestDb, checked, manual, shanghai};
 
-on_both_backends!(signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop);
+on_both_backends!(
+    signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop,
+    an_hr_approval_in_the_review_queue_moves_the_employees_score,
+);
 
 /// A chromedriver on a free port, stopped when dropped.
 struct Driver {
@@ -198,5 +201,56 @@ async fn signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop
         }
         client.close().await.unwrap();
     }
+    emu.stop().await;
+}
+
+async fn an_hr_approval_in_the_review_queue_moves_the_employees_score(db: &TestDb) {
+    let emu = start_emulator().await;
+    let jsapi = format!("{}/_emulator/dingtalk.js", emu.base_url());
+    let base = serve_with_jsapi(db, &emu, &jsapi).await;
+    let now = Timestamp::now().to_string();
+    let held = manual(db.store.as_ref(), "zhangwei", "lina", 40, true, &now).await;
+    let driver = chromedriver();
+    let client = browser(&driver, 375, 812).await;
+    // 李娜 sees the points pending, and no console.
+    client
+        .goto(&format!("{base}/app?dd_user=lina"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&client, "#pending").await, "40");
+    assert_eq!(text_of(&client, "#score").await, "0");
+    client.goto(&format!("{base}/app/review")).await.unwrap();
+    let refused = text_of(&client, "#message").await;
+    assert!(refused.contains("只有人事管理员可以审核"), "{refused}");
+    // HR approves from the queue.
+    client.delete_all_cookies().await.unwrap();
+    client
+        .goto(&format!("{base}/app/review?dd_user=hr"))
+        .await
+        .unwrap();
+    let queue = text_of(&client, &format!("#pending-{held}")).await;
+    assert!(queue.contains("李娜"), "{queue}");
+    screenshot(&client, &format!("review-phone-{}.png", db.store.backend())).await;
+    client
+        .find(Locator::Css(&format!(
+            "#pending-{held} button[value=approve]"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let outcome = text_of(&client, "#outcome").await;
+    assert!(!outcome.is_empty());
+    let totals = db.store.account("lina").await.unwrap().unwrap().totals;
+    assert_eq!((totals.score, totals.pending), (40, 0), "{outcome}");
+    // And 李娜's page says so.
+    client.delete_all_cookies().await.unwrap();
+    client
+        .goto(&format!("{base}/app?dd_user=lina"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&client, "#score").await, "40");
+    client.close().await.unwrap();
     emu.stop().await;
 }
