@@ -60,6 +60,13 @@ pub trait LedgerStore: Send + Sync {
     async fn entry(&self, id: i64) -> Result<Option<Entry>, StoreError>;
     /// Entries waiting for review (held and not yet decided), oldest first.
     async fn pending_entries(&self, limit: i64) -> Result<Vec<Entry>, StoreError>;
+    /// Per rule, how many entries it posted for events in `[from, to)` and their points
+    /// (pending included).
+    async fn rule_totals(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<RuleTotal>, StoreError>;
     /// Entries that occurred in [from, to), of one person or everyone, in id order after
     /// `after_id` (for paging through a month).
     async fn entries_between(
@@ -83,6 +90,14 @@ pub trait LedgerStore: Send + Sync {
     async fn last_entry_id(&self) -> Result<i64, StoreError>;
     /// Accounts whose totals are not the sum of their entries (invariant 1); empty when sound.
     async fn verify_totals(&self) -> Result<Vec<Mismatch>, StoreError>;
+}
+
+/// What one rule posted in a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTotal {
+    pub rule_id: String,
+    pub entries: i64,
+    pub points: i64,
 }
 
 fn entries(rows: Vec<EntryRow>) -> Result<Vec<Entry>, StoreError> {
@@ -134,6 +149,33 @@ impl<B: SqlBackend> LedgerStore for B {
             .arg(before.unwrap_or(i64::MAX))
             .arg(limit);
         entries(B::Db::fetch_all(&mut c, query).await?)
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn rule_totals(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<RuleTotal>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let rows: Vec<(String, i64, i64)> = B::Db::fetch_all(
+            &mut c,
+            sql("SELECT rule_id, COUNT(*), \
+                 CAST(COALESCE(SUM(score_delta + pending_delta), 0) AS BIGINT) \
+                 FROM ledger_entries WHERE kind = 'rule' AND rule_id IS NOT NULL \
+                 AND occurred_at >= $1 AND occurred_at < $2 GROUP BY rule_id")
+            .arg(from.as_millisecond())
+            .arg(to.as_millisecond()),
+        )
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(rule_id, entries, points)| RuleTotal {
+                rule_id,
+                entries,
+                points,
+            })
+            .collect())
     }
 
     #[instrument(level = "debug", skip(self))]

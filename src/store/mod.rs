@@ -26,7 +26,7 @@ pub use audit::{AuditRecord, AuditStore, AuditTx, NewAudit};
 use dialect::{Dialect, SqlBackend, SqlTx};
 pub use inbox::{InboxRow, InboxStore, InboxTx, NewInboxRow, Setback};
 pub use jobs::{JobRun, JobStore};
-pub use ledger::{LedgerStore, LedgerTick, Mismatch, RangeSum, RangeSums};
+pub use ledger::{LedgerStore, LedgerTick, Mismatch, RangeSum, RangeSums, RuleTotal};
 pub use ledger_tx::LedgerTx;
 pub use org::{DirectorySnapshot, OrgStore, OrgTx, userids};
 pub use outbox::{

@@ -76,6 +76,7 @@ pub fn router(
         .route("/app/rank", get(app::rank_page))
         .route("/app/rules", get(app::rules_page))
         .route("/app/review", get(app::review_page).post(app::decide))
+        .route("/app/analytics", get(app::analytics_page))
         .route("/app/login", post(app::login))
         .nest("/api/v1", api)
         .merge(dingtalk)

@@ -244,6 +244,17 @@ async fn an_hr_approval_in_the_review_queue_moves_the_employees_score(db: &TestD
     assert!(!outcome.is_empty());
     let totals = db.store.account("lina").await.unwrap().unwrap().totals;
     assert_eq!((totals.score, totals.pending), (40, 0), "{outcome}");
+    // HR's analytics, at a desktop's width.
+    client.set_window_size(1280, 800).await.unwrap();
+    client.goto(&format!("{base}/app/analytics")).await.unwrap();
+    let bands = text_of(&client, "#bands").await;
+    assert!(bands.contains("20–49"), "{bands}");
+    assert!(client.find(Locator::Css("#bands svg")).await.is_ok());
+    screenshot(
+        &client,
+        &format!("analytics-desktop-{}.png", db.store.backend()),
+    )
+    .await;
     // And 李娜's page says so.
     client.delete_all_cookies().await.unwrap();
     client

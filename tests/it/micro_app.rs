@@ -37,6 +37,7 @@ on_both_backends!(
     the_rules_page_says_the_shipped_rules_in_plain_words,
     hr_approves_and_rejects_from_the_review_queue_and_the_scores_move,
     only_hr_reviews_forms_need_their_csrf_token_and_nobody_approves_their_own_award,
+    hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_not,
 );
 
 const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
@@ -667,5 +668,66 @@ async fn only_hr_reviews_forms_need_their_csrf_token_and_nobody_approves_their_o
     assert!(html.contains("id=\"outcome\""), "{html}");
     let lina = store.account("lina").await.unwrap().unwrap().totals;
     assert_eq!((lina.score, lina.pending), (0, 30));
+    emu.stop().await;
+}
+
+async fn hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_not(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let now = Timestamp::now();
+    let store = db.store.as_ref();
+    manual(store, "hr", "lina", 30, false, &now.to_string()).await;
+    manual(store, "hr", "zhangwei", 12, false, &now.to_string()).await;
+    let rules = jifen::rules::load_rules_file("config/rules.toml".as_ref()).unwrap();
+    let on_time = checked(
+        "zhangwei",
+        "att:zhangwei:analytics:OnDuty",
+        &now.to_string(),
+        "on_time",
+    );
+    let mut tx = store.begin().await.unwrap();
+    jifen::ledger::post_event(tx.as_mut(), &rules, &shanghai(), &on_time, now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let hr = signed_in(&base, &emu, "hr").await;
+    let started = std::time::Instant::now();
+    let compact = loop {
+        let (status, html, _) = page(&base, "/analytics", &hr).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        let compact: String = html.split_whitespace().collect();
+        if compact.contains("<td>10–19</td><tdclass=\"num\">1</td>")
+            || started.elapsed() > std::time::Duration::from_secs(5)
+        {
+            break compact;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for shown in [
+        // 李娜 30, 张伟 13, the other three 0.
+        "<td>20–49</td><tdclass=\"num\">1</td>",
+        "<td>10–19</td><tdclass=\"num\">1</td>",
+        "<td>0</td><tdclass=\"num\">3</td>",
+        "<svg",
+        "<td>研发部</td>",
+        "<td>销售部</td>",
+        "<td>准时打卡</td><tdclass=\"num\">1</td><tdclass=\"num\">1</td>",
+        "id=\"failed-inbox\">0<",
+    ] {
+        assert!(compact.contains(shown), "{shown} missing from:\n{compact}");
+    }
+    let never = &compact[compact
+        .find("id=\"never\"")
+        .expect("rules that never fired")..];
+    assert!(never.contains("迟到") && !never[..200.min(never.len())].contains("准时打卡"));
+    let (status, _, _) = page(&base, "/analytics?window=decade", &hr).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) = page(&base, "/analytics?window=month&period=previous", &hr).await;
+    assert_eq!(status, StatusCode::OK);
+    let employee = signed_in(&base, &emu, "lina").await;
+    let (status, html, _) = page(&base, "/analytics", &employee).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(!html.contains("<svg"), "{html}");
     emu.stop().await;
 }

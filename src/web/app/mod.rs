@@ -2,6 +2,8 @@
 //! for a free-login code (免登), jifen exchanges it for the person server-side and keeps them
 //! in a signed session cookie; then the employee's pages, rendered on the server.
 
+mod analytics;
+mod charts;
 mod history;
 mod home;
 mod review;
@@ -93,6 +95,21 @@ pub struct Texts {
     pub reject: &'static str,
     pub hr_only: &'static str,
     pub stale_form: &'static str,
+    pub analytics: &'static str,
+    pub previous: &'static str,
+    pub bands: &'static str,
+    pub people: &'static str,
+    pub departments: &'static str,
+    pub per_head: &'static str,
+    pub earned: &'static str,
+    pub attainment: &'static str,
+    pub rule: &'static str,
+    pub fired: &'static str,
+    pub never_fired: &'static str,
+    pub health: &'static str,
+    pub failed_inbox: &'static str,
+    pub dead_outbox: &'static str,
+    pub analysts_only: &'static str,
 }
 
 const ZH: Texts = Texts {
@@ -136,6 +153,21 @@ const ZH: Texts = Texts {
     reject: "驳回",
     hr_only: "只有人事管理员可以审核。",
     stale_form: "页面已过期，请刷新后再试。",
+    analytics: "数据分析",
+    previous: "上一期",
+    bands: "积分分布",
+    people: "人数",
+    departments: "部门对比",
+    per_head: "人均",
+    earned: "获得积分者",
+    attainment: "规则达成",
+    rule: "规则",
+    fired: "次数",
+    never_fired: "本期从未触发",
+    health: "系统健康",
+    failed_inbox: "处理失败的事件",
+    dead_outbox: "发送失败的消息",
+    analysts_only: "只有人事管理员和审计员可以查看数据分析。",
 };
 
 const EN: Texts = Texts {
@@ -179,6 +211,21 @@ const EN: Texts = Texts {
     reject: "Reject",
     hr_only: "Only HR admins review entries.",
     stale_form: "The page expired; reload it and try again.",
+    analytics: "Analytics",
+    previous: "Previous",
+    bands: "How points spread",
+    people: "People",
+    departments: "Departments compared",
+    per_head: "Per head",
+    earned: "Earned any",
+    attainment: "Rule attainment",
+    rule: "Rule",
+    fired: "Fired",
+    never_fired: "Never fired in this period",
+    health: "Pipeline health",
+    failed_inbox: "Events failed",
+    dead_outbox: "Messages dead-lettered",
+    analysts_only: "Only HR admins and auditors see analytics.",
 };
 
 impl Texts {
@@ -275,6 +322,14 @@ struct ReviewPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "app/analytics.html")]
+struct AnalyticsPage {
+    t: &'static Texts,
+    a: analytics::Analytics,
+    windows: [Window; 5],
+}
+
+#[derive(Template)]
 #[template(path = "app/notice.html")]
 struct NoticePage {
     t: &'static Texts,
@@ -308,6 +363,8 @@ pub struct PageQuery {
     window: Option<String>,
     /// company (default) or department (one's own).
     scope: Option<String>,
+    /// For analytics: current (default), previous, or a period such as 2026-10.
+    period: Option<String>,
 }
 
 /// Which page.
@@ -318,6 +375,7 @@ enum Page {
     Rank,
     Rules,
     Review,
+    Analytics,
 }
 
 /// `GET /app`: the home page of whoever is signed in, or the page that signs them in.
@@ -354,6 +412,15 @@ pub async fn rules_page(
     Query(query): Query<PageQuery>,
 ) -> Response {
     page(&state, &headers, &query, Page::Rules).await
+}
+
+/// `GET /app/analytics?window=month&period=previous`: HR's figures for a period.
+pub async fn analytics_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    page(&state, &headers, &query, Page::Analytics).await
 }
 
 /// `GET /app/review`: HR's queue of entries waiting for review.
@@ -437,6 +504,41 @@ async fn render(
         Page::Review => {
             let cookie = session_value(headers).unwrap_or_default();
             review_html(state, app, &me, t, lang, &cookie, None).await?
+        }
+        Page::Analytics => {
+            let roles = Roles::of(&me.userid, &app.bot.settings.roles, &me.leads);
+            if !(roles.hr_admin || roles.auditor) {
+                return Err(PageError::NotYours(t.analysts_only));
+            }
+            let window: Window = query
+                .window
+                .as_deref()
+                .filter(|w| !w.is_empty())
+                .unwrap_or("month")
+                .parse()
+                .map_err(ApiError::from)?;
+            let a = analytics::analytics(
+                state.store.as_ref(),
+                &state.leaderboard,
+                &app.rules,
+                &state.calendar,
+                (window, query.period.as_deref().filter(|p| !p.is_empty())),
+                lang,
+                now,
+            )
+            .await?;
+            AnalyticsPage {
+                t,
+                a,
+                windows: [
+                    Window::Week,
+                    Window::Month,
+                    Window::Quarter,
+                    Window::Year,
+                    Window::All,
+                ],
+            }
+            .render()?
         }
         Page::Rules => {
             let mut names = std::collections::HashMap::new();
