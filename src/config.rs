@@ -261,6 +261,7 @@ pub struct JobsConfig {
     pub address_book: JobConfig,
     pub month_close: JobConfig,
     pub honor_board: HonorBoardConfig,
+    pub review_digest: JobConfig,
 }
 
 /// The weekly honor board: when, where to, and who is never ranked.
@@ -296,6 +297,7 @@ pub struct JobSchedules {
     pub address_book: (JobSchedule, bool),
     pub month_close: (JobSchedule, bool),
     pub honor_board: (JobSchedule, bool),
+    pub review_digest: (JobSchedule, bool),
 }
 
 fn enabled_by_default() -> bool {
@@ -324,6 +326,10 @@ impl Default for JobsConfig {
                 groups: Vec::new(),
                 page_url: None,
                 exclude: Vec::new(),
+            },
+            review_digest: JobConfig {
+                cron: "0 0 9 * * *".into(),
+                enabled: true,
             },
         }
     }
@@ -817,6 +823,11 @@ impl Config {
                 &j.honor_board.cron,
                 j.honor_board.enabled,
             )?,
+            review_digest: parse(
+                "jobs.review_digest.cron",
+                &j.review_digest.cron,
+                j.review_digest.enabled,
+            )?,
         })
     }
 
@@ -910,6 +921,16 @@ impl Config {
 
     /// Export links, signed with the app secret; `None` without one. `listening` is the
     /// address the server is bound to, the default base of the links.
+    /// Where browsers reach jifen (`robot.public_url`), or the listening address.
+    pub fn public_url(&self) -> String {
+        self.robot
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.server.listen))
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     pub fn export_links(&self, listening: SocketAddr) -> Option<crate::export::ExportLinks> {
         let secret = self.dingtalk.app_secret.as_ref()?;
         let base = self

@@ -4,6 +4,7 @@
 
 pub mod honor_board;
 pub mod reconcile;
+pub mod review_digest;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use jiff::Timestamp;
 use jiff::civil::DateTime as CivilDateTime;
 
 use self::honor_board::HonorSettings;
+use self::review_digest::ReviewDigestSettings;
 use crate::config::{Config, ConfigError, JobSchedules};
 use crate::dingtalk::openapi::{ApiError, OpenApiClient};
 use crate::domain::Calendar;
@@ -38,14 +40,17 @@ pub enum Job {
     MonthClose,
     /// Last week's top ten, to the configured groups.
     HonorBoard,
+    /// What waits for review, to each HR admin.
+    ReviewDigest,
 }
 
 impl Job {
-    pub const ALL: [Job; 4] = [
+    pub const ALL: [Job; 5] = [
         Job::Reconcile,
         Job::AddressBook,
         Job::MonthClose,
         Job::HonorBoard,
+        Job::ReviewDigest,
     ];
 
     pub fn name(self) -> &'static str {
@@ -54,6 +59,7 @@ impl Job {
             Job::AddressBook => "address_book",
             Job::MonthClose => "month_close",
             Job::HonorBoard => "honor_board",
+            Job::ReviewDigest => "review_digest",
         }
     }
 
@@ -73,6 +79,9 @@ impl Job {
                 "close the previous month: full-attendance awards, then its totals frozen"
             }
             Job::HonorBoard => "push last week's top ten (光荣榜) to the configured groups",
+            Job::ReviewDigest => {
+                "tell each HR admin what waits for review, with a link to the queue"
+            }
         }
     }
 }
@@ -83,7 +92,9 @@ pub enum JobError {
     Store(#[from] StoreError),
     #[error(transparent)]
     DingTalk(#[from] ApiError),
-    #[error("unknown job {0:?}; the jobs are: reconcile, address_book, month_close, honor_board")]
+    #[error(
+        "unknown job {0:?}; the jobs are: reconcile, address_book, month_close, honor_board, review_digest"
+    )]
     Unknown(String),
     #[error("{0}")]
     BadSlot(String),
@@ -115,12 +126,14 @@ impl JobSpec {
             address_book,
             month_close,
             honor_board,
+            review_digest,
         } = config.job_schedules()?;
         Ok([
             (Job::Reconcile, reconcile),
             (Job::AddressBook, address_book),
             (Job::MonthClose, month_close),
             (Job::HonorBoard, honor_board),
+            (Job::ReviewDigest, review_digest),
         ]
         .into_iter()
         .map(|(job, (schedule, enabled))| JobSpec {
@@ -152,6 +165,7 @@ pub struct Jobs {
     /// A slot missed by less than this still runs (once) when jifen starts.
     pub grace: Duration,
     pub honor: HonorSettings,
+    pub review: ReviewDigestSettings,
     /// Told when the address book changes, so the boards follow at once.
     pub leaderboard: Option<Arc<LeaderboardIndex>>,
 }
@@ -172,6 +186,10 @@ impl Jobs {
             specs: JobSpec::from_config(config)?,
             grace: config.job_grace(),
             honor: HonorSettings::from_config(config),
+            review: ReviewDigestSettings {
+                hr_admins: config.robot.hr_admins.clone(),
+                queue_url: format!("{}/app/review", config.public_url()),
+            },
             leaderboard: None,
         })
     }
@@ -303,6 +321,15 @@ impl Jobs {
                         &self.calendar,
                         &self.honor,
                         at,
+                    )
+                    .await
+                }
+                Job::ReviewDigest => {
+                    review_digest::post_review_digest(
+                        self.store.as_ref(),
+                        &self.review,
+                        &label,
+                        now,
                     )
                     .await
                 }

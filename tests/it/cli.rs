@@ -466,8 +466,9 @@ fn period_commands_refuse_what_they_cannot_do_and_say_why() {
     );
     let unknown = jifen(&["jobs", "run", "honour"], &env);
     assert!(
-        text(&unknown.stderr)
-            .contains("the jobs are: reconcile, address_book, month_close, honor_board"),
+        text(&unknown.stderr).contains(
+            "the jobs are: reconcile, address_book, month_close, honor_board, review_digest"
+        ),
         "{}",
         text(&unknown.stderr)
     );

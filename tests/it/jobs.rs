@@ -17,6 +17,7 @@ use jifen::emulator::gate::{Fault, FaultKind};
 use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET, CORP_ID, FakeAttendance};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
 use jifen::jobs::honor_board::HonorSettings;
+use jifen::jobs::review_digest::ReviewDigestSettings;
 use jifen::jobs::{Job, JobSpec, Jobs, SlotOutcome};
 use jifen::org::sync_directory;
 use jifen::processor::{Processor, ProcessorSettings};
@@ -37,6 +38,7 @@ on_both_backends!(
     the_honor_board_reaches_each_group_once_while_two_replicas_run,
     a_slot_left_running_by_a_dead_replica_runs_again_once_its_lease_has_passed,
     the_daily_reconcile_posts_on_time_late_seriously_late_and_missed_check_ins_but_not_leave,
+    hr_admins_are_told_once_a_day_what_waits_for_review,
 );
 
 fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
@@ -55,6 +57,10 @@ fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
         }],
         grace: Duration::from_secs(grace_minutes * 60),
         honor: HonorSettings::default(),
+        review: ReviewDigestSettings {
+            hr_admins: vec!["manager4220".into(), "hr".into()],
+            queue_url: "https://jifen.example.com/app/review".into(),
+        },
         leaderboard: None,
     }
 }
@@ -612,5 +618,66 @@ async fn the_daily_reconcile_posts_on_time_late_seriously_late_and_missed_check_
             "{userid}"
         );
     }
+    emu.stop().await;
+}
+
+async fn hr_admins_are_told_once_a_day_what_waits_for_review(db: &TestDb) {
+    let emu = start_emulator().await;
+    let jobs = jobs(db, &emu, 60);
+    support::seed_org(db.store.as_ref()).await;
+    let slot = |text: &str| text.parse().unwrap();
+    // Nothing waits: nobody is told.
+    let outcome = jobs
+        .run_slot(
+            Job::ReviewDigest,
+            slot("2026-11-23T09:00:00"),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, SlotOutcome::Done(d) if d.contains("nobody told")),
+        "{outcome:?}"
+    );
+    assert!(db.store.outbox(None, 10).await.unwrap().is_empty());
+    let now = Timestamp::now().to_string();
+    support::manual(db.store.as_ref(), "zhangwei", "lina", 40, true, &now).await;
+    support::manual(db.store.as_ref(), "zhangwei", "liuyang", 30, true, &now).await;
+    let outcome = jobs
+        .run_slot(
+            Job::ReviewDigest,
+            slot("2026-11-24T09:00:00"),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, SlotOutcome::Done(d) if d.contains("2 HR admins told")),
+        "{outcome:?}"
+    );
+    let told = db.store.outbox(None, 10).await.unwrap();
+    let mut recipients: Vec<&str> = told.iter().map(|r| r.recipient.as_str()).collect();
+    recipients.sort();
+    assert_eq!(recipients, ["hr", "manager4220"]);
+    let payload = told[0].payload.to_string();
+    for shown in [
+        "2 条积分记录待审核",
+        "李娜 +40",
+        "刘洋 +30",
+        "https://jifen.example.com/app/review",
+    ] {
+        assert!(payload.contains(shown), "{shown} missing from {payload}");
+    }
+    // The same slot again: taken; no second message.
+    let again = jobs
+        .run_slot(
+            Job::ReviewDigest,
+            slot("2026-11-24T09:00:00"),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, SlotOutcome::Taken);
+    assert_eq!(db.store.outbox(None, 10).await.unwrap().len(), 2);
     emu.stop().await;
 }
