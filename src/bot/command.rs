@@ -359,6 +359,16 @@ fn window_word(word: &str) -> Option<Window> {
     })
 }
 
+/// A whole number in plain digits with an optional sign (`-3`, `+5`, `12`); `5,000`, `5.5`
+/// and `1e3` are not one. For the award form, which has no 奖 or 扣 to give the sign.
+pub fn whole_number(text: &str) -> Option<i64> {
+    let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    text.strip_prefix('+').unwrap_or(text).parse().ok()
+}
+
 /// `5`, `+5`, `5分`, `50积分` or `5 points`, then whatever follows. Only a whole number in
 /// plain digits is an amount: `5,000`, `5.5` and `1e3` are refused, not read as 5, 5 and 1.
 fn amount_then_rest(rest: &str) -> Result<(i64, &str), Problem> {
@@ -773,6 +783,25 @@ mod tests {
                 Err(Usage { kind, problem }),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn whole_numbers_have_plain_digits_and_an_optional_sign() {
+        let cases = [
+            ("12", Some(12)),
+            ("+5", Some(5)),
+            ("-3", Some(-3)),
+            ("5,000", None),
+            ("5.5", None),
+            ("1e3", None),
+            ("", None),
+            ("-", None),
+            ("--3", None),
+            ("99999999999999999999", None),
+        ];
+        for (text, want) in cases {
+            assert_eq!(whole_number(text), want, "{text:?}");
         }
     }
 

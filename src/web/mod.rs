@@ -77,6 +77,7 @@ pub fn router(
         .route("/app/rules", get(app::rules_page))
         .route("/app/review", get(app::review_page).post(app::decide))
         .route("/app/analytics", get(app::analytics_page))
+        .route("/app/adjust", get(app::adjust_page).post(app::adjust))
         .route("/app/login", post(app::login))
         .nest("/api/v1", api)
         .merge(dingtalk)

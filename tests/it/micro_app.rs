@@ -38,6 +38,7 @@ on_both_backends!(
     hr_approves_and_rejects_from_the_review_queue_and_the_scores_move,
     only_hr_reviews_forms_need_their_csrf_token_and_nobody_approves_their_own_award,
     hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_not,
+    managers_award_and_revoke_on_the_page_within_the_robots_rules,
 );
 
 const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
@@ -729,5 +730,121 @@ async fn hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_n
     let (status, html, _) = page(&base, "/analytics", &employee).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(!html.contains("<svg"), "{html}");
+    emu.stop().await;
+}
+
+/// `POST /app/adjust` as the form posts it.
+async fn adjust(base: &str, session: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/app/adjust"))
+        .header(COOKIE, session)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The hidden field `name` of the first form on a page.
+fn hidden(html: &str, name: &str) -> String {
+    let key = format!("name=\"{name}\" value=\"");
+    let rest = &html[html
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + key.len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+async fn managers_award_and_revoke_on_the_page_within_the_robots_rules(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let store = db.store.as_ref();
+    // 张伟 leads 研发部, and so 王芳's 前端组 under it.
+    let manager = signed_in(&base, &emu, "zhangwei").await;
+    let (status, html, _) = page(&base, "/adjust", &manager).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    let (csrf, nonce) = (hidden(&html, "csrf"), hidden(&html, "nonce"));
+    let award = [
+        ("csrf", csrf.as_str()),
+        ("nonce", nonce.as_str()),
+        ("action", "adjust"),
+        ("who", "wangfang"),
+        ("points", "5"),
+        ("reason", "帮同事排查线上问题"),
+    ];
+    for _ in 0..2 {
+        // Submitted twice (a double tap): made once.
+        let (status, html) = adjust(&base, &manager, &award).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert!(html.contains("id=\"outcome\""), "{html}");
+    }
+    let entries = store.entries("wangfang", 10, None).await.unwrap();
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    assert_eq!(
+        (entries[0].points, entries[0].actor.as_deref()),
+        (5, Some("zhangwei"))
+    );
+    // 李娜 is in 销售部, which 张伟 does not lead: refused, nothing posted.
+    let outside = [
+        ("csrf", csrf.as_str()),
+        ("nonce", "abc123"),
+        ("action", "adjust"),
+        ("who", "lina"),
+        ("points", "-3"),
+        ("reason", "迟到"),
+    ];
+    let (status, html) = adjust(&base, &manager, &outside).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        store.entries("lina", 10, None).await.unwrap().is_empty(),
+        "{html}"
+    );
+    // Revoked, as 撤销 would.
+    let id = entries[0].id.to_string();
+    let revoke = [
+        ("csrf", csrf.as_str()),
+        ("nonce", "def456"),
+        ("action", "revoke"),
+        ("entry", id.as_str()),
+        ("reason", "重复申请"),
+    ];
+    let (status, _) = adjust(&base, &manager, &revoke).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        store
+            .account("wangfang")
+            .await
+            .unwrap()
+            .unwrap()
+            .totals
+            .score,
+        0
+    );
+    // Wrong input is refused with the reason, and changes nothing.
+    for (field, value, expected) in [
+        ("points", "5.5", StatusCode::BAD_REQUEST),
+        ("points", "0", StatusCode::BAD_REQUEST),
+        ("points", "1e3", StatusCode::BAD_REQUEST),
+        ("action", "delete", StatusCode::BAD_REQUEST),
+        ("nonce", "not hex!", StatusCode::BAD_REQUEST),
+        ("csrf", "forged", StatusCode::FORBIDDEN),
+    ] {
+        let form: Vec<(&str, &str)> = award
+            .iter()
+            .map(|(k, v)| if *k == field { (*k, value) } else { (*k, *v) })
+            .collect();
+        let (status, html) = adjust(&base, &manager, &form).await;
+        assert_eq!(status, expected, "{field}={value}: {html}");
+    }
+    assert_eq!(
+        store.entries("wangfang", 10, None).await.unwrap().len(),
+        2,
+        "the award and its reversal"
+    );
+    // Someone who manages nobody gets no form.
+    let employee = signed_in(&base, &emu, "lina").await;
+    let (status, html, _) = page(&base, "/adjust", &employee).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("只有经理和人事管理员可以奖扣积分"), "{html}");
     emu.stop().await;
 }

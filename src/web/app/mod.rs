@@ -25,7 +25,7 @@ use self::history::History;
 use self::home::Home;
 use self::session::{COOKIE, SessionKeys, cookie_value};
 use super::{ApiError, AppState};
-use crate::bot::command::Change;
+use crate::bot::command::{Change, MAX_POINTS};
 use crate::bot::roles::Roles;
 use crate::bot::{Acted, Bot};
 use crate::dingtalk::openapi::{OpenApiClient, Retry};
@@ -110,6 +110,16 @@ pub struct Texts {
     pub failed_inbox: &'static str,
     pub dead_outbox: &'static str,
     pub analysts_only: &'static str,
+    pub adjust: &'static str,
+    pub award_or_deduct: &'static str,
+    pub userid: &'static str,
+    pub points_signed: &'static str,
+    pub reason_required: &'static str,
+    pub submit: &'static str,
+    pub revoke: &'static str,
+    pub entry_number: &'static str,
+    pub adjust_note: &'static str,
+    pub managers_only: &'static str,
 }
 
 const ZH: Texts = Texts {
@@ -168,6 +178,16 @@ const ZH: Texts = Texts {
     failed_inbox: "处理失败的事件",
     dead_outbox: "发送失败的消息",
     analysts_only: "只有人事管理员和审计员可以查看数据分析。",
+    adjust: "奖扣",
+    award_or_deduct: "奖励或扣分",
+    userid: "对象的 userid",
+    points_signed: "积分（扣分为负数）",
+    reason_required: "理由（必填）",
+    submit: "提交",
+    revoke: "撤销一条记录",
+    entry_number: "记录编号",
+    adjust_note: "与机器人的奖、扣、撤销命令相同：只限自己管理的部门，经理有每月额度，大额需人事审核，不能给自己加分，每次操作都记入审计。",
+    managers_only: "只有经理和人事管理员可以奖扣积分。",
 };
 
 const EN: Texts = Texts {
@@ -226,6 +246,16 @@ const EN: Texts = Texts {
     failed_inbox: "Events failed",
     dead_outbox: "Messages dead-lettered",
     analysts_only: "Only HR admins and auditors see analytics.",
+    adjust: "Award",
+    award_or_deduct: "Award or deduct",
+    userid: "The person's userid",
+    points_signed: "Points (negative to deduct)",
+    reason_required: "Reason (required)",
+    submit: "Submit",
+    revoke: "Revoke an entry",
+    entry_number: "Entry number",
+    adjust_note: "The same as the robot's award, deduct and revoke: only in the departments one manages, within a manager's monthly budget, large amounts reviewed by HR, never one's own points, every action audited.",
+    managers_only: "Only managers and HR admins award or deduct points.",
 };
 
 impl Texts {
@@ -330,6 +360,15 @@ struct AnalyticsPage {
 }
 
 #[derive(Template)]
+#[template(path = "app/adjust.html")]
+struct AdjustPage<'a> {
+    t: &'static Texts,
+    csrf: &'a str,
+    nonce: &'a str,
+    outcome: Option<String>,
+}
+
+#[derive(Template)]
 #[template(path = "app/notice.html")]
 struct NoticePage {
     t: &'static Texts,
@@ -376,6 +415,7 @@ enum Page {
     Rules,
     Review,
     Analytics,
+    Adjust,
 }
 
 /// `GET /app`: the home page of whoever is signed in, or the page that signs them in.
@@ -421,6 +461,15 @@ pub async fn analytics_page(
     Query(query): Query<PageQuery>,
 ) -> Response {
     page(&state, &headers, &query, Page::Analytics).await
+}
+
+/// `GET /app/adjust`: awards, deductions and revocations, for managers and HR.
+pub async fn adjust_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response {
+    page(&state, &headers, &query, Page::Adjust).await
 }
 
 /// `GET /app/review`: HR's queue of entries waiting for review.
@@ -501,6 +550,10 @@ async fn render(
             HistoryPage { t, history }.render()?
         }
         Page::Rank => rank(state, query, &me, t, now).await?,
+        Page::Adjust => {
+            let cookie = session_value(headers).unwrap_or_default();
+            adjust_html(app, &me, t, &cookie, None)?
+        }
         Page::Review => {
             let cookie = session_value(headers).unwrap_or_default();
             review_html(state, app, &me, t, lang, &cookie, None).await?
@@ -734,6 +787,139 @@ async fn review_html(
     .render()?)
 }
 
+/// The award form, for managers and HR admins only, with what became of the last request.
+fn adjust_html(
+    app: &MicroApp,
+    me: &Employee,
+    t: &'static Texts,
+    cookie: &str,
+    outcome: Option<String>,
+) -> Result<String, PageError> {
+    let roles = Roles::of(&me.userid, &app.bot.settings.roles, &me.leads);
+    if !(roles.hr_admin || roles.is_manager()) {
+        return Err(PageError::NotYours(t.managers_only));
+    }
+    // A fresh identity per form: submitting it twice makes the change once.
+    let nonce = format!("{:032x}", rand::random::<u128>());
+    Ok(AdjustPage {
+        t,
+        csrf: &app.sessions.csrf_token(cookie),
+        nonce: &nonce,
+        outcome,
+    }
+    .render()?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdjustForm {
+    csrf: String,
+    nonce: String,
+    /// `adjust` or `revoke`.
+    action: String,
+    #[serde(default)]
+    who: String,
+    #[serde(default)]
+    points: String,
+    #[serde(default)]
+    entry: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /app/adjust` (a form): an award, a deduction or a revocation, as `奖`, `扣` and `撤销`.
+pub async fn adjust(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<axum::Form<AdjustForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let (lang, _) = language(&headers, None);
+    let t = Texts::of(lang);
+    let mut response = match adjust_post(&state, &headers, form, lang, t).await {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => notice(t, &e),
+    };
+    no_store(&mut response);
+    response
+}
+
+async fn adjust_post(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: Result<axum::Form<AdjustForm>, axum::extract::rejection::FormRejection>,
+    lang: Lang,
+    t: &'static Texts,
+) -> Result<String, PageError> {
+    let app = state.micro_app.as_ref().ok_or(PageError::NotConfigured)?;
+    let now = Timestamp::now();
+    let (me, cookie) = posted_by(state, app, headers, now, t).await?;
+    let axum::Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if !app.sessions.csrf_ok(&cookie, &form.csrf) {
+        return Err(PageError::NotYours(t.stale_form));
+    }
+    let number = |what: &str, text: &str| {
+        crate::bot::command::whole_number(text.trim()).ok_or_else(|| {
+            ApiError::BadRequest(format!("{what} must be a whole number, found {text:?}"))
+        })
+    };
+    let change = match form.action.as_str() {
+        "adjust" => {
+            let points = number("points", &form.points)?;
+            if !(1..=MAX_POINTS).contains(&points.saturating_abs()) {
+                return Err(ApiError::BadRequest(format!(
+                    "points must be 1 to {MAX_POINTS}, or -1 to -{MAX_POINTS} to deduct"
+                ))
+                .into());
+            }
+            Change::Adjust {
+                who: form.who.trim().to_string(),
+                points,
+                reason: form.reason.trim().to_string(),
+            }
+        }
+        "revoke" => Change::Revoke {
+            entry: number("entry", &form.entry)?,
+            reason: form.reason.trim().to_string(),
+        },
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "action must be adjust or revoke, found {other:?}"
+            ))
+            .into());
+        }
+    };
+    let nonce = form.nonce.trim();
+    if nonce.is_empty() || nonce.len() > 64 || !nonce.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::BadRequest("the form's nonce is malformed".into()).into());
+    }
+    let outcome = match app
+        .bot
+        .act(&me.userid, change, &format!("app:{nonce}"), lang, now)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+    {
+        Acted::Done(answer) | Acted::Refused(answer) => answer,
+    };
+    adjust_html(app, &me, t, &cookie, Some(outcome))
+}
+
+/// Who posted a form: a valid session of someone still employed, and its cookie.
+async fn posted_by(
+    state: &AppState,
+    app: &MicroApp,
+    headers: &HeaderMap,
+    now: Timestamp,
+    t: &'static Texts,
+) -> Result<(Employee, String), PageError> {
+    let cookie = session_value(headers).unwrap_or_default();
+    let me = match app.sessions.check(&cookie, now) {
+        Ok(session) => employee(state, &session.userid).await?,
+        Err(_) => None,
+    };
+    me.map(|me| (me, cookie))
+        .ok_or(PageError::NotYours(t.stale_form))
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Decision {
@@ -769,14 +955,7 @@ async fn decide_html(
 ) -> Result<String, PageError> {
     let app = state.micro_app.as_ref().ok_or(PageError::NotConfigured)?;
     let now = Timestamp::now();
-    let cookie = session_value(headers).unwrap_or_default();
-    let me = match app.sessions.check(&cookie, now) {
-        Ok(session) => employee(state, &session.userid).await?,
-        Err(_) => None,
-    };
-    let Some(me) = me else {
-        return Err(PageError::NotYours(t.stale_form));
-    };
+    let (me, cookie) = posted_by(state, app, headers, now, t).await?;
     let axum::Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if !app.sessions.csrf_ok(&cookie, &form.csrf) {
         return Err(PageError::NotYours(t.stale_form));
