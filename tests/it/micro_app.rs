@@ -39,6 +39,7 @@ on_both_backends!(
     only_hr_reviews_forms_need_their_csrf_token_and_nobody_approves_their_own_award,
     hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_not,
     managers_award_and_revoke_on_the_page_within_the_robots_rules,
+    the_navigation_offers_each_person_what_they_may_use,
 );
 
 const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
@@ -846,5 +847,28 @@ async fn managers_award_and_revoke_on_the_page_within_the_robots_rules(db: &Test
     let (status, html, _) = page(&base, "/adjust", &employee).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(html.contains("只有经理和人事管理员可以奖扣积分"), "{html}");
+    emu.stop().await;
+}
+
+async fn the_navigation_offers_each_person_what_they_may_use(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let cases = [
+        ("lina", [false, false, false]),
+        ("zhangwei", [true, false, false]),
+        ("hr", [true, true, true]),
+    ];
+    for (userid, offered) in cases {
+        let session = signed_in(&base, &emu, userid).await;
+        let (_, html, _) = page(&base, "", &session).await;
+        let links = [
+            "href=\"/app/adjust\"",
+            "href=\"/app/review\"",
+            "href=\"/app/analytics\"",
+        ];
+        for (link, want) in links.iter().zip(offered) {
+            assert_eq!(html.contains(link), want, "{userid}: {link}");
+        }
+    }
     emu.stop().await;
 }

@@ -299,6 +299,25 @@ impl Texts {
     }
 }
 
+/// Which parts of the HR console the navigation offers this person; each page checks again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Console {
+    pub adjust: bool,
+    pub review: bool,
+    pub analytics: bool,
+}
+
+impl Console {
+    fn of(app: &MicroApp, me: &Employee) -> Console {
+        let roles = Roles::of(&me.userid, &app.bot.settings.roles, &me.leads);
+        Console {
+            adjust: roles.hr_admin || roles.is_manager(),
+            review: roles.hr_admin,
+            analytics: roles.hr_admin || roles.auditor,
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "app/login.html")]
 struct LoginPage<'a> {
@@ -312,6 +331,7 @@ struct LoginPage<'a> {
 #[template(path = "app/home.html")]
 struct HomePage {
     t: &'static Texts,
+    console: Console,
     home: Home,
 }
 
@@ -319,6 +339,7 @@ struct HomePage {
 #[template(path = "app/history.html")]
 struct HistoryPage {
     t: &'static Texts,
+    console: Console,
     history: History,
 }
 
@@ -326,6 +347,7 @@ struct HistoryPage {
 #[template(path = "app/rank.html")]
 struct RankPage<'a> {
     t: &'static Texts,
+    console: Console,
     standings: Standings,
     windows: [Window; 5],
     window: Window,
@@ -339,6 +361,7 @@ struct RankPage<'a> {
 #[template(path = "app/rules.html")]
 struct RulesPage {
     t: &'static Texts,
+    console: Console,
     rules: Vec<Plain>,
 }
 
@@ -346,6 +369,7 @@ struct RulesPage {
 #[template(path = "app/review.html")]
 struct ReviewPage<'a> {
     t: &'static Texts,
+    console: Console,
     items: Vec<review::Item>,
     csrf: &'a str,
     outcome: Option<String>,
@@ -355,6 +379,7 @@ struct ReviewPage<'a> {
 #[template(path = "app/analytics.html")]
 struct AnalyticsPage {
     t: &'static Texts,
+    console: Console,
     a: analytics::Analytics,
     windows: [Window; 5],
 }
@@ -363,6 +388,7 @@ struct AnalyticsPage {
 #[template(path = "app/adjust.html")]
 struct AdjustPage<'a> {
     t: &'static Texts,
+    console: Console,
     csrf: &'a str,
     nonce: &'a str,
     outcome: Option<String>,
@@ -525,7 +551,12 @@ async fn render(
     let html = match which {
         Page::Home => {
             let home = home::home(state.store.as_ref(), &state.leaderboard, &me, lang, now).await?;
-            HomePage { t, home }.render()?
+            HomePage {
+                t,
+                console: Console::of(app, &me),
+                home,
+            }
+            .render()?
         }
         Page::History => {
             let month = match query.month.as_deref().filter(|m| !m.is_empty()) {
@@ -547,9 +578,14 @@ async fn render(
                 now,
             )
             .await?;
-            HistoryPage { t, history }.render()?
+            HistoryPage {
+                t,
+                console: Console::of(app, &me),
+                history,
+            }
+            .render()?
         }
-        Page::Rank => rank(state, query, &me, t, now).await?,
+        Page::Rank => rank(state, query, &me, t, Console::of(app, &me), now).await?,
         Page::Adjust => {
             let cookie = session_value(headers).unwrap_or_default();
             adjust_html(app, &me, t, &cookie, None)?
@@ -582,6 +618,7 @@ async fn render(
             .await?;
             AnalyticsPage {
                 t,
+                console: Console::of(app, &me),
                 a,
                 windows: [
                     Window::Week,
@@ -602,7 +639,12 @@ async fn render(
             }
             let name = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_string());
             let rules = describe_all(&app.rules, lang, &name);
-            RulesPage { t, rules }.render()?
+            RulesPage {
+                t,
+                console: Console::of(app, &me),
+                rules,
+            }
+            .render()?
         }
     };
     Ok(Html(html).into_response())
@@ -614,6 +656,7 @@ async fn rank(
     query: &PageQuery,
     me: &Employee,
     t: &'static Texts,
+    console: Console,
     now: Timestamp,
 ) -> Result<String, PageError> {
     let window: Window = query
@@ -660,6 +703,7 @@ async fn rank(
     };
     Ok(RankPage {
         t,
+        console,
         standings,
         windows: [
             Window::Week,
@@ -780,6 +824,7 @@ async fn review_html(
     let csrf = app.sessions.csrf_token(cookie);
     Ok(ReviewPage {
         t,
+        console: Console::of(app, me),
         items,
         csrf: &csrf,
         outcome,
@@ -803,6 +848,7 @@ fn adjust_html(
     let nonce = format!("{:032x}", rand::random::<u128>());
     Ok(AdjustPage {
         t,
+        console: Console::of(app, me),
         csrf: &app.sessions.csrf_token(cookie),
         nonce: &nonce,
         outcome,
