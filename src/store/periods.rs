@@ -19,6 +19,24 @@ pub struct PeriodClose {
     pub report: String,
 }
 
+const CLOSE_SELECT: &str =
+    "SELECT period, starts_at, ends_at, closed_at, report FROM period_closes";
+
+type CloseRow = (String, i64, i64, i64, String);
+
+fn period_close(
+    (period, starts, ends, closed, report): CloseRow,
+) -> Result<PeriodClose, StoreError> {
+    let at = |ms: i64| millis(ms).ok_or_else(|| StoreError::Corrupt(format!("period time {ms}")));
+    Ok(PeriodClose {
+        period,
+        starts_at: at(starts)?,
+        ends_at: at(ends)?,
+        closed_at: at(closed)?,
+        report,
+    })
+}
+
 /// A person's totals in a closed period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PeriodTotal {
@@ -53,6 +71,8 @@ pub trait PeriodStore: Send + Sync {
         report: &str,
     ) -> Result<bool, StoreError>;
     async fn period_close(&self, period: &str) -> Result<Option<PeriodClose>, StoreError>;
+    /// The latest closed periods, newest first.
+    async fn closed_periods(&self, limit: i64) -> Result<Vec<PeriodClose>, StoreError>;
     /// A closed period's frozen totals per person, by userid after `after`.
     async fn period_totals(
         &self,
@@ -125,27 +145,23 @@ impl<B: SqlBackend> PeriodStore for B {
     #[instrument(level = "debug", skip(self))]
     async fn period_close(&self, period: &str) -> Result<Option<PeriodClose>, StoreError> {
         let mut c = self.reader().acquire().await?;
-        let row: Option<(String, i64, i64, i64, String)> = B::Db::fetch_optional(
+        let row: Option<CloseRow> = B::Db::fetch_optional(
             &mut c,
-            sql(
-                "SELECT period, starts_at, ends_at, closed_at, report FROM period_closes \
-                 WHERE period = $1",
-            )
-            .arg(period),
+            sql(&format!("{CLOSE_SELECT} WHERE period = $1")).arg(period),
         )
         .await?;
-        let at =
-            |ms: i64| millis(ms).ok_or_else(|| StoreError::Corrupt(format!("period time {ms}")));
-        row.map(|(period, starts, ends, closed, report)| {
-            Ok(PeriodClose {
-                period,
-                starts_at: at(starts)?,
-                ends_at: at(ends)?,
-                closed_at: at(closed)?,
-                report,
-            })
-        })
-        .transpose()
+        row.map(period_close).transpose()
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn closed_periods(&self, limit: i64) -> Result<Vec<PeriodClose>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let rows: Vec<CloseRow> = B::Db::fetch_all(
+            &mut c,
+            sql(&format!("{CLOSE_SELECT} ORDER BY ends_at DESC LIMIT $1")).arg(limit),
+        )
+        .await?;
+        rows.into_iter().map(period_close).collect()
     }
 
     #[instrument(level = "debug", skip(self))]

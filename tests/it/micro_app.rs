@@ -88,11 +88,18 @@ pub(crate) async fn serve_with_jsapi(
         client_id: jifen::emulator::org::APP_KEY.into(),
         secure_cookie: false,
     };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let export = jifen::export::ExportLinks::new(
+        &format!("http://{addr}"),
+        &SecretString::from("app-secret"),
+        std::time::Duration::from_secs(3600),
+    );
     let state = AppState {
         store: db.store.clone(),
         calendar: shanghai(),
         admin_token: None,
-        export: None,
+        export: Some(export),
         leaderboard,
         health: Default::default(),
         micro_app: Some(Arc::new(micro_app)),
@@ -102,8 +109,6 @@ pub(crate) async fn serve_with_jsapi(
         let every = std::time::Duration::from_millis(20);
         keep_current(&index, every, CancellationToken::new()).await
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let inbox = InboxWriter::spawn(db.store.clone());
     let robot = RobotState {
         secret: None,
@@ -723,6 +728,25 @@ async fn hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_n
         .find("id=\"never\"")
         .expect("rules that never fired")..];
     assert!(never.contains("迟到") && !never[..200.min(never.len())].contains("准时打卡"));
+    assert!(compact.contains("还没有结账的月份"), "{compact}");
+    // A closed month is offered as a signed CSV link that works.
+    let october = shanghai()
+        .period_of(
+            jifen::domain::PeriodKind::Month,
+            jiff::civil::date(2026, 10, 1),
+        )
+        .unwrap();
+    store
+        .close_period("2026-10", october.start, october.end, now, "{}")
+        .await
+        .unwrap();
+    let (_, html, _) = page(&base, "/analytics", &hr).await;
+    let exports = &html[html.find("id=\"exports\"").unwrap()..];
+    let at = exports.find("href=\"").unwrap() + 6;
+    let link = exports[at..at + exports[at..].find('"').unwrap()].replace("&#38;", "&");
+    assert!(link.contains("/export/2026-10.csv?expires="), "{link}");
+    let csv = reqwest::get(&link).await.unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
     let (status, _, _) = page(&base, "/analytics?window=decade", &hr).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _, _) = page(&base, "/analytics?window=month&period=previous", &hr).await;

@@ -1,12 +1,14 @@
 //! HR's analytics for a period: how scores spread (bands), how departments compare (total,
 //! per head, the share of people who earned anything, Gini), how often each rule fired and
 //! which never did, and whether the pipes are healthy (failed inbox rows, dead letters, the
-//! latest job runs). Each figure is a table, and the main ones a chart beside it.
+//! latest job runs), and closed months to export. Each figure is a table, and the main ones
+//! a chart beside it.
 
 use jiff::Timestamp;
 
 use super::charts::{self, gini};
-use crate::domain::{Calendar, Lang};
+use crate::domain::{Calendar, Lang, Month};
+use crate::export::ExportLinks;
 use crate::leaderboard::window::resolve;
 use crate::leaderboard::{BoardQuery, DepartmentOrder, LeaderboardIndex, Window};
 use crate::rules::RuleSet;
@@ -39,6 +41,8 @@ pub struct Analytics {
     pub failed_inbox: usize,
     pub dead_outbox: usize,
     pub jobs: Vec<JobRun>,
+    /// Closed months and a signed link to each one's CSV (none without export links).
+    pub exports: Vec<(String, Option<String>)>,
 }
 
 pub struct DepartmentRow {
@@ -60,11 +64,26 @@ pub struct RuleRow {
 /// Rows read at most for a health count.
 const HEALTH_LIMIT: i64 = 10_000;
 
+/// Where the figures come from: the ledger, the boards, the rules and the export links.
+pub struct Sources<'a> {
+    pub store: &'a dyn Store,
+    pub boards: &'a LeaderboardIndex,
+    pub rules: &'a RuleSet,
+    pub calendar: &'a Calendar,
+    pub export: Option<&'a ExportLinks>,
+}
+
+/// Closed months listed with their export links.
+const EXPORTS: i64 = 12;
+
 pub async fn analytics(
-    store: &dyn Store,
-    boards: &LeaderboardIndex,
-    rules: &RuleSet,
-    calendar: &Calendar,
+    Sources {
+        store,
+        boards,
+        rules,
+        calendar,
+        export,
+    }: Sources<'_>,
     (window, spec): (Window, Option<&str>),
     lang: Lang,
     now: Timestamp,
@@ -165,5 +184,16 @@ pub async fn analytics(
         failed_inbox: store.inbox(Some("failed"), HEALTH_LIMIT).await?.len(),
         dead_outbox: store.outbox(Some("dead"), HEALTH_LIMIT).await?.len(),
         jobs: store.job_runs(None, 8).await?,
+        exports: store
+            .closed_periods(EXPORTS)
+            .await?
+            .into_iter()
+            .map(|closed| {
+                let link = Month::parse(&closed.period)
+                    .zip(export)
+                    .map(|(month, links)| links.link(month, now));
+                (closed.period, link)
+            })
+            .collect(),
     })
 }

@@ -110,6 +110,9 @@ pub struct Texts {
     pub failed_inbox: &'static str,
     pub dead_outbox: &'static str,
     pub analysts_only: &'static str,
+    pub exports: &'static str,
+    pub no_closed_months: &'static str,
+    pub exports_off: &'static str,
     pub adjust: &'static str,
     pub award_or_deduct: &'static str,
     pub userid: &'static str,
@@ -178,6 +181,9 @@ const ZH: Texts = Texts {
     failed_inbox: "处理失败的事件",
     dead_outbox: "发送失败的消息",
     analysts_only: "只有人事管理员和审计员可以查看数据分析。",
+    exports: "已结账月份导出",
+    no_closed_months: "还没有结账的月份。",
+    exports_off: "导出未配置（需要应用的 AppSecret）",
     adjust: "奖扣",
     award_or_deduct: "奖励或扣分",
     userid: "对象的 userid",
@@ -246,6 +252,9 @@ const EN: Texts = Texts {
     failed_inbox: "Events failed",
     dead_outbox: "Messages dead-lettered",
     analysts_only: "Only HR admins and auditors see analytics.",
+    exports: "Closed months to export",
+    no_closed_months: "No month is closed yet.",
+    exports_off: "exports are not configured (they need the app secret)",
     adjust: "Award",
     award_or_deduct: "Award or deduct",
     userid: "The person's userid",
@@ -606,11 +615,15 @@ async fn render(
                 .unwrap_or("month")
                 .parse()
                 .map_err(ApiError::from)?;
+            let sources = analytics::Sources {
+                store: state.store.as_ref(),
+                boards: &state.leaderboard,
+                rules: &app.rules,
+                calendar: &state.calendar,
+                export: state.export.as_ref(),
+            };
             let a = analytics::analytics(
-                state.store.as_ref(),
-                &state.leaderboard,
-                &app.rules,
-                &state.calendar,
+                sources,
                 (window, query.period.as_deref().filter(|p| !p.is_empty())),
                 lang,
                 now,
