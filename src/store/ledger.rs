@@ -204,12 +204,25 @@ impl<B: SqlBackend> LedgerStore for B {
         limit: i64,
     ) -> Result<Vec<Entry>, StoreError> {
         let mut c = self.reader().acquire().await?;
+        // One text per case, so each can use its index: a person's entries by (userid, id),
+        // everyone's by time. `$1 IS NULL OR userid = $1` would scan the period for one person.
+        let (person, first) = match userid {
+            Some(_) => ("e.userid = $1 AND ", 2),
+            None => ("", 1),
+        };
         let text = format!(
-            "{ENTRY_SELECT} WHERE (CAST($1 AS TEXT) IS NULL OR e.userid = $1) \
-             AND e.occurred_at >= $2 AND e.occurred_at < $3 AND e.id > $4 ORDER BY e.id LIMIT $5"
+            "{ENTRY_SELECT} WHERE {person}e.occurred_at >= ${} AND e.occurred_at < ${} \
+             AND e.id > ${} ORDER BY e.id LIMIT ${}",
+            first,
+            first + 1,
+            first + 2,
+            first + 3
         );
-        let query = sql(&text)
-            .arg(userid)
+        let mut query = sql(&text);
+        if let Some(userid) = userid {
+            query = query.arg(userid);
+        }
+        let query = query
             .arg(from.as_millisecond())
             .arg(to.as_millisecond())
             .arg(after_id)

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 
-use super::home::Line;
+use super::home::{Line, actor_names};
 use crate::domain::calendar::PeriodKind;
 use crate::domain::{Calendar, Lang, Month};
 use crate::rules::RuleSet;
@@ -49,7 +49,7 @@ pub async fn history(
         .await?;
     entries.retain(|e| category.is_empty() || e.category == category);
     entries.reverse();
-    let names = store.employee_names().await?;
+    let names = actor_names(store, &entries).await?;
     let tz = calendar.time_zone();
     let lines = entries
         .iter()

@@ -86,6 +86,27 @@ impl Line {
     }
 }
 
+/// The names of the people who made these entries (and whose they are), by userid: a few
+/// lookups, not the whole address book.
+pub async fn actor_names(
+    store: &dyn Store,
+    entries: &[Entry],
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut people: Vec<&str> = entries
+        .iter()
+        .flat_map(|e| e.actor.as_deref().into_iter().chain([e.userid.as_str()]))
+        .collect();
+    people.sort_unstable();
+    people.dedup();
+    let mut names = Vec::with_capacity(people.len());
+    for userid in people {
+        if let Some(employee) = store.employee(userid).await? {
+            names.push((employee.userid, employee.name));
+        }
+    }
+    Ok(names)
+}
+
 pub async fn home(
     store: &dyn Store,
     boards: &LeaderboardIndex,

@@ -2,7 +2,7 @@
 //! a reason through the robot's own checks (`Bot::act`: HR only, never one's own award,
 //! audited), so the page and the chat cannot disagree.
 
-use super::home::Line;
+use super::home::{Line, actor_names};
 use crate::domain::Lang;
 use crate::store::Store;
 use crate::web::ApiError;
@@ -21,16 +21,15 @@ pub async fn queue(
     tz: &jiff::tz::TimeZone,
     lang: Lang,
 ) -> Result<Vec<Item>, ApiError> {
-    let names = store.employee_names().await?;
+    let pending = store.pending_entries(QUEUE).await?;
+    let names = actor_names(store, &pending).await?;
     let name = |userid: &str| {
         names
             .iter()
             .find(|(u, _)| u == userid)
             .map_or_else(|| userid.to_string(), |(_, n)| n.clone())
     };
-    Ok(store
-        .pending_entries(QUEUE)
-        .await?
+    Ok(pending
         .iter()
         .map(|e| Item {
             person: name(&e.userid),
