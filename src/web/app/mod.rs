@@ -12,11 +12,12 @@ pub mod session;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use jiff::Timestamp;
 use serde::Deserialize;
 use serde_json::json;
@@ -427,7 +428,7 @@ pub enum PageError {
 }
 
 #[derive(Deserialize)]
-pub struct PageQuery {
+struct PageQuery {
     lang: Option<String>,
     month: Option<String>,
     category: Option<String>,
@@ -453,67 +454,36 @@ enum Page {
     Adjust,
 }
 
-/// `GET /app`: the home page of whoever is signed in, or the page that signs them in.
-pub async fn home_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-) -> Response {
-    page(&state, &headers, &query, Page::Home).await
-}
-
-/// `GET /app/history?month=2026-10&category=attendance`: the person's entries of a month.
-pub async fn history_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-) -> Response {
-    page(&state, &headers, &query, Page::History).await
-}
-
-/// `GET /app/rank?window=month&scope=department`: a board, with one's own place.
-pub async fn rank_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-) -> Response {
-    page(&state, &headers, &query, Page::Rank).await
-}
-
-/// `GET /app/rules`: the rules in plain words, generated from the rules file.
-pub async fn rules_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-) -> Response {
-    page(&state, &headers, &query, Page::Rules).await
-}
-
-/// `GET /app/analytics?window=month&period=previous`: HR's figures for a period.
-pub async fn analytics_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-) -> Response {
-    page(&state, &headers, &query, Page::Analytics).await
-}
-
-/// `GET /app/adjust`: awards, deductions and revocations, for managers and HR.
-pub async fn adjust_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-) -> Response {
-    page(&state, &headers, &query, Page::Adjust).await
-}
-
-/// `GET /app/review`: HR's queue of entries waiting for review.
-pub async fn review_page(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Query(query): Query<PageQuery>,
-) -> Response {
-    page(&state, &headers, &query, Page::Review).await
+/// The micro-app's routes: a page per path, each rendered by [`page`], and its forms.
+pub fn routes() -> Router<AppState> {
+    // `GET /app`: the home page of whoever is signed in, or the page that signs them in;
+    // `/app/history?month=2026-10&category=attendance`: one's entries of a month;
+    // `/app/rank?window=month&scope=department`: a board with one's own place;
+    // `/app/rules`: the rules in plain words; `/app/adjust`: awards for managers and HR;
+    // `/app/review`: HR's queue; `/app/analytics?window=month&period=previous`: HR's figures.
+    let pages = [
+        ("/app", Page::Home),
+        ("/app/", Page::Home),
+        ("/app/history", Page::History),
+        ("/app/rank", Page::Rank),
+        ("/app/rules", Page::Rules),
+        ("/app/adjust", Page::Adjust),
+        ("/app/review", Page::Review),
+        ("/app/analytics", Page::Analytics),
+    ];
+    let mut router = Router::new();
+    for (path, which) in pages {
+        let show = move |State(state): State<AppState>,
+                         headers: HeaderMap,
+                         Query(query): Query<PageQuery>| async move {
+            page(&state, &headers, &query, which).await
+        };
+        router = router.route(path, get(show));
+    }
+    router
+        .route("/app/login", post(login))
+        .route("/app/review", post(decide))
+        .route("/app/adjust", post(adjust))
 }
 
 async fn page(state: &AppState, headers: &HeaderMap, query: &PageQuery, which: Page) -> Response {
