@@ -39,7 +39,14 @@ impl HonorSettings {
         ranking.people.extend(h.exclude.iter().cloned());
         HonorSettings {
             groups: h.groups.clone(),
-            page_url: h.page_url.clone(),
+            // The card's button opens the employee page, wherever browsers reach jifen.
+            page_url: h.page_url.clone().or_else(|| {
+                config
+                    .robot
+                    .public_url
+                    .as_ref()
+                    .map(|url| format!("{}/app", url.trim_end_matches('/')))
+            }),
             tie: leaderboard.tie,
             ranking,
         }

@@ -283,6 +283,28 @@ fn robot_roles_come_from_the_file_and_the_environment() {
 }
 
 #[test]
+fn the_honor_boards_button_opens_the_employee_page_where_browsers_reach_jifen() {
+    let (_dir, path) = write("");
+    let none = Config::load(Some(&path), &[]).unwrap();
+    assert_eq!(
+        jifen::jobs::honor_board::HonorSettings::from_config(&none).page_url,
+        None,
+        "no public address, no button"
+    );
+    let env = [(
+        "JIFEN_PUBLIC_URL".to_string(),
+        "https://jifen.example.com/".to_string(),
+    )];
+    let public = Config::load(Some(&path), &env).unwrap();
+    assert_eq!(
+        jifen::jobs::honor_board::HonorSettings::from_config(&public)
+            .page_url
+            .as_deref(),
+        Some("https://jifen.example.com/app")
+    );
+}
+
+#[test]
 fn the_honor_board_ranks_as_the_leaderboards_do_and_leaves_off_its_own_exclusions() {
     let shipped = std::fs::read_to_string("config/jifen.toml").unwrap();
     let text = shipped
