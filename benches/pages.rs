@@ -81,11 +81,12 @@ async fn main() {
         o.people,
         o.entries
     );
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::connect(&format!("sqlite:{path}"), 4)
-            .await
-            .unwrap(),
-    );
+    let store = SqliteStore::connect(&format!("sqlite:{path}"), 4)
+        .await
+        .unwrap();
+    // The data may predate the latest indexes.
+    store.migrate().await.unwrap();
+    let store: Arc<dyn Store> = Arc::new(store);
     let calendar = Calendar::new("Asia/Shanghai", jiff::civil::Weekday::Monday).unwrap();
     let started = Instant::now();
     let settings = LeaderboardSettings {
