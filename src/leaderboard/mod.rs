@@ -117,7 +117,63 @@ impl LeaderboardIndex {
         now: Timestamp,
     ) -> Result<Standings, LeaderboardError> {
         let period = self.period(query, now)?;
-        self.ensure(query.window, period.as_ref()).await?;
+        let tie = self.tie();
+        let (top, me, ranked) = self
+            .places(
+                query,
+                period.as_ref(),
+                me,
+                |directory, top, mine, ranked| {
+                    let row = |p: Place| {
+                        let m = directory.member(p.person);
+                        PersonRow {
+                            rank: p.rank,
+                            userid: m.userid.clone(),
+                            name: m.name.clone(),
+                            points: p.points,
+                        }
+                    };
+                    (top.into_iter().map(row).collect(), mine.map(row), ranked)
+                },
+            )
+            .await?;
+        Ok(Standings {
+            window: query.window,
+            period: period.as_ref().map(Period::label),
+            from: period.as_ref().map(|p| p.start),
+            to: period.as_ref().map(|p| p.end),
+            department: query.department.clone(),
+            tie: tie.name(),
+            ranked,
+            top,
+            me,
+        })
+    }
+
+    /// The points of the people `query` ranks, highest first, without their names: what a
+    /// distribution needs, cheaply.
+    pub async fn points(
+        &self,
+        query: &BoardQuery,
+        now: Timestamp,
+    ) -> Result<Vec<i64>, LeaderboardError> {
+        let period = self.period(query, now)?;
+        self.places(query, period.as_ref(), None, |_, top, _, _| {
+            top.into_iter().map(|p| p.points).collect()
+        })
+        .await
+    }
+
+    /// The places `query` asks for, and `me`'s, handed to `read` with the directory they
+    /// index into, while the boards are held for reading.
+    async fn places<R>(
+        &self,
+        query: &BoardQuery,
+        period: Option<&Period>,
+        me: Option<&str>,
+        read: impl FnOnce(&Directory, Vec<Place>, Option<Place>, usize) -> R,
+    ) -> Result<R, LeaderboardError> {
+        self.ensure(query.window, period).await?;
         self.know(me, query.department.as_deref()).await?;
         let state = self.read();
         let directory = &state.directory;
@@ -130,7 +186,7 @@ impl LeaderboardIndex {
             .transpose()?;
         let tie = self.tie();
         let board = &state
-            .find(query.window, period.as_ref())
+            .find(query.window, period)
             .ok_or(LeaderboardError::Evicted(query.window))?
             .board;
         // The whole board, or a large department's own order on it.
@@ -156,26 +212,7 @@ impl LeaderboardIndex {
                 (top, mine, ranked)
             }
         };
-        let row = |p: Place| {
-            let m = directory.member(p.person);
-            PersonRow {
-                rank: p.rank,
-                userid: m.userid.clone(),
-                name: m.name.clone(),
-                points: p.points,
-            }
-        };
-        Ok(Standings {
-            window: query.window,
-            period: period.as_ref().map(Period::label),
-            from: period.as_ref().map(|p| p.start),
-            to: period.as_ref().map(|p| p.end),
-            department: query.department.clone(),
-            tie: tie.name(),
-            ranked,
-            top: top.into_iter().map(row).collect(),
-            me: mine.map(row),
-        })
+        Ok(read(directory, top, mine, ranked))
     }
 
     /// The departments directly under `query.department` (the whole organisation by default),

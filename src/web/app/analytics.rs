@@ -94,12 +94,12 @@ pub async fn analytics(
         department,
         limit: usize::MAX,
     };
-    let everyone = boards.people(&board(None), None, now).await?;
+    let everyone = boards.points(&board(None), now).await?;
     let mut bands: Vec<(String, i64)> = BANDS.iter().map(|(_, l)| (l.to_string(), 0)).collect();
-    for row in &everyone.top {
+    for points in everyone {
         let band = BANDS
             .iter()
-            .rposition(|(low, _)| row.points >= *low)
+            .rposition(|(low, _)| points >= *low)
             .unwrap_or(0);
         bands[band].1 += 1;
     }
@@ -108,10 +108,9 @@ pub async fn analytics(
         .await?;
     let mut rows = Vec::new();
     for d in &departments.top {
-        let members = boards
-            .people(&board(Some(d.department_id.clone())), None, now)
+        let points = boards
+            .points(&board(Some(d.department_id.clone())), now)
             .await?;
-        let points: Vec<i64> = members.top.iter().map(|p| p.points).collect();
         let earned = if points.is_empty() {
             0.0
         } else {
