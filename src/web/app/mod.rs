@@ -12,7 +12,7 @@ pub mod session;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{FormRejection, JsonRejection};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -860,11 +860,55 @@ pub struct AdjustForm {
 pub async fn adjust(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<axum::Form<AdjustForm>, axum::extract::rejection::FormRejection>,
+    form: Result<axum::Form<AdjustForm>, FormRejection>,
 ) -> Response {
     let (lang, _) = language(&headers, None);
     let t = Texts::of(lang);
-    let mut response = match adjust_post(&state, &headers, form, lang, t).await {
+    let posted = async {
+        let form = Posted::check(&state, &headers, form, |f: &AdjustForm| &f.csrf, t).await?;
+        adjust_post(form, lang, t).await
+    };
+    form_response(t, posted.await)
+}
+
+/// A form, checked: posted by a valid session of someone still employed, with that
+/// session's CSRF token.
+struct Posted<'s, F> {
+    app: &'s MicroApp,
+    me: Employee,
+    cookie: String,
+    form: F,
+    now: Timestamp,
+}
+
+impl<'s, F> Posted<'s, F> {
+    async fn check(
+        state: &'s AppState,
+        headers: &HeaderMap,
+        form: Result<axum::Form<F>, FormRejection>,
+        csrf: impl Fn(&F) -> &str,
+        t: &'static Texts,
+    ) -> Result<Posted<'s, F>, PageError> {
+        let app = state.micro_app.as_deref().ok_or(PageError::NotConfigured)?;
+        let now = Timestamp::now();
+        let (me, cookie) = posted_by(state, app, headers, now, t).await?;
+        let axum::Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+        if !app.sessions.csrf_ok(&cookie, csrf(&form)) {
+            return Err(PageError::NotYours(t.stale_form));
+        }
+        Ok(Posted {
+            app,
+            me,
+            cookie,
+            form,
+            now,
+        })
+    }
+}
+
+/// The page a form's handling rendered, or what went wrong; never cached.
+fn form_response(t: &'static Texts, result: Result<String, PageError>) -> Response {
+    let mut response = match result {
         Ok(html) => Html(html).into_response(),
         Err(e) => notice(t, &e),
     };
@@ -873,19 +917,16 @@ pub async fn adjust(
 }
 
 async fn adjust_post(
-    state: &AppState,
-    headers: &HeaderMap,
-    form: Result<axum::Form<AdjustForm>, axum::extract::rejection::FormRejection>,
+    Posted {
+        app,
+        me,
+        cookie,
+        form,
+        now,
+    }: Posted<'_, AdjustForm>,
     lang: Lang,
     t: &'static Texts,
 ) -> Result<String, PageError> {
-    let app = state.micro_app.as_ref().ok_or(PageError::NotConfigured)?;
-    let now = Timestamp::now();
-    let (me, cookie) = posted_by(state, app, headers, now, t).await?;
-    let axum::Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    if !app.sessions.csrf_ok(&cookie, &form.csrf) {
-        return Err(PageError::NotYours(t.stale_form));
-    }
     let number = |what: &str, text: &str| {
         crate::bot::command::whole_number(text.trim()).ok_or_else(|| {
             ApiError::BadRequest(format!("{what} must be a whole number, found {text:?}"))
@@ -963,32 +1004,29 @@ pub struct Decision {
 pub async fn decide(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<axum::Form<Decision>, axum::extract::rejection::FormRejection>,
+    form: Result<axum::Form<Decision>, FormRejection>,
 ) -> Response {
     let (lang, _) = language(&headers, None);
     let t = Texts::of(lang);
-    let mut response = match decide_html(&state, &headers, form, lang, t).await {
-        Ok(html) => Html(html).into_response(),
-        Err(e) => notice(t, &e),
+    let posted = async {
+        let form = Posted::check(&state, &headers, form, |f: &Decision| &f.csrf, t).await?;
+        decide_html(&state, form, lang, t).await
     };
-    no_store(&mut response);
-    response
+    form_response(t, posted.await)
 }
 
 async fn decide_html(
     state: &AppState,
-    headers: &HeaderMap,
-    form: Result<axum::Form<Decision>, axum::extract::rejection::FormRejection>,
+    Posted {
+        app,
+        me,
+        cookie,
+        form,
+        now,
+    }: Posted<'_, Decision>,
     lang: Lang,
     t: &'static Texts,
 ) -> Result<String, PageError> {
-    let app = state.micro_app.as_ref().ok_or(PageError::NotConfigured)?;
-    let now = Timestamp::now();
-    let (me, cookie) = posted_by(state, app, headers, now, t).await?;
-    let axum::Form(form) = form.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    if !app.sessions.csrf_ok(&cookie, &form.csrf) {
-        return Err(PageError::NotYours(t.stale_form));
-    }
     let change = match form.decision.as_str() {
         "approve" => Change::Approve { entry: form.entry },
         "reject" => Change::Reject {
