@@ -1,6 +1,7 @@
-//! A month of ledger entries as CSV for HR's spreadsheets, behind signed links that expire:
-//! the bot hands out a link (`导出 2026-10`) and the web server checks it, so a link works
-//! in a browser without a login, for a limited time, and for that month only.
+//! A month of ledger entries as CSV, and a closed month's frozen totals as XLSX, for HR's
+//! spreadsheets, behind signed links that expire: the bot and the HR console hand out a link
+//! and the web server checks it, so a link works in a browser without a login, for a
+//! limited time, and for that file only.
 
 use std::time::Duration;
 
@@ -13,6 +14,35 @@ use crate::dingtalk::crypto::hmac_sha256;
 use crate::domain::Calendar;
 use crate::domain::Month;
 use crate::ledger::{Entry, EntryKind};
+
+/// What a link downloads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Download {
+    /// Every entry of the month, as CSV.
+    Entries,
+    /// A closed month's frozen totals per person and department, as XLSX.
+    Archive,
+}
+
+impl Download {
+    /// The file a link names, e.g. `2026-10.csv`; the signature covers it.
+    pub fn file(self, month: Month) -> String {
+        match self {
+            Download::Entries => format!("{month}.csv"),
+            Download::Archive => format!("{month}.xlsx"),
+        }
+    }
+
+    /// The download and month a file name asks for.
+    pub fn of_file(file: &str) -> Option<(Download, &str)> {
+        if let Some(month) = file.strip_suffix(".csv") {
+            Some((Download::Entries, month))
+        } else {
+            file.strip_suffix(".xlsx")
+                .map(|month| (Download::Archive, month))
+        }
+    }
+}
 
 /// Makes and checks export links.
 #[derive(Clone)]
@@ -46,19 +76,19 @@ impl ExportLinks {
         }
     }
 
-    fn mac(&self, month: &str, expires: i64) -> Hmac<Sha256> {
+    fn mac(&self, file: &str, expires: i64) -> Hmac<Sha256> {
         let mut mac = hmac_sha256(&self.key);
-        mac.update(format!("{month}\n{expires}").as_bytes());
+        mac.update(format!("{file}\n{expires}").as_bytes());
         mac
     }
 
-    /// A link to `month`'s CSV, valid from `now` for the configured time.
-    pub fn link(&self, month: Month, now: Timestamp) -> String {
+    /// A link to `month`'s `download`, valid from `now` for the configured time.
+    pub fn link(&self, month: Month, download: Download, now: Timestamp) -> String {
         let expires = now.as_second() + self.ttl.as_secs() as i64;
-        let month = month.to_string();
-        let signature = hex::encode(self.mac(&month, expires).finalize().into_bytes());
+        let file = download.file(month);
+        let signature = hex::encode(self.mac(&file, expires).finalize().into_bytes());
         format!(
-            "{}/export/{month}.csv?expires={expires}&signature={signature}",
+            "{}/export/{file}?expires={expires}&signature={signature}",
             self.base_url
         )
     }
@@ -67,17 +97,18 @@ impl ExportLinks {
         self.ttl.as_secs() / 60
     }
 
-    /// Checks a link's parts (as received) in constant time.
+    /// Checks a link's parts (as received: the file name, e.g. `2026-10.csv`) in constant
+    /// time.
     pub fn verify(
         &self,
-        month: &str,
+        file: &str,
         expires: &str,
         signature: &str,
         now: Timestamp,
     ) -> Result<(), LinkError> {
         let expires: i64 = expires.parse().map_err(|_| LinkError::Malformed)?;
         let signature = hex::decode(signature).map_err(|_| LinkError::Malformed)?;
-        self.mac(month, expires)
+        self.mac(file, expires)
             .verify_slice(&signature)
             .map_err(|_| LinkError::BadSignature)?;
         if now.as_second() > expires {
@@ -174,52 +205,59 @@ mod tests {
         let links = links();
         let now: Timestamp = "2026-11-01T02:00:00Z".parse().unwrap();
         let month = Month::new(2026, 10).unwrap();
-        let link = links.link(month, now);
+        let link = links.link(month, Download::Entries, now);
         let query = link
             .strip_prefix("http://jifen.test/export/2026-10.csv?expires=")
             .unwrap();
         let (expires, signature) = query.split_once("&signature=").unwrap();
         let later = |s: i64| now + jiff::SignedDuration::from_secs(s);
         let cases = [
-            ("2026-10", expires, signature, later(0), Ok(())),
-            ("2026-10", expires, signature, later(3600), Ok(())),
+            ("2026-10.csv", expires, signature, later(0), Ok(())),
+            ("2026-10.csv", expires, signature, later(3600), Ok(())),
             (
-                "2026-10",
+                "2026-10.csv",
                 expires,
                 signature,
                 later(3601),
                 Err(LinkError::Expired),
             ),
             (
-                "2026-09",
+                "2026-09.csv",
                 expires,
                 signature,
                 later(0),
                 Err(LinkError::BadSignature),
             ),
             (
-                "2026-10",
+                "2026-10.xlsx",
+                expires,
+                signature,
+                later(0),
+                Err(LinkError::BadSignature),
+            ),
+            (
+                "2026-10.csv",
                 "9999999999",
                 signature,
                 later(0),
                 Err(LinkError::BadSignature),
             ),
             (
-                "2026-10",
+                "2026-10.csv",
                 expires,
                 "00ff",
                 later(0),
                 Err(LinkError::BadSignature),
             ),
             (
-                "2026-10",
+                "2026-10.csv",
                 "soon",
                 signature,
                 later(0),
                 Err(LinkError::Malformed),
             ),
             (
-                "2026-10",
+                "2026-10.csv",
                 expires,
                 "zz",
                 later(0),
@@ -236,6 +274,19 @@ mod tests {
     }
 
     #[test]
+    fn a_file_name_says_what_it_downloads() {
+        let cases = [
+            ("2026-10.csv", Some((Download::Entries, "2026-10"))),
+            ("2026-10.xlsx", Some((Download::Archive, "2026-10"))),
+            ("2026-10.pdf", None),
+            ("2026-10", None),
+        ];
+        for (file, expected) in cases {
+            assert_eq!(Download::of_file(file), expected, "{file}");
+        }
+    }
+
+    #[test]
     fn another_secret_signs_differently() {
         let now = Timestamp::UNIX_EPOCH;
         let month = Month::new(2026, 10).unwrap();
@@ -244,6 +295,8 @@ mod tests {
             &SecretString::from("other"),
             Duration::from_secs(3600),
         );
-        assert_ne!(links().link(month, now), other.link(month, now));
+        let link = |links: &ExportLinks| links.link(month, Download::Archive, now);
+        assert_ne!(link(&links()), link(&other));
+        assert!(link(&other).contains("/export/2026-10.xlsx?"));
     }
 }

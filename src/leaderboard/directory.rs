@@ -265,7 +265,7 @@ impl Directory {
     }
 
     /// A department and those above it, up to the top.
-    fn ancestry(&self, department: &str) -> Vec<String> {
+    pub fn ancestry(&self, department: &str) -> Vec<String> {
         let mut chain = Vec::new();
         let mut at = Some(department.to_string());
         // A cycle in a corrupt tree must not hang the index.
@@ -357,6 +357,20 @@ mod tests {
         let open = Exclusions::default();
         let d = Directory::build(&Directory::default(), snapshot(), &open);
         assert!(d.is_ranked(d.person("bob").unwrap(), Some(&week), &open));
+    }
+
+    #[test]
+    fn a_department_s_ancestry_runs_up_to_the_root() {
+        let d = Directory::build(&Directory::default(), snapshot(), &Exclusions::default());
+        let cases: [(&str, &[&str]); 4] = [
+            ("fe", &["fe", "rd", "1"]),
+            ("payroll", &["payroll", "hr", "1"]),
+            ("1", &["1"]),
+            ("nowhere", &["nowhere"]),
+        ];
+        for (department, expected) in cases {
+            assert_eq!(d.ancestry(department), expected, "{department}");
+        }
     }
 
     #[test]

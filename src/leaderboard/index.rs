@@ -290,6 +290,31 @@ impl LeaderboardIndex {
         Ok(())
     }
 
+    /// Builds the boards of `periods` not held yet in one read of the ledger's sums, so a page
+    /// that needs several (HR's monthly trend) waits for one query, not one a period.
+    pub async fn prepare(
+        &self,
+        window: Window,
+        periods: &[Period],
+    ) -> Result<(), LeaderboardError> {
+        let missing = |state: &State| -> Vec<(Window, Option<Period>)> {
+            periods
+                .iter()
+                .filter(|p| state.find(window, Some(p)).is_none())
+                .map(|p| (window, Some(p.clone())))
+                .collect()
+        };
+        if missing(&self.read()).is_empty() {
+            return Ok(());
+        }
+        let mut cursor = self.cursor.lock().await;
+        let missing = missing(&self.read());
+        if !missing.is_empty() {
+            self.build(&mut cursor, missing, false).await?;
+        }
+        Ok(())
+    }
+
     pub(super) fn read(&self) -> RwLockReadGuard<'_, State> {
         // A panic while holding the lock leaves boards no worse than the last entry applied.
         self.state.read().unwrap_or_else(|e| e.into_inner())

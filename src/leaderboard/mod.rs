@@ -215,6 +215,30 @@ impl LeaderboardIndex {
         Ok(read(directory, top, mine, ranked))
     }
 
+    /// `department` and the departments above it, nearest first, each with its name.
+    pub async fn department_path(
+        &self,
+        department: &str,
+    ) -> Result<Vec<(String, String)>, LeaderboardError> {
+        self.know(None, Some(department)).await?;
+        let state = self.read();
+        let directory = &state.directory;
+        if directory.department(department).is_none() {
+            return Err(LeaderboardError::UnknownDepartment(department.to_string()));
+        }
+        Ok(directory
+            .ancestry(department)
+            .into_iter()
+            .map(|id| {
+                let name = directory
+                    .department(&id)
+                    .map(|d| d.name.clone())
+                    .unwrap_or_default();
+                (id, name)
+            })
+            .collect())
+    }
+
     /// The departments directly under `query.department` (the whole organisation by default),
     /// each counting its ranked people and theirs below it.
     pub async fn departments(

@@ -24,6 +24,14 @@ pub enum Window {
 
 impl Window {
     pub const PERIODIC: [Window; 4] = [Window::Week, Window::Month, Window::Quarter, Window::Year];
+    /// Every window, shortest first, as the pages offer them.
+    pub const ALL_WINDOWS: [Window; 5] = [
+        Window::Week,
+        Window::Month,
+        Window::Quarter,
+        Window::Year,
+        Window::All,
+    ];
 
     pub fn kind(self) -> Option<PeriodKind> {
         match self {

@@ -1,6 +1,7 @@
-//! `GET /export/{month}.csv?expires=…&signature=…`: a month of ledger entries as CSV, behind
-//! the signed, expiring link the bot hands HR. Streamed page by page, so a month of millions
-//! of entries never sits in memory.
+//! `GET /export/{month}.csv?expires=…&signature=…`: a month of ledger entries as CSV, and
+//! `/export/{month}.xlsx?…`: a closed month's frozen totals, behind the signed, expiring
+//! links the bot and the HR console hand out. The CSV is streamed page by page, so a month
+//! of millions of entries never sits in memory.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +14,12 @@ use jiff::Timestamp;
 
 use super::{ApiError, AppState};
 use crate::domain::calendar::PeriodKind;
-use crate::export::{csv_header, csv_rows};
+use crate::export::{Download, csv_header, csv_rows};
+use crate::period::archive::{ArchiveError, read_archive};
 
 const PAGE: i64 = 5_000;
 
-pub async fn month_csv(
+pub async fn download(
     State(state): State<AppState>,
     Path(file): Path<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -25,18 +27,52 @@ pub async fn month_csv(
     let Some(links) = &state.export else {
         return Err(ApiError::NotFound("exports are not configured".into()));
     };
-    let month = file
-        .strip_suffix(".csv")
-        .ok_or_else(|| ApiError::NotFound("exports are .csv files".into()))?;
+    let (download, month) = Download::of_file(&file)
+        .ok_or_else(|| ApiError::NotFound("exports are .csv or .xlsx files".into()))?;
     let param = |name: &str| query.get(name).map(String::as_str).unwrap_or("");
     links
         .verify(
-            month,
+            &file,
             param("expires"),
             param("signature"),
             Timestamp::now(),
         )
         .map_err(|e| ApiError::Forbidden(e.to_string()))?;
+    match download {
+        Download::Entries => month_csv(&state, month).await,
+        Download::Archive => archive_xlsx(&state, month).await,
+    }
+}
+
+/// A closed month's frozen totals; built in memory (a sheet row a person), off the runtime's
+/// threads.
+async fn archive_xlsx(state: &AppState, month: &str) -> Result<Response, ApiError> {
+    let archive = read_archive(state.store.as_ref(), month, |_| {})
+        .await
+        .map_err(|e| match e {
+            ArchiveError::NotClosed(_) => ApiError::NotFound(e.to_string()),
+            ArchiveError::Store(e) => ApiError::Store(e),
+            ArchiveError::Write { .. } => ApiError::Unavailable(e.to_string()),
+        })?;
+    let xlsx = tokio::task::spawn_blocking(move || archive.to_xlsx())
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?
+        .map_err(|e| ApiError::Unavailable(format!("cannot write the workbook: {e}")))?;
+    let disposition = format!("attachment; filename=\"jifen-{month}.xlsx\"");
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet".to_string(),
+            ),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        xlsx,
+    )
+        .into_response())
+}
+
+async fn month_csv(state: &AppState, month: &str) -> Result<Response, ApiError> {
     // The signature covers the month, so it parses; checked again all the same.
     let first_day: jiff::civil::Date = format!("{month}-01")
         .parse()

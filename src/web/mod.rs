@@ -69,7 +69,7 @@ pub fn router(
         ));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/export/{file}", get(export::month_csv))
+        .route("/export/{file}", get(export::download))
         .merge(app::routes())
         .nest("/api/v1", api)
         .merge(dingtalk)

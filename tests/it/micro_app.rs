@@ -38,6 +38,7 @@ on_both_backends!(
     hr_approves_and_rejects_from_the_review_queue_and_the_scores_move,
     only_hr_reviews_forms_need_their_csrf_token_and_nobody_approves_their_own_award,
     hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_not,
+    a_manager_sees_analytics_of_their_own_departments_only,
     managers_award_and_revoke_on_the_page_within_the_robots_rules,
     the_navigation_offers_each_person_what_they_may_use,
 );
@@ -704,7 +705,8 @@ async fn hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_n
         let (status, html, _) = page(&base, "/analytics", &hr).await;
         assert_eq!(status, StatusCode::OK, "{html}");
         let compact: String = html.split_whitespace().collect();
-        if compact.contains("<td>10–19</td><tdclass=\"num\">1</td>")
+        // Once the boards hold all three entries (张伟's 12 alone is in the same band).
+        if compact.contains("<tdclass=\"num\">13</td></tr>")
             || started.elapsed() > std::time::Duration::from_secs(5)
         {
             break compact;
@@ -717,8 +719,11 @@ async fn hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_n
         "<td>10–19</td><tdclass=\"num\">1</td>",
         "<td>0</td><tdclass=\"num\">3</td>",
         "<svg",
-        "<td>研发部</td>",
-        "<td>销售部</td>",
+        "department=rd\">研发部</a></td>",
+        "department=sales\">销售部</a></td>",
+        // This month's trend: 张伟's 13 in 研发部, 李娜's 30 in 销售部, nothing before.
+        "<td>研发部</td><tdclass=\"num\">0</td><tdclass=\"num\">0</td><tdclass=\"num\">0</td><tdclass=\"num\">0</td><tdclass=\"num\">0</td><tdclass=\"num\">13</td></tr>",
+        "<td>销售部</td><tdclass=\"num\">0</td><tdclass=\"num\">0</td><tdclass=\"num\">0</td><tdclass=\"num\">0</td><tdclass=\"num\">0</td><tdclass=\"num\">30</td></tr>",
         "<td>准时打卡</td><tdclass=\"num\">1</td><tdclass=\"num\">1</td>",
         "id=\"failed-inbox\">0<",
     ] {
@@ -742,11 +747,61 @@ async fn hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_n
         .unwrap();
     let (_, html, _) = page(&base, "/analytics", &hr).await;
     let exports = &html[html.find("id=\"exports\"").unwrap()..];
-    let at = exports.find("href=\"").unwrap() + 6;
-    let link = exports[at..at + exports[at..].find('"').unwrap()].replace("&#38;", "&");
-    assert!(link.contains("/export/2026-10.csv?expires="), "{link}");
-    let csv = reqwest::get(&link).await.unwrap();
+    let links: Vec<String> = exports
+        .split("href=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].replace("&#38;", "&"))
+        .collect();
+    assert!(
+        links[0].contains("/export/2026-10.csv?expires="),
+        "{links:?}"
+    );
+    let csv = reqwest::get(&links[0]).await.unwrap();
     assert_eq!(csv.status(), StatusCode::OK);
+    // And its frozen totals, per person and per department, as a workbook.
+    assert!(
+        links[1].contains("/export/2026-10.xlsx?expires="),
+        "{links:?}"
+    );
+    let xlsx = reqwest::get(&links[1]).await.unwrap();
+    assert_eq!(xlsx.status(), StatusCode::OK);
+    assert!(
+        xlsx.headers()[reqwest::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains("jifen-2026-10.xlsx")
+    );
+    assert_eq!(
+        &xlsx.bytes().await.unwrap()[..2],
+        b"PK",
+        "an XLSX file is a zip"
+    );
+    // A link is good for its own file only.
+    let other = links[1].replace("2026-10.xlsx", "2026-09.xlsx");
+    assert_eq!(
+        reqwest::get(&other).await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    // A good signature for a month that is not closed: its totals are not frozen yet.
+    let links_here = jifen::export::ExportLinks::new(
+        &base,
+        &SecretString::from("app-secret"),
+        std::time::Duration::from_secs(60),
+    );
+    let open_month = jifen::domain::Month::new(2026, 9).unwrap();
+    let link = links_here.link(open_month, jifen::export::Download::Archive, now);
+    let refused = reqwest::get(&link).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("jifen period close 2026-09"),
+        "says how to close it"
+    );
+    let (status, _, _) = page(&base, "/analytics?department=nowhere", &hr).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = page(&base, "/analytics?window=decade", &hr).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _, _) = page(&base, "/analytics?window=month&period=previous", &hr).await;
@@ -755,6 +810,61 @@ async fn hr_sees_the_periods_analytics_with_charts_and_tables_and_employees_do_n
     let (status, html, _) = page(&base, "/analytics", &employee).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(!html.contains("<svg"), "{html}");
+    emu.stop().await;
+}
+
+async fn a_manager_sees_analytics_of_their_own_departments_only(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let now = Timestamp::now();
+    let store = db.store.as_ref();
+    manual(store, "hr", "wangfang", 8, false, &now.to_string()).await;
+    manual(store, "hr", "lina", 30, false, &now.to_string()).await;
+    // 张伟 leads 研发部: he starts there and sees 前端组 under it, but no company sections.
+    let manager = signed_in(&base, &emu, "zhangwei").await;
+    let (status, html, _) = page(&base, "/", &manager).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("href=\"/app/analytics\""), "offered: {html}");
+    let started = std::time::Instant::now();
+    let compact = loop {
+        let (status, html, _) = page(&base, "/analytics", &manager).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        let compact: String = html.split_whitespace().collect();
+        if compact.contains("<td>前端组</td><tdclass=\"num\">0</td>")
+            && compact.contains("<tdclass=\"num\">8</td></tr>")
+            || started.elapsed() > std::time::Duration::from_secs(5)
+        {
+            break compact;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    for shown in [
+        "<spanclass=\"muted\">示例科技</span>›<ahref=\"/app/analytics?window=month&amp;department=rd\">研发部</a>",
+        "department=rd-web\">前端组</a></td><tdclass=\"num\">1</td><tdclass=\"num\">8</td>",
+        "id=\"trend\"",
+    ] {
+        assert!(compact.contains(shown), "{shown} missing from:\n{compact}");
+    }
+    for hidden in ["销售部", "id=\"rules\"", "id=\"health\"", "id=\"exports\""] {
+        assert!(!compact.contains(hidden), "{hidden} shown to a manager");
+    }
+    let (status, html, _) = page(&base, "/analytics?department=rd-web", &manager).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    // A department of his own without sub-departments is its own line in the trend.
+    let compact: String = html.split_whitespace().collect();
+    assert!(
+        compact.contains("<td>前端组</td><tdclass=\"num\">0</td>"),
+        "{compact}"
+    );
+    for (path, refused) in [
+        ("/analytics?department=sales", StatusCode::FORBIDDEN),
+        ("/analytics?department=1", StatusCode::FORBIDDEN),
+        ("/analytics?department=nowhere", StatusCode::NOT_FOUND),
+    ] {
+        let (status, html, _) = page(&base, path, &manager).await;
+        assert_eq!(status, refused, "{path}");
+        assert!(!html.contains("<svg"), "{path}: {html}");
+    }
     emu.stop().await;
 }
 
@@ -879,7 +989,7 @@ async fn the_navigation_offers_each_person_what_they_may_use(db: &TestDb) {
     let base = serve(db, &emu).await;
     let cases = [
         ("lina", [false, false, false]),
-        ("zhangwei", [true, false, false]),
+        ("zhangwei", [true, false, true]),
         ("hr", [true, true, true]),
     ];
     for (userid, offered) in cases {

@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use crate::bot::dispatch::Sender;
 use crate::bot::{Bot, Done, Failed, Refusal, text};
 use crate::domain::Month;
+use crate::export::Download;
 
 pub(in crate::bot) fn change(
     bot: &Bot,
@@ -16,7 +17,12 @@ pub(in crate::bot) fn change(
         return Err(Failed::refused(Refusal::ExportsOff, ""));
     };
     Ok(Done {
-        answer: text::export_link(sender.lang, month, &links.link(month, now), links.minutes()),
+        answer: text::export_link(
+            sender.lang,
+            month,
+            &links.link(month, Download::Entries, now),
+            links.minutes(),
+        ),
         subject: String::new(),
     })
 }

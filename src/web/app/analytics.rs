@@ -1,14 +1,15 @@
-//! HR's analytics for a period: how scores spread (bands), how departments compare (total,
-//! per head, the share of people who earned anything, Gini), how often each rule fired and
-//! which never did, and whether the pipes are healthy (failed inbox rows, dead letters, the
-//! latest job runs), and closed months to export. Each figure is a table, and the main ones
-//! a chart beside it.
+//! HR's and managers' analytics for a period and a department: how scores spread (bands), how
+//! its departments compare (total, per head, the share of people who earned anything, Gini)
+//! and how they went month by month; for HR and auditors also how often each rule fired and
+//! which never did, whether the pipes are healthy, and closed months to export. Each figure
+//! is a table, and the main ones a chart beside it.
 
 use jiff::Timestamp;
 
 use super::charts::{self, gini};
+use crate::domain::calendar::{Period, PeriodKind};
 use crate::domain::{Calendar, Lang, Month};
-use crate::export::ExportLinks;
+use crate::export::{Download, ExportLinks};
 use crate::leaderboard::window::resolve;
 use crate::leaderboard::{BoardQuery, DepartmentOrder, LeaderboardIndex, Window};
 use crate::rules::RuleSet;
@@ -26,14 +27,34 @@ const BANDS: [(i64, &str); 7] = [
     (100, "100+"),
 ];
 
+/// Months the trend shows, the analysed one last.
+const TREND_MONTHS: usize = 6;
+
 pub struct Analytics {
     pub window: Window,
     /// e.g. `2026-11`; `None` for all time.
     pub period: Option<String>,
+    /// The department analysed; `None` for the whole organisation.
+    pub department: Option<String>,
     pub bands: Vec<(String, i64)>,
     pub bands_svg: String,
     pub departments: Vec<DepartmentRow>,
     pub departments_svg: String,
+    pub trend: Trend,
+    /// What only HR and auditors see; `None` for a manager.
+    pub company: Option<Company>,
+}
+
+/// Each department's points in each of the months up to the analysed period.
+pub struct Trend {
+    pub months: Vec<String>,
+    /// A row a department, in the comparison's order, a value a month.
+    pub rows: Vec<(String, Vec<i64>)>,
+    pub svg: String,
+}
+
+/// The organisation's rules, pipes and archives.
+pub struct Company {
     pub rules: Vec<RuleRow>,
     pub rules_svg: String,
     /// Rules that posted nothing in the period.
@@ -41,11 +62,20 @@ pub struct Analytics {
     pub failed_inbox: usize,
     pub dead_outbox: usize,
     pub jobs: Vec<JobRun>,
-    /// Closed months and a signed link to each one's CSV (none without export links).
-    pub exports: Vec<(String, Option<String>)>,
+    /// Closed months and their signed links (none without export links).
+    pub exports: Vec<Export>,
+}
+
+pub struct Export {
+    pub month: String,
+    /// The month's entries, as CSV.
+    pub entries: Option<String>,
+    /// The frozen totals, as XLSX.
+    pub archive: Option<String>,
 }
 
 pub struct DepartmentRow {
+    pub department_id: String,
     pub name: String,
     pub members: u32,
     pub points: i64,
@@ -76,25 +106,31 @@ pub struct Sources<'a> {
 /// Closed months listed with their export links.
 const EXPORTS: i64 = 12;
 
+/// What is analysed: a window's period, a department (or all), and whether the
+/// organisation-wide sections are shown (HR and auditors; the caller decides who may).
+pub struct Scope<'a> {
+    pub window: Window,
+    pub period: Option<&'a str>,
+    pub department: Option<&'a str>,
+    pub company: bool,
+}
+
 pub async fn analytics(
-    Sources {
-        store,
-        boards,
-        rules,
-        calendar,
-        export,
-    }: Sources<'_>,
-    (window, spec): (Window, Option<&str>),
+    sources: Sources<'_>,
+    scope: Scope<'_>,
     lang: Lang,
     now: Timestamp,
 ) -> Result<Analytics, ApiError> {
-    let board = |department: Option<String>| BoardQuery {
-        window,
-        period: spec.map(str::to_string),
-        department,
+    let Sources {
+        boards, calendar, ..
+    } = sources;
+    let board = |department: Option<&str>| BoardQuery {
+        window: scope.window,
+        period: scope.period.map(str::to_string),
+        department: department.map(str::to_string),
         limit: usize::MAX,
     };
-    let everyone = boards.points(&board(None), now).await?;
+    let everyone = boards.points(&board(scope.department), now).await?;
     let mut bands: Vec<(String, i64)> = BANDS.iter().map(|(_, l)| (l.to_string(), 0)).collect();
     for points in everyone {
         let band = BANDS
@@ -104,19 +140,18 @@ pub async fn analytics(
         bands[band].1 += 1;
     }
     let departments = boards
-        .departments(&board(None), DepartmentOrder::Total, now)
+        .departments(&board(scope.department), DepartmentOrder::Total, now)
         .await?;
     let mut rows = Vec::new();
     for d in &departments.top {
-        let points = boards
-            .points(&board(Some(d.department_id.clone())), now)
-            .await?;
+        let points = boards.points(&board(Some(&d.department_id)), now).await?;
         let earned = if points.is_empty() {
             0.0
         } else {
             100.0 * points.iter().filter(|&&p| p > 0).count() as f64 / points.len() as f64
         };
         rows.push(DepartmentRow {
+            department_id: d.department_id.clone(),
             name: d.name.clone(),
             members: d.members,
             points: d.points,
@@ -125,8 +160,134 @@ pub async fn analytics(
             gini: format!("{:.2}", gini(&points)),
         });
     }
-    let period = resolve(calendar, window, spec, now)?;
-    let (from, to) = match &period {
+    let period = resolve(calendar, scope.window, scope.period, now)?;
+    let caption = |zh: &str, en: &str| lang.pick(zh, en).to_string();
+    let chart = |title: String, data: &[(String, i64)]| {
+        charts::bars(&title, data).map_err(|e| ApiError::Unavailable(e.to_string()))
+    };
+    let per_head: Vec<(String, i64)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.name.clone(),
+                r.per_head.parse::<f64>().unwrap_or(0.0).round() as i64,
+            )
+        })
+        .collect();
+    let trend = trend(boards, calendar, &rows, &scope, period.as_ref(), now).await?;
+    let trend_svg = charts::lines(
+        &caption("各部门月度积分", "Points by month"),
+        &trend.0,
+        &trend.1,
+    )
+    .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let company = match scope.company {
+        true => Some(company(&sources, period.as_ref(), lang, now).await?),
+        false => None,
+    };
+    Ok(Analytics {
+        window: scope.window,
+        period: period.as_ref().map(|p| p.label()),
+        department: scope.department.map(str::to_string),
+        bands_svg: chart(caption("积分分布（人数）", "People by points"), &bands)?,
+        bands,
+        departments_svg: chart(caption("部门人均积分", "Points per head"), &per_head)?,
+        departments: rows,
+        trend: Trend {
+            months: trend.0,
+            rows: trend.1,
+            svg: trend_svg,
+        },
+        company,
+    })
+}
+
+/// The months up to the analysed period (or now), and each compared department's points in
+/// them; a department without sub-departments is its own single row. The months' boards
+/// are built together, once, and kept like any board asked for.
+async fn trend(
+    boards: &LeaderboardIndex,
+    calendar: &Calendar,
+    rows: &[DepartmentRow],
+    scope: &Scope<'_>,
+    period: Option<&Period>,
+    now: Timestamp,
+) -> Result<(Vec<String>, Vec<(String, Vec<i64>)>), ApiError> {
+    let anchor = period.map_or(now, |p| {
+        (p.end - jiff::SignedDuration::from_millis(1)).min(now)
+    });
+    let mut month = calendar
+        .period_containing(PeriodKind::Month, anchor)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut months = vec![month.clone()];
+    while months.len() < TREND_MONTHS {
+        month = crate::leaderboard::window::previous(calendar, &month)
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        months.push(month.clone());
+    }
+    months.reverse();
+    boards.prepare(Window::Month, &months).await?;
+    let query = |month: &Period, department: Option<&str>| BoardQuery {
+        window: Window::Month,
+        period: Some(month.label()),
+        department: department.map(str::to_string),
+        limit: usize::MAX,
+    };
+    let mut series: Vec<(String, Vec<i64>)> = rows
+        .iter()
+        .map(|r| (r.name.clone(), Vec::with_capacity(months.len())))
+        .collect();
+    for month in &months {
+        if rows.is_empty() {
+            break;
+        }
+        let standings = boards
+            .departments(&query(month, scope.department), DepartmentOrder::Total, now)
+            .await?;
+        for (row, (_, values)) in rows.iter().zip(&mut series) {
+            let points = standings
+                .top
+                .iter()
+                .find(|d| d.department_id == row.department_id)
+                .map_or(0, |d| d.points);
+            values.push(points);
+        }
+    }
+    if let (true, Some(department)) = (rows.is_empty(), scope.department) {
+        let name = boards
+            .department_path(department)
+            .await?
+            .into_iter()
+            .next()
+            .map_or_else(|| department.to_string(), |(_, name)| name);
+        let mut values = Vec::with_capacity(months.len());
+        for month in &months {
+            values.push(
+                boards
+                    .points(&query(month, Some(department)), now)
+                    .await?
+                    .iter()
+                    .sum(),
+            );
+        }
+        series.push((name, values));
+    }
+    Ok((months.iter().map(Period::label).collect(), series))
+}
+
+/// Rule attainment, the pipes' health and the closed months, for the whole organisation.
+async fn company(
+    Sources {
+        store,
+        rules,
+        export,
+        ..
+    }: &Sources<'_>,
+    period: Option<&Period>,
+    lang: Lang,
+    now: Timestamp,
+) -> Result<Company, ApiError> {
+    let (from, to) = match period {
         Some(p) => (p.start, p.end),
         None => (Timestamp::UNIX_EPOCH, now),
     };
@@ -155,29 +316,16 @@ pub async fn analytics(
         .filter(|r| !totals.iter().any(|t| t.rule_id == r.id))
         .map(|r| name(&r.id))
         .collect();
-    let caption = |zh: &str, en: &str| lang.pick(zh, en).to_string();
-    let chart = |title: String, data: &[(String, i64)]| {
-        charts::bars(&title, data).map_err(|e| ApiError::Unavailable(e.to_string()))
-    };
-    let per_head: Vec<(String, i64)> = rows
-        .iter()
-        .map(|r| {
-            (
-                r.name.clone(),
-                r.per_head.parse::<f64>().unwrap_or(0.0).round() as i64,
-            )
-        })
-        .collect();
     let rule_points: Vec<(String, i64)> =
         by_rule.iter().map(|r| (r.name.clone(), r.points)).collect();
-    Ok(Analytics {
-        window,
-        period: period.as_ref().map(|p| p.label()),
-        bands_svg: chart(caption("积分分布（人数）", "People by points"), &bands)?,
-        bands,
-        departments_svg: chart(caption("部门人均积分", "Points per head"), &per_head)?,
-        departments: rows,
-        rules_svg: chart(caption("各规则积分", "Points by rule"), &rule_points)?,
+    let link = |month: Option<Month>, download| {
+        month
+            .zip(*export)
+            .map(|(month, links)| links.link(month, download, now))
+    };
+    Ok(Company {
+        rules_svg: charts::bars(lang.pick("各规则积分", "Points by rule"), &rule_points)
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?,
         rules: by_rule,
         never,
         failed_inbox: store.inbox(Some("failed"), HEALTH_LIMIT).await?.len(),
@@ -188,10 +336,12 @@ pub async fn analytics(
             .await?
             .into_iter()
             .map(|closed| {
-                let link = Month::parse(&closed.period)
-                    .zip(export)
-                    .map(|(month, links)| links.link(month, now));
-                (closed.period, link)
+                let month = Month::parse(&closed.period);
+                Export {
+                    entries: link(month, Download::Entries),
+                    archive: link(month, Download::Archive),
+                    month: closed.period,
+                }
             })
             .collect(),
     })

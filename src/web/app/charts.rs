@@ -65,6 +65,91 @@ pub fn bars(caption: &str, bars: &[(String, i64)]) -> Result<String, ChartError>
     Ok(svg)
 }
 
+/// Colours of the lines, in order; a chart shows at most this many series.
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(22, 119, 255),
+    RGBColor(250, 140, 22),
+    RGBColor(82, 196, 26),
+    RGBColor(196, 49, 43),
+    RGBColor(114, 46, 209),
+    RGBColor(19, 194, 194),
+];
+
+/// The most lines one chart draws; the table beside it has every row.
+pub const MAX_LINES: usize = PALETTE.len();
+
+/// A line per `(name, values)` over the points of `x`, with a legend, as an `<svg>` element;
+/// series past [`MAX_LINES`] are left out.
+pub fn lines(
+    caption: &str,
+    x: &[String],
+    series: &[(String, Vec<i64>)],
+) -> Result<String, ChartError> {
+    let fail = |e: &dyn std::fmt::Display| ChartError(e.to_string());
+    let series = &series[..series.len().min(MAX_LINES)];
+    let values = || series.iter().flat_map(|(_, v)| v.iter().copied());
+    let low = values().min().unwrap_or(0).min(0);
+    let high = values().max().unwrap_or(0).max(1);
+    let headroom = ((high - low) / 10).max(1);
+    let last = x.len().saturating_sub(1).max(1) as i32;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (640, 280)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| fail(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(caption, ("sans-serif", 16))
+            .margin(12)
+            .x_label_area_size(28)
+            .y_label_area_size(52)
+            .build_cartesian_2d(0..last, low..(high + headroom))
+            .map_err(|e| fail(&e))?;
+        let label = |i: &i32| {
+            usize::try_from(*i)
+                .ok()
+                .and_then(|i| x.get(i))
+                .cloned()
+                .unwrap_or_default()
+        };
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(x.len().max(2))
+            .x_label_formatter(&label)
+            .label_style(("sans-serif", 11))
+            .draw()
+            .map_err(|e| fail(&e))?;
+        for ((name, points), color) in series.iter().zip(PALETTE) {
+            let path: Vec<(i32, i64)> = points
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| (i as i32, v))
+                .collect();
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    path.clone(),
+                    color.stroke_width(2),
+                )))
+                .map_err(|e| fail(&e))?
+                .label(name.as_str())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(path.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| fail(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.8))
+            .label_font(("sans-serif", 11))
+            .draw()
+            .map_err(|e| fail(&e))?;
+        root.present().map_err(|e| fail(&e))?;
+    }
+    Ok(svg)
+}
+
 /// The Gini coefficient of `values` (0: everyone the same, towards 1: one has it all);
 /// negative values count as 0, and no points at all as equality.
 pub fn gini(values: &[i64]) -> f64 {
@@ -105,6 +190,36 @@ mod tests {
         assert!(svg.contains("#C4312B"), "a negative bar is red");
         assert!(
             bars("空", &[]).unwrap().starts_with("<svg"),
+            "no data still draws"
+        );
+    }
+
+    #[test]
+    fn a_line_chart_draws_a_line_and_a_legend_entry_per_series() {
+        let months: Vec<String> = ["2026-09", "2026-10", "2026-11"].map(String::from).to_vec();
+        let series = vec![
+            ("研发部".to_string(), vec![10, 25, 18]),
+            ("销售部".to_string(), vec![-4, 0, 30]),
+        ];
+        let svg = lines("月度趋势", &months, &series).unwrap();
+        assert!(svg.starts_with("<svg"), "{svg}");
+        for label in ["月度趋势", "研发部", "销售部", "2026-10"] {
+            assert!(svg.contains(label), "{label} missing");
+        }
+        // A line a series and a stroke a legend entry.
+        assert!(
+            svg.matches("<polyline").count() >= 2 * series.len(),
+            "{svg}"
+        );
+        let many: Vec<(String, Vec<i64>)> =
+            (0..10).map(|i| (format!("d{i}"), vec![i, i])).collect();
+        let svg = lines("多", &months[..2], &many).unwrap();
+        assert!(
+            svg.contains("d5") && !svg.contains("d6"),
+            "at most MAX_LINES lines"
+        );
+        assert!(
+            lines("空", &[], &[]).unwrap().starts_with("<svg"),
             "no data still draws"
         );
     }

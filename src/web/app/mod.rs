@@ -111,6 +111,12 @@ pub struct Texts {
     pub failed_inbox: &'static str,
     pub dead_outbox: &'static str,
     pub analysts_only: &'static str,
+    pub not_your_department: &'static str,
+    pub whole_company: &'static str,
+    pub trend: &'static str,
+    pub month: &'static str,
+    pub entries_csv: &'static str,
+    pub totals_xlsx: &'static str,
     pub exports: &'static str,
     pub no_closed_months: &'static str,
     pub exports_off: &'static str,
@@ -181,7 +187,13 @@ const ZH: Texts = Texts {
     health: "系统健康",
     failed_inbox: "处理失败的事件",
     dead_outbox: "发送失败的消息",
-    analysts_only: "只有人事管理员和审计员可以查看数据分析。",
+    analysts_only: "只有人事管理员、审计员和部门经理可以查看数据分析。",
+    not_your_department: "只能查看你管理的部门及其下级部门。",
+    whole_company: "全公司",
+    trend: "月度趋势",
+    month: "月份",
+    entries_csv: "明细 CSV",
+    totals_xlsx: "汇总 XLSX",
     exports: "已结账月份导出",
     no_closed_months: "还没有结账的月份。",
     exports_off: "导出未配置（需要应用的 AppSecret）",
@@ -252,7 +264,13 @@ const EN: Texts = Texts {
     health: "Pipeline health",
     failed_inbox: "Events failed",
     dead_outbox: "Messages dead-lettered",
-    analysts_only: "Only HR admins and auditors see analytics.",
+    analysts_only: "Only HR admins, auditors and managers see analytics.",
+    not_your_department: "You see only the departments you manage and those below them.",
+    whole_company: "Whole company",
+    trend: "Monthly trend",
+    month: "Month",
+    entries_csv: "Entries CSV",
+    totals_xlsx: "Totals XLSX",
     exports: "Closed months to export",
     no_closed_months: "No month is closed yet.",
     exports_off: "exports are not configured (they need the app secret)",
@@ -323,7 +341,7 @@ impl Console {
         Console {
             adjust: roles.hr_admin || roles.is_manager(),
             review: roles.hr_admin,
-            analytics: roles.hr_admin || roles.auditor,
+            analytics: roles.hr_admin || roles.auditor || roles.is_manager(),
         }
     }
 }
@@ -392,6 +410,20 @@ struct AnalyticsPage {
     console: Console,
     a: analytics::Analytics,
     windows: [Window; 5],
+    /// HR or an auditor: the whole organisation is theirs to see.
+    company: bool,
+    /// From the top down to the department analysed (empty for the whole organisation).
+    path: Vec<Crumb>,
+    /// For a manager: the departments they manage, `(id, name)`.
+    managed: Vec<(String, String)>,
+}
+
+/// A step of the way down to the department analysed.
+struct Crumb {
+    id: String,
+    name: String,
+    /// Whether the viewer may open it.
+    open: bool,
 }
 
 #[derive(Template)]
@@ -440,6 +472,8 @@ struct PageQuery {
     scope: Option<String>,
     /// For analytics: current (default), previous, or a period such as 2026-10.
     period: Option<String>,
+    /// For analytics: a department id (default: the organisation, or a manager's first).
+    department: Option<String>,
 }
 
 /// Which page.
@@ -573,46 +607,7 @@ async fn render(
             let cookie = session_value(headers).unwrap_or_default();
             review_html(state, app, &me, t, lang, &cookie, None).await?
         }
-        Page::Analytics => {
-            let roles = Roles::of(&me.userid, &app.bot.settings.roles, &me.leads);
-            if !(roles.hr_admin || roles.auditor) {
-                return Err(PageError::NotYours(t.analysts_only));
-            }
-            let window: Window = query
-                .window
-                .as_deref()
-                .filter(|w| !w.is_empty())
-                .unwrap_or("month")
-                .parse()
-                .map_err(ApiError::from)?;
-            let sources = analytics::Sources {
-                store: state.store.as_ref(),
-                boards: &state.leaderboard,
-                rules: &app.rules,
-                calendar: &state.calendar,
-                export: state.export.as_ref(),
-            };
-            let a = analytics::analytics(
-                sources,
-                (window, query.period.as_deref().filter(|p| !p.is_empty())),
-                lang,
-                now,
-            )
-            .await?;
-            AnalyticsPage {
-                t,
-                console: Console::of(app, &me),
-                a,
-                windows: [
-                    Window::Week,
-                    Window::Month,
-                    Window::Quarter,
-                    Window::Year,
-                    Window::All,
-                ],
-            }
-            .render()?
-        }
+        Page::Analytics => analytics_html(state, app, query, &me, (lang, t), now).await?,
         Page::Rules => {
             let mut names = std::collections::HashMap::new();
             for id in app.rules.rules.iter().flat_map(|r| &r.departments) {
@@ -688,13 +683,7 @@ async fn rank(
         t,
         console,
         standings,
-        windows: [
-            Window::Week,
-            Window::Month,
-            Window::Quarter,
-            Window::Year,
-            Window::All,
-        ],
+        windows: Window::ALL_WINDOWS,
         window,
         scope,
         department,
@@ -811,6 +800,90 @@ async fn review_html(
         items,
         csrf: &csrf,
         outcome,
+    }
+    .render()?)
+}
+
+/// Analytics: HR admins and auditors see any department or the whole organisation with
+/// its rules, pipes and exports; a manager sees the departments they manage and those
+/// below, and starts at the first of them.
+async fn analytics_html(
+    state: &AppState,
+    app: &MicroApp,
+    query: &PageQuery,
+    me: &Employee,
+    (lang, t): (Lang, &'static Texts),
+    now: Timestamp,
+) -> Result<String, PageError> {
+    let roles = Roles::of(&me.userid, &app.bot.settings.roles, &me.leads);
+    let company = roles.hr_admin || roles.auditor;
+    if !(company || roles.is_manager()) {
+        return Err(PageError::NotYours(t.analysts_only));
+    }
+    let window: Window = query
+        .window
+        .as_deref()
+        .filter(|w| !w.is_empty())
+        .unwrap_or("month")
+        .parse()
+        .map_err(ApiError::from)?;
+    let department = match query.department.as_deref().filter(|d| !d.is_empty()) {
+        Some(d) => Some(d),
+        None if company => None,
+        None => roles.manages.first().map(String::as_str),
+    };
+    // The path from the top down to the department, each step linked if this person may
+    // open it.
+    let mut path = Vec::new();
+    if let Some(department) = department {
+        let up = state
+            .leaderboard
+            .department_path(department)
+            .await
+            .map_err(ApiError::from)?;
+        let ids: Vec<String> = up.iter().map(|(id, _)| id.clone()).collect();
+        if !company && !roles.covers(&ids) {
+            return Err(PageError::NotYours(t.not_your_department));
+        }
+        for (i, (id, name)) in up.into_iter().enumerate().rev() {
+            let open = company || roles.covers(&ids[i..]);
+            path.push(Crumb { id, name, open });
+        }
+    }
+    let sources = analytics::Sources {
+        store: state.store.as_ref(),
+        boards: &state.leaderboard,
+        rules: &app.rules,
+        calendar: &state.calendar,
+        export: state.export.as_ref(),
+    };
+    let scope = analytics::Scope {
+        window,
+        period: query.period.as_deref().filter(|p| !p.is_empty()),
+        department,
+        company,
+    };
+    let a = analytics::analytics(sources, scope, lang, now).await?;
+    let managed = match company {
+        true => Vec::new(),
+        false => {
+            let mut managed = Vec::new();
+            for id in &roles.manages {
+                if let Ok(path) = state.leaderboard.department_path(id).await {
+                    managed.extend(path.into_iter().next());
+                }
+            }
+            managed
+        }
+    };
+    Ok(AnalyticsPage {
+        t,
+        console: Console::of(app, me),
+        a,
+        windows: Window::ALL_WINDOWS,
+        company,
+        path,
+        managed,
     }
     .render()?)
 }
