@@ -442,14 +442,15 @@ async fn file_approval(State(emu): Shared, Json(req): Json<FileApproval>) -> Res
 /// A stand-in for DingTalk's JSAPI script (`dingtalk.open.js`), for opening the micro-app
 /// in a browser: `dd.requestAuthCode` (and the older `dd.runtime.permission.requestAuthCode`)
 /// hand out a login code for the person the page's `dd_user` query names, as DingTalk's
-/// client does for whoever is signed in to it.
+/// client does for whoever is signed in to it. Without `dd_user` it plays a plain browser:
+/// `dd.env.platform` is `notInDingTalk`, as the real script reports outside DingTalk.
 async fn jsapi(State(emu): Shared) -> Response {
     let base = emu.base_url().unwrap_or_default();
     let script = format!(
         r#"(function () {{
   var base = {base};
+  var user = new URLSearchParams(location.search).get("dd_user");
   function code(ok, fail) {{
-    var user = new URLSearchParams(location.search).get("dd_user");
     if (!user) {{ fail({{ errorCode: "7", errorMessage: "open the page with ?dd_user=USERID" }}); return; }}
     fetch(base + "/_emulator/login-codes?userid=" + encodeURIComponent(user))
       .then(function (r) {{ return r.json(); }})
@@ -457,7 +458,7 @@ async fn jsapi(State(emu): Shared) -> Response {
       .catch(function (e) {{ fail({{ errorCode: "-1", errorMessage: String(e) }}); }});
   }}
   window.dd = {{
-    env: {{ platform: "emulator" }},
+    env: {{ platform: user ? "pc" : "notInDingTalk" }},
     ready: function (f) {{ f(); }},
     requestAuthCode: function (o) {{ code(o.success || function () {{}}, o.fail || function () {{}}); }},
     runtime: {{ permission: {{ requestAuthCode: function (o) {{ code(o.onSuccess || function () {{}}, o.onFail || function () {{}}); }} }} }}

@@ -47,15 +47,6 @@ const JSAPI: &str = "http://127.0.0.1:9/dingtalk.open.js";
 
 /// jifen's HTTP server over `db`, its micro-app asking `emu` about login codes.
 async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
-    serve_with_jsapi(db, emu, JSAPI).await
-}
-
-/// The same, the page loading DingTalk's JSAPI from `jsapi_url`.
-pub(crate) async fn serve_with_jsapi(
-    db: &TestDb,
-    emu: &RunningEmulator,
-    jsapi_url: &str,
-) -> String {
     seed_org(db.store.as_ref()).await;
     let client = Arc::new(OpenApiClient::new(support::emulator_openapi(emu)).unwrap());
     let leaderboard = leaderboards(&db.store, Default::default(), Timestamp::now()).await;
@@ -84,7 +75,7 @@ pub(crate) async fn serve_with_jsapi(
             &SecretString::from("app-secret"),
             SignedDuration::from_hours(8),
         ),
-        jsapi_url: jsapi_url.into(),
+        jsapi_url: JSAPI.into(),
         corp_id: jifen::emulator::org::CORP_ID.into(),
         client_id: jifen::emulator::org::APP_KEY.into(),
         secure_cookie: false,

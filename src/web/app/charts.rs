@@ -99,6 +99,8 @@ pub fn lines(
         let mut chart = ChartBuilder::on(&root)
             .caption(caption, ("sans-serif", 16))
             .margin(12)
+            // Room for the last month's label, centred on the right edge.
+            .margin_right(32)
             .x_label_area_size(28)
             .y_label_area_size(52)
             .build_cartesian_2d(0..last, low..(high + headroom))
