@@ -44,8 +44,11 @@ const TICK_BATCH: i64 = 10_000;
 /// PostgreSQL hands out ids before commit, so a later id can commit first; jifen's write
 /// transactions last milliseconds.
 const GAP_PATIENCE: Duration = Duration::from_secs(10);
-/// Boards of other periods than the current and previous ones kept after they were asked for.
+/// Boards of other periods than the kept ones kept after they were asked for.
 const CACHED_PERIODS: usize = 8;
+/// Months whose boards are always kept, the current one included: HR's monthly trend
+/// shows them, and building months later would scan the ledger again.
+pub const MONTHS_KEPT: usize = 6;
 /// A query naming someone unknown re-reads the address book at most this often.
 const UNKNOWN_REFRESH: Duration = Duration::from_secs(10);
 
@@ -136,8 +139,8 @@ pub struct LeaderboardIndex {
 }
 
 impl LeaderboardIndex {
-    /// Builds the all-time board and the current and previous week, month, quarter and year
-    /// from the ledger.
+    /// Builds the all-time board, the current and previous week, quarter and year, and the
+    /// last [`MONTHS_KEPT`] months from the ledger.
     pub async fn load(
         store: Arc<dyn Store>,
         calendar: Calendar,
@@ -324,7 +327,8 @@ impl LeaderboardIndex {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Keeps the all-time board and the current and previous periods, building what is new.
+    /// Keeps the all-time board, the current and previous periods and the kept months,
+    /// building what is new.
     async fn roll_periods(
         &self,
         cursor: &mut Cursor,
@@ -333,9 +337,17 @@ impl LeaderboardIndex {
         let mut wanted: Vec<(Window, Option<Period>)> = vec![(Window::All, None)];
         for window in Window::PERIODIC {
             let Some(kind) = window.kind() else { continue };
-            let current = self.calendar.period_containing(kind, now)?;
-            wanted.push((window, Some(previous(&self.calendar, &current)?)));
-            wanted.push((window, Some(current)));
+            let kept = if window == Window::Month {
+                MONTHS_KEPT
+            } else {
+                2
+            };
+            let mut period = self.calendar.period_containing(kind, now)?;
+            for _ in 1..kept {
+                let before = previous(&self.calendar, &period)?;
+                wanted.push((window, Some(std::mem::replace(&mut period, before))));
+            }
+            wanted.push((window, Some(period)));
         }
         let missing: Vec<(Window, Option<Period>)> = {
             let mut state = self.write();

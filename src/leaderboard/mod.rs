@@ -12,7 +12,7 @@ use serde::Serialize;
 
 pub use board::TiePolicy;
 pub use directory::Exclusions;
-pub use index::{LeaderboardIndex, LeaderboardSettings, keep_current};
+pub use index::{LeaderboardIndex, LeaderboardSettings, MONTHS_KEPT, keep_current};
 pub use window::{Window, WindowError};
 
 use crate::domain::calendar::{CalendarError, Period};

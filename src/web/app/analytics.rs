@@ -27,8 +27,8 @@ const BANDS: [(i64, &str); 7] = [
     (100, "100+"),
 ];
 
-/// Months the trend shows, the analysed one last.
-const TREND_MONTHS: usize = 6;
+/// Months the trend shows, the analysed one last: as many as the boards keep.
+const TREND_MONTHS: usize = crate::leaderboard::MONTHS_KEPT;
 
 pub struct Analytics {
     pub window: Window,
@@ -203,8 +203,8 @@ pub async fn analytics(
 }
 
 /// The months up to the analysed period (or now), and each compared department's points in
-/// them; a department without sub-departments is its own single row. The months' boards
-/// are built together, once, and kept like any board asked for.
+/// them; a department without sub-departments is its own single row. The latest months'
+/// boards are always kept; earlier ones are built together, once, and then kept a while.
 async fn trend(
     boards: &LeaderboardIndex,
     calendar: &Calendar,
