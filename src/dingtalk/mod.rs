@@ -1,8 +1,9 @@
-//! DingTalk's side of the wire: callback crypto now; events, the OpenAPI client and Stream
-//! mode join it. Formats follow shared/dingtalk/PROTOCOL.md and its test vectors.
+//! DingTalk's side of the wire: callback crypto, events, the OpenAPI client, the robot and
+//! Stream mode. Formats follow shared/dingtalk/PROTOCOL.md and its test vectors.
 
 pub mod crypto;
 pub mod events;
 pub mod openapi;
 pub mod robot;
 pub mod simulate;
+pub mod stream;

@@ -10,6 +10,25 @@ use serde_json::{Value, json};
 
 use super::{ApiError, Failure, OpenApiClient};
 
+/// Where a Stream connection goes, and the ticket that opens it once.
+#[derive(Debug, Clone)]
+pub struct StreamTicket {
+    pub endpoint: String,
+    pub ticket: secrecy::SecretString,
+}
+
+impl StreamTicket {
+    /// The WebSocket URL: the endpoint with the ticket form-encoded, as DingTalk's Python
+    /// SDK sends it (tickets are UUIDs, so encoding usually changes nothing); `None` when
+    /// the endpoint is not a URL.
+    pub fn url(&self) -> Option<String> {
+        let ticket = secrecy::ExposeSecret::expose_secret(&self.ticket);
+        reqwest::Url::parse_with_params(&self.endpoint, &[("ticket", ticket)])
+            .ok()
+            .map(String::from)
+    }
+}
+
 /// An approval instance (`GET /v1.0/workflow/processInstances`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -424,6 +443,42 @@ impl OpenApiClient {
         Ok(list)
     }
 
+    /// Registers a Stream connection (PROTOCOL.md §c): where to connect and the ticket for
+    /// it, valid 90 seconds and for one connection. The app's credentials are in the body;
+    /// no access token is needed.
+    pub async fn open_stream_connection(
+        &self,
+        subscriptions: &[crate::dingtalk::stream::Subscription],
+    ) -> Result<StreamTicket, ApiError> {
+        const API: &str = "/v1.0/gateway/connections/open";
+        let body = json!({
+            "clientId": self.settings.app_key,
+            "clientSecret": secrecy::ExposeSecret::expose_secret(&self.settings.app_secret),
+            "subscriptions": subscriptions,
+            "ua": crate::dingtalk::stream::user_agent(),
+        });
+        let call = super::Call::NewApi {
+            method: Method::POST,
+            path: API,
+            query: &[],
+            body: Some(body),
+        };
+        let value = self.run(API, &call, false).await?;
+        let endpoint: String = field(API, &value, "endpoint")?;
+        let ticket: String = field(API, &value, "ticket")?;
+        if endpoint.is_empty() || ticket.is_empty() {
+            return Err(ApiError {
+                api: API,
+                attempts: 1,
+                failure: Failure::Decode("an empty endpoint or ticket".into()),
+            });
+        }
+        Ok(StreamTicket {
+            endpoint,
+            ticket: secrecy::SecretString::from(ticket),
+        })
+    }
+
     /// The person behind a micro-app free-login code (valid five minutes, usable once).
     pub async fn user_by_login_code(&self, code: &str) -> Result<LoginUser, ApiError> {
         const API: &str = "/topapi/v2/user/getuserinfo";
@@ -637,4 +692,37 @@ fn parse<T: DeserializeOwned>(api: &'static str, value: Value) -> Result<T, ApiE
         attempts: 1,
         failure: Failure::Decode(e.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_ticket_is_form_encoded_into_the_endpoint_as_the_sdk_does() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/dingtalk/stream-open-connection.json"
+        );
+        let open: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let body = &open["response"]["body"];
+        let ticket = StreamTicket {
+            endpoint: body["endpoint"].as_str().unwrap().into(),
+            ticket: secrecy::SecretString::from(body["ticket"].as_str().unwrap()),
+        };
+        // The same URL; the parser drops the default port 443.
+        let url = ticket.url().unwrap();
+        let target = open["websocket_connect"]["captured_request_target"]
+            .as_str()
+            .unwrap();
+        assert_eq!(
+            url,
+            format!("wss://wss-open-connection.dingtalk.com{target}")
+        );
+        let nowhere = StreamTicket {
+            endpoint: "not a url".into(),
+            ticket: secrecy::SecretString::from("t"),
+        };
+        assert_eq!(nowhere.url(), None);
+    }
 }

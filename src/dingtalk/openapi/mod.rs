@@ -291,7 +291,12 @@ impl OpenApiClient {
                 body,
             } => {
                 let url = format!("{}{path}", self.settings.api_base);
-                let mut request = self.http.request(method.clone(), url).query(query);
+                // Without it the gateway answers in XML (PROTOCOL.md §c).
+                let mut request = self
+                    .http
+                    .request(method.clone(), url)
+                    .query(query)
+                    .header(reqwest::header::ACCEPT, "application/json");
                 if let Some(token) = token {
                     request = request.header("x-acs-dingtalk-access-token", token.expose_secret());
                 }
