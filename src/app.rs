@@ -14,6 +14,7 @@ use crate::dingtalk::openapi::OpenApiClient;
 use crate::ingress::InboxWriter;
 use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
+use crate::ingress::stream::{StreamClient, StreamSettings};
 use crate::jobs::Jobs;
 use crate::leaderboard::{LeaderboardIndex, keep_current};
 use crate::org::sync_directory;
@@ -117,7 +118,13 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         })
         .transpose()?;
     let keys = config.callback_keys()?;
-    if keys.is_none() {
+    let mode = config.ingress.mode;
+    if mode.stream() && client.is_none() {
+        anyhow::bail!(
+            "ingress.mode = \"stream\" (JIFEN_INGRESS_MODE) needs the app's credentials to open the connection: set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET"
+        );
+    }
+    if keys.is_none() && mode.http() {
         tracing::warn!(
             "DingTalk callbacks are not configured: POST /dingtalk/callback answers 503"
         );
@@ -201,6 +208,17 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
                 leaderboard: Some(leaderboard.clone()),
                 ..Jobs::from_config(config, store.clone(), client.clone(), rules.clone())?
             });
+            let stream = mode.stream().then(|| {
+                Arc::new(StreamClient {
+                    client: client.clone(),
+                    inbox: robot.inbox.clone(),
+                    settings: StreamSettings {
+                        robot_code: robot.robot_code.clone(),
+                        corp_id: robot.corp_id.clone(),
+                        ..StreamSettings::default()
+                    },
+                })
+            });
             let synced = Arc::new(tokio::sync::OnceCell::new());
             let (store, leaderboard) = (store.clone(), leaderboard.clone());
             workers.spawn("processor", move |cancel| {
@@ -224,6 +242,9 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
                 let jobs = jobs.clone();
                 async move { jobs.run(JOB_CHECK, cancel).await }
             });
+            if let Some(stream) = stream {
+                workers.spawn("stream", move |cancel| stream.clone().run(cancel));
+            }
         }
         None => {
             tracing::warn!(

@@ -63,6 +63,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ),
     ("JIFEN_DINGTALK_CORP_ID", "dingtalk.corp_id"),
     ("JIFEN_APP_JSAPI_URL", "app.jsapi_url"),
+    ("JIFEN_INGRESS_MODE", "ingress.mode"),
 ];
 
 /// Keys whose environment overrides are numbers, not text.
@@ -93,6 +94,8 @@ pub struct Config {
     pub leaderboard: LeaderboardConfig,
     #[serde(default)]
     pub app: AppConfig,
+    #[serde(default)]
+    pub ingress: IngressConfig,
     /// Folder of the config file, for relative paths in it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -345,6 +348,34 @@ pub struct LeaderboardConfig {
     #[serde(deserialize_with = "userids")]
     pub exclude_departments: Vec<String>,
     pub whole_period_only: bool,
+}
+
+/// How DingTalk's events and robot messages reach jifen.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngressConfig {
+    pub mode: IngressMode,
+}
+
+/// HTTP callbacks (DingTalk posts to jifen), Stream mode (jifen holds a WebSocket to
+/// DingTalk), or both while an app switches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IngressMode {
+    #[default]
+    Http,
+    Stream,
+    Both,
+}
+
+impl IngressMode {
+    pub fn stream(self) -> bool {
+        matches!(self, IngressMode::Stream | IngressMode::Both)
+    }
+
+    pub fn http(self) -> bool {
+        matches!(self, IngressMode::Http | IngressMode::Both)
+    }
 }
 
 /// The micro-app (H5 微应用) employees open inside DingTalk.

@@ -5,6 +5,7 @@
 pub mod callback;
 pub mod inbox_writer;
 pub mod robot;
+pub mod stream;
 
 pub use callback::CallbackKeys;
 pub use inbox_writer::InboxWriter;

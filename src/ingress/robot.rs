@@ -93,35 +93,51 @@ pub async fn receive(
         now.as_millisecond(),
         state.window_ms,
     )?;
+    let row = robot_row(
+        &body,
+        state.robot_code.as_deref(),
+        state.corp_id.as_deref(),
+        now,
+    )?;
+    state.inbox.store(vec![row]).await?;
+    // An empty 200: the answer goes through the outbox, not in this response.
+    Ok(StatusCode::OK.into_response())
+}
+
+/// A robot message (by HTTP or Stream) as its inbox row, keyed by its msgId, once it is
+/// shown to name this robot and this organisation where those are configured.
+pub fn robot_row(
+    body: &[u8],
+    robot_code: Option<&str>,
+    corp_id: Option<&str>,
+    now: Timestamp,
+) -> Result<NewInboxRow, RobotError> {
     let message: RobotMessage =
-        serde_json::from_slice(&body).map_err(|e| RobotError::BadBody(e.to_string()))?;
+        serde_json::from_slice(body).map_err(|e| RobotError::BadBody(e.to_string()))?;
     if message.msg_id.trim().is_empty() {
         return Err(RobotError::BadBody("msgId is empty".into()));
     }
     // The sign covers only the timestamp, so a captured one signs any body for a while: what
     // the body says about whose message it is must be ours too.
     let shown = |v: Option<&String>| v.map_or("(none)".into(), |v| v.chars().take(64).collect());
-    if let Some(ours) = &state.robot_code
-        && message.robot_code.as_ref() != Some(ours)
+    if let Some(ours) = robot_code
+        && message.robot_code.as_deref() != Some(ours)
     {
         return Err(RobotError::OtherRobot(shown(message.robot_code.as_ref())));
     }
-    if let Some(ours) = &state.corp_id
-        && message.chatbot_corp_id.as_ref() != Some(ours)
+    if let Some(ours) = corp_id
+        && message.chatbot_corp_id.as_deref() != Some(ours)
     {
         return Err(RobotError::OtherCorp(shown(
             message.chatbot_corp_id.as_ref(),
         )));
     }
-    let row = NewInboxRow {
+    Ok(NewInboxRow {
         dedup_key: format!("robot:{}", message.msg_id),
         source: "robot".into(),
         event_type: ROBOT_MESSAGE.into(),
-        payload: String::from_utf8_lossy(&body).into_owned(),
+        payload: String::from_utf8_lossy(body).into_owned(),
         ignored: None,
         received_at: now,
-    };
-    state.inbox.store(vec![row]).await?;
-    // An empty 200: the answer goes through the outbox, not in this response.
-    Ok(StatusCode::OK.into_response())
+    })
 }
