@@ -11,6 +11,7 @@ mod oapi;
 pub mod org;
 pub mod push;
 pub mod robot;
+pub mod stream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -128,6 +129,8 @@ pub struct Emulator {
     http: reqwest::Client,
     next_id: AtomicU64,
     token_requests: AtomicU64,
+    /// DingTalk's Stream gateway and the connections open on it.
+    gateway: stream::Gateway,
 }
 
 impl Emulator {
@@ -146,6 +149,7 @@ impl Emulator {
                 .unwrap_or_default(),
             next_id: AtomicU64::new(1),
             token_requests: AtomicU64::new(0),
+            gateway: stream::Gateway::default(),
             settings,
         }
     }
@@ -383,6 +387,14 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/robot/sendBySession", post(session_reply))
         .route("/_emulator/dingtalk.js", get(jsapi))
         .route("/_emulator/login-codes", get(issue_login_code))
+        .route("/_emulator/stream/faults", post(stream::inject))
+        .route("/_emulator/stream/ping", post(stream::ping))
+        .route("/_emulator/stream/acks", get(stream::acks))
+        .route(
+            "/v1.0/gateway/connections/open",
+            post(stream::open_connection),
+        )
+        .route("/connect", get(stream::connect))
         .fallback(dispatch)
         .with_state(emulator)
 }

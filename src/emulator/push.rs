@@ -87,6 +87,14 @@ impl Emulator {
             tracing::warn!(target: "jifen::emulator", tag, "callback lost on purpose (not listed as failed)");
             return false;
         }
+        // An app in Stream mode gets its events over the connection it holds.
+        if !dropped && self.stream_mode(false) {
+            if self.stream_event(tag, plaintext).await {
+                return true;
+            }
+            self.list_failed(tag, plaintext, "not acknowledged over Stream");
+            return false;
+        }
         let target = lock(&self.callback)
             .as_ref()
             .map(|t| (t.url.clone(), t.crypto.clone()));
@@ -100,17 +108,21 @@ impl Emulator {
         match outcome {
             Ok(()) => true,
             Err(why) => {
-                tracing::warn!(target: "jifen::emulator", tag, why, "callback not delivered");
-                let id = self.next_id();
-                lock(&self.books).failed_pushes.push(FailedPush {
-                    id,
-                    tag: tag.to_string(),
-                    data: plaintext.to_string(),
-                    event_time: jiff::Timestamp::now().as_millisecond(),
-                });
+                self.list_failed(tag, plaintext, &why);
                 false
             }
         }
+    }
+
+    fn list_failed(&self, tag: &str, plaintext: &str, why: &str) {
+        tracing::warn!(target: "jifen::emulator", tag, why, "callback not delivered");
+        let id = self.next_id();
+        lock(&self.books).failed_pushes.push(FailedPush {
+            id,
+            tag: tag.to_string(),
+            data: plaintext.to_string(),
+            event_time: jiff::Timestamp::now().as_millisecond(),
+        });
     }
 
     pub(super) fn failed_pushes(&self) -> Vec<FailedPush> {

@@ -70,35 +70,6 @@ async fn serve(database_url: &str, emu: &RunningEmulator) -> (Server, Arc<dyn St
     (server, store)
 }
 
-/// Runs a browser test on a SQLite file and on a PostgreSQL database of its own.
-macro_rules! on_both_databases {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let dir = tempfile::tempdir().unwrap();
-                    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
-                    super::$name(&url, "sqlite").await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if $crate::support::skip_postgres() {
-                        return;
-                    }
-                    let db = $crate::support::FreshPgDatabase::create("jifen_browser").await;
-                    super::$name(&db.url, "postgres").await;
-                    db.drop().await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_databases!(
     signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop,
     an_hr_approval_in_the_review_queue_moves_the_employees_score,

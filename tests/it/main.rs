@@ -32,3 +32,4 @@ mod robot;
 mod robot_sign;
 mod rules_file;
 mod store_conformance;
+mod stream;

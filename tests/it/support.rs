@@ -157,6 +157,38 @@ async fn admin_sql(sql: &str) {
     sqlx::query(sql).execute(&mut c).await.unwrap();
 }
 
+/// Generates, for each named `async fn(database_url: &str, backend: &str)`, a test on a SQLite
+/// file and one on a PostgreSQL database of its own: for tests of a `jifen serve` process,
+/// which takes a URL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_serve {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+                    super::$name(&url, "sqlite").await;
+                }
+            )*
+        }
+        mod postgres_serve {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::support::skip_postgres() {
+                        return;
+                    }
+                    let db = $crate::support::FreshPgDatabase::create("jifen_serve").await;
+                    super::$name(&db.url, "postgres").await;
+                    db.drop().await;
+                }
+            )*
+        }
+    };
+}
+
 /// Generates one test per backend for each named `async fn(&TestDb)`:
 /// `sqlite::name` and `postgres::name`, so the test output says which backends ran.
 #[macro_export]

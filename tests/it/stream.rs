@@ -1,0 +1,363 @@
+//! Stream mode end to end: `jifen serve` with `ingress.mode = "stream"` and no callback keys
+//! holds a WebSocket to the emulator's gateway, and approvals, check-ins and robot messages
+//! arrive over it and become points exactly once, across a disconnect notice, a dropped
+//! socket, a silent socket, refused tickets and redeliveries. Frames that cannot be stored
+//! are answered LATER.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jifen::emulator::org::{APP_KEY, APP_SECRET, CORP_ID};
+use jifen::emulator::stream::{GatewaySettings, StreamFault};
+use jifen::emulator::{EmulatorSettings, RunningEmulator};
+use jifen::ingress::InboxWriter;
+use jifen::ingress::stream::{StreamClient, StreamSettings};
+use jifen::runtime::CancellationToken;
+use serde_json::Value;
+
+use crate::micro_app::start_emulator;
+use crate::support::{self, Server, TestDb};
+
+const LI_QIANG: &str = "281826612426286785";
+const ZHANG_WEI: &str = "0941516526848432";
+const WANG_FANG: &str = "manager4220";
+const ADMIN: &str = "stream-admin";
+
+on_both_databases!(
+    stream_mode_turns_events_into_points_once_across_disconnects_drops_and_redeliveries,
+);
+
+on_both_backends!(
+    a_frame_that_cannot_be_stored_is_answered_later_and_stored_when_pushed_again,
+    a_silent_socket_and_refused_tickets_are_outlasted,
+);
+
+fn quick_gateway(emu: &RunningEmulator) {
+    emu.emulator.set_gateway(GatewaySettings {
+        ack_timeout: Duration::from_millis(800),
+        disconnect_grace: Duration::from_millis(300),
+    });
+}
+
+async fn wait_until(what: &str, log: impl Fn() -> String, check: impl AsyncFn() -> bool) {
+    let started = Instant::now();
+    while !check().await {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "gave up waiting for {what}:\n{}",
+            log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn entries(server: &Server, userid: &str) -> Vec<Value> {
+    let response = reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/v1/employees/{userid}/entries?limit=500",
+            server.addr
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    body["entries"].as_array().cloned().unwrap_or_default()
+}
+
+/// An approved 奖扣申请 of `points` for 张伟, filed by 王芳.
+fn approval(emu: &RunningEmulator, points: &str) -> jifen::emulator::FakeInstance {
+    emu.emulator
+        .file_approval(
+            "PROC-JIFEN-POINTS",
+            WANG_FANG,
+            &[("对象", ZHANG_WEI), ("积分", points), ("事由", "Stream")],
+            "agree",
+            jiff::Timestamp::now().as_millisecond(),
+        )
+        .unwrap()
+}
+
+async fn stream_mode_turns_events_into_points_once_across_disconnects_drops_and_redeliveries(
+    database_url: &str,
+    _backend: &str,
+) {
+    let emu = start_emulator().await;
+    quick_gateway(&emu);
+    let base = emu.base_url();
+    // No callback token, AES key or public address: only the app's credentials.
+    let server = support::spawn_server(&[
+        ("JIFEN_DATABASE_URL", database_url),
+        ("JIFEN_ADMIN_TOKEN", ADMIN),
+        ("JIFEN_INGRESS_MODE", "stream"),
+        ("JIFEN_DINGTALK_APP_KEY", APP_KEY),
+        ("JIFEN_DINGTALK_APP_SECRET", APP_SECRET),
+        ("JIFEN_DINGTALK_CORP_ID", CORP_ID),
+        ("JIFEN_DINGTALK_API_BASE", &base),
+        ("JIFEN_DINGTALK_OAPI_BASE", &base),
+    ]);
+    let log = || server.log();
+    let account = format!(
+        "http://{}/api/v1/employees/{ZHANG_WEI}/account",
+        server.addr
+    );
+    wait_until(
+        "the address book and a Stream connection",
+        log,
+        async || {
+            let synced = reqwest::Client::new()
+                .get(&account)
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200);
+            synced && emu.emulator.streams("EVENT", "*")
+        },
+    )
+    .await;
+
+    let first = approval(&emu, "8");
+    assert!(emu.emulator.push_approval(&first).await, "{}", log());
+    // DingTalk says this connection will close; what it pushes meanwhile still arrives.
+    emu.emulator.stream_fault(StreamFault::Disconnect);
+    let second = approval(&emu, "5");
+    assert!(emu.emulator.push_approval(&second).await, "{}", log());
+    wait_until("the next connection", log, async || {
+        emu.emulator.stream_connections().1 >= 2
+    })
+    .await;
+    // The socket drops without a word: the push waits for the next connection.
+    emu.emulator.stream_fault(StreamFault::Drop);
+    let third = approval(&emu, "3");
+    assert!(emu.emulator.push_approval(&third).await, "{}", log());
+    // DingTalk pushes the first again, as it may even after an ACK.
+    assert!(emu.emulator.push_approval(&first).await);
+    wait_until("three entries for 张伟", log, async || {
+        entries(&server, ZHANG_WEI).await.len() == 3
+    })
+    .await;
+    // A day's check-ins, by Stream too.
+    let day = jiff::civil::date(2026, 10, 13);
+    assert!(emu.emulator.push_check_ins(LI_QIANG, day).await > 0);
+    wait_until("李强's check-in entries", log, async || {
+        entries(&server, LI_QIANG)
+            .await
+            .iter()
+            .any(|e| e["source_key"].as_str().unwrap_or("").starts_with("att:"))
+    })
+    .await;
+    let checked = entries(&server, LI_QIANG).await.len();
+    emu.emulator.push_check_ins(LI_QIANG, day).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut points: Vec<i64> = entries(&server, ZHANG_WEI)
+        .await
+        .iter()
+        .map(|e| e["points"].as_i64().unwrap())
+        .collect();
+    points.sort();
+    assert_eq!(points, [3, 5, 8], "each approval once");
+    assert_eq!(entries(&server, LI_QIANG).await.len(), checked, "replayed");
+
+    // The gateway's pings are echoed; every event was acknowledged SUCCESS, as the
+    // protocol's ACK frame has it.
+    emu.emulator.stream_ping();
+    wait_until("the ping's echo", log, async || {
+        emu.emulator
+            .stream_acks()
+            .iter()
+            .any(|a| a.message_id.starts_with("ping-") && a.data["opaque"] == a.message_id)
+    })
+    .await;
+    let fixture: Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/fixtures/dingtalk/stream-event-bpms-instance-change.json")
+            .unwrap(),
+    )
+    .unwrap();
+    let expected = &fixture["ack_per_protocol"];
+    let events: Vec<_> = emu
+        .emulator
+        .stream_acks()
+        .into_iter()
+        .filter(|a| a.message_id.starts_with("evt_"))
+        .collect();
+    assert!(events.len() >= 5, "{events:#?}");
+    for ack in &events {
+        let raw: Value = serde_json::from_str(&ack.raw).unwrap();
+        let keys = |v: &Value| {
+            let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(keys(&raw), keys(expected));
+        assert_eq!(keys(&raw["headers"]), keys(&expected["headers"]));
+        assert_eq!(raw["code"], 200);
+        assert_eq!(ack.data["status"], "SUCCESS", "{}", ack.raw);
+    }
+    let log = server.stop();
+    assert!(log.contains("Stream connection open"), "{log}");
+    assert!(
+        !log.contains(APP_SECRET),
+        "the secret never reaches the log"
+    );
+    emu.stop().await;
+}
+
+/// A Stream client over `inbox` against `emu`, with short waits.
+fn client(emu: &RunningEmulator, inbox: InboxWriter) -> Arc<StreamClient> {
+    let openapi = jifen::dingtalk::openapi::OpenApiClient::new(support::emulator_openapi(emu));
+    Arc::new(StreamClient {
+        client: Arc::new(openapi.unwrap()),
+        inbox,
+        settings: StreamSettings {
+            keepalive: Duration::from_millis(200),
+            idle_timeout: Duration::from_millis(800),
+            backoff_base: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(400),
+            drain: Duration::from_millis(500),
+            ..StreamSettings::default()
+        },
+    })
+}
+
+/// An inbox store whose first `failures` writes fail as a busy database does.
+struct Flaky {
+    store: Arc<dyn jifen::store::Store>,
+    failures: std::sync::atomic::AtomicU32,
+}
+
+#[async_trait::async_trait]
+impl jifen::store::InboxStore for Flaky {
+    async fn insert_inbox(
+        &self,
+        rows: Vec<jifen::store::NewInboxRow>,
+    ) -> Result<u64, jifen::store::StoreError> {
+        use std::sync::atomic::Ordering;
+        if self
+            .failures
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(jifen::store::StoreError::Inbox("busy (test)".into()));
+        }
+        self.store.insert_inbox(rows).await
+    }
+    async fn inbox(
+        &self,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<jifen::store::InboxRow>, jifen::store::StoreError> {
+        self.store.inbox(status, limit).await
+    }
+    async fn claim_inbox(
+        &self,
+        now: jiff::Timestamp,
+        lease_until: jiff::Timestamp,
+        limit: i64,
+        owner: &str,
+    ) -> Result<Vec<jifen::store::InboxRow>, jifen::store::StoreError> {
+        self.store.claim_inbox(now, lease_until, limit, owner).await
+    }
+    async fn reschedule_inbox(
+        &self,
+        id: i64,
+        error: &str,
+        setback: jifen::store::Setback,
+    ) -> Result<(), jifen::store::StoreError> {
+        self.store.reschedule_inbox(id, error, setback).await
+    }
+    async fn release_inbox(
+        &self,
+        owner: &str,
+        now: jiff::Timestamp,
+    ) -> Result<u64, jifen::store::StoreError> {
+        self.store.release_inbox(owner, now).await
+    }
+    async fn retry_inbox(
+        &self,
+        id: Option<i64>,
+        now: jiff::Timestamp,
+    ) -> Result<u64, jifen::store::StoreError> {
+        self.store.retry_inbox(id, now).await
+    }
+}
+
+async fn a_frame_that_cannot_be_stored_is_answered_later_and_stored_when_pushed_again(db: &TestDb) {
+    let emu = jifen::emulator::start(EmulatorSettings::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    quick_gateway(&emu);
+    let flaky = Arc::new(Flaky {
+        store: db.store.clone(),
+        failures: 1.into(),
+    });
+    let cancel = CancellationToken::new();
+    let running = tokio::spawn(client(&emu, InboxWriter::spawn(flaky)).run(cancel.clone()));
+    wait_until("a connection", String::new, async || {
+        emu.emulator.streams("EVENT", "*")
+    })
+    .await;
+    let instance = approval(&emu, "4");
+    assert!(emu.emulator.push_approval(&instance).await);
+    let acks = emu.emulator.stream_acks();
+    let statuses: Vec<&str> = acks
+        .iter()
+        .filter(|a| a.message_id.starts_with("evt_"))
+        .map(|a| a.data["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(statuses, ["LATER", "SUCCESS"], "{acks:#?}");
+    let rows = db.store.inbox(None, 100).await.unwrap();
+    let key = format!("bpms_instance:{}:finish:agree", instance.id);
+    assert_eq!(rows.iter().filter(|r| r.dedup_key == key).count(), 1);
+    assert_eq!(rows[0].source, "stream");
+    cancel.cancel();
+    running.await.unwrap();
+    emu.stop().await;
+}
+
+async fn a_silent_socket_and_refused_tickets_are_outlasted(db: &TestDb) {
+    let emu = start_emulator().await;
+    quick_gateway(&emu);
+    let cancel = CancellationToken::new();
+    let stream = client(&emu, InboxWriter::spawn(db.store.clone()));
+    let running = tokio::spawn(stream.run(cancel.clone()));
+    wait_until("a connection", String::new, async || {
+        emu.emulator.streams("EVENT", "*")
+    })
+    .await;
+    // The socket stays open but nothing comes back, not even pongs; and the next two
+    // tickets are refused. The client notices, backs off, and gets through.
+    emu.emulator
+        .stream_fault(StreamFault::RefuseTickets { count: 2 });
+    emu.emulator.stream_fault(StreamFault::Silence);
+    wait_until("a fresh connection", String::new, async || {
+        emu.emulator.streams("EVENT", "*")
+    })
+    .await;
+    let (_, connected) = emu.emulator.stream_connections();
+    assert_eq!(connected, 2, "the refused tickets opened nothing");
+    let instance = approval(&emu, "6");
+    assert!(emu.emulator.push_approval(&instance).await);
+    let key = format!("bpms_instance:{}:finish:agree", instance.id);
+    let rows = db.store.inbox(None, 100).await.unwrap();
+    assert_eq!(rows.iter().filter(|r| r.dedup_key == key).count(), 1);
+    // A robot message arrives by Stream too, keyed by its msgId.
+    let sent = emu
+        .emulator
+        .send_robot_message(
+            &serde_json::from_value(serde_json::json!({
+                "from": LI_QIANG, "text": "积分", "msg_id": "msgStream1"
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let rows = db.store.inbox(None, 100).await.unwrap();
+    assert!(
+        rows.iter().any(|r| r.dedup_key == "robot:msgStream1"),
+        "{rows:#?}"
+    );
+    cancel.cancel();
+    running.await.unwrap();
+    emu.stop().await;
+}
