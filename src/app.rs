@@ -119,11 +119,6 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         .transpose()?;
     let keys = config.callback_keys()?;
     let mode = config.ingress.mode;
-    if mode.stream() && client.is_none() {
-        anyhow::bail!(
-            "ingress.mode = \"stream\" (JIFEN_INGRESS_MODE) needs the app's credentials to open the connection: set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET"
-        );
-    }
     if keys.is_none() && mode.http() {
         tracing::warn!(
             "DingTalk callbacks are not configured: POST /dingtalk/callback answers 503"

@@ -612,7 +612,12 @@ impl Config {
         }
         self.calendar()?;
         self.callback_keys()?;
-        self.openapi()?;
+        if self.openapi()?.is_none() && self.ingress.mode.stream() {
+            return Err(key(
+                "ingress.mode",
+                "\"stream\" needs the app's credentials to open the connection: set dingtalk.app_key and dingtalk.app_secret (JIFEN_DINGTALK_APP_KEY, JIFEN_DINGTALK_APP_SECRET)",
+            ));
+        }
         self.retry_schedule()?;
         self.bot_settings()?;
         self.job_schedules()?;

@@ -1,7 +1,8 @@
 //! `jifen demo`: the whole system offline in under a minute. It starts the DingTalk emulator
 //! and jifen on a scratch SQLite database, plays a month of the made-up organisation's
-//! check-ins and approvals through the real callback endpoint with real crypto, and shows
-//! what each step did: callbacks, entries with their explanations, notifications, ranking.
+//! check-ins and approvals through the real callback endpoint with real crypto (or, with
+//! `--stream`, over a Stream connection), and shows what each step did: events, entries
+//! with their explanations, notifications, ranking.
 
 use crate::say;
 use std::collections::{BTreeMap, HashSet};
@@ -29,6 +30,8 @@ pub struct DemoOptions {
     pub seed: u64,
     /// Leave the server and emulator running afterwards.
     pub keep_running: bool,
+    /// Events and robot messages over Stream mode instead of HTTP callbacks.
+    pub stream: bool,
 }
 
 pub async fn run(options: DemoOptions) -> anyhow::Result<()> {
@@ -78,9 +81,6 @@ async fn play(
             .into(),
         ),
         ("JIFEN_LOG", "warn".into()),
-        ("JIFEN_DINGTALK_CALLBACK_TOKEN", token.clone()),
-        ("JIFEN_DINGTALK_AES_KEY", aes_key.clone()),
-        ("JIFEN_DINGTALK_RECEIVE_ID", CORP_ID.into()),
         ("JIFEN_DINGTALK_APP_KEY", APP_KEY.into()),
         ("JIFEN_DINGTALK_APP_SECRET", APP_SECRET.into()),
         ("JIFEN_DINGTALK_AGENT_ID", AGENT_ID.to_string()),
@@ -101,23 +101,38 @@ async fn play(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
+    // HTTP callbacks need the callback keys; Stream mode needs none of them.
+    let ingress: Vec<(String, String)> = match options.stream {
+        true => vec![("JIFEN_INGRESS_MODE".into(), "stream".into())],
+        false => vec![
+            ("JIFEN_DINGTALK_CALLBACK_TOKEN".into(), token.clone()),
+            ("JIFEN_DINGTALK_AES_KEY".into(), aes_key.clone()),
+            ("JIFEN_DINGTALK_RECEIVE_ID".into(), CORP_ID.into()),
+        ],
+    };
+    let env: Vec<(String, String)> = env.into_iter().chain(ingress).collect();
     let config = Config::load(None, &env)?;
     let running = app::start(&config).await?;
-    let callback_url = format!("http://{}/dingtalk/callback", running.addr);
-    let crypto = CallbackCrypto::new(SecretString::from(token), &aes_key, CORP_ID)?;
-    emu.emulator.set_callback(callback_url.clone(), crypto);
-    emu.emulator
-        .set_robot_url(format!("http://{}/dingtalk/robot", running.addr));
+    let ingress = if options.stream {
+        format!(
+            "events over Stream: {}/connect",
+            emu.base_url().replacen("http", "ws", 1)
+        )
+    } else {
+        let callback_url = format!("http://{}/dingtalk/callback", running.addr);
+        let crypto = CallbackCrypto::new(SecretString::from(token), &aes_key, CORP_ID)?;
+        emu.emulator.set_callback(callback_url.clone(), crypto);
+        emu.emulator
+            .set_robot_url(format!("http://{}/dingtalk/robot", running.addr));
+        format!("callbacks: {callback_url}")
+    };
     let store = running.store.clone();
     let org = &emu.emulator.org;
     say!(
         "积分 jifen demo: a month of a made-up company, played through DingTalk's wire formats\n"
     )?;
     say!("  DingTalk emulator  {}", emu.base_url())?;
-    say!(
-        "  jifen server       http://{}  (callbacks: {callback_url})",
-        running.addr
-    )?;
+    say!("  jifen server       http://{}  ({ingress})", running.addr)?;
     say!("  database           {}", database.display())?;
     say!(
         "  rules              {} from {}\n",
@@ -125,6 +140,12 @@ async fn play(
         config.rules_path().display()
     )?;
 
+    if options.stream {
+        wait_until(Duration::from_secs(30), "a Stream connection", || async {
+            Ok(emu.emulator.streams("EVENT", "*"))
+        })
+        .await?;
+    }
     wait_until(Duration::from_secs(30), "the address book sync", || async {
         Ok(store.employee(&org.users[0].userid).await?.is_some())
     })
@@ -250,7 +271,7 @@ async fn play(
     }
     let failed = store.inbox(Some("failed"), 10).await?;
     say!(
-        "\nEvery account equals the sum of its entries; {} callbacks failed. Done in {:.1} s.",
+        "\nEvery account equals the sum of its entries; {} events failed to arrive. Done in {:.1} s.",
         failed.len(),
         started.elapsed().as_secs_f64()
     )?;
@@ -433,7 +454,7 @@ fn print_week(
 ) -> std::io::Result<()> {
     let total: i64 = fresh.iter().map(|e| e.points).sum();
     say!(
-        "Week to {end}: {check_ins} check-ins and {approvals} approvals arrived as callbacks → {} entries, {total:+} 积分",
+        "Week to {end}: {check_ins} check-ins and {approvals} approvals arrived → {} entries, {total:+} 积分",
         fresh.len()
     )?;
     let mut by_rule: BTreeMap<&str, (usize, i64)> = BTreeMap::new();

@@ -51,6 +51,10 @@ pub enum Command {
         /// Keep the server (127.0.0.1:8080) and the emulator (127.0.0.1:9090) running after
         #[arg(long)]
         keep_running: bool,
+        /// Events and robot messages over Stream mode (a WebSocket jifen opens) instead of
+        /// HTTP callbacks
+        #[arg(long)]
+        stream: bool,
     },
     /// Run the server (HTTP API and health check) on the configured database
     Serve,
@@ -327,11 +331,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             month,
             seed,
             keep_running,
+            stream,
         } => {
             crate::demo::run(crate::demo::DemoOptions {
                 month,
                 seed,
                 keep_running,
+                stream,
             })
             .await?;
             Ok(ExitCode::SUCCESS)

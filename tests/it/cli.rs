@@ -394,8 +394,24 @@ fn migrate_creates_the_schema_on_postgres() {
 
 #[test]
 fn the_demo_plays_a_month_end_to_end_in_under_a_minute_and_leaves_nothing_behind() {
+    demo_plays_a_month(&[]);
+}
+
+#[test]
+fn the_demo_plays_the_same_month_over_stream_mode() {
+    let stdout = demo_plays_a_month(&["--stream"]);
+    assert!(stdout.contains("(events over Stream: ws://"), "{stdout}");
+    assert!(!stdout.contains("callbacks: http"), "{stdout}");
+}
+
+/// Runs the demo of October 2026 with `extra` arguments; its output.
+fn demo_plays_a_month(extra: &[&str]) -> String {
     let started = std::time::Instant::now();
-    let out = jifen(&["demo", "--month", "2026-10"], &[]);
+    let args: Vec<&str> = ["demo", "--month", "2026-10"]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    let out = jifen(&args, &[]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
@@ -406,7 +422,7 @@ fn the_demo_plays_a_month_end_to_end_in_under_a_minute_and_leaves_nothing_behind
         "奖扣申请「",
         "Work notifications employees received (through the emulator)",
         "Leaderboard, all time:",
-        "Every account equals the sum of its entries; 0 callbacks failed.",
+        "Every account equals the sum of its entries; 0 events failed to arrive.",
     ] {
         assert!(
             stdout.contains(expected),
@@ -420,6 +436,7 @@ fn the_demo_plays_a_month_end_to_end_in_under_a_minute_and_leaves_nothing_behind
     let bad = jifen(&["demo", "--month", "October"], &[]);
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("is not a month like 2026-10"));
+    stdout
 }
 
 /// The demo prints where its database is; its folder is named after the process.

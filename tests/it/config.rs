@@ -197,6 +197,16 @@ fn mistakes_name_the_key_and_the_problem() {
             env(&[("JIFEN_OUTBOX_RETRY_SCHEDULE", "10s, soon")]),
             vec!["outbox.retry_schedule", "soon"],
         ),
+        (
+            "[ingress]\nmode = \"websocket\"\n",
+            vec![],
+            vec!["ingress.mode", "websocket", "stream"],
+        ),
+        (
+            "",
+            env(&[("JIFEN_INGRESS_MODE", "stream")]),
+            vec!["ingress.mode", "JIFEN_DINGTALK_APP_KEY"],
+        ),
     ];
     for (text, env, words) in cases {
         let (_dir, path) = write(text);
