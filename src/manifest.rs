@@ -141,16 +141,18 @@ pub fn checklist(app: &AppManifest, forms: &FormsManifest) -> String {
             p.calls.join(", ")
         ));
     }
+    line("\nEvent subscription (事件订阅), one of:".into());
+    line("  Stream mode (推送方式 → Stream 模式推送): ingress.mode = \"stream\" (JIFEN_INGRESS_MODE); jifen opens the connection, no public address or callback keys".into());
     line(format!(
-        "\nEvent subscription (事件订阅, HTTP): https://<your jifen host>{}",
+        "  HTTP (推送方式 → HTTP 推送): https://<your jifen host>{}",
         app.events.callback_path
     ));
-    line("  [ ] token → JIFEN_DINGTALK_CALLBACK_TOKEN, aes_key → JIFEN_DINGTALK_AES_KEY, corpId → JIFEN_DINGTALK_RECEIVE_ID".into());
+    line("  [ ] token → JIFEN_DINGTALK_CALLBACK_TOKEN, aes_key → JIFEN_DINGTALK_AES_KEY, corpId → JIFEN_DINGTALK_RECEIVE_ID (HTTP only)".into());
     for s in &app.events.subscribe {
         line(format!("  [ ] {} — {}", s.event, s.why));
     }
     line(format!(
-        "\nRobot (机器人): message URL https://<your jifen host>{} — {}",
+        "\nRobot (机器人): message receiving (消息接收模式) Stream mode, or HTTP with the URL https://<your jifen host>{} — {}",
         app.robot.message_path, app.robot.why
     ));
     line("  [ ] robotCode → JIFEN_DINGTALK_ROBOT_CODE".into());
@@ -219,9 +221,11 @@ pub fn check(
         "JIFEN_DINGTALK_ROBOT_CODE (dingtalk.robot_code), needed for robot messages",
         &mut problems,
     );
+    // Stream mode needs no callback keys: the connection is jifen's own.
     missing(
-        d.callback_token.is_some() && d.aes_key.is_some() && d.receive_id.is_some(),
-        "the callback keys (JIFEN_DINGTALK_CALLBACK_TOKEN, JIFEN_DINGTALK_AES_KEY, JIFEN_DINGTALK_RECEIVE_ID)",
+        !config.ingress.mode.http()
+            || d.callback_token.is_some() && d.aes_key.is_some() && d.receive_id.is_some(),
+        "the callback keys (JIFEN_DINGTALK_CALLBACK_TOKEN, JIFEN_DINGTALK_AES_KEY, JIFEN_DINGTALK_RECEIVE_ID), or ingress.mode = \"stream\"",
         &mut problems,
     );
     let subscribed = |event: &str| app.events.subscribe.iter().any(|s| s.event == event);
