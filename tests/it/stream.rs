@@ -25,6 +25,7 @@ const ADMIN: &str = "stream-admin";
 
 on_both_databases!(
     stream_mode_turns_events_into_points_once_across_disconnects_drops_and_redeliveries,
+    a_killed_jifen_under_stream_load_loses_no_acknowledged_frame,
 );
 
 on_both_backends!(
@@ -199,6 +200,110 @@ async fn stream_mode_turns_events_into_points_once_across_disconnects_drops_and_
         !log.contains(APP_SECRET),
         "the secret never reaches the log"
     );
+    emu.stop().await;
+}
+
+/// `jifen serve` in Stream mode on `database_url`, once its connection is open.
+async fn serve_stream(database_url: &str, emu: &RunningEmulator) -> Server {
+    let base = emu.base_url();
+    let server = support::spawn_server(&[
+        ("JIFEN_DATABASE_URL", database_url),
+        ("JIFEN_INGRESS_MODE", "stream"),
+        ("JIFEN_DINGTALK_APP_KEY", APP_KEY),
+        ("JIFEN_DINGTALK_APP_SECRET", APP_SECRET),
+        ("JIFEN_DINGTALK_API_BASE", &base),
+        ("JIFEN_DINGTALK_OAPI_BASE", &base),
+    ]);
+    wait_until(
+        "a Stream connection",
+        || server.log(),
+        async || emu.emulator.streams("EVENT", "*"),
+    )
+    .await;
+    server
+}
+
+fn approval_event(n: usize) -> String {
+    jifen::dingtalk::simulate::approval_message(
+        CORP_ID,
+        &format!("PI-STREAM-{n}"),
+        "PROC-JIFEN-POINTS",
+        WANG_FANG,
+        "积分申请",
+        "agree",
+        jiff::Timestamp::now().as_millisecond(),
+    )
+}
+
+async fn stored_keys(database_url: &str) -> Vec<String> {
+    let store = jifen::store::connect(&jifen::store::DatabaseSettings {
+        url: database_url.into(),
+        max_connections: 2,
+    })
+    .await
+    .unwrap();
+    let rows = store.inbox(None, 1_000_000).await.unwrap();
+    store.close().await;
+    rows.into_iter().map(|r| r.dedup_key).collect()
+}
+
+async fn a_killed_jifen_under_stream_load_loses_no_acknowledged_frame(
+    database_url: &str,
+    _backend: &str,
+) {
+    let emu = start_emulator().await;
+    quick_gateway(&emu);
+    let server = serve_stream(database_url, &emu).await;
+    let acked: Arc<std::sync::Mutex<Vec<usize>>> = Arc::default();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut pushers = Vec::new();
+    for _ in 0..16 {
+        let (emu, acked, next) = (emu.emulator.clone(), acked.clone(), next.clone());
+        pushers.push(tokio::spawn(async move {
+            loop {
+                let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match emu
+                    .stream_event("bpms_instance_change", &approval_event(n))
+                    .await
+                {
+                    true => acked.lock().unwrap().push(n),
+                    false => break, // jifen is gone
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    while acked.lock().unwrap().len() < 300 && started.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.kill();
+    for p in pushers {
+        p.await.unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() >= 300,
+        "only {} frames acknowledged",
+        acked.len()
+    );
+    let keys = stored_keys(database_url).await;
+    let unique: std::collections::HashSet<&String> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "no event is stored twice");
+    for n in &acked {
+        let key = format!("bpms_instance:PI-STREAM-{n}:finish:agree");
+        assert!(unique.contains(&key), "acknowledged frame {n} was lost");
+    }
+    // Started again, it takes DingTalk's redeliveries and stores nothing twice.
+    let server = serve_stream(database_url, &emu).await;
+    for n in acked.iter().take(50) {
+        assert!(
+            emu.emulator
+                .stream_event("bpms_instance_change", &approval_event(*n))
+                .await
+        );
+    }
+    server.stop();
+    assert_eq!(stored_keys(database_url).await.len(), keys.len());
     emu.stop().await;
 }
 
