@@ -7,6 +7,9 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use jifen::dingtalk::crypto::CallbackCrypto;
 use secrecy::SecretString;
@@ -172,4 +175,100 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 pub fn percentile_ms(sorted_micros: &[u32], p: f64) -> f64 {
     let i = ((sorted_micros.len() as f64 * p) as usize).min(sorted_micros.len().saturating_sub(1));
     sorted_micros.get(i).copied().unwrap_or(0) as f64 / 1000.0
+}
+
+/// Distinct approval callbacks (each a new inbox row), serialised ahead of time.
+pub fn prepare(count: usize, run: usize, host: &str) -> Vec<Vec<u8>> {
+    let crypto = crypto();
+    let now = jiff::Timestamp::now().as_millisecond();
+    (0..count)
+        .map(|i| {
+            let message = jifen::dingtalk::simulate::approval_message(
+                CORP_ID,
+                &format!("PI-BENCH-{run}-{i}"),
+                "PROC-JIFEN-POINTS",
+                "liuyang",
+                "积分申请",
+                "agree",
+                now,
+            );
+            signed_callback(&crypto, host, &message, &format!("n{i}"))
+        })
+        .collect()
+}
+
+pub struct RunResult {
+    pub requests: usize,
+    pub errors: usize,
+    pub seconds: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Posts `prepared` callbacks over `connections` keep-alive connections for `seconds`.
+pub async fn drive(
+    addr: &str,
+    prepared: Arc<Vec<Vec<u8>>>,
+    connections: usize,
+    seconds: u64,
+) -> RunResult {
+    let next = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..connections {
+        let (prepared, next, errors, addr) = (
+            prepared.clone(),
+            next.clone(),
+            errors.clone(),
+            addr.to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt;
+            let mut stream = tokio::net::TcpStream::connect(&addr)
+                .await
+                .expect("connect");
+            stream.set_nodelay(true).ok();
+            let mut buf = Vec::with_capacity(4096);
+            let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
+            while Instant::now() < deadline {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = prepared.get(i) else { break };
+                let sent = Instant::now();
+                let answered = match stream.write_all(p).await {
+                    Ok(()) => read_response(&mut stream, &mut buf).await,
+                    Err(e) => Err(e),
+                };
+                match answered {
+                    Ok(ok) => {
+                        latencies.push(sent.elapsed().as_micros() as u32);
+                        if !ok {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut all: Vec<u32> = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    RunResult {
+        requests: all.len(),
+        errors: errors.load(Ordering::Relaxed),
+        seconds,
+        p50_ms: percentile_ms(&all, 0.50),
+        p99_ms: percentile_ms(&all, 0.99),
+        max_ms: all.last().copied().unwrap_or(0) as f64 / 1000.0,
+    }
 }
