@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{RunResult, drive, median, number, percentile_ms, prepare};
+use common::{RunResult, drive, median, number, prepare};
 use jifen::emulator::org::{APP_KEY, APP_SECRET, CORP_ID};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
 
@@ -104,20 +104,7 @@ async fn drive_stream(
             latencies
         }));
     }
-    let mut all: Vec<u32> = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    RunResult {
-        requests: all.len(),
-        errors: errors.load(Ordering::Relaxed),
-        seconds,
-        p50_ms: percentile_ms(&all, 0.50),
-        p99_ms: percentile_ms(&all, 0.99),
-        max_ms: all.last().copied().unwrap_or(0) as f64 / 1000.0,
-    }
+    RunResult::of(tasks, &errors, started).await
 }
 
 fn report(path: &str, r: &RunResult, unit: &str) {

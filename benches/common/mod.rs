@@ -257,18 +257,30 @@ pub async fn drive(
             latencies
         }));
     }
-    let mut all: Vec<u32> = Vec::new();
-    for t in tasks {
-        all.extend(t.await.unwrap());
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    all.sort_unstable();
-    RunResult {
-        requests: all.len(),
-        errors: errors.load(Ordering::Relaxed),
-        seconds,
-        p50_ms: percentile_ms(&all, 0.50),
-        p99_ms: percentile_ms(&all, 0.99),
-        max_ms: all.last().copied().unwrap_or(0) as f64 / 1000.0,
+    RunResult::of(tasks, &errors, started).await
+}
+
+impl RunResult {
+    /// The figures of a run whose `tasks` each return their answered requests' latencies
+    /// in microseconds.
+    pub async fn of(
+        tasks: Vec<tokio::task::JoinHandle<Vec<u32>>>,
+        errors: &AtomicUsize,
+        started: Instant,
+    ) -> RunResult {
+        let mut all: Vec<u32> = Vec::new();
+        for t in tasks {
+            all.extend(t.await.unwrap());
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        all.sort_unstable();
+        RunResult {
+            requests: all.len(),
+            errors: errors.load(Ordering::Relaxed),
+            seconds,
+            p50_ms: percentile_ms(&all, 0.50),
+            p99_ms: percentile_ms(&all, 0.99),
+            max_ms: all.last().copied().unwrap_or(0) as f64 / 1000.0,
+        }
     }
 }

@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use jifen::dingtalk::crypto::CallbackCrypto;
 use jifen::dingtalk::simulate::{approval_message, send_callback};
-use jifen::store::{self, DatabaseSettings};
 use secrecy::SecretString;
 
 const TOKEN: &str = "crash-token";
@@ -37,18 +36,6 @@ fn message(n: usize) -> String {
         "agree",
         jiff::Timestamp::now().as_millisecond(),
     )
-}
-
-async fn stored_keys(database_url: &str) -> Vec<String> {
-    let store = store::connect(&DatabaseSettings {
-        url: database_url.into(),
-        max_connections: 2,
-    })
-    .await
-    .unwrap();
-    let rows = store.inbox(None, 1_000_000).await.unwrap();
-    store.close().await;
-    rows.into_iter().map(|r| r.dedup_key).collect()
 }
 
 async fn acknowledged_events_survive_sigkill(database_url: &str) {
@@ -98,7 +85,7 @@ async fn acknowledged_events_survive_sigkill(database_url: &str) {
         acked.len()
     );
 
-    let keys = stored_keys(database_url).await;
+    let keys = support::inbox_keys(database_url).await;
     let unique: HashSet<&String> = keys.iter().collect();
     assert_eq!(unique.len(), keys.len(), "no event is stored twice");
     for n in &acked {
@@ -119,7 +106,7 @@ async fn acknowledged_events_survive_sigkill(database_url: &str) {
             .await
             .unwrap();
     }
-    let after = stored_keys(database_url).await;
+    let after = support::inbox_keys(database_url).await;
     server.stop();
     assert_eq!(
         after.len(),

@@ -235,18 +235,6 @@ fn approval_event(n: usize) -> String {
     )
 }
 
-async fn stored_keys(database_url: &str) -> Vec<String> {
-    let store = jifen::store::connect(&jifen::store::DatabaseSettings {
-        url: database_url.into(),
-        max_connections: 2,
-    })
-    .await
-    .unwrap();
-    let rows = store.inbox(None, 1_000_000).await.unwrap();
-    store.close().await;
-    rows.into_iter().map(|r| r.dedup_key).collect()
-}
-
 async fn a_killed_jifen_under_stream_load_loses_no_acknowledged_frame(
     database_url: &str,
     _backend: &str,
@@ -286,7 +274,7 @@ async fn a_killed_jifen_under_stream_load_loses_no_acknowledged_frame(
         "only {} frames acknowledged",
         acked.len()
     );
-    let keys = stored_keys(database_url).await;
+    let keys = support::inbox_keys(database_url).await;
     let unique: std::collections::HashSet<&String> = keys.iter().collect();
     assert_eq!(unique.len(), keys.len(), "no event is stored twice");
     for n in &acked {
@@ -303,7 +291,7 @@ async fn a_killed_jifen_under_stream_load_loses_no_acknowledged_frame(
         );
     }
     server.stop();
-    assert_eq!(stored_keys(database_url).await.len(), keys.len());
+    assert_eq!(support::inbox_keys(database_url).await.len(), keys.len());
     emu.stop().await;
 }
 

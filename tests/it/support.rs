@@ -429,3 +429,16 @@ pub fn emulator_openapi(
     settings.agent_id = Some(AGENT_ID);
     settings
 }
+
+/// The de-duplication keys of every inbox row in the database at `database_url`.
+pub async fn inbox_keys(database_url: &str) -> Vec<String> {
+    let store = jifen::store::connect(&jifen::store::DatabaseSettings {
+        url: database_url.into(),
+        max_connections: 2,
+    })
+    .await
+    .unwrap();
+    let rows = store.inbox(None, 1_000_000).await.unwrap();
+    store.close().await;
+    rows.into_iter().map(|r| r.dedup_key).collect()
+}

@@ -476,6 +476,16 @@ struct PageQuery {
     department: Option<String>,
 }
 
+impl PageQuery {
+    /// The board's window the query names, or `default`.
+    fn window(&self, default: Window) -> Result<Window, ApiError> {
+        match self.window.as_deref().filter(|w| !w.is_empty()) {
+            Some(w) => w.parse().map_err(ApiError::from),
+            None => Ok(default),
+        }
+    }
+}
+
 /// Which page.
 #[derive(Debug, Clone, Copy)]
 enum Page {
@@ -637,13 +647,7 @@ async fn rank(
     console: Console,
     now: Timestamp,
 ) -> Result<String, PageError> {
-    let window: Window = query
-        .window
-        .as_deref()
-        .filter(|w| !w.is_empty())
-        .unwrap_or("week")
-        .parse()
-        .map_err(ApiError::from)?;
+    let window = query.window(Window::Week)?;
     let scope = match query.scope.as_deref().unwrap_or("company") {
         "" | "company" => "company",
         "department" => "department",
@@ -820,13 +824,7 @@ async fn analytics_html(
     if !(company || roles.is_manager()) {
         return Err(PageError::NotYours(t.analysts_only));
     }
-    let window: Window = query
-        .window
-        .as_deref()
-        .filter(|w| !w.is_empty())
-        .unwrap_or("month")
-        .parse()
-        .map_err(ApiError::from)?;
+    let window = query.window(Window::Month)?;
     let department = match query.department.as_deref().filter(|d| !d.is_empty()) {
         Some(d) => Some(d),
         None if company => None,
