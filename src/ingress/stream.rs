@@ -23,7 +23,7 @@ use crate::dingtalk::stream::{
     EventStatus, Inbound, ROBOT_TOPIC, Subscription, ack, callback_ack, event_ack, event_plaintext,
     parse_frame,
 };
-use crate::runtime::CancellationToken;
+use crate::runtime::{CancellationToken, metrics};
 use crate::store::NewInboxRow;
 
 /// How the client keeps its connection.
@@ -275,9 +275,13 @@ impl StreamClient {
                     tokio::spawn(async move {
                         let rows = event_rows(&event_type, &event_id, &message_id, &data);
                         let status = match inbox.store(rows).await {
-                            Ok(()) => EventStatus::Success,
+                            Ok(()) => {
+                                metrics::arrived("stream", "stored", "");
+                                EventStatus::Success
+                            }
                             Err(e) => {
                                 tracing::warn!(error = %e, event_type, "Stream event not stored; DingTalk will push it again");
+                                metrics::arrived("stream", "later", "unavailable");
                                 EventStatus::Later
                             }
                         };
@@ -289,6 +293,7 @@ impl StreamClient {
                 }
                 Err(_) => {
                     tracing::debug!("Stream frames in flight at the limit; answering LATER");
+                    metrics::arrived("stream", "later", "busy");
                     send(event_ack(&message_id, EventStatus::Later)).await;
                 }
             },
@@ -315,7 +320,10 @@ impl StreamClient {
                             Ok(mut row) => {
                                 row.source = "stream".into();
                                 match inbox.store(vec![row]).await {
-                                    Ok(()) => 200,
+                                    Ok(()) => {
+                                        metrics::arrived("stream", "stored", "");
+                                        200
+                                    }
                                     Err(e) => {
                                         tracing::warn!(error = %e, "robot message not stored");
                                         500

@@ -92,6 +92,43 @@ pub trait InboxStore: Send + Sync {
     async fn release_inbox(&self, owner: &str, now: Timestamp) -> Result<u64, StoreError>;
     /// Requeues failed rows (one, or all when `id` is `None`); returns how many.
     async fn retry_inbox(&self, id: Option<i64>, now: Timestamp) -> Result<u64, StoreError>;
+    /// Rows per status, and when the oldest row still to process arrived.
+    async fn inbox_summary(&self) -> Result<QueueSummary, StoreError>;
+}
+
+/// How a queue stands: rows per status, and the oldest one waiting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSummary {
+    pub counts: Vec<(String, i64)>,
+    pub oldest_waiting: Option<Timestamp>,
+}
+
+/// The summary of `table` from its status counts and the oldest `at` of the `waiting` rows.
+pub(super) async fn queue_summary<B: SqlBackend>(
+    backend: &B,
+    table: &str,
+    at: &str,
+    waiting: &str,
+) -> Result<QueueSummary, StoreError> {
+    let mut c = backend.reader().acquire().await?;
+    let counts: Vec<(String, i64)> = B::Db::fetch_all(
+        &mut c,
+        sql(&format!(
+            "SELECT status, COUNT(*) FROM {table} GROUP BY status ORDER BY status"
+        )),
+    )
+    .await?;
+    let oldest: Option<(Option<i64>,)> = B::Db::fetch_optional(
+        &mut c,
+        sql(&format!(
+            "SELECT MIN({at}) FROM {table} WHERE status IN ({waiting})"
+        )),
+    )
+    .await?;
+    Ok(QueueSummary {
+        counts,
+        oldest_waiting: oldest.and_then(|(ms,)| ms).and_then(millis),
+    })
 }
 
 /// Completing an inbox row, in the transaction of what it caused.
@@ -158,6 +195,11 @@ fn rows(rows: Vec<InboxDbRow>) -> Result<Vec<InboxRow>, StoreError> {
 
 #[async_trait]
 impl<B: SqlBackend> InboxStore for B {
+    #[instrument(level = "debug", skip(self))]
+    async fn inbox_summary(&self) -> Result<QueueSummary, StoreError> {
+        queue_summary(self, "inbox", "received_at", "'pending', 'processing'").await
+    }
+
     #[instrument(level = "debug", skip_all, fields(rows = rows.len()))]
     async fn insert_inbox(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError> {
         self.insert_inbox_rows(rows).await

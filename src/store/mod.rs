@@ -24,7 +24,7 @@ use serde::Serialize;
 
 pub use audit::{AuditRecord, AuditStore, AuditTx, NewAudit};
 use dialect::{Dialect, SqlBackend, SqlTx};
-pub use inbox::{InboxRow, InboxStore, InboxTx, NewInboxRow, Setback};
+pub use inbox::{InboxRow, InboxStore, InboxTx, NewInboxRow, QueueSummary, Setback};
 pub use jobs::{JobRun, JobStore};
 pub use ledger::{LedgerStore, LedgerTick, Mismatch, RangeSum, RangeSums, RuleTotal};
 pub use ledger_tx::LedgerTx;

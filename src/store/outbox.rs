@@ -131,6 +131,8 @@ pub trait OutboxStore: Send + Sync {
     async fn outbox_attempts(&self, id: i64) -> Result<Vec<OutboxAttempt>, StoreError>;
     /// Requeues dead pushes (one, or all when `id` is `None`); returns how many.
     async fn retry_outbox(&self, id: Option<i64>, now: Timestamp) -> Result<u64, StoreError>;
+    /// Pushes per status, and when the oldest one not yet sent was queued.
+    async fn outbox_summary(&self) -> Result<super::QueueSummary, StoreError>;
 }
 
 /// Queueing a push, in the transaction of the change that causes it.
@@ -345,6 +347,11 @@ impl<B: SqlBackend> OutboxStore for B {
              ORDER BY id DESC LIMIT $2"
         );
         rows(B::Db::fetch_all(&mut c, sql(&text).arg(status).arg(limit)).await?)
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn outbox_summary(&self) -> Result<super::QueueSummary, StoreError> {
+        super::inbox::queue_summary(self, "outbox", "created_at", "'pending', 'sending'").await
     }
 
     #[instrument(level = "debug", skip(self))]

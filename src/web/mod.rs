@@ -6,6 +6,7 @@ pub mod app;
 mod auth;
 mod error;
 mod export;
+mod metrics;
 
 use std::sync::Arc;
 
@@ -67,8 +68,15 @@ pub fn router(
             state.clone(),
             auth::require_admin,
         ));
+    let metrics = Router::new()
+        .route("/metrics", get(metrics::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_admin,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(metrics)
         .route("/export/{file}", get(export::download))
         .merge(app::routes())
         .nest("/api/v1", api)

@@ -36,6 +36,7 @@ on_both_backends!(
     the_audit_trail_is_served_newest_first_and_by_person,
     the_leaderboard_is_served_by_person_and_by_department,
     bad_leaderboard_queries_are_refused_with_the_reason,
+    metrics_show_the_queues_the_ledger_and_what_arrived,
 );
 
 /// Serves the API over `db` on a free port; returns its base URL.
@@ -560,4 +561,80 @@ async fn bad_leaderboard_queries_are_refused_with_the_reason(db: &TestDb) {
         let message = body["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains(mentions), "{query}: {message}");
     }
+}
+
+async fn metrics_show_the_queues_the_ledger_and_what_arrived(db: &TestDb) {
+    jifen::runtime::metrics::install();
+    seed_org(db.store.as_ref()).await;
+    let base = serve(db, Some(TOKEN)).await;
+    let now = Timestamp::now();
+    let rows = |n: usize, key: &str| -> Vec<jifen::store::NewInboxRow> {
+        (0..n)
+            .map(|i| jifen::store::NewInboxRow {
+                dedup_key: format!("{key}{i}"),
+                source: "http".into(),
+                event_type: "bpms_instance_change".into(),
+                payload: "{}".into(),
+                ignored: None,
+                received_at: now - jiff::SignedDuration::from_secs(90),
+            })
+            .collect()
+    };
+    db.store.insert_inbox(rows(3, "metrics:")).await.unwrap();
+    let last = manual(
+        db.store.as_ref(),
+        "hr",
+        "zhangwei",
+        5,
+        false,
+        &now.to_string(),
+    )
+    .await;
+    // A refused callback is counted with its reason.
+    post(
+        &format!("{base}/dingtalk/callback?msg_signature=x&timestamp=1&nonce=n"),
+        json!({ "encrypt": "x" }),
+    )
+    .await;
+    let (status, _) = get(&format!("{base}/metrics"), None).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the admin token guards it"
+    );
+    let response = reqwest::Client::new()
+        .get(format!("{base}/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let text = response.text().await.unwrap();
+    for shown in [
+        "# TYPE jifen_inbox_rows gauge".to_string(),
+        "jifen_inbox_rows{status=\"pending\"} 3".to_string(),
+        format!("jifen_ledger_last_entry_id {last}"),
+        "jifen_workers_down 0".to_string(),
+        "jifen_ingress_total{path=\"http\",outcome=\"refused\",reason=\"not_configured\"}"
+            .to_string(),
+    ] {
+        assert!(text.contains(&shown), "{shown} missing from:\n{text}");
+    }
+    let age: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("jifen_inbox_oldest_waiting_seconds "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((89.0..600.0).contains(&age), "{age}");
+    assert!(
+        text.contains("jifen_outbox_oldest_waiting_seconds 0"),
+        "{text}"
+    );
 }

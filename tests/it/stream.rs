@@ -372,6 +372,9 @@ impl jifen::store::InboxStore for Flaky {
     ) -> Result<u64, jifen::store::StoreError> {
         self.store.retry_inbox(id, now).await
     }
+    async fn inbox_summary(&self) -> Result<jifen::store::QueueSummary, jifen::store::StoreError> {
+        self.store.inbox_summary().await
+    }
 }
 
 async fn a_frame_that_cannot_be_stored_is_answered_later_and_stored_when_pushed_again(db: &TestDb) {

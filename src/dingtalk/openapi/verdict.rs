@@ -39,6 +39,22 @@ pub enum Failure {
     NotSent(String),
 }
 
+impl Failure {
+    /// A short label for counting failures: DingTalk's own code where it gave one.
+    pub fn code(&self) -> String {
+        match self {
+            Failure::Refused { errcode, .. } => errcode.to_string(),
+            Failure::Rejected { code, .. } => code.clone(),
+            Failure::IpBanned { .. } => "ip_banned".into(),
+            Failure::Http { status } => format!("http_{status}"),
+            Failure::Timeout => "timeout".into(),
+            Failure::Transport(_) => "transport".into(),
+            Failure::Decode(_) => "decode".into(),
+            Failure::NotSent(_) => "not_sent".into(),
+        }
+    }
+}
+
 /// What to do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
