@@ -89,7 +89,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     let rules = Arc::new(load_rules_file(&rules_path)?);
     tracing::info!(rules = rules.rules.len(), path = %rules_path.display(), "rules loaded");
     let store = open_store(config).await?;
-    crate::runtime::metrics::install();
+    crate::metrics::install();
     let addr = listener.local_addr()?;
     let token = config.server.admin_token.clone().map(Arc::new);
     if token.is_none() {

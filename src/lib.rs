@@ -1,8 +1,9 @@
 //! jifen (积分): a DingTalk-native employee points system. Events become points through
 //! configurable rules; every change is an immutable ledger entry with its explanation.
 //!
-//! Modules are layered along the data flow, lowest first: `domain`; `rules`, `dingtalk`
-//! (wire formats) and `runtime` (supervised workers, servers); `store`; `org`, `ledger`,
+//! Modules are layered along the data flow, lowest first: `domain` and `metrics` (counters);
+//! `rules`, `dingtalk` (wire formats) and `runtime` (supervised workers, servers); `store`;
+//! `org`, `ledger`,
 //! `leaderboard`, `ingress`; `outbox`, `export`, `honor`; `bot`, `period`; `processor`;
 //! `config`; `jobs`, `web`, `manifest`; `app`, `emulator`; `demo`; `cli`. A module imports
 //! only from layers below it (`tests/it/layers.rs` checks), so there are no import cycles.
@@ -26,6 +27,7 @@ pub mod jobs;
 pub mod leaderboard;
 pub mod ledger;
 pub mod manifest;
+pub mod metrics;
 pub mod org;
 pub mod outbox;
 pub mod period;

@@ -68,7 +68,7 @@ impl IntoResponse for CallbackError {
         };
         // Says what was wrong; never the plaintext, the keys or the token.
         tracing::warn!(status = status.as_u16(), reason = %self, "callback refused");
-        crate::runtime::metrics::arrived("http", "refused", code(&self));
+        crate::metrics::arrived("http", "refused", code(&self));
         (
             status,
             Json(json!({ "error": { "code": code(&self), "message": self.to_string() } })),
@@ -156,7 +156,7 @@ pub async fn receive(
             .collect();
         state.inbox.store(rows).await?;
         tracing::debug!(events = count, "callback stored");
-        crate::runtime::metrics::arrived("http", "stored", "");
+        crate::metrics::arrived("http", "stored", "");
     }
     let reply = crypto.reply("success", &now.as_millisecond().to_string(), nonce);
     Ok(Json(reply).into_response())

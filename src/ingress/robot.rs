@@ -68,7 +68,7 @@ impl IntoResponse for RobotError {
         };
         // Says what was wrong; never the secret or what was typed.
         tracing::warn!(status = status.as_u16(), reason = %self, "robot message refused");
-        crate::runtime::metrics::arrived("robot", "refused", code);
+        crate::metrics::arrived("robot", "refused", code);
         (
             status,
             Json(json!({ "error": { "code": code, "message": self.to_string() } })),
@@ -101,7 +101,7 @@ pub async fn receive(
         now,
     )?;
     state.inbox.store(vec![row]).await?;
-    crate::runtime::metrics::arrived("robot", "stored", "");
+    crate::metrics::arrived("robot", "stored", "");
     // An empty 200: the answer goes through the outbox, not in this response.
     Ok(StatusCode::OK.into_response())
 }

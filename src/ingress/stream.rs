@@ -23,7 +23,8 @@ use crate::dingtalk::stream::{
     EventStatus, Inbound, ROBOT_TOPIC, Subscription, ack, callback_ack, event_ack, event_plaintext,
     parse_frame,
 };
-use crate::runtime::{CancellationToken, metrics};
+use crate::metrics;
+use crate::runtime::CancellationToken;
 use crate::store::NewInboxRow;
 
 /// How the client keeps its connection.

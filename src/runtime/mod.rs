@@ -2,7 +2,6 @@
 //! that dies and stops them all on one signal, and HTTP servers on a listener passed in
 //! (jifen and the emulator alike), so tests serve on port 0.
 
-pub mod metrics;
 mod serve;
 mod supervisor;
 

@@ -20,7 +20,7 @@ const JOB_RUNS: i64 = 200;
 
 pub async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let now = Timestamp::now();
-    let mut out = crate::runtime::metrics::render();
+    let mut out = crate::metrics::render();
     let store = state.store.as_ref();
     queue(
         &mut out,

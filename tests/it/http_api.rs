@@ -564,7 +564,7 @@ async fn bad_leaderboard_queries_are_refused_with_the_reason(db: &TestDb) {
 }
 
 async fn metrics_show_the_queues_the_ledger_and_what_arrived(db: &TestDb) {
-    jifen::runtime::metrics::install();
+    jifen::metrics::install();
     seed_org(db.store.as_ref()).await;
     let base = serve(db, Some(TOKEN)).await;
     let now = Timestamp::now();

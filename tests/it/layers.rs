@@ -7,8 +7,9 @@ use std::path::Path;
 
 /// Lowest first. Modules in one layer do not import each other.
 const LAYERS: &[&[&str]] = &[
-    // The vocabulary: people, entries, the calendar, schedules.
-    &["domain"],
+    // The vocabulary: people, entries, the calendar, schedules; and the counters every
+    // layer may add to.
+    &["domain", "metrics"],
     // Pure rules, DingTalk's wire formats and OpenAPI client, and how workers and servers
     // run.
     &["rules", "dingtalk", "runtime"],

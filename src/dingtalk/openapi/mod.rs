@@ -236,7 +236,7 @@ impl OpenApiClient {
             let verdict = self.send(call, token.as_ref()).await;
             let (wait, failure) = match verdict {
                 Verdict::Ok(value) => {
-                    crate::runtime::metrics::dingtalk_call(api, "ok".into());
+                    crate::metrics::dingtalk_call(api, "ok".into());
                     return Ok(value);
                 }
                 // An expired token costs no attempt, but only one fresh token per call: a
@@ -257,7 +257,7 @@ impl OpenApiClient {
                     failure,
                 ),
                 Verdict::RefreshToken(failure) | Verdict::GiveUp(failure) => {
-                    crate::runtime::metrics::dingtalk_call(api, failure.code());
+                    crate::metrics::dingtalk_call(api, failure.code());
                     return Err(ApiError {
                         api,
                         attempts: attempt,
@@ -266,7 +266,7 @@ impl OpenApiClient {
                 }
             };
             if attempt >= self.settings.max_attempts {
-                crate::runtime::metrics::dingtalk_call(api, failure.code());
+                crate::metrics::dingtalk_call(api, failure.code());
                 return Err(ApiError {
                     api,
                     attempts: attempt,
