@@ -28,6 +28,66 @@ on_both_databases!(
     a_killed_jifen_under_stream_load_loses_no_acknowledged_frame,
 );
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_each_hold_a_connection_and_each_event_posts_once() {
+    if support::skip_postgres() {
+        return;
+    }
+    let db = support::FreshPgDatabase::create("jifen_stream_replicas").await;
+    let emu = start_emulator().await;
+    quick_gateway(&emu);
+    let base = emu.base_url();
+    let replica = |name: &str| {
+        support::spawn_server(&[
+            ("JIFEN_DATABASE_URL", db.url.as_str()),
+            ("JIFEN_ADMIN_TOKEN", ADMIN),
+            ("JIFEN_INSTANCE_ID", name),
+            ("JIFEN_INGRESS_MODE", "stream"),
+            ("JIFEN_DINGTALK_APP_KEY", APP_KEY),
+            ("JIFEN_DINGTALK_APP_SECRET", APP_SECRET),
+            ("JIFEN_DINGTALK_API_BASE", &base),
+            ("JIFEN_DINGTALK_OAPI_BASE", &base),
+        ])
+    };
+    let (one, two) = (replica("replica-1"), replica("replica-2"));
+    let log = || format!("{}\n---\n{}", one.log(), two.log());
+    let account = format!("http://{}/api/v1/employees/{ZHANG_WEI}/account", one.addr);
+    wait_until("both connections and the address book", log, async || {
+        let synced = reqwest::Client::new()
+            .get(&account)
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        synced && emu.emulator.stream_connections().0 == 2
+    })
+    .await;
+    // DingTalk spreads the pushes over the connections; each event posts once all the same.
+    let mut expected = 0;
+    for points in 1..=12 {
+        let instance = approval(&emu, &points.to_string());
+        assert!(emu.emulator.push_approval(&instance).await, "{}", log());
+        expected += points;
+    }
+    wait_until("twelve entries", log, async || {
+        entries(&one, ZHANG_WEI).await.len() == 12
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let posted = entries(&two, ZHANG_WEI).await;
+    assert_eq!(
+        posted.len(),
+        12,
+        "each event once, whichever replica took it"
+    );
+    let total: i64 = posted.iter().map(|e| e["points"].as_i64().unwrap()).sum();
+    assert_eq!(total, expected);
+    one.stop();
+    two.stop();
+    emu.stop().await;
+    db.drop().await;
+}
+
 on_both_backends!(
     a_frame_that_cannot_be_stored_is_answered_later_and_stored_when_pushed_again,
     a_silent_socket_and_refused_tickets_are_outlasted,
