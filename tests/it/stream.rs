@@ -36,30 +36,13 @@ async fn two_replicas_each_hold_a_connection_and_each_event_posts_once() {
     let db = support::FreshPgDatabase::create("jifen_stream_replicas").await;
     let emu = start_emulator().await;
     quick_gateway(&emu);
-    let base = emu.base_url();
-    let replica = |name: &str| {
-        support::spawn_server(&[
-            ("JIFEN_DATABASE_URL", db.url.as_str()),
-            ("JIFEN_ADMIN_TOKEN", ADMIN),
-            ("JIFEN_INSTANCE_ID", name),
-            ("JIFEN_INGRESS_MODE", "stream"),
-            ("JIFEN_DINGTALK_APP_KEY", APP_KEY),
-            ("JIFEN_DINGTALK_APP_SECRET", APP_SECRET),
-            ("JIFEN_DINGTALK_API_BASE", &base),
-            ("JIFEN_DINGTALK_OAPI_BASE", &base),
-        ])
-    };
-    let (one, two) = (replica("replica-1"), replica("replica-2"));
+    let (one, two) = (
+        spawn_stream(&db.url, &emu, "replica-1"),
+        spawn_stream(&db.url, &emu, "replica-2"),
+    );
     let log = || format!("{}\n---\n{}", one.log(), two.log());
-    let account = format!("http://{}/api/v1/employees/{ZHANG_WEI}/account", one.addr);
     wait_until("both connections and the address book", log, async || {
-        let synced = reqwest::Client::new()
-            .get(&account)
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        synced && emu.emulator.stream_connections().0 == 2
+        synced(&one).await && emu.emulator.stream_connections().0 == 2
     })
     .await;
     // DingTalk spreads the pushes over the connections; each event posts once all the same.
@@ -145,35 +128,13 @@ async fn stream_mode_turns_events_into_points_once_across_disconnects_drops_and_
 ) {
     let emu = start_emulator().await;
     quick_gateway(&emu);
-    let base = emu.base_url();
     // No callback token, AES key or public address: only the app's credentials.
-    let server = support::spawn_server(&[
-        ("JIFEN_DATABASE_URL", database_url),
-        ("JIFEN_ADMIN_TOKEN", ADMIN),
-        ("JIFEN_INGRESS_MODE", "stream"),
-        ("JIFEN_DINGTALK_APP_KEY", APP_KEY),
-        ("JIFEN_DINGTALK_APP_SECRET", APP_SECRET),
-        ("JIFEN_DINGTALK_CORP_ID", CORP_ID),
-        ("JIFEN_DINGTALK_API_BASE", &base),
-        ("JIFEN_DINGTALK_OAPI_BASE", &base),
-    ]);
+    let server = spawn_stream(database_url, &emu, "stream-1");
     let log = || server.log();
-    let account = format!(
-        "http://{}/api/v1/employees/{ZHANG_WEI}/account",
-        server.addr
-    );
     wait_until(
         "the address book and a Stream connection",
         log,
-        async || {
-            let synced = reqwest::Client::new()
-                .get(&account)
-                .bearer_auth(ADMIN)
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200);
-            synced && emu.emulator.streams("EVENT", "*")
-        },
+        async || synced(&server).await && emu.emulator.streams("EVENT", "*"),
     )
     .await;
 
@@ -264,16 +225,39 @@ async fn stream_mode_turns_events_into_points_once_across_disconnects_drops_and_
 }
 
 /// `jifen serve` in Stream mode on `database_url`, once its connection is open.
-async fn serve_stream(database_url: &str, emu: &RunningEmulator) -> Server {
+/// `jifen serve` in Stream mode on `database_url` as replica `instance`, with the app's
+/// credentials and nothing for HTTP callbacks.
+fn spawn_stream(database_url: &str, emu: &RunningEmulator, instance: &str) -> Server {
     let base = emu.base_url();
-    let server = support::spawn_server(&[
+    support::spawn_server(&[
         ("JIFEN_DATABASE_URL", database_url),
+        ("JIFEN_ADMIN_TOKEN", ADMIN),
+        ("JIFEN_INSTANCE_ID", instance),
         ("JIFEN_INGRESS_MODE", "stream"),
         ("JIFEN_DINGTALK_APP_KEY", APP_KEY),
         ("JIFEN_DINGTALK_APP_SECRET", APP_SECRET),
+        ("JIFEN_DINGTALK_CORP_ID", CORP_ID),
         ("JIFEN_DINGTALK_API_BASE", &base),
         ("JIFEN_DINGTALK_OAPI_BASE", &base),
-    ]);
+    ])
+}
+
+/// Whether `server` has read the address book (张伟 has an account).
+async fn synced(server: &Server) -> bool {
+    reqwest::Client::new()
+        .get(format!(
+            "http://{}/api/v1/employees/{ZHANG_WEI}/account",
+            server.addr
+        ))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .is_ok_and(|r| r.status() == 200)
+}
+
+/// [`spawn_stream`], once its connection is open.
+async fn serve_stream(database_url: &str, emu: &RunningEmulator) -> Server {
+    let server = spawn_stream(database_url, emu, "stream-1");
     wait_until(
         "a Stream connection",
         || server.log(),
