@@ -64,6 +64,11 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_DINGTALK_CORP_ID", "dingtalk.corp_id"),
     ("JIFEN_APP_JSAPI_URL", "app.jsapi_url"),
     ("JIFEN_INGRESS_MODE", "ingress.mode"),
+    ("JIFEN_HONOR_BOARD_GROUPS", "jobs.honor_board.groups"),
+    (
+        "JIFEN_CARDS_HONOR_BOARD_TEMPLATE",
+        "cards.honor_board_template",
+    ),
 ];
 
 /// Keys whose environment overrides are numbers, not text.
@@ -96,6 +101,8 @@ pub struct Config {
     pub app: AppConfig,
     #[serde(default)]
     pub ingress: IngressConfig,
+    #[serde(default)]
+    pub cards: CardsConfig,
     /// Folder of the config file, for relative paths in it.
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -274,14 +281,14 @@ pub struct HonorBoardConfig {
     pub cron: String,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
-    /// Group chats' openConversationIds.
-    #[serde(default)]
+    /// Group chats' openConversationIds (a list, or comma-separated from the environment).
+    #[serde(default, deserialize_with = "list_or_commas")]
     pub groups: Vec<String>,
     /// The employee page the card's button opens; without it, the card has no button.
     #[serde(default)]
     pub page_url: Option<String>,
     /// People left off this board only; `[leaderboard]`'s exclusions hold here too.
-    #[serde(default, deserialize_with = "userids")]
+    #[serde(default, deserialize_with = "list_or_commas")]
     pub exclude: Vec<String>,
 }
 
@@ -343,9 +350,9 @@ impl Default for JobsConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LeaderboardConfig {
     pub tie: crate::leaderboard::TiePolicy,
-    #[serde(deserialize_with = "userids")]
+    #[serde(deserialize_with = "list_or_commas")]
     pub exclude_people: Vec<String>,
-    #[serde(deserialize_with = "userids")]
+    #[serde(deserialize_with = "list_or_commas")]
     pub exclude_departments: Vec<String>,
     pub whole_period_only: bool,
 }
@@ -355,6 +362,15 @@ pub struct LeaderboardConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct IngressConfig {
     pub mode: IngressMode,
+}
+
+/// Interactive cards (互动卡片): the templates built in DingTalk's card platform from
+/// manifest/cards.md. Without one, the markdown card of before goes out.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardsConfig {
+    /// The honor board's template id (e.g. `3d1b6f7a-….schema`).
+    pub honor_board_template: Option<String>,
 }
 
 /// HTTP callbacks (DingTalk posts to jifen), Stream mode (jifen holds a WebSocket to
@@ -420,9 +436,9 @@ impl Default for OutboxConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RobotConfig {
     /// HR admins' userids (a list, or a comma-separated string from the environment).
-    #[serde(deserialize_with = "userids")]
+    #[serde(deserialize_with = "list_or_commas")]
     pub hr_admins: Vec<String>,
-    #[serde(deserialize_with = "userids")]
+    #[serde(deserialize_with = "list_or_commas")]
     pub auditors: Vec<String>,
     /// Managers besides DingTalk's department leaders: userid = [department ids].
     pub managers: std::collections::BTreeMap<String, Vec<String>>,
@@ -435,7 +451,7 @@ pub struct RobotConfig {
     pub signature_window_seconds: u64,
     /// The origins (`https://host[:port]`) whose sessionWebhooks jifen answers through; any
     /// other webhook is ignored and the answer goes to the sender through the robot API.
-    #[serde(deserialize_with = "userids")]
+    #[serde(deserialize_with = "list_or_commas")]
     pub session_webhook_origins: Vec<String>,
 }
 
@@ -455,7 +471,7 @@ impl Default for RobotConfig {
     }
 }
 
-fn userids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Userids {
@@ -578,6 +594,7 @@ impl Config {
         ] {
             text(value);
         }
+        text(&mut self.cards.honor_board_template);
     }
 
     /// Loads from the real process environment.
@@ -616,6 +633,12 @@ impl Config {
             return Err(key(
                 "ingress.mode",
                 "\"stream\" needs the app's credentials to open the connection: set dingtalk.app_key and dingtalk.app_secret (JIFEN_DINGTALK_APP_KEY, JIFEN_DINGTALK_APP_SECRET)",
+            ));
+        }
+        if self.cards.honor_board_template.is_some() && !self.ingress.mode.stream() {
+            return Err(key(
+                "cards.honor_board_template",
+                "an interactive card's buttons answer over Stream: set ingress.mode = \"stream\" or \"both\" (JIFEN_INGRESS_MODE), or leave the template out for the markdown card",
             ));
         }
         self.retry_schedule()?;

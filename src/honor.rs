@@ -2,8 +2,31 @@
 //! against the week before, and the leading department, as a card for group chats. Pure:
 //! the job ranks the weeks as the leaderboards do, this picks the places and lays them out.
 
+use std::collections::BTreeMap;
+
 use crate::dingtalk::openapi::Message;
 use crate::leaderboard::DepartmentRow;
+
+/// The kind of card the honor board is, in the cards table.
+pub const HONOR_CARD: &str = "honor";
+
+/// The honor board card of one group and week, e.g. `honor-20261116-9f86d081884c7d65`: the
+/// same every time, so a second run of the slot names the card the first one made.
+pub fn card_id(group: &str, first_day: jiff::civil::Date) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(group.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("honor-{}-{hex}", first_day.strftime("%Y%m%d"))
+}
+
+/// The interactive card's variable counting its 点赞.
+pub const LIKES_PARAM: &str = "likes";
+/// The buttons' actions (`params.action`, or the action id).
+pub const MY_PLACE: &str = "my_place";
+pub const LIKE: &str = "like";
+/// What a card keeps per person: their place, and whether they liked it.
+pub const MY_PLACE_PARAM: &str = "my_place";
+pub const LIKED_PARAM: &str = "liked";
 
 /// Places on the board.
 pub const TOP: u32 = 10;
@@ -65,6 +88,38 @@ pub fn standings(board: impl IntoIterator<Item = Placing>) -> Vec<Standing> {
         .collect()
 }
 
+/// The board's places, a markdown line each.
+fn board_text(standings: &[Standing]) -> String {
+    if standings.is_empty() {
+        return "上周还没有人获得积分。No points were earned last week.".into();
+    }
+    let lines: Vec<String> = standings
+        .iter()
+        .map(|s| {
+            let medal = match s.rank {
+                1 => "🥇",
+                2 => "🥈",
+                3 => "🥉",
+                _ => "",
+            };
+            format!(
+                "{}. {medal}**{}** {:+} 积分 {}",
+                s.rank, s.name, s.points, s.movement
+            )
+        })
+        .collect();
+    lines.join("\n")
+}
+
+fn leading_text(leading: Option<&DepartmentRow>) -> Option<String> {
+    leading.filter(|d| d.points > 0).map(|d| {
+        format!(
+            "领先部门 Leading department: **{}** {:+} 积分（{} 人）",
+            d.name, d.points, d.members
+        )
+    })
+}
+
 /// The card: markdown, with a button to the employee page when there is one.
 pub fn render(
     week: &str,
@@ -73,27 +128,9 @@ pub fn render(
     page_url: Option<&str>,
 ) -> Message {
     let title = format!("光荣榜 · {week}");
-    let mut text = format!("### 🏆 {title}\n");
-    if standings.is_empty() {
-        text.push_str("\n上周还没有人获得积分。No points were earned last week.");
-    }
-    for s in standings {
-        let medal = match s.rank {
-            1 => "🥇",
-            2 => "🥈",
-            3 => "🥉",
-            _ => "",
-        };
-        text.push_str(&format!(
-            "\n{}. {medal}**{}** {:+} 积分 {}",
-            s.rank, s.name, s.points, s.movement
-        ));
-    }
-    if let Some(d) = leading.filter(|d| d.points > 0) {
-        text.push_str(&format!(
-            "\n\n领先部门 Leading department: **{}** {:+} 积分（{} 人）",
-            d.name, d.points, d.members
-        ));
+    let mut text = format!("### 🏆 {title}\n\n{}", board_text(standings));
+    if let Some(line) = leading_text(leading) {
+        text.push_str(&format!("\n\n{line}"));
     }
     match page_url {
         Some(url) => Message::ActionCard {
@@ -104,6 +141,33 @@ pub fn render(
         },
         None => Message::Markdown { title, text },
     }
+}
+
+/// The interactive card's variables (manifest/cards.md names them for the template): the
+/// same board, the week's leaders for the 点赞 button, and no likes yet.
+pub fn card_params(
+    week: &str,
+    standings: &[Standing],
+    leading: Option<&DepartmentRow>,
+    page_url: Option<&str>,
+) -> BTreeMap<String, String> {
+    let leaders: Vec<&str> = standings
+        .iter()
+        .filter(|s| s.rank == 1)
+        .map(|s| s.name.as_str())
+        .collect();
+    [
+        ("title", format!("光荣榜 · {week}")),
+        ("week", week.to_string()),
+        ("board", board_text(standings)),
+        ("leading", leading_text(leading).unwrap_or_default()),
+        ("leaders", leaders.join("、")),
+        (LIKES_PARAM, "0".to_string()),
+        ("page_url", page_url.unwrap_or_default().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 #[cfg(test)]
@@ -198,5 +262,31 @@ mod tests {
         insta::assert_snapshot!("honor_board_card", pretty(&card));
         let empty = render("2026-11-16 – 11-22", &[], None, None);
         insta::assert_snapshot!("honor_board_empty", pretty(&empty));
+        let params = card_params(
+            "2026-11-16 – 11-22",
+            &board,
+            Some(&leading),
+            Some("https://jifen.example.com/app"),
+        );
+        assert_eq!(
+            card_id(
+                "cidqE8f3kVb2T9nR5sLwZ7hYg==",
+                jiff::civil::date(2026, 11, 16)
+            ),
+            card_id(
+                "cidqE8f3kVb2T9nR5sLwZ7hYg==",
+                jiff::civil::date(2026, 11, 16)
+            ),
+        );
+        let id = card_id(
+            "cidqE8f3kVb2T9nR5sLwZ7hYg==",
+            jiff::civil::date(2026, 11, 16),
+        );
+        assert!(id.starts_with("honor-20261116-") && id.len() == 31, "{id}");
+        assert_ne!(id, card_id("cidOther==", jiff::civil::date(2026, 11, 16)));
+        insta::assert_snapshot!(
+            "honor_board_interactive_card",
+            serde_json::to_string_pretty(&params).unwrap()
+        );
     }
 }

@@ -6,6 +6,7 @@
 //! its change, audit record, notifications and reply commit with the inbox row.
 
 mod act;
+mod card;
 pub mod command;
 mod dispatch;
 mod handlers;
@@ -54,11 +55,14 @@ pub struct Bot {
     pub wake: Arc<Notify>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handled {
     Answered,
     /// Another worker took the row meanwhile (our lease ran out); its transaction decides.
     Superseded,
+    /// Asked nothing jifen answers (a press on a card it does not know, a second 点赞), and
+    /// why.
+    Ignored(String),
 }
 
 #[derive(Debug, thiserror::Error)]

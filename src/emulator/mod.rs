@@ -4,6 +4,7 @@
 //! It records every message it is sent, and plays DingTalk's side of event callbacks and of
 //! the robot's chats.
 
+pub mod cards;
 pub mod contacts;
 pub mod gate;
 mod newapi;
@@ -65,7 +66,7 @@ impl Default for EmulatorSettings {
 pub struct RecordedMessage {
     pub seq: u64,
     pub at: String,
-    /// `work_notification`, `robot_oto`, `robot_group`, `robot_card`, or `robot_session` (a
+    /// `work_notification`, `robot_oto`, `robot_group`, `card` (an interactive card), or `robot_session` (a
     /// reply on a sessionWebhook, `to` the conversation and the people @-mentioned).
     pub channel: String,
     /// Userids (or the group's openConversationId) it reached.
@@ -131,6 +132,8 @@ pub struct Emulator {
     token_requests: AtomicU64,
     /// DingTalk's Stream gateway and the connections open on it.
     gateway: stream::Gateway,
+    /// Interactive cards, by outTrackId.
+    cards: Mutex<BTreeMap<String, cards::CardInstance>>,
 }
 
 impl Emulator {
@@ -150,6 +153,7 @@ impl Emulator {
             next_id: AtomicU64::new(1),
             token_requests: AtomicU64::new(0),
             gateway: stream::Gateway::default(),
+            cards: Mutex::default(),
             settings,
         }
     }
@@ -390,6 +394,8 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/_emulator/stream/faults", post(stream::inject))
         .route("/_emulator/stream/ping", post(stream::ping))
         .route("/_emulator/stream/acks", get(stream::acks))
+        .route("/_emulator/cards", get(cards::list))
+        .route("/_emulator/cards/press", post(cards::press))
         .route(
             "/v1.0/gateway/connections/open",
             post(stream::open_connection),

@@ -12,7 +12,7 @@ use super::org::{APP_KEY, APP_SECRET};
 use super::params::{list, text};
 use super::{Emulator, RecordedMessage, request_id};
 
-type Answer = Result<Value, (StatusCode, &'static str, String)>;
+pub(super) type Answer = Result<Value, (StatusCode, &'static str, String)>;
 
 pub async fn handle(
     emu: &Emulator,
@@ -52,7 +52,10 @@ pub async fn handle(
         ("GET", "/v1.0/workflow/processInstances") => process_instance(emu, query),
         ("POST", "/v1.0/robot/oToMessages/batchSend") => robot_oto(emu, &body),
         ("POST", "/v1.0/robot/groupMessages/send") => robot_group(emu, &body),
-        ("POST", "/v1.0/im/v1.0/robot/interactiveCards/send") => robot_card(emu, &body),
+        ("POST", "/v1.0/card/instances/createAndDeliver") => {
+            super::cards::create_and_deliver(emu, &body)
+        }
+        ("PUT", "/v1.0/card/instances") => super::cards::update(emu, &body),
         _ => Err((
             StatusCode::NOT_FOUND,
             "InvalidAction.NotFound",
@@ -100,7 +103,7 @@ fn refused(refusal: Refusal) -> (StatusCode, &'static str, String) {
     }
 }
 
-fn bad(message: String) -> (StatusCode, &'static str, String) {
+pub(super) fn bad(message: String) -> (StatusCode, &'static str, String) {
     (StatusCode::BAD_REQUEST, "InvalidParameter", message)
 }
 
@@ -249,31 +252,6 @@ fn robot_group(emu: &Emulator, body: &Value) -> Answer {
         forbidden: vec![],
         title,
         text,
-        body: body.clone(),
-    });
-    Ok(json!({"processQueryKey": query_key()}))
-}
-
-fn robot_card(emu: &Emulator, body: &Value) -> Answer {
-    check_robot(body)?;
-    let group = group_id(body)?;
-    let card: Value = text(body, "cardData")
-        .and_then(|c| serde_json::from_str(c).ok())
-        .ok_or_else(|| bad("cardData must be a JSON string".into()))?;
-    text(body, "cardBizId").ok_or_else(|| bad("cardBizId is mandatory".into()))?;
-    let title = card
-        .pointer("/header/title/text")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    emu.record(RecordedMessage {
-        seq: 0,
-        at: jiff::Timestamp::now().to_string(),
-        channel: "robot_card".into(),
-        to: vec![group],
-        forbidden: vec![],
-        title,
-        text: card.to_string(),
         body: body.clone(),
     });
     Ok(json!({"processQueryKey": query_key()}))

@@ -1,6 +1,6 @@
 //! DingTalk's Stream gateway (PROTOCOL.md §c): `POST /v1.0/gateway/connections/open` checks the
 //! app's credentials and hands out a ticket (valid 90 s, once), `GET /connect?ticket=` opens
-//! the WebSocket, and events and robot messages are pushed as frames to one connection at
+//! the WebSocket, and events, robot messages and card callbacks are pushed as frames to one connection at
 //! random. ACKs are recorded; an event not acknowledged `SUCCESS` in time is pushed again.
 //! Faults: a disconnect notice, a dropped socket, a silent socket, refused tickets.
 
@@ -266,6 +266,29 @@ impl Emulator {
             data: body.to_string(),
         };
         self.deliver("CALLBACK", topic, &message_id, &frame).await
+    }
+
+    /// Pushes a card callback (`data` as DingTalk sends it) over Stream until a 200 ACK
+    /// comes back, under one messageId; the ACK, or `None` when none came.
+    pub async fn stream_card_callback(&self, data: String) -> Option<RecordedAck> {
+        let topic = crate::dingtalk::stream::CARD_TOPIC;
+        let message_id = format!("card_{}", self.gateway.next_id());
+        let frame = Frame {
+            spec_version: "1.0".into(),
+            kind: "CALLBACK".into(),
+            headers: base_headers(&message_id, topic),
+            data,
+        };
+        for attempt in 1..=DELIVERIES {
+            match self.deliver("CALLBACK", topic, &message_id, &frame).await {
+                Some(ack) if ack.code == 200 => return Some(ack),
+                _ => {
+                    tracing::info!(target: "jifen::emulator", attempt, "card callback not acknowledged; pushing again");
+                    tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await;
+                }
+            }
+        }
+        None
     }
 
     /// Sends `frame` to a connection taking `kind` on `topic`, and waits for its ACK.

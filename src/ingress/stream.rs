@@ -1,6 +1,7 @@
-//! Stream mode (PROTOCOL.md §c): jifen opens a WebSocket to DingTalk's gateway and events and
-//! robot messages arrive over it, so no public URL, certificate or callback crypto is needed.
-//! Each frame goes into the same inbox as an HTTP callback, under the same key, and is
+//! Stream mode (PROTOCOL.md §c): jifen opens a WebSocket to DingTalk's gateway and events,
+//! robot messages and card button presses arrive over it, so no public URL, certificate or
+//! callback crypto is needed. Each frame goes into the same inbox as an HTTP callback, under
+//! the same key, and is
 //! acknowledged only once stored; one that cannot be stored is answered `LATER`, so DingTalk
 //! pushes it again. Asked to disconnect, the client opens the next connection first.
 
@@ -17,11 +18,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::InboxWriter;
 use super::robot::robot_row;
+use crate::dingtalk::card::{CARD_CALLBACK, parse_press};
 use crate::dingtalk::events::{Message as Parsed, parse_message};
 use crate::dingtalk::openapi::{ApiError, OpenApiClient};
 use crate::dingtalk::stream::{
-    EventStatus, Inbound, ROBOT_TOPIC, Subscription, ack, callback_ack, event_ack, event_plaintext,
-    parse_frame,
+    CARD_TOPIC, EventStatus, Inbound, ROBOT_TOPIC, Subscription, ack, callback_ack, event_ack,
+    event_plaintext, parse_frame,
 };
 use crate::metrics;
 use crate::runtime::CancellationToken;
@@ -85,9 +87,14 @@ type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl StreamClient {
-    /// Events of every kind the console chose, and the robot's messages.
+    /// Events of every kind the console chose, the robot's messages, and presses on the
+    /// cards jifen sent.
     pub fn subscriptions() -> Vec<Subscription> {
-        vec![Subscription::events(), Subscription::callback(ROBOT_TOPIC)]
+        vec![
+            Subscription::events(),
+            Subscription::callback(ROBOT_TOPIC),
+            Subscription::callback(CARD_TOPIC),
+        ]
     }
 
     /// Keeps a connection open until `cancel` fires, reconnecting with backoff.
@@ -302,50 +309,23 @@ impl StreamClient {
                 message_id,
                 topic,
                 data,
-            } if topic == ROBOT_TOPIC => match in_flight.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    let (inbox, out) = (self.inbox.clone(), out.clone());
-                    let (robot_code, corp_id) = (
-                        self.settings.robot_code.clone(),
-                        self.settings.corp_id.clone(),
-                    );
-                    tokio::spawn(async move {
-                        let row = robot_row(
-                            data.as_bytes(),
-                            robot_code.as_deref(),
-                            corp_id.as_deref(),
-                            Timestamp::now(),
-                        );
-                        // Robot messages are not pushed again, so a failure is only logged.
-                        let code = match row {
-                            Ok(mut row) => {
-                                row.source = "stream".into();
-                                match inbox.store(vec![row]).await {
-                                    Ok(()) => {
-                                        metrics::arrived("stream", "stored", "");
-                                        200
-                                    }
-                                    Err(e) => {
-                                        tracing::warn!(error = %e, "robot message not stored");
-                                        500
-                                    }
-                                }
-                            }
-                            Err(e) => {
-                                tracing::warn!(reason = %e, "robot message refused");
-                                200
-                            }
+            } if topic == ROBOT_TOPIC || topic == CARD_TOPIC => {
+                match in_flight.clone().try_acquire_owned() {
+                    Ok(permit) => {
+                        let row = match topic == ROBOT_TOPIC {
+                            true => self.robot_message_row(&data),
+                            false => self.card_press_row(&message_id, &data),
                         };
-                        let reply = match code {
-                            200 => callback_ack(&message_id, Value::Null),
-                            _ => ack(&message_id, code, &json!({ "response": null }).to_string()),
-                        };
-                        let _ = out.send(Message::Text(reply.into())).await;
-                        drop::<OwnedSemaphorePermit>(permit);
-                    });
+                        let (inbox, out) = (self.inbox.clone(), out.clone());
+                        tokio::spawn(async move {
+                            let reply = store_callback(&inbox, row, &message_id).await;
+                            let _ = out.send(Message::Text(reply.into())).await;
+                            drop::<OwnedSemaphorePermit>(permit);
+                        });
+                    }
+                    Err(_) => send(ack(&message_id, 500, "{\"response\":null}")).await,
                 }
-                Err(_) => send(ack(&message_id, 500, "{\"response\":null}")).await,
-            },
+            }
             Inbound::Callback {
                 message_id, topic, ..
             } => {
@@ -360,6 +340,76 @@ impl StreamClient {
             }
         }
         false
+    }
+}
+
+impl StreamClient {
+    /// A robot message's row, once it names this robot and organisation.
+    fn robot_message_row(&self, data: &str) -> Result<NewInboxRow, String> {
+        let s = &self.settings;
+        robot_row(
+            data.as_bytes(),
+            s.robot_code.as_deref(),
+            s.corp_id.as_deref(),
+            Timestamp::now(),
+        )
+        .map(|mut row| {
+            row.source = "stream".into();
+            row
+        })
+        .map_err(|e| e.to_string())
+    }
+
+    /// A card press's row, keyed by the frame: a redelivery of it changes nothing.
+    fn card_press_row(&self, message_id: &str, data: &str) -> Result<NewInboxRow, String> {
+        let press = parse_press(data).map_err(|e| e.to_string())?;
+        if let Some(ours) = &self.settings.corp_id
+            && press.corp_id.as_ref().is_some_and(|corp| corp != ours)
+        {
+            return Err("the press is from another organisation".into());
+        }
+        Ok(NewInboxRow {
+            dedup_key: format!("card:{}:{message_id}", press.out_track_id),
+            source: "stream".into(),
+            event_type: CARD_CALLBACK.into(),
+            payload: data.to_string(),
+            ignored: None,
+            received_at: Timestamp::now(),
+        })
+    }
+}
+
+/// Stores a callback's row and says what to answer: 200 once stored (or when it is refused
+/// for good, since pushing it again changes nothing), 500 when the inbox cannot take it now.
+async fn store_callback(
+    inbox: &InboxWriter,
+    row: Result<NewInboxRow, String>,
+    message_id: &str,
+) -> String {
+    let row = match row {
+        Ok(row) => row,
+        Err(reason) => {
+            tracing::warn!(reason, "Stream callback refused");
+            metrics::arrived("stream", "refused", "bad_body");
+            return callback_ack(message_id, Value::Null);
+        }
+    };
+    let event_type = row.event_type.clone();
+    match inbox.store(vec![row]).await {
+        Ok(()) => {
+            metrics::arrived("stream", "stored", "");
+            // A press is answered by updating its card, not in this reply.
+            let response = match event_type == CARD_CALLBACK {
+                true => json!({}),
+                false => Value::Null,
+            };
+            callback_ack(message_id, response)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, event_type, "Stream callback not stored");
+            metrics::arrived("stream", "later", "unavailable");
+            ack(message_id, 500, &json!({ "response": null }).to_string())
+        }
     }
 }
 

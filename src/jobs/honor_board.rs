@@ -7,14 +7,15 @@ use serde_json::json;
 
 use super::JobError;
 use crate::config::Config;
+use crate::dingtalk::card::CardSpace;
 use crate::domain::Calendar;
 use crate::domain::calendar::{CalendarError, PeriodKind};
-use crate::honor::{Placing, render, standings};
+use crate::honor::{HONOR_CARD, Placing, card_id, card_params, render, standings};
 use crate::leaderboard::directory::Directory;
 use crate::leaderboard::index::boards_from_sums;
 use crate::leaderboard::{DepartmentOrder, Exclusions, TiePolicy, rank_departments};
-use crate::outbox::ROBOT_GROUP;
-use crate::store::{NewOutboxRow, Store};
+use crate::outbox::{CARD, CardPush, ROBOT_GROUP};
+use crate::store::{Card, NewOutboxRow, Store};
 
 /// Who gets the board, and how it ranks.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,9 @@ pub struct HonorSettings {
     /// The leaderboards' exclusions, with the people left off this board only
     /// (`[jobs.honor_board] exclude`) among them.
     pub ranking: Exclusions,
+    /// The interactive card's template (`[cards] honor_board_template`); without it, the
+    /// markdown card goes out.
+    pub card_template: Option<String>,
 }
 
 impl HonorSettings {
@@ -49,15 +53,19 @@ impl HonorSettings {
             }),
             tie: leaderboard.tie,
             ranking,
+            card_template: config.cards.honor_board_template.clone(),
         }
     }
 }
 
+/// Queues the board of the week before the one holding slot `at`; it goes out at once
+/// (`now`), also when a slot is run by hand ahead of time.
 pub async fn post_honor_board(
     store: &dyn Store,
     calendar: &Calendar,
     settings: &HonorSettings,
     at: Timestamp,
+    now: Timestamp,
 ) -> Result<String, JobError> {
     let week_before = |t: Timestamp| -> Result<_, CalendarError> {
         let start = calendar.period_containing(PeriodKind::Week, t)?.start;
@@ -109,28 +117,47 @@ pub async fn post_honor_board(
         last_day.month(),
         last_day.day()
     );
-    let card = render(
-        &label,
-        &ranked,
-        leading.as_ref(),
-        settings.page_url.as_deref(),
-    );
     if settings.groups.is_empty() {
         return Ok(format!(
             "week {label}: {} on the board; no groups configured (jobs.honor_board.groups), nothing sent",
             ranked.len()
         ));
     }
+    let page_url = settings.page_url.as_deref();
     let mut tx = store.begin().await?;
     let mut queued = 0;
     for group in &settings.groups {
+        let (channel, payload) = match &settings.card_template {
+            Some(template) => {
+                let out_track_id = card_id(group, last.first_day);
+                let card = Card {
+                    out_track_id: out_track_id.clone(),
+                    kind: HONOR_CARD.into(),
+                    space: group.clone(),
+                    period: last.first_day.to_string(),
+                    created_at: now,
+                };
+                tx.record_card(&card).await?;
+                let push = CardPush {
+                    template_id: template.clone(),
+                    out_track_id,
+                    params: card_params(&label, &ranked, leading.as_ref(), page_url),
+                    spaces: vec![CardSpace::Group(group.clone())],
+                };
+                (CARD, json!(push))
+            }
+            None => (
+                ROBOT_GROUP,
+                json!(render(&label, &ranked, leading.as_ref(), page_url)),
+            ),
+        };
         let row = NewOutboxRow {
             dedup_key: format!("honor:{group}:{}", last.first_day),
-            channel: ROBOT_GROUP.into(),
+            channel: channel.into(),
             recipient: group.clone(),
-            payload: json!(card),
-            due_at: at,
-            created_at: at,
+            payload,
+            due_at: now,
+            created_at: now,
         };
         if tx.enqueue_outbox(&row).await? {
             queued += 1;

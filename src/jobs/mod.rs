@@ -321,6 +321,7 @@ impl Jobs {
                         &self.calendar,
                         &self.honor,
                         at,
+                        now,
                     )
                     .await
                 }

@@ -13,10 +13,10 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 
 use super::{
-    DAILY_DIGEST, ROBOT_GROUP, ROBOT_OTO, ROBOT_REPLY, RobotReply, WORK_NOTIFICATION,
-    digest_message,
+    CARD, CARD_UPDATE, CardPush, CardRefresh, DAILY_DIGEST, ROBOT_GROUP, ROBOT_OTO, ROBOT_REPLY,
+    RobotReply, WORK_NOTIFICATION, digest_message,
 };
-use crate::dingtalk::openapi::{Message, OpenApiClient, SendResult};
+use crate::dingtalk::openapi::{CardUpdate, Message, NewCard, OpenApiClient, SendResult};
 use crate::domain::calendar::signed;
 use crate::domain::{Calendar, Failure};
 use crate::runtime::CancellationToken;
@@ -202,6 +202,8 @@ impl Deliverer {
         match row.channel.as_str() {
             DAILY_DIGEST => return self.send_digest(row).await,
             ROBOT_REPLY => return self.send_reply(row).await.map(Sent::detail),
+            CARD => return self.send_card(row).await.map(Sent::detail),
+            CARD_UPDATE => return self.update_card(row).await.map(Sent::detail),
             _ => {}
         }
         let message: Message = serde_json::from_value(row.payload.clone())
@@ -224,6 +226,54 @@ impl Deliverer {
             }
             other => Err(Failure::Permanent(format!("unknown channel {other:?}"))),
         }
+    }
+
+    async fn send_card(&self, row: &OutboxRow) -> Result<String, Failure> {
+        let card: CardPush = serde_json::from_value(row.payload.clone())
+            .map_err(|e| Failure::Permanent(format!("the payload is not a card: {e}")))?;
+        let delivered = self
+            .client
+            .create_and_deliver_card(&NewCard {
+                template_id: &card.template_id,
+                out_track_id: &card.out_track_id,
+                params: &card.params,
+                spaces: &card.spaces,
+            })
+            .await?;
+        let failed: Vec<String> = delivered
+            .iter()
+            .filter(|d| !d.success)
+            .map(|d| format!("{} {}: {}", d.space_type, d.space_id, d.error_msg))
+            .collect();
+        if !failed.is_empty() && failed.len() == delivered.len() {
+            // E.g. the robot is not in the group: trying again changes nothing.
+            return Err(Failure::Permanent(format!(
+                "DingTalk did not deliver card {}: {}",
+                card.out_track_id,
+                failed.join("; ")
+            )));
+        }
+        Ok(match failed.is_empty() {
+            true => format!("card {}", card.out_track_id),
+            false => format!("card {}, not to {}", card.out_track_id, failed.join("; ")),
+        })
+    }
+
+    async fn update_card(&self, row: &OutboxRow) -> Result<String, Failure> {
+        let mut refresh: CardRefresh = serde_json::from_value(row.payload.clone())
+            .map_err(|e| Failure::Permanent(format!("the payload is not a card update: {e}")))?;
+        if let Some(param) = refresh.likes_param.take() {
+            let likes = self.store.card_likes(&refresh.out_track_id).await?;
+            refresh.params.insert(param, likes.to_string());
+        }
+        self.client
+            .update_card(&CardUpdate {
+                out_track_id: &refresh.out_track_id,
+                params: (!refresh.params.is_empty()).then_some(&refresh.params),
+                private: &refresh.private,
+            })
+            .await?;
+        Ok(format!("card {} updated", refresh.out_track_id))
     }
 
     async fn send_reply(&self, row: &OutboxRow) -> Result<String, Failure> {

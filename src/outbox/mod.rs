@@ -4,11 +4,14 @@
 
 pub mod deliver;
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::dingtalk::card::CardSpace;
 use crate::dingtalk::openapi::Message;
 use crate::domain::Calendar;
 use crate::ledger::{Entry, EventPosting, Totals};
@@ -23,6 +26,34 @@ pub const DAILY_DIGEST: &str = "daily_digest";
 /// The robot's answer to a message: through its sessionWebhook while that is valid and on
 /// a trusted origin, else through the robot API to the sender.
 pub const ROBOT_REPLY: &str = "robot_reply";
+
+/// An interactive card created from a template and delivered (`card/instances/createAndDeliver`).
+pub const CARD: &str = "card";
+/// A card updated in place (`PUT card/instances`). Must match the store's reply lane.
+pub const CARD_UPDATE: &str = "card_update";
+
+/// A card to create and deliver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardPush {
+    pub template_id: String,
+    pub out_track_id: String,
+    pub params: BTreeMap<String, String>,
+    pub spaces: Vec<CardSpace>,
+}
+
+/// New values for a card: shared ones, and private ones by userid. With `likes_param`, that
+/// shared parameter is set to the card's like count when the update is sent, so the last
+/// update sent carries every like made before it, whatever order updates go out in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardRefresh {
+    pub out_track_id: String,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub private: BTreeMap<String, BTreeMap<String, String>>,
+    #[serde(default)]
+    pub likes_param: Option<String>,
+}
 
 /// Where and how to answer one robot message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,6 +23,7 @@ use self::failure::Failure;
 use self::normalise::check_in;
 use self::source::{AttendanceResult, DingTalkSource};
 use crate::bot::{Bot, Handled};
+use crate::dingtalk::card::CARD_CALLBACK;
 use crate::dingtalk::events::CONTACT_EVENTS;
 use crate::dingtalk::robot::ROBOT_MESSAGE;
 use crate::domain::Calendar;
@@ -227,7 +228,7 @@ impl Processor {
     /// One row, within its deadline, and what is recorded when it does not succeed.
     async fn process(&self, row: &InboxRow, attendance: &Attendance) -> RowOutcome {
         let attempt = async {
-            if row.event_type == ROBOT_MESSAGE {
+            if row.event_type == ROBOT_MESSAGE || row.event_type == CARD_CALLBACK {
                 self.answer(row).await
             } else if CONTACT_EVENTS.contains(&row.event_type.as_str()) {
                 self.follow_contacts(row).await
@@ -291,7 +292,8 @@ impl Processor {
         }
     }
 
-    /// Hands a robot message to the bot, which completes the row with its answer.
+    /// Hands a robot message or a card press to the bot, which completes the row with its
+    /// answer.
     async fn answer(&self, row: &InboxRow) -> Result<RowOutcome, Failure> {
         let bot = self.bot.as_ref().ok_or_else(|| {
             Failure::Permanent(
@@ -299,8 +301,14 @@ impl Processor {
                     .into(),
             )
         })?;
-        match bot.handle(row.id, &row.payload, Timestamp::now()).await? {
+        let now = Timestamp::now();
+        let handled = match row.event_type == CARD_CALLBACK {
+            true => bot.handle_card_press(row.id, &row.payload, now).await?,
+            false => bot.handle(row.id, &row.payload, now).await?,
+        };
+        match handled {
             Handled::Answered => Ok(RowOutcome::Answered),
+            Handled::Ignored(why) => Ok(RowOutcome::Skipped(why)),
             Handled::Superseded => Ok(RowOutcome::Skipped(
                 "claimed again by another worker".into(),
             )),

@@ -1,9 +1,10 @@
 //! Storage: one interface per area (organisation, ledger, audit, inbox, outbox, jobs,
-//! periods), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
+//! periods, cards), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
 //! area's SQL is written once, in its own file, over a [`Dialect`]; the backends differ only
 //! where the dialects do (locks, the callback path's batch insert, SQLite's checkpoints).
 
 mod audit;
+mod cards;
 mod dialect;
 mod inbox;
 mod jobs;
@@ -23,6 +24,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use audit::{AuditRecord, AuditStore, AuditTx, NewAudit};
+pub use cards::{Card, CardStore, CardTx};
 use dialect::{Dialect, SqlBackend, SqlTx};
 pub use inbox::{InboxRow, InboxStore, InboxTx, NewInboxRow, QueueSummary, Setback};
 pub use jobs::{JobRun, JobStore};
@@ -145,7 +147,7 @@ impl StoreError {
 /// (`Arc<dyn InboxStore>` and so on); the rest take the whole store.
 #[async_trait]
 pub trait Store:
-    OrgStore + LedgerStore + AuditStore + InboxStore + OutboxStore + JobStore + PeriodStore
+    OrgStore + LedgerStore + AuditStore + InboxStore + OutboxStore + JobStore + PeriodStore + CardStore
 {
     fn backend(&self) -> Backend;
     /// Applies pending migrations; returns how many were applied.
@@ -158,7 +160,7 @@ pub trait Store:
 
 /// One write transaction: whatever a change touches commits together or not at all.
 #[async_trait]
-pub trait StoreTx: OrgTx + LedgerTx + AuditTx + OutboxTx + InboxTx {
+pub trait StoreTx: OrgTx + LedgerTx + AuditTx + OutboxTx + InboxTx + CardTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 

@@ -62,8 +62,9 @@ pub enum Delivery {
     Dead { error: String },
 }
 
-/// Which pushes a delivery loop claims: robot replies have a lane of their own, so an
-/// answer never waits behind a slow work notification.
+/// Which pushes a delivery loop claims: answers (robot replies, and cards updated after a
+/// button press) have a lane of their own, so one never waits behind a slow work
+/// notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lane {
     Replies,
@@ -73,8 +74,8 @@ pub enum Lane {
 impl Lane {
     fn condition(self) -> &'static str {
         match self {
-            Lane::Replies => "channel = 'robot_reply'",
-            Lane::Others => "channel <> 'robot_reply'",
+            Lane::Replies => "channel IN ('robot_reply', 'card_update')",
+            Lane::Others => "channel NOT IN ('robot_reply', 'card_update')",
         }
     }
 }

@@ -3,15 +3,16 @@
 //! the SDKs send and read what they read; the emulator must answer with DingTalk's key
 //! names and accept the Java SDK's habit of sending numbers as strings.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::IntoResponse;
+use jifen::dingtalk::card::CardSpace;
 use jifen::dingtalk::openapi::verdict::{Failure, Verdict, judge_newapi, judge_oapi};
-use jifen::dingtalk::openapi::{Message, OpenApiClient, OpenApiSettings};
+use jifen::dingtalk::openapi::{CardUpdate, Message, NewCard, OpenApiClient, OpenApiSettings};
 use jifen::emulator::org::{APP_KEY, APP_SECRET};
 use jifen::emulator::{self, EmulatorSettings};
 use secrecy::SecretString;
@@ -129,7 +130,8 @@ async fn the_client_sends_what_dingtalks_sdks_send_and_reads_their_answers() {
         "newapi-workflow-get-process-instance.json",
         "newapi-robot-batch-send-oto.json",
         "newapi-robot-org-group-send.json",
-        "newapi-im-send-robot-interactive-card.json",
+        "newapi-card-create-and-deliver.json",
+        "newapi-card-update-card.json",
         "oapi-attendance-list.json",
         "oapi-topapi-attendance-getupdatedata.json",
         "oapi-topapi-v2-user-get.json",
@@ -212,15 +214,44 @@ async fn the_client_sends_what_dingtalks_sdks_send_and_reads_their_answers() {
         .robot_send_to_group("cidqE8f3kVb2T9nR5sLwZ7hYg==", &text)
         .await
         .unwrap();
-    let card_fixture = &fixtures["newapi-im-send-robot-interactive-card.json"]["request"]["body"];
-    let card_data: Value =
-        serde_json::from_str(card_fixture["cardData"].as_str().unwrap()).unwrap();
+    let create = &fixtures["newapi-card-create-and-deliver.json"]["request"]["body"];
+    let strings =
+        |v: &Value| -> BTreeMap<String, String> { serde_json::from_value(v.clone()).unwrap() };
+    let params = strings(&create["cardData"]["cardParamMap"]);
+    let spaces = [
+        CardSpace::Group("cidqE8f3kVb2T9nR5sLwZ7hYg==".into()),
+        CardSpace::Robot(li.clone()),
+    ];
+    let delivered = client
+        .create_and_deliver_card(&NewCard {
+            template_id: create["cardTemplateId"].as_str().unwrap(),
+            out_track_id: create["outTrackId"].as_str().unwrap(),
+            params: &params,
+            spaces: &spaces,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        delivered
+            .iter()
+            .map(|d| (d.space_type.as_str(), d.success))
+            .collect::<Vec<_>>(),
+        [("IM_GROUP", true), ("IM_ROBOT", false)]
+    );
+    assert_eq!(delivered[1].error_msg, "robot not in conversation");
+    let update = &fixtures["newapi-card-update-card.json"]["request"]["body"];
+    let private: BTreeMap<String, BTreeMap<String, String>> = update["privateData"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(user, data)| (user.clone(), strings(&data["cardParamMap"])))
+        .collect();
     client
-        .robot_send_card_to_group(
-            "cidqE8f3kVb2T9nR5sLwZ7hYg==",
-            card_fixture["cardBizId"].as_str().unwrap(),
-            &card_data,
-        )
+        .update_card(&CardUpdate {
+            out_track_id: update["outTrackId"].as_str().unwrap(),
+            params: Some(&strings(&update["cardData"]["cardParamMap"])),
+            private: &private,
+        })
         .await
         .unwrap();
     let failed = client
@@ -473,12 +504,14 @@ async fn the_emulator_answers_the_sdks_requests_in_dingtalks_shapes() {
     let newapi = [
         "newapi-robot-batch-send-oto.json",
         "newapi-robot-org-group-send.json",
-        "newapi-im-send-robot-interactive-card.json",
+        "newapi-card-create-and-deliver.json",
+        "newapi-card-update-card.json",
     ];
     for name in newapi {
         let f = fixture(name);
+        let method = Method::from_bytes(f["method"].as_str().unwrap().as_bytes()).unwrap();
         let answer = http
-            .post(format!("{base}{}", f["path"].as_str().unwrap()))
+            .request(method, format!("{base}{}", f["path"].as_str().unwrap()))
             .header("x-acs-dingtalk-access-token", &token)
             .json(&f["request"]["body"])
             .send()
@@ -488,6 +521,18 @@ async fn the_emulator_answers_the_sdks_requests_in_dingtalks_shapes() {
         let answer: Value = answer.json().await.unwrap();
         assert_known_keys(&answer, &f["response"]["body"], name);
     }
+    // The update changed the card the fixture created, by key.
+    let card = emu
+        .card("points-Yx3kR8vNTm2qLwZ5pH7sAg03821716185263")
+        .unwrap();
+    assert_eq!(
+        (
+            card.params["status"].as_str(),
+            card.params["points"].as_str()
+        ),
+        ("已通过", "50")
+    );
+    assert_eq!(card.private["0941516526848432"]["canApprove"], "false");
     let f = fixture("newapi-workflow-get-process-instance.json");
     let answer: Value = http
         .get(format!(

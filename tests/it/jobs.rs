@@ -221,6 +221,7 @@ async fn the_honor_board_reaches_each_group_once_while_two_replicas_run(db: &Tes
                 people: ["manager4220".to_string()].into(),
                 ..Default::default()
             },
+            card_template: None,
         };
         jobs
     };

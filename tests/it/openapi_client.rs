@@ -1,10 +1,14 @@
 //! The OpenAPI client against the DingTalk emulator, over real HTTP: tokens, retries, rate
 //! limits, typed errors, and each endpoint jifen uses.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jifen::dingtalk::openapi::{Failure, Message, OpenApiClient, OpenApiSettings};
+use jifen::dingtalk::card::CardSpace;
+use jifen::dingtalk::openapi::{
+    CardUpdate, Failure, Message, NewCard, OpenApiClient, OpenApiSettings,
+};
 use jifen::emulator::gate::{Fault, FaultKind};
 use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
@@ -363,11 +367,6 @@ async fn robot_messages_and_cards_reach_the_emulator() {
         .robot_send_to_group("cidTeamA==", &message)
         .await
         .unwrap();
-    let card = serde_json::json!({"header": {"title": {"type": "text", "text": "本周光荣榜"}}, "contents": []});
-    client
-        .robot_send_card_to_group("cidTeamA==", "honor-2026-W45", &card)
-        .await
-        .unwrap();
     let error = client
         .robot_send_to_group("not-a-group", &message)
         .await
@@ -387,9 +386,89 @@ async fn robot_messages_and_cards_reach_the_emulator() {
         vec![
             ("robot_oto".to_string(), "光荣榜".to_string()),
             ("robot_group".to_string(), "光荣榜".to_string()),
-            ("robot_card".to_string(), "本周光荣榜".to_string()),
         ]
     );
+}
+
+#[tokio::test]
+async fn cards_are_delivered_updated_in_place_and_refused_when_unknown() {
+    let emu = emulator().await;
+    let client = client(&emu);
+    let params: BTreeMap<String, String> =
+        [("title", "光荣榜 · 2026-11-16 – 11-22"), ("likes", "0")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into();
+    let spaces = [
+        CardSpace::Group("cidTeamA==".into()),
+        CardSpace::Robot("nobody".into()),
+    ];
+    let card = NewCard {
+        template_id: "honor.schema",
+        out_track_id: "honor-20261116-1",
+        params: &params,
+        spaces: &spaces,
+    };
+    let delivered = client.create_and_deliver_card(&card).await.unwrap();
+    assert_eq!(
+        delivered.iter().map(|d| d.success).collect::<Vec<_>>(),
+        [true, false],
+        "a person the organisation does not have is not reached"
+    );
+    // The same card again is the same card: no second message.
+    client.create_and_deliver_card(&card).await.unwrap();
+    let likes: BTreeMap<String, String> = [("likes".to_string(), "3".to_string())].into();
+    let mine = BTreeMap::from([(
+        LI_QIANG.to_string(),
+        BTreeMap::from([("my_place".to_string(), "第 3 名".to_string())]),
+    )]);
+    client
+        .update_card(&CardUpdate {
+            out_track_id: "honor-20261116-1",
+            params: Some(&likes),
+            private: &mine,
+        })
+        .await
+        .unwrap();
+    let held = emu.emulator.card("honor-20261116-1").unwrap();
+    assert_eq!(held.params["likes"], "3");
+    assert_eq!(
+        held.params["title"], "光荣榜 · 2026-11-16 – 11-22",
+        "kept by key"
+    );
+    assert_eq!(held.private[LI_QIANG]["my_place"], "第 3 名");
+    let sent: Vec<_> = emu
+        .emulator
+        .messages()
+        .into_iter()
+        .map(|m| (m.channel, m.to))
+        .collect();
+    assert_eq!(sent, [("card".to_string(), vec!["cidTeamA==".to_string()])]);
+
+    let unknown = client
+        .update_card(&CardUpdate {
+            out_track_id: "never-made",
+            params: Some(&likes),
+            private: &BTreeMap::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown.failure, Failure::Rejected { status: 400, .. }),
+        "{unknown}"
+    );
+    let other = NewCard {
+        template_id: "another.schema",
+        ..card.clone()
+    };
+    let taken = client.create_and_deliver_card(&other).await.unwrap_err();
+    assert!(taken.to_string().contains("another card"), "{taken}");
+    let nowhere = NewCard {
+        spaces: &[],
+        out_track_id: "honor-20261116-2",
+        ..card
+    };
+    let refused = client.create_and_deliver_card(&nowhere).await.unwrap_err();
+    assert!(refused.to_string().contains("openSpaceId"), "{refused}");
 }
 
 #[tokio::test]

@@ -345,33 +345,20 @@ async fn a_push_claimed_by_a_crashed_sender_is_sent_after_its_lease(db: &TestDb)
 async fn a_daily_digest_summarises_the_days_entries(db: &TestDb) {
     let store = db.store.as_ref();
     seed(store).await;
-    let now = Timestamp::now();
-    post(
-        store,
-        &checked(LI_QIANG, "att:1", "2026-10-08T01:00:00Z", "late"),
-        now,
-    )
-    .await;
-    post(
-        store,
-        &checked(LI_QIANG, "att:2", "2026-10-09T01:00:00Z", "late"),
-        now,
-    )
-    .await;
-    // Make the evening come early.
-    let mut tx = store.begin().await.unwrap();
-    let day = shanghai().local_date(now);
-    tx.enqueue_outbox(&NewOutboxRow {
-        dedup_key: "digest-now".into(),
-        channel: "daily_digest".into(),
-        recipient: LI_QIANG.into(),
-        payload: json!({ "date": day }),
-        due_at: now,
-        created_at: now,
-    })
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    // Posted yesterday morning, so the digest's evening has come whatever the hour now.
+    let yesterday = shanghai().local_date(Timestamp::now()).yesterday().unwrap();
+    let now = yesterday
+        .at(9, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
+        .unwrap()
+        .timestamp();
+    for (key, at) in [
+        ("att:1", "2026-10-08T01:00:00Z"),
+        ("att:2", "2026-10-09T01:00:00Z"),
+    ] {
+        post(store, &checked(LI_QIANG, key, at, "late"), now).await;
+    }
+    let day = yesterday;
     let emu = emulator().await;
     assert_eq!(deliverer(db, &emu, &[10]).run_once().await.unwrap(), 1);
     let messages = emu.emulator.messages();

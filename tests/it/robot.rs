@@ -125,7 +125,6 @@ impl Chat {
             .messages()
             .into_iter()
             .filter(|m| m.channel == "robot_session" || m.channel.starts_with("robot_"))
-            .filter(|m| m.channel != "robot_card")
             .collect()
     }
 

@@ -2,11 +2,14 @@
 //! holds a WebSocket to the emulator's gateway, and approvals, check-ins and robot messages
 //! arrive over it and become points exactly once, across a disconnect notice, a dropped
 //! socket, a silent socket, refused tickets and redeliveries. Frames that cannot be stored
-//! are answered LATER.
+//! are answered LATER. The honor board goes out as an interactive card whose buttons answer
+//! over Stream.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use jifen::dingtalk::card::CardSpace;
+use jifen::dingtalk::stream::CARD_TOPIC;
 use jifen::emulator::org::{APP_KEY, APP_SECRET, CORP_ID};
 use jifen::emulator::stream::{GatewaySettings, StreamFault};
 use jifen::emulator::{EmulatorSettings, RunningEmulator};
@@ -26,6 +29,7 @@ const ADMIN: &str = "stream-admin";
 on_both_databases!(
     stream_mode_turns_events_into_points_once_across_disconnects_drops_and_redeliveries,
     a_killed_jifen_under_stream_load_loses_no_acknowledged_frame,
+    the_honor_board_goes_out_as_an_interactive_card_whose_buttons_answer_over_stream,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -224,22 +228,34 @@ async fn stream_mode_turns_events_into_points_once_across_disconnects_drops_and_
     emu.stop().await;
 }
 
-/// `jifen serve` in Stream mode on `database_url`, once its connection is open.
-/// `jifen serve` in Stream mode on `database_url` as replica `instance`, with the app's
-/// credentials and nothing for HTTP callbacks.
-fn spawn_stream(database_url: &str, emu: &RunningEmulator, instance: &str) -> Server {
+/// The settings of jifen in Stream mode on `database_url`: the app's credentials and
+/// nothing for HTTP callbacks.
+fn stream_env(database_url: &str, emu: &RunningEmulator) -> Vec<(String, String)> {
     let base = emu.base_url();
-    support::spawn_server(&[
+    [
         ("JIFEN_DATABASE_URL", database_url),
         ("JIFEN_ADMIN_TOKEN", ADMIN),
-        ("JIFEN_INSTANCE_ID", instance),
         ("JIFEN_INGRESS_MODE", "stream"),
         ("JIFEN_DINGTALK_APP_KEY", APP_KEY),
         ("JIFEN_DINGTALK_APP_SECRET", APP_SECRET),
         ("JIFEN_DINGTALK_CORP_ID", CORP_ID),
         ("JIFEN_DINGTALK_API_BASE", &base),
         ("JIFEN_DINGTALK_OAPI_BASE", &base),
-    ])
+    ]
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .to_vec()
+}
+
+/// `jifen serve` with `env` as replica `instance`.
+fn spawn_with(env: &[(String, String)], instance: &str) -> Server {
+    let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("JIFEN_INSTANCE_ID", instance));
+    support::spawn_server(&env)
+}
+
+/// `jifen serve` in Stream mode on `database_url` as replica `instance`.
+fn spawn_stream(database_url: &str, emu: &RunningEmulator, instance: &str) -> Server {
+    spawn_with(&stream_env(database_url, emu), instance)
 }
 
 /// Whether `server` has read the address book (张伟 has an account).
@@ -336,6 +352,140 @@ async fn a_killed_jifen_under_stream_load_loses_no_acknowledged_frame(
     }
     server.stop();
     assert_eq!(support::inbox_keys(database_url).await.len(), keys.len());
+    emu.stop().await;
+}
+
+async fn the_honor_board_goes_out_as_an_interactive_card_whose_buttons_answer_over_stream(
+    database_url: &str,
+    _backend: &str,
+) {
+    let emu = start_emulator().await;
+    quick_gateway(&emu);
+    let group = "cidqE8f3kVb2T9nR5sLwZ7hYg==";
+    let mut env = stream_env(database_url, &emu);
+    env.extend(
+        [
+            ("JIFEN_DINGTALK_ROBOT_CODE", APP_KEY),
+            ("JIFEN_CARDS_HONOR_BOARD_TEMPLATE", "honor-board.schema"),
+            ("JIFEN_HONOR_BOARD_GROUPS", group),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let server = spawn_with(&env, "stream-1");
+    let log = || server.log();
+    wait_until(
+        "the address book and a Stream connection",
+        log,
+        async || synced(&server).await && emu.emulator.streams("CALLBACK", CARD_TOPIC),
+    )
+    .await;
+    let approved = approval(&emu, "8");
+    assert!(emu.emulator.push_approval(&approved).await, "{}", log());
+    wait_until("张伟's entry", log, async || {
+        entries(&server, ZHANG_WEI).await.len() == 1
+    })
+    .await;
+
+    // Next Monday's board covers this week, which holds 张伟's points.
+    let today = jiff::Zoned::now().in_tz("Asia/Shanghai").unwrap().date();
+    let mut monday = today.tomorrow().unwrap();
+    while monday.weekday() != jiff::civil::Weekday::Monday {
+        monday = monday.tomorrow().unwrap();
+    }
+    let slot = format!("{monday}T09:00:00");
+    let run = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_jifen"));
+        command
+            .args(["jobs", "run", "honor_board", "--slot", &slot])
+            .env_remove("JIFEN_CONFIG")
+            .env("JIFEN_LOG", "warn")
+            .envs(env.iter().cloned());
+        command.output().unwrap()
+    };
+    let output = run();
+    let said = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("queued for 1 of 1 groups"), "{said}");
+    wait_until("the card in the group", log, async || {
+        !emu.emulator.cards().is_empty()
+    })
+    .await;
+    let card = emu.emulator.cards().remove(0);
+    assert_eq!(card.template_id, "honor-board.schema");
+    assert_eq!(card.spaces, [CardSpace::Group(group.into())]);
+    assert_eq!(card.callback_type, "STREAM");
+    assert!(
+        card.params["board"].contains("**张伟** +8"),
+        "{:?}",
+        card.params
+    );
+    assert_eq!(
+        (
+            card.params["leaders"].as_str(),
+            card.params["likes"].as_str()
+        ),
+        ("张伟", "0")
+    );
+    let id = card.out_track_id.clone();
+    // The slot ran: a second run sends nothing.
+    assert_eq!(run().status.code(), Some(2));
+
+    // "My place", answered to whoever pressed it alone.
+    let ack = emu
+        .emulator
+        .press_card(&id, ZHANG_WEI, "my_place")
+        .await
+        .unwrap()
+        .expect("the press is acknowledged");
+    assert_eq!(ack.code, 200);
+    wait_until("张伟's place on the card", log, async || {
+        emu.emulator
+            .card(&id)
+            .unwrap()
+            .private
+            .contains_key(ZHANG_WEI)
+    })
+    .await;
+    let card = emu.emulator.card(&id).unwrap();
+    let mine = &card.private[ZHANG_WEI]["my_place"];
+    assert!(
+        mine.starts_with("榜单当周：第 1 名 +8 · 本周：第 1 名 +8"),
+        "{mine}"
+    );
+    assert!(!card.private.contains_key(LI_QIANG));
+
+    // 点赞: one per person, however often pressed; the count is the card's for all to see.
+    for who in [LI_QIANG, WANG_FANG, LI_QIANG] {
+        let ack = emu.emulator.press_card(&id, who, "like").await.unwrap();
+        assert_eq!(ack.map(|a| a.code), Some(200));
+    }
+    wait_until(
+        "two likes on the card, each shown to its giver",
+        log,
+        async || {
+            let card = emu.emulator.card(&id).unwrap();
+            card.params["likes"] == "2"
+                && [LI_QIANG, WANG_FANG]
+                    .iter()
+                    .all(|u| card.private.contains_key(*u))
+        },
+    )
+    .await;
+    let card = emu.emulator.card(&id).unwrap();
+    assert_eq!(card.private[LI_QIANG]["liked"], "true");
+    assert_eq!(card.private[WANG_FANG]["liked"], "true");
+    // A button the card does not have changes nothing, and is not pushed again.
+    let ack = emu
+        .emulator
+        .press_card(&id, LI_QIANG, "explode")
+        .await
+        .unwrap();
+    assert_eq!(ack.map(|a| a.code), Some(200));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = emu.emulator.card(&id).unwrap();
+    assert_eq!(after.updates, card.updates, "{}", log());
+    server.stop();
     emu.stop().await;
 }
 

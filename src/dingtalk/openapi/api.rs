@@ -2,6 +2,8 @@
 //! fixtures captured from DingTalk's SDKs. Only the fields jifen reads are typed; the rest of
 //! each answer is ignored.
 
+use std::collections::BTreeMap;
+
 use jiff::civil::Date;
 use reqwest::Method;
 use serde::de::DeserializeOwned;
@@ -9,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{ApiError, Failure, OpenApiClient};
+use crate::dingtalk::card::{CardSpace, open_space_id};
 
 /// Where a Stream connection goes, and the ticket that opens it once.
 #[derive(Debug, Clone)]
@@ -204,6 +207,40 @@ pub struct RobotSendResult {
     pub invalid_staff_id_list: Vec<String>,
     #[serde(default)]
     pub flow_controlled_staff_id_list: Vec<String>,
+}
+
+/// A card to create from a template of DingTalk's card platform.
+#[derive(Debug, Clone)]
+pub struct NewCard<'a> {
+    pub template_id: &'a str,
+    /// Ours, unique per card: later updates and button presses name it.
+    pub out_track_id: &'a str,
+    /// The template's variables; DingTalk takes strings only.
+    pub params: &'a BTreeMap<String, String>,
+    pub spaces: &'a [CardSpace],
+}
+
+/// What became of a card in one space.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CardDelivered {
+    #[serde(default)]
+    pub space_type: String,
+    #[serde(default)]
+    pub space_id: String,
+    pub success: bool,
+    #[serde(default)]
+    pub error_msg: String,
+}
+
+/// A card's new values.
+#[derive(Debug, Clone)]
+pub struct CardUpdate<'a> {
+    pub out_track_id: &'a str,
+    /// Shared parameters to change, when any.
+    pub params: Option<&'a BTreeMap<String, String>>,
+    /// Parameters only this person sees, by userid.
+    pub private: &'a BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// A callback DingTalk failed to deliver (`topapi/callback/failrecord/list`).
@@ -603,32 +640,84 @@ impl OpenApiClient {
         field(API, &value, "processQueryKey")
     }
 
-    /// An interactive card from the robot to a group; `card_data` is the card's JSON.
-    pub async fn robot_send_card_to_group(
+    /// Creates an interactive card from template `card.template_id` and delivers it to its
+    /// spaces through the robot; its buttons answer over Stream. Returns what became of
+    /// each space (one may fail while another succeeds).
+    pub async fn create_and_deliver_card(
         &self,
-        open_conversation_id: &str,
-        card_biz_id: &str,
-        card_data: &Value,
-    ) -> Result<String, ApiError> {
-        const API: &str = "robot/interactiveCards/send";
-        let body = json!({
-            "cardTemplateId": "StandardCard",
-            "cardBizId": card_biz_id,
-            "robotCode": self.robot_code(API)?,
-            "openConversationId": open_conversation_id,
-            "cardData": card_data.to_string(),
+        card: &NewCard<'_>,
+    ) -> Result<Vec<CardDelivered>, ApiError> {
+        const API: &str = "card/instances/createAndDeliver";
+        let robot_code = self.robot_code(API)?;
+        let mut body = json!({
+            "cardTemplateId": card.template_id,
+            "outTrackId": card.out_track_id,
+            "callbackType": "STREAM",
+            "cardData": { "cardParamMap": card.params },
+            "openSpaceId": open_space_id(card.spaces),
+            "userIdType": 1,
         });
+        for space in card.spaces {
+            let (open, deliver) = match space {
+                CardSpace::Group(_) => (
+                    ("imGroupOpenSpaceModel", json!({"supportForward": true})),
+                    ("imGroupOpenDeliverModel", json!({"robotCode": robot_code})),
+                ),
+                CardSpace::Robot(_) => (
+                    ("imRobotOpenSpaceModel", json!({"supportForward": true})),
+                    (
+                        "imRobotOpenDeliverModel",
+                        json!({"robotCode": robot_code, "spaceType": "IM_ROBOT"}),
+                    ),
+                ),
+            };
+            body[open.0] = open.1;
+            body[deliver.0] = deliver.1;
+        }
         let value = self
             .new_api(
                 API,
                 Method::POST,
-                // The doubled "v1.0" is DingTalk's real path.
-                "/v1.0/im/v1.0/robot/interactiveCards/send",
+                "/v1.0/card/instances/createAndDeliver",
                 &[],
                 Some(body),
             )
             .await?;
-        field(API, &value, "processQueryKey")
+        let result: Value = field(API, &value, "result")?;
+        field(API, &result, "deliverResults")
+    }
+
+    /// Updates a card in place: the shared parameters named (others keep their values) and
+    /// each listed person's private ones.
+    pub async fn update_card(&self, update: &CardUpdate<'_>) -> Result<(), ApiError> {
+        const API: &str = "card/instances";
+        let mut body = json!({
+            "outTrackId": update.out_track_id,
+            "cardUpdateOptions": {"updateCardDataByKey": true, "updatePrivateDataByKey": true},
+            "userIdType": 1,
+        });
+        if let Some(params) = update.params {
+            body["cardData"] = json!({ "cardParamMap": params });
+        }
+        if !update.private.is_empty() {
+            let private: serde_json::Map<String, Value> = update
+                .private
+                .iter()
+                .map(|(userid, params)| (userid.clone(), json!({ "cardParamMap": params })))
+                .collect();
+            body["privateData"] = Value::Object(private);
+        }
+        let value = self
+            .new_api(API, Method::PUT, "/v1.0/card/instances", &[], Some(body))
+            .await?;
+        match value.get("result").and_then(Value::as_bool) {
+            Some(false) => Err(ApiError {
+                api: API,
+                attempts: 1,
+                failure: Failure::Decode("DingTalk answered result: false".into()),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// Callbacks DingTalk could not deliver between two times (it keeps seven days), after
