@@ -278,6 +278,8 @@ pub struct JobsConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HonorBoardConfig {
+    /// Defaulted field by field, so `JIFEN_HONOR_BOARD_GROUPS` alone is a whole section.
+    #[serde(default = "honor_board_cron")]
     pub cron: String,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
@@ -290,6 +292,10 @@ pub struct HonorBoardConfig {
     /// People left off this board only; `[leaderboard]`'s exclusions hold here too.
     #[serde(default, deserialize_with = "list_or_commas")]
     pub exclude: Vec<String>,
+}
+
+fn honor_board_cron() -> String {
+    "0 0 9 * * Mon".into()
 }
 
 #[derive(Debug, Deserialize)]
@@ -331,7 +337,7 @@ impl Default for JobsConfig {
                 enabled: true,
             },
             honor_board: HonorBoardConfig {
-                cron: "0 0 9 * * Mon".into(),
+                cron: honor_board_cron(),
                 enabled: true,
                 groups: Vec::new(),
                 page_url: None,

@@ -313,8 +313,8 @@ impl StreamClient {
                 match in_flight.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let row = match topic == ROBOT_TOPIC {
-                            true => self.robot_message_row(&data),
-                            false => self.card_press_row(&message_id, &data),
+                            true => robot_message_row(&self.settings, &data),
+                            false => card_press_row(&self.settings, &message_id, &data),
                         };
                         let (inbox, out) = (self.inbox.clone(), out.clone());
                         tokio::spawn(async move {
@@ -343,40 +343,37 @@ impl StreamClient {
     }
 }
 
-impl StreamClient {
-    /// A robot message's row, once it names this robot and organisation.
-    fn robot_message_row(&self, data: &str) -> Result<NewInboxRow, String> {
-        let s = &self.settings;
-        robot_row(
-            data.as_bytes(),
-            s.robot_code.as_deref(),
-            s.corp_id.as_deref(),
-            Timestamp::now(),
-        )
-        .map(|mut row| {
-            row.source = "stream".into();
-            row
-        })
-        .map_err(|e| e.to_string())
-    }
+/// A robot message's row, once it names this robot and organisation.
+fn robot_message_row(s: &StreamSettings, data: &str) -> Result<NewInboxRow, String> {
+    robot_row(
+        data.as_bytes(),
+        s.robot_code.as_deref(),
+        s.corp_id.as_deref(),
+        Timestamp::now(),
+    )
+    .map(|mut row| {
+        row.source = "stream".into();
+        row
+    })
+    .map_err(|e| e.to_string())
+}
 
-    /// A card press's row, keyed by the frame: a redelivery of it changes nothing.
-    fn card_press_row(&self, message_id: &str, data: &str) -> Result<NewInboxRow, String> {
-        let press = parse_press(data).map_err(|e| e.to_string())?;
-        if let Some(ours) = &self.settings.corp_id
-            && press.corp_id.as_ref().is_some_and(|corp| corp != ours)
-        {
-            return Err("the press is from another organisation".into());
-        }
-        Ok(NewInboxRow {
-            dedup_key: format!("card:{}:{message_id}", press.out_track_id),
-            source: "stream".into(),
-            event_type: CARD_CALLBACK.into(),
-            payload: data.to_string(),
-            ignored: None,
-            received_at: Timestamp::now(),
-        })
+/// A card press's row, keyed by the frame: a redelivery of it changes nothing.
+fn card_press_row(s: &StreamSettings, message_id: &str, data: &str) -> Result<NewInboxRow, String> {
+    let press = parse_press(data).map_err(|e| e.to_string())?;
+    if let Some(ours) = &s.corp_id
+        && press.corp_id.as_ref().is_some_and(|corp| corp != ours)
+    {
+        return Err("the press is from another organisation".into());
     }
+    Ok(NewInboxRow {
+        dedup_key: format!("card:{}:{message_id}", press.out_track_id),
+        source: "stream".into(),
+        event_type: CARD_CALLBACK.into(),
+        payload: data.to_string(),
+        ignored: None,
+        received_at: Timestamp::now(),
+    })
 }
 
 /// Stores a callback's row and says what to answer: 200 once stored (or when it is refused
@@ -491,6 +488,38 @@ mod tests {
             rows[0].dedup_key, "raw:stream:m4",
             "no eventId: the messageId"
         );
+    }
+
+    #[test]
+    fn a_card_press_is_keyed_by_its_card_and_frame_and_refused_from_elsewhere() {
+        let settings = StreamSettings {
+            corp_id: Some("ding5dc72c2d8e4ff80b35c2f4657eb6378f".into()),
+            ..StreamSettings::default()
+        };
+        let press = |corp: &str| {
+            format!(
+                r#"{{"outTrackId":"honor-1","userId":"u1","corpId":"{corp}","content":"{{\"cardPrivateData\":{{\"actionIds\":[\"like\"]}}}}"}}"#
+            )
+        };
+        let row = card_press_row(
+            &settings,
+            "m1",
+            &press("ding5dc72c2d8e4ff80b35c2f4657eb6378f"),
+        )
+        .unwrap();
+        assert_eq!(
+            (row.dedup_key.as_str(), row.event_type.as_str()),
+            ("card:honor-1:m1", CARD_CALLBACK)
+        );
+        let cases = [
+            (press("dingOther"), "another organisation"),
+            ("{}".to_string(), "outTrackId"),
+            ("not json".to_string(), "not JSON"),
+        ];
+        for (data, says) in cases {
+            let e = card_press_row(&settings, "m2", &data).unwrap_err();
+            assert!(e.contains(says), "{data}: {e}");
+        }
     }
 
     #[test]

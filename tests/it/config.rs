@@ -207,6 +207,16 @@ fn mistakes_name_the_key_and_the_problem() {
             env(&[("JIFEN_INGRESS_MODE", "stream")]),
             vec!["ingress.mode", "JIFEN_DINGTALK_APP_KEY"],
         ),
+        (
+            "[cards]\nhonor_board_template = \"honor.schema\"\n",
+            vec![],
+            vec!["cards.honor_board_template", "ingress.mode", "markdown"],
+        ),
+        (
+            "[cards]\nhonor_board = \"honor.schema\"\n",
+            vec![],
+            vec!["honor_board", "honor_board_template"],
+        ),
     ];
     for (text, env, words) in cases {
         let (_dir, path) = write(text);
@@ -311,6 +321,32 @@ fn the_honor_boards_button_opens_the_employee_page_where_browsers_reach_jifen() 
             .page_url
             .as_deref(),
         Some("https://jifen.example.com/app")
+    );
+}
+
+#[test]
+fn the_honor_board_goes_to_groups_from_the_environment_as_a_card_when_a_template_is_set() {
+    let (_dir, path) = write("");
+    let env = env(&[
+        ("JIFEN_HONOR_BOARD_GROUPS", "cidSales==, cidAll==,"),
+        ("JIFEN_CARDS_HONOR_BOARD_TEMPLATE", "honor.schema"),
+        ("JIFEN_INGRESS_MODE", "both"),
+        ("JIFEN_DINGTALK_APP_KEY", "k"),
+        ("JIFEN_DINGTALK_APP_SECRET", "s"),
+    ]);
+    let config = Config::load(Some(&path), &env).unwrap();
+    let honor = jifen::jobs::honor_board::HonorSettings::from_config(&config);
+    assert_eq!(honor.groups, ["cidSales==", "cidAll=="]);
+    assert_eq!(honor.card_template.as_deref(), Some("honor.schema"));
+    // A blank template is no template: the markdown card, and no need for Stream.
+    let blank = Config::load(
+        Some(&path),
+        &[("JIFEN_CARDS_HONOR_BOARD_TEMPLATE".into(), " ".into())],
+    )
+    .unwrap();
+    assert_eq!(
+        jifen::jobs::honor_board::HonorSettings::from_config(&blank).card_template,
+        None
     );
 }
 

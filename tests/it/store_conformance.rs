@@ -8,7 +8,7 @@ use jifen::ledger::{
     self, Decision, Entry, EntryKind, LedgerError, ManualPost, Posting, RuleResult, Totals,
 };
 use jifen::rules::{RuleSet, load_rules};
-use jifen::store::{NewInboxRow, Store};
+use jifen::store::{Card, NewInboxRow, Store};
 use jiff::Timestamp;
 use serde_json::json;
 use support::{TestDb, checked, manual, seed_org, shanghai};
@@ -35,6 +35,7 @@ on_both_backends!(
     entries_are_listed_newest_first_in_pages,
     ledger_entries_cannot_be_updated_or_deleted,
     admin_actions_are_audited,
+    a_card_is_recorded_once_and_liked_once_per_person,
     top_accounts_rank_by_score_with_names_and_ties_by_userid,
     the_inbox_keeps_each_key_once_within_and_across_batches,
     an_inbox_write_waits_for_an_open_ledger_transaction,
@@ -1074,4 +1075,53 @@ async fn a_row_the_database_refuses_fails_only_its_own_request(db: &TestDb) {
             .count(),
         50
     );
+}
+
+async fn a_card_is_recorded_once_and_liked_once_per_person(db: &TestDb) {
+    let store = db.store.as_ref();
+    let at: Timestamp = "2026-11-23T01:00:00Z".parse().unwrap();
+    let card = Card {
+        out_track_id: "honor-20261116-9f86d081884c7d65".into(),
+        kind: "honor".into(),
+        space: "cidqE8f3kVb2T9nR5sLwZ7hYg==".into(),
+        period: "2026-11-16".into(),
+        created_at: at,
+    };
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.record_card(&card).await.unwrap());
+    assert!(!tx.record_card(&card).await.unwrap(), "the same card twice");
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.card(&card.out_track_id).await.unwrap(),
+        Some(card.clone())
+    );
+    assert_eq!(store.card("never-sent").await.unwrap(), None);
+
+    let mut tx = store.begin().await.unwrap();
+    for (who, new) in [
+        ("281826612426286785", true),
+        ("manager4220", true),
+        ("281826612426286785", false),
+    ] {
+        assert_eq!(
+            tx.like_card(&card.out_track_id, who, at).await.unwrap(),
+            new,
+            "{who}"
+        );
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(store.card_likes(&card.out_track_id).await.unwrap(), 2);
+    assert_eq!(store.card_likes("never-sent").await.unwrap(), 0);
+    // A like rolled back is not counted.
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.like_card(&card.out_track_id, "0941516526848432", at)
+            .await
+            .unwrap()
+    );
+    drop(tx);
+    assert_eq!(store.card_likes(&card.out_track_id).await.unwrap(), 2);
+    // Only a card jifen recorded can be liked.
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.like_card("never-sent", "manager4220", at).await.is_err());
 }
