@@ -103,7 +103,15 @@ async fn play(
     .collect();
     // HTTP callbacks need the callback keys; Stream mode needs none of them.
     let ingress: Vec<(String, String)> = match options.stream {
-        true => vec![("JIFEN_INGRESS_MODE".into(), "stream".into())],
+        // Interactive cards answer their buttons over Stream.
+        true => vec![
+            ("JIFEN_INGRESS_MODE".into(), "stream".into()),
+            (
+                "JIFEN_CARDS_HONOR_BOARD_TEMPLATE".into(),
+                DEMO_CARD_TEMPLATE.into(),
+            ),
+            ("JIFEN_HONOR_BOARD_GROUPS".into(), DEMO_GROUP.into()),
+        ],
         false => vec![
             ("JIFEN_DINGTALK_CALLBACK_TOKEN".into(), token.clone()),
             ("JIFEN_DINGTALK_AES_KEY".into(), aes_key.clone()),
@@ -265,6 +273,9 @@ async fn play(
             )?;
         }
     }
+    if options.stream {
+        honor_card(&emu.emulator, &config, store.clone(), month, &names).await?;
+    }
     let mismatches = store.verify_totals().await?;
     if !mismatches.is_empty() {
         bail!("accounts differ from their entries: {mismatches:?}");
@@ -292,6 +303,121 @@ async fn play(
     }
     running.stop().await?;
     emu.stop().await;
+    Ok(())
+}
+
+/// The honor board's card template and the group it goes to, in the made-up company.
+const DEMO_CARD_TEMPLATE: &str = "jifen-honor-board.schema";
+const DEMO_GROUP: &str = "cidJifenDemoAll==";
+
+/// The honor board of the month's last whole week as an interactive card in the company's group,
+/// and its buttons pressed: 我的排名 by the week's leader, 点赞 by two colleagues.
+async fn honor_card(
+    emu: &Emulator,
+    config: &Config,
+    store: Arc<dyn Store>,
+    month: Date,
+    names: &BTreeMap<&str, &str>,
+) -> anyhow::Result<()> {
+    let calendar = config.calendar()?;
+    // The month's last whole week: the one holding its last day but six. The board is of
+    // the week before the one its slot falls in.
+    let inside = (month.last_of_month() - jiff::Span::new().days(6))
+        .at(12, 0, 0, 0)
+        .to_zoned(calendar.time_zone().clone())?
+        .timestamp();
+    let week = calendar.period_containing(crate::domain::calendar::PeriodKind::Week, inside)?;
+    let settings = crate::jobs::honor_board::HonorSettings::from_config(config);
+    crate::jobs::honor_board::post_honor_board(
+        store.as_ref(),
+        &calendar,
+        &settings,
+        week.end,
+        jiff::Timestamp::now(),
+    )
+    .await?;
+    let mut card = None;
+    wait_until(Duration::from_secs(10), "the honor board card", || {
+        card = emu.cards().into_iter().next();
+        let done = card.is_some();
+        async move { Ok(done) }
+    })
+    .await?;
+    let Some(card) = card else { return Ok(()) };
+    say!(
+        "\nIn the company group, the honor board as an interactive card (Stream mode):\n  {}",
+        card.params.get("title").map_or("", String::as_str)
+    )?;
+    for line in card
+        .params
+        .get("board")
+        .into_iter()
+        .flat_map(|b| b.lines())
+        .take(3)
+    {
+        say!("    {}", line.replace("**", ""))?;
+    }
+    let leader = names
+        .iter()
+        .find(|(_, name)| {
+            card.params
+                .get("leaders")
+                .is_some_and(|l| l.contains(**name))
+        })
+        .map(|(userid, _)| userid.to_string());
+    let id = card.out_track_id.clone();
+    if let Some(leader) = &leader {
+        emu.press_card(&id, leader, crate::honor::MY_PLACE)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let mut place = None;
+        wait_until(
+            Duration::from_secs(10),
+            "the leader's place on the card",
+            || {
+                place = emu.card(&id).and_then(|c| {
+                    c.private
+                        .get(leader)?
+                        .get(crate::honor::MY_PLACE_PARAM)
+                        .cloned()
+                });
+                let done = place.is_some();
+                async move { Ok(done) }
+            },
+        )
+        .await?;
+        say!(
+            "  {} presses 我的排名, and sees alone: {}",
+            names.get(leader.as_str()).copied().unwrap_or("?"),
+            place.unwrap_or_default()
+        )?;
+    }
+    let fans: Vec<&str> = names
+        .keys()
+        .copied()
+        .filter(|u| Some(*u) != leader.as_deref())
+        .take(2)
+        .collect();
+    for fan in &fans {
+        emu.press_card(&id, fan, crate::honor::LIKE)
+            .await
+            .map_err(anyhow::Error::msg)?;
+    }
+    wait_until(Duration::from_secs(10), "the likes on the card", || {
+        let done = emu.card(&id).is_some_and(|c| {
+            c.params.get(crate::honor::LIKES_PARAM).map(String::as_str) == Some("2")
+        });
+        async move { Ok(done) }
+    })
+    .await?;
+    let fan_names: Vec<&str> = fans
+        .iter()
+        .map(|u| names.get(u).copied().unwrap_or("?"))
+        .collect();
+    say!(
+        "  {} press 点赞: the card, updated in place, shows 👍 2",
+        fan_names.join(" and ")
+    )?;
     Ok(())
 }
 

@@ -19,6 +19,8 @@ pub struct AppManifest {
     pub events: EventsSection,
     pub robot: RobotSection,
     pub micro_app: MicroAppSection,
+    #[serde(default)]
+    pub card: Vec<CardTemplate>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -55,6 +57,28 @@ pub struct RobotSection {
 #[derive(Debug, Deserialize)]
 pub struct MicroAppSection {
     pub home_path: String,
+}
+
+/// An interactive card's template, as the card platform must build it.
+#[derive(Debug, Deserialize)]
+pub struct CardTemplate {
+    pub name: String,
+    /// The config key taking its template id.
+    pub config: String,
+    pub variables: Vec<CardVariable>,
+    pub buttons: Vec<CardButton>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CardVariable {
+    pub name: String,
+    pub what: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CardButton {
+    pub label: String,
+    pub action: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -160,6 +184,18 @@ pub fn checklist(app: &AppManifest, forms: &FormsManifest) -> String {
         "\nMicro-app (网页应用): home page https://<your jifen host>{}",
         app.micro_app.home_path
     ));
+    for card in &app.card {
+        line(format!(
+            "\nInteractive card (卡片平台), optional: {} — its template id → {} (needs Stream mode)",
+            card.name, card.config
+        ));
+        for v in &card.variables {
+            line(format!("        variable {} — {}", v.name, v.what));
+        }
+        for b in &card.buttons {
+            line(format!("        button {} — {}", b.label, b.action));
+        }
+    }
     line("\nApproval forms (审批表单) the rules read; labels must match exactly:".into());
     for f in &forms.form {
         line(format!(

@@ -402,6 +402,15 @@ fn the_demo_plays_the_same_month_over_stream_mode() {
     let stdout = demo_plays_a_month(&["--stream"]);
     assert!(stdout.contains("(events over Stream: ws://"), "{stdout}");
     assert!(!stdout.contains("callbacks: http"), "{stdout}");
+    // October 2026's last whole week, as a card whose buttons were pressed.
+    for expected in [
+        "the honor board as an interactive card (Stream mode)",
+        "光荣榜 · 2026-10-19 – 10-25",
+        "presses 我的排名, and sees alone: 榜单当周：第 1 名",
+        "press 点赞: the card, updated in place, shows 👍 2",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
 }
 
 /// Runs the demo of October 2026 with `extra` arguments; its output.

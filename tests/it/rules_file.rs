@@ -251,3 +251,23 @@ points = 1
         );
     }
 }
+
+#[test]
+fn the_manifest_names_every_variable_the_honor_board_card_fills() {
+    use jifen::honor::{LIKED_PARAM, MY_PLACE_PARAM, card_params};
+    let (app, _) = jifen::manifest::load("manifest".as_ref()).unwrap();
+    let card = app
+        .card
+        .iter()
+        .find(|c| c.config == "cards.honor_board_template")
+        .unwrap();
+    let listed: std::collections::BTreeSet<&str> =
+        card.variables.iter().map(|v| v.name.as_str()).collect();
+    let shared = card_params("2026-11-16 – 11-22", &[], None, None);
+    let filled: std::collections::BTreeSet<&str> = shared
+        .keys()
+        .map(String::as_str)
+        .chain([MY_PLACE_PARAM, LIKED_PARAM])
+        .collect();
+    assert_eq!(listed, filled);
+}
