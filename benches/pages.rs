@@ -120,6 +120,7 @@ async fn main() {
             },
             manager_monthly_budget: 200,
             review_threshold: 50,
+            leaderboard_card: None,
         },
         export: None,
         wake: Arc::new(tokio::sync::Notify::new()),

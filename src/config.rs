@@ -69,6 +69,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
         "JIFEN_CARDS_HONOR_BOARD_TEMPLATE",
         "cards.honor_board_template",
     ),
+    (
+        "JIFEN_CARDS_LEADERBOARD_TEMPLATE",
+        "cards.leaderboard_template",
+    ),
 ];
 
 /// Keys whose environment overrides are numbers, not text.
@@ -377,6 +381,8 @@ pub struct IngressConfig {
 pub struct CardsConfig {
     /// The honor board's template id (e.g. `3d1b6f7a-….schema`).
     pub honor_board_template: Option<String>,
+    /// The leaderboard card's: `排行` in a group is answered with it.
+    pub leaderboard_template: Option<String>,
 }
 
 /// HTTP callbacks (DingTalk posts to jifen), Stream mode (jifen holds a WebSocket to
@@ -601,6 +607,7 @@ impl Config {
             text(value);
         }
         text(&mut self.cards.honor_board_template);
+        text(&mut self.cards.leaderboard_template);
     }
 
     /// Loads from the real process environment.
@@ -641,9 +648,21 @@ impl Config {
                 "\"stream\" needs the app's credentials to open the connection: set dingtalk.app_key and dingtalk.app_secret (JIFEN_DINGTALK_APP_KEY, JIFEN_DINGTALK_APP_SECRET)",
             ));
         }
-        if self.cards.honor_board_template.is_some() && !self.ingress.mode.stream() {
-            return Err(key(
+        let cards = [
+            (
                 "cards.honor_board_template",
+                &self.cards.honor_board_template,
+            ),
+            (
+                "cards.leaderboard_template",
+                &self.cards.leaderboard_template,
+            ),
+        ];
+        if let Some((name, _)) = cards.iter().find(|(_, t)| t.is_some())
+            && !self.ingress.mode.stream()
+        {
+            return Err(key(
+                name,
                 "an interactive card's buttons answer over Stream: set ingress.mode = \"stream\" or \"both\" (JIFEN_INGRESS_MODE), or leave the template out for the markdown card",
             ));
         }
@@ -946,6 +965,7 @@ impl Config {
             },
             manager_monthly_budget: r.manager_monthly_budget,
             review_threshold: r.review_threshold,
+            leaderboard_card: self.cards.leaderboard_template.clone(),
         })
     }
 

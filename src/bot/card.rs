@@ -1,18 +1,82 @@
-//! Button presses on the honor board's interactive card, answered by updating the card in
-//! place: `my_place` shows whoever pressed it their own places (private data, which only
-//! they see), `like` counts one 点赞 per person. Like a robot reply, the update commits with
-//! the inbox row, so a redelivered press changes nothing.
+//! Interactive cards the robot answers with, and button presses on them, answered by
+//! updating the card in place. The honor board's `my_place` shows whoever pressed it their
+//! own places (private data, which only they see) and `like` counts one 点赞 per person; a
+//! leaderboard card, sent to a group for `排行` when its template is set, has `my_place` and
+//! `refresh` (the board as it stands now). Like a robot reply, the update commits with the
+//! inbox row, so a redelivered press changes nothing.
 
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 
-use super::{Bot, BotError, Handled};
-use crate::dingtalk::card::{Press, parse_press};
+use super::command::{Command, Lang, Question, parse};
+use super::{Bot, BotError, Handled, text};
+use crate::dingtalk::card::{CardSpace, Press, parse_press};
+use crate::dingtalk::robot::RobotMessage;
 use crate::honor::{HONOR_CARD, LIKE, LIKED_PARAM, LIKES_PARAM, MY_PLACE, MY_PLACE_PARAM};
 use crate::leaderboard::{BoardQuery, LeaderboardError, PersonRow, Window};
-use crate::outbox::{CARD_UPDATE, CardRefresh};
+use crate::outbox::{CARD, CARD_UPDATE, CardPush, CardRefresh};
 use crate::store::{Card, NewOutboxRow};
+
+/// The kind of card a leaderboard is, in the cards table.
+pub const LEADERBOARD_CARD: &str = "leaderboard";
+/// The leaderboard card's button that shows the board as it stands now.
+pub const REFRESH: &str = "refresh";
+/// People on a leaderboard card.
+const CARD_TOP: usize = 10;
+
+/// What a leaderboard card shows: a window, of the company or one department. Kept in the
+/// cards table as `month` or `month|575401962`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Scope {
+    window: Window,
+    department: Option<String>,
+}
+
+impl Scope {
+    fn key(&self) -> String {
+        match &self.department {
+            Some(d) => format!("{}|{d}", self.window.name()),
+            None => self.window.name().to_string(),
+        }
+    }
+
+    fn parse(key: &str) -> Option<Scope> {
+        let (window, department) = match key.split_once('|') {
+            Some((w, d)) => (w, Some(d.to_string())),
+            None => (key, None),
+        };
+        Some(Scope {
+            window: window.parse().ok()?,
+            department,
+        })
+    }
+}
+
+/// The leaderboard card's variables (manifest/app.toml names them for its template).
+pub fn leaderboard_params(
+    title: &str,
+    rows: &[PersonRow],
+    updated: &str,
+    lang: Lang,
+) -> BTreeMap<String, String> {
+    let board = match rows.is_empty() {
+        true => lang.pick("还没有人上榜", "nobody yet").to_string(),
+        false => rows
+            .iter()
+            .map(|r| format!("{}. {} **{}**", r.rank, r.name, r.points))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    };
+    [
+        ("title", title.to_string()),
+        ("board", board),
+        ("updated", updated.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
 
 /// What a press comes to.
 enum Answer {
@@ -35,6 +99,10 @@ impl Bot {
         let press = parse_press(payload).map_err(|e| BotError::Malformed(e.to_string()))?;
         // Places are read before the transaction opens, so no lock waits on the boards.
         let (card, answer) = match self.store.card(&press.out_track_id).await? {
+            Some(card) if card.kind == LEADERBOARD_CARD => {
+                let answer = self.leaderboard_press(&card, &press, inbox_id, now).await?;
+                (None, Some(answer))
+            }
             Some(card) if card.kind == HONOR_CARD => {
                 let answer = match press.action.as_str() {
                     MY_PLACE => Some(self.my_place(&card, &press, inbox_id, now).await?),
@@ -95,6 +163,156 @@ impl Bot {
         tx.commit().await?;
         self.wake.notify_one();
         Ok(handled)
+    }
+
+    /// A leaderboard card for `排行` asked in a group, when its template is set: the board,
+    /// and buttons for one's own place and a refresh. `None` when the message is anything
+    /// else, for the ordinary answer.
+    pub(super) async fn leaderboard_card(
+        &self,
+        inbox_id: i64,
+        message: &RobotMessage,
+        now: Timestamp,
+    ) -> Result<Option<Handled>, BotError> {
+        let Some(template) = &self.settings.leaderboard_card else {
+            return Ok(None);
+        };
+        let typed = message.typed_text().unwrap_or("");
+        let Ok(Command::Ask(Question::Rank { window, department })) =
+            parse(typed, &message.mentioned())
+        else {
+            return Ok(None);
+        };
+        let group = message.conversation_id.as_str();
+        let userid = message.sender_staff_id.as_deref().unwrap_or("");
+        if !message.in_group() || !group.starts_with("cid") || userid.is_empty() {
+            return Ok(None);
+        }
+        let Some(me) = self.store.employee(userid).await? else {
+            return Ok(None);
+        };
+        let department = match (department, me.departments.first()) {
+            (false, _) => None,
+            (true, Some(d)) => Some(d.clone()),
+            // The ordinary answer says why there is no department board.
+            (true, None) => return Ok(None),
+        };
+        let scope = Scope { window, department };
+        let lang = Lang::of(typed);
+        let params = self.leaderboard_now(&scope, lang, now).await?;
+        let out_track_id = format!("rank-{}", message.msg_id);
+        let mut tx = self.store.begin().await?;
+        if !tx.complete_inbox(inbox_id, None, now).await? {
+            return Ok(Some(Handled::Superseded));
+        }
+        tx.record_card(&Card {
+            out_track_id: out_track_id.clone(),
+            kind: LEADERBOARD_CARD.into(),
+            space: group.to_string(),
+            period: scope.key(),
+            created_at: now,
+        })
+        .await?;
+        let push = CardPush {
+            template_id: template.clone(),
+            out_track_id,
+            params,
+            spaces: vec![CardSpace::Group(group.to_string())],
+        };
+        tx.enqueue_outbox(&NewOutboxRow {
+            dedup_key: format!("reply:{}", message.msg_id),
+            channel: CARD.into(),
+            recipient: group.to_string(),
+            payload: serde_json::json!(push),
+            due_at: now,
+            created_at: now,
+        })
+        .await?;
+        tx.commit().await?;
+        self.wake.notify_one();
+        Ok(Some(Handled::Answered))
+    }
+
+    /// The board of `scope` now, as the card's variables.
+    async fn leaderboard_now(
+        &self,
+        scope: &Scope,
+        lang: Lang,
+        now: Timestamp,
+    ) -> Result<BTreeMap<String, String>, BotError> {
+        let scope_name = match &scope.department {
+            Some(id) => Some(super::handlers::department_name(self, id).await?),
+            None => None,
+        };
+        let board = self
+            .leaderboard
+            .people(
+                &BoardQuery {
+                    window: scope.window,
+                    period: None,
+                    department: scope.department.clone(),
+                    limit: CARD_TOP,
+                },
+                None,
+                now,
+            )
+            .await?;
+        let title = text::rank_title(lang, scope.window, scope_name.as_deref());
+        let updated = now
+            .to_zoned(self.calendar.time_zone().clone())
+            .strftime("%m-%d %H:%M")
+            .to_string();
+        Ok(leaderboard_params(&title, &board.top, &updated, lang))
+    }
+
+    async fn leaderboard_press(
+        &self,
+        card: &Card,
+        press: &Press,
+        inbox_id: i64,
+        now: Timestamp,
+    ) -> Result<Answer, BotError> {
+        let Some(scope) = Scope::parse(&card.period) else {
+            return Ok(Answer::Nothing(format!(
+                "card {} shows {:?}, which is not a board",
+                card.out_track_id, card.period
+            )));
+        };
+        let key = format!("card:{}:press:{inbox_id}", card.out_track_id);
+        let refresh = match press.action.as_str() {
+            REFRESH => CardRefresh {
+                out_track_id: card.out_track_id.clone(),
+                params: self.leaderboard_now(&scope, Lang::Zh, now).await?,
+                ..CardRefresh::default()
+            },
+            MY_PLACE => {
+                let query = BoardQuery {
+                    window: scope.window,
+                    period: None,
+                    department: scope.department.clone(),
+                    limit: 0,
+                };
+                let me = self
+                    .leaderboard
+                    .people(&query, Some(&press.userid), now)
+                    .await?
+                    .me;
+                let place = match me {
+                    Some(p) => format!(
+                        "第 {} 名 {:+} / #{} {:+}",
+                        p.rank, p.points, p.rank, p.points
+                    ),
+                    None => "未上榜 / not ranked".to_string(),
+                };
+                CardRefresh {
+                    out_track_id: card.out_track_id.clone(),
+                    private: private(&press.userid, MY_PLACE_PARAM, &place),
+                    ..CardRefresh::default()
+                }
+            }
+            other => return Ok(Answer::Nothing(format!("the card has no button {other:?}"))),
+        };
+        Ok(Answer::Update { key, refresh })
     }
 
     /// The presser's place in the card's week and in the week now, for their eyes only.
@@ -164,6 +382,23 @@ fn places_text(then: Option<&PersonRow>, now: Option<&PersonRow>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_leaderboard_cards_scope_is_kept_and_read_back() {
+        for scope in [
+            Scope {
+                window: Window::Month,
+                department: None,
+            },
+            Scope {
+                window: Window::Week,
+                department: Some("575401962".into()),
+            },
+        ] {
+            assert_eq!(Scope::parse(&scope.key()), Some(scope));
+        }
+        assert_eq!(Scope::parse("fortnight"), None);
+    }
 
     #[test]
     fn places_read_in_both_languages_and_say_when_unranked() {

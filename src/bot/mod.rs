@@ -6,7 +6,7 @@
 //! its change, audit record, notifications and reply commit with the inbox row.
 
 mod act;
-mod card;
+pub mod card;
 pub mod command;
 mod dispatch;
 mod handlers;
@@ -41,6 +41,9 @@ pub struct BotSettings {
     pub manager_monthly_budget: i64,
     /// Manual awards and deductions above this many points wait for an HR admin's approval.
     pub review_threshold: i64,
+    /// The leaderboard card's template (`cards.leaderboard_template`): `排行` in a group is
+    /// answered with an interactive card; without it, with markdown.
+    pub leaderboard_card: Option<String>,
 }
 
 pub struct Bot {
@@ -151,6 +154,9 @@ impl Bot {
         let sender = message.sender_staff_id.as_deref().unwrap_or("");
         let typed = message.typed_text().unwrap_or("");
         let lang = Lang::of(typed);
+        if let Some(handled) = self.leaderboard_card(inbox_id, message, now).await? {
+            return Ok(handled);
+        }
         let (plan, private) = self.plan(message, lang, now).await?;
         // In a group, a private answer goes to the sender one to one.
         let private = private && message.in_group();

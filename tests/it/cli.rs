@@ -409,7 +409,10 @@ fn the_demo_plays_the_same_month_over_stream_mode() {
         "presses 我的排名, and sees alone: 榜单当周：第 1 名",
         "press 点赞: the card, updated in place, shows 👍 2",
     ] {
-        assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
+        assert!(
+            stdout.contains(expected),
+            "missing {expected:?} in:\n{stdout}"
+        );
     }
 }
 

@@ -213,6 +213,11 @@ fn mistakes_name_the_key_and_the_problem() {
             vec!["cards.honor_board_template", "ingress.mode", "markdown"],
         ),
         (
+            "[cards]\nleaderboard_template = \"rank.schema\"\n",
+            vec![],
+            vec!["cards.leaderboard_template", "ingress.mode"],
+        ),
+        (
             "[cards]\nhonor_board = \"honor.schema\"\n",
             vec![],
             vec!["honor_board", "honor_board_template"],

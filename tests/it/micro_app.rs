@@ -63,6 +63,7 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
             },
             manager_monthly_budget: 200,
             review_threshold: 20,
+            leaderboard_card: None,
         },
         export: None,
         wake: Arc::new(tokio::sync::Notify::new()),

@@ -253,7 +253,7 @@ points = 1
 }
 
 #[test]
-fn the_manifest_names_every_variable_the_honor_board_card_fills() {
+fn the_manifest_names_every_variable_the_cards_fill() {
     use jifen::honor::{LIKED_PARAM, MY_PLACE_PARAM, card_params};
     let (app, _) = jifen::manifest::load("manifest".as_ref()).unwrap();
     let card = app
@@ -268,6 +268,25 @@ fn the_manifest_names_every_variable_the_honor_board_card_fills() {
         .keys()
         .map(String::as_str)
         .chain([MY_PLACE_PARAM, LIKED_PARAM])
+        .collect();
+    assert_eq!(listed, filled);
+    let card = app
+        .card
+        .iter()
+        .find(|c| c.config == "cards.leaderboard_template")
+        .unwrap();
+    let listed: std::collections::BTreeSet<&str> =
+        card.variables.iter().map(|v| v.name.as_str()).collect();
+    let shared = jifen::bot::card::leaderboard_params(
+        "本月排行 · 全公司",
+        &[],
+        "11-23 09:00",
+        jifen::bot::command::Lang::Zh,
+    );
+    let filled: std::collections::BTreeSet<&str> = shared
+        .keys()
+        .map(String::as_str)
+        .chain([MY_PLACE_PARAM])
         .collect();
     assert_eq!(listed, filled);
 }

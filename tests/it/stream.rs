@@ -9,8 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jifen::dingtalk::card::CardSpace;
-use jifen::dingtalk::stream::CARD_TOPIC;
+use jifen::dingtalk::stream::{CARD_TOPIC, ROBOT_TOPIC};
 use jifen::emulator::org::{APP_KEY, APP_SECRET, CORP_ID};
+use jifen::emulator::robot::{GROUP_CONVERSATION, RobotSend};
 use jifen::emulator::stream::{GatewaySettings, StreamFault};
 use jifen::emulator::{EmulatorSettings, RunningEmulator};
 use jifen::ingress::InboxWriter;
@@ -30,6 +31,7 @@ on_both_databases!(
     stream_mode_turns_events_into_points_once_across_disconnects_drops_and_redeliveries,
     a_killed_jifen_under_stream_load_loses_no_acknowledged_frame,
     the_honor_board_goes_out_as_an_interactive_card_whose_buttons_answer_over_stream,
+    a_leaderboard_asked_for_in_a_group_comes_as_a_card_that_refreshes_in_place,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -485,6 +487,105 @@ async fn the_honor_board_goes_out_as_an_interactive_card_whose_buttons_answer_ov
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = emu.emulator.card(&id).unwrap();
     assert_eq!(after.updates, card.updates, "{}", log());
+    server.stop();
+    emu.stop().await;
+}
+
+async fn a_leaderboard_asked_for_in_a_group_comes_as_a_card_that_refreshes_in_place(
+    database_url: &str,
+    _backend: &str,
+) {
+    let emu = start_emulator().await;
+    quick_gateway(&emu);
+    let mut env = stream_env(database_url, &emu);
+    env.extend(
+        [
+            ("JIFEN_DINGTALK_ROBOT_CODE", APP_KEY),
+            ("JIFEN_CARDS_LEADERBOARD_TEMPLATE", "leaderboard.schema"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    let server = spawn_with(&env, "stream-1");
+    let log = || server.log();
+    wait_until(
+        "the address book and a Stream connection",
+        log,
+        async || synced(&server).await && emu.emulator.streams("CALLBACK", ROBOT_TOPIC),
+    )
+    .await;
+    let first = approval(&emu, "8");
+    assert!(emu.emulator.push_approval(&first).await, "{}", log());
+    wait_until("张伟's entry", log, async || {
+        entries(&server, ZHANG_WEI).await.len() == 1
+    })
+    .await;
+    let ask = RobotSend::in_group(LI_QIANG, "排行 本月", &[]);
+    emu.emulator.send_robot_message(&ask).await.unwrap();
+    wait_until("the leaderboard card", log, async || {
+        !emu.emulator.cards().is_empty()
+    })
+    .await;
+    let card = emu.emulator.cards().remove(0);
+    assert_eq!(card.template_id, "leaderboard.schema");
+    assert_eq!(card.spaces, [CardSpace::Group(GROUP_CONVERSATION.into())]);
+    assert!(
+        card.params["title"].contains("本月排行"),
+        "{:?}",
+        card.params
+    );
+    assert!(
+        card.params["board"].starts_with("1. 张伟 **8**"),
+        "{:?}",
+        card.params
+    );
+    let id = card.out_track_id.clone();
+
+    // More points, then 刷新: the same card shows the board as it stands.
+    let second = approval(&emu, "5");
+    assert!(emu.emulator.push_approval(&second).await);
+    wait_until("张伟's second entry", log, async || {
+        entries(&server, ZHANG_WEI).await.len() == 2
+    })
+    .await;
+    let ack = emu
+        .emulator
+        .press_card(&id, LI_QIANG, "refresh")
+        .await
+        .unwrap();
+    assert_eq!(ack.map(|a| a.code), Some(200));
+    wait_until("the refreshed board", log, async || {
+        emu.emulator.card(&id).unwrap().params["board"].starts_with("1. 张伟 **13**")
+    })
+    .await;
+    emu.emulator
+        .press_card(&id, ZHANG_WEI, "my_place")
+        .await
+        .unwrap();
+    wait_until("张伟's own place", log, async || {
+        emu.emulator
+            .card(&id)
+            .unwrap()
+            .private
+            .contains_key(ZHANG_WEI)
+    })
+    .await;
+    let card = emu.emulator.card(&id).unwrap();
+    assert_eq!(card.private[ZHANG_WEI]["my_place"], "第 1 名 +13 / #1 +13");
+    assert_eq!(
+        emu.emulator.cards().len(),
+        1,
+        "updated in place, not sent again"
+    );
+    // Other questions are answered in the chat as before.
+    let before = emu.emulator.messages().len();
+    let help = RobotSend::in_group(LI_QIANG, "帮助", &[]);
+    emu.emulator.send_robot_message(&help).await.unwrap();
+    wait_until("the help answer", log, async || {
+        emu.emulator.messages()[before..]
+            .iter()
+            .any(|m| m.channel.starts_with("robot_"))
+    })
+    .await;
     server.stop();
     emu.stop().await;
 }

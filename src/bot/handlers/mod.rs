@@ -38,7 +38,7 @@ async fn place(
     ))
 }
 
-async fn department_name(bot: &Bot, id: &str) -> Result<String, BotError> {
+pub(super) async fn department_name(bot: &Bot, id: &str) -> Result<String, BotError> {
     Ok(bot
         .store
         .department(id)
