@@ -25,30 +25,39 @@ pub const REFRESH: &str = "refresh";
 /// People on a leaderboard card.
 const CARD_TOP: usize = 10;
 
-/// What a leaderboard card shows: a window, of the company or one department. Kept in the
-/// cards table as `month` or `month|575401962`.
+/// What a leaderboard card shows: a window, of the company or one department, in the
+/// language it was asked in. Kept in the cards table as `zh:month` or `en:week|575401962`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Scope {
     window: Window,
     department: Option<String>,
+    lang: Lang,
 }
 
 impl Scope {
     fn key(&self) -> String {
+        let lang = self.lang.pick("zh", "en");
         match &self.department {
-            Some(d) => format!("{}|{d}", self.window.name()),
-            None => self.window.name().to_string(),
+            Some(d) => format!("{lang}:{}|{d}", self.window.name()),
+            None => format!("{lang}:{}", self.window.name()),
         }
     }
 
     fn parse(key: &str) -> Option<Scope> {
-        let (window, department) = match key.split_once('|') {
+        let (lang, rest) = key.split_once(':')?;
+        let lang = match lang {
+            "zh" => Lang::Zh,
+            "en" => Lang::En,
+            _ => return None,
+        };
+        let (window, department) = match rest.split_once('|') {
             Some((w, d)) => (w, Some(d.to_string())),
-            None => (key, None),
+            None => (rest, None),
         };
         Some(Scope {
             window: window.parse().ok()?,
             department,
+            lang,
         })
     }
 }
@@ -197,9 +206,12 @@ impl Bot {
             // The ordinary answer says why there is no department board.
             (true, None) => return Ok(None),
         };
-        let scope = Scope { window, department };
-        let lang = Lang::of(typed);
-        let params = self.leaderboard_now(&scope, lang, now).await?;
+        let scope = Scope {
+            window,
+            department,
+            lang: Lang::of(typed),
+        };
+        let params = self.leaderboard_now(&scope, now).await?;
         let out_track_id = format!("rank-{}", message.msg_id);
         let mut tx = self.store.begin().await?;
         if !tx.complete_inbox(inbox_id, None, now).await? {
@@ -237,9 +249,9 @@ impl Bot {
     async fn leaderboard_now(
         &self,
         scope: &Scope,
-        lang: Lang,
         now: Timestamp,
     ) -> Result<BTreeMap<String, String>, BotError> {
+        let lang = scope.lang;
         let scope_name = match &scope.department {
             Some(id) => Some(super::handlers::department_name(self, id).await?),
             None => None,
@@ -282,27 +294,22 @@ impl Bot {
         let refresh = match press.action.as_str() {
             REFRESH => CardRefresh {
                 out_track_id: card.out_track_id.clone(),
-                params: self.leaderboard_now(&scope, Lang::Zh, now).await?,
+                params: self.leaderboard_now(&scope, now).await?,
                 ..CardRefresh::default()
             },
             MY_PLACE => {
-                let query = BoardQuery {
-                    window: scope.window,
-                    period: None,
-                    department: scope.department.clone(),
-                    limit: 0,
-                };
                 let me = self
-                    .leaderboard
-                    .people(&query, Some(&press.userid), now)
-                    .await?
-                    .me;
-                let place = match me {
-                    Some(p) => format!(
-                        "第 {} 名 {:+} / #{} {:+}",
-                        p.rank, p.points, p.rank, p.points
-                    ),
-                    None => "未上榜 / not ranked".to_string(),
+                    .place_of(
+                        &press.userid,
+                        scope.window,
+                        None,
+                        scope.department.clone(),
+                        now,
+                    )
+                    .await?;
+                let place = match scope.lang {
+                    Lang::Zh => place_zh(me.as_ref()),
+                    Lang::En => place_en(me.as_ref()),
                 };
                 CardRefresh {
                     out_track_id: card.out_track_id.clone(),
@@ -323,21 +330,11 @@ impl Bot {
         inbox_id: i64,
         now: Timestamp,
     ) -> Result<Answer, BotError> {
-        let place = |period: Option<String>| async move {
-            let query = BoardQuery {
-                window: Window::Week,
-                period,
-                department: None,
-                limit: 0,
-            };
-            let board = self
-                .leaderboard
-                .people(&query, Some(&press.userid), now)
-                .await?;
-            Ok::<_, LeaderboardError>(board.me)
-        };
-        let then = place(Some(card.period.clone())).await?;
-        let this_week = place(None).await?;
+        let userid = &press.userid;
+        let then = self
+            .place_of(userid, Window::Week, Some(card.period.clone()), None, now)
+            .await?;
+        let this_week = self.place_of(userid, Window::Week, None, None, now).await?;
         Ok(Answer::Update {
             key: format!("card:{}:press:{inbox_id}", card.out_track_id),
             refresh: CardRefresh {
@@ -353,6 +350,40 @@ impl Bot {
     }
 }
 
+impl Bot {
+    /// `userid`'s place on a board; `None` when they are not ranked on it.
+    async fn place_of(
+        &self,
+        userid: &str,
+        window: Window,
+        period: Option<String>,
+        department: Option<String>,
+        now: Timestamp,
+    ) -> Result<Option<PersonRow>, LeaderboardError> {
+        let query = BoardQuery {
+            window,
+            period,
+            department,
+            limit: 0,
+        };
+        Ok(self.leaderboard.people(&query, Some(userid), now).await?.me)
+    }
+}
+
+fn place_zh(p: Option<&PersonRow>) -> String {
+    match p {
+        Some(p) => format!("第 {} 名 {:+}", p.rank, p.points),
+        None => "未上榜".to_string(),
+    }
+}
+
+fn place_en(p: Option<&PersonRow>) -> String {
+    match p {
+        Some(p) => format!("#{} {:+}", p.rank, p.points),
+        None => "not ranked".to_string(),
+    }
+}
+
 fn private(userid: &str, name: &str, value: &str) -> BTreeMap<String, BTreeMap<String, String>> {
     BTreeMap::from([(
         userid.to_string(),
@@ -362,20 +393,12 @@ fn private(userid: &str, name: &str, value: &str) -> BTreeMap<String, BTreeMap<S
 
 /// E.g. "榜单当周：第 3 名 +30 · 本周：第 5 名 +12 / That week #3 +30 · this week #5 +12".
 fn places_text(then: Option<&PersonRow>, now: Option<&PersonRow>) -> String {
-    let zh = |p: Option<&PersonRow>| match p {
-        Some(p) => format!("第 {} 名 {:+}", p.rank, p.points),
-        None => "未上榜".to_string(),
-    };
-    let en = |p: Option<&PersonRow>| match p {
-        Some(p) => format!("#{} {:+}", p.rank, p.points),
-        None => "not ranked".to_string(),
-    };
     format!(
         "榜单当周：{} · 本周：{} / That week {} · this week {}",
-        zh(then),
-        zh(now),
-        en(then),
-        en(now)
+        place_zh(then),
+        place_zh(now),
+        place_en(then),
+        place_en(now)
     )
 }
 
@@ -389,15 +412,19 @@ mod tests {
             Scope {
                 window: Window::Month,
                 department: None,
+                lang: Lang::Zh,
             },
             Scope {
                 window: Window::Week,
                 department: Some("575401962".into()),
+                lang: Lang::En,
             },
         ] {
             assert_eq!(Scope::parse(&scope.key()), Some(scope));
         }
-        assert_eq!(Scope::parse("fortnight"), None);
+        for bad in ["month", "zh:fortnight", "fr:month"] {
+            assert_eq!(Scope::parse(bad), None, "{bad}");
+        }
     }
 
     #[test]
