@@ -21,6 +21,7 @@ pub(super) async fn run_emulator(
         seed,
         ..EmulatorSettings::default()
     };
+    let shutdown = shutdown_signal()?;
     let running = emulator::start(settings, listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -64,7 +65,7 @@ pub(super) async fn run_emulator(
     say!(
         "  (answers appear in the messages above, channel robot_session; add JIFEN_HR_ADMINS=manager4220 to jifen serve)"
     )?;
-    shutdown_signal().await?;
+    shutdown.await;
     running.stop().await;
     Ok(ExitCode::SUCCESS)
 }

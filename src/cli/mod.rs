@@ -371,8 +371,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve => {
             let config = Config::load_from_env(config_path)?;
             init_logging(&config);
+            // Listened for before the server says it listens, so a SIGTERM right after that
+            // line still shuts it down cleanly.
+            let shutdown = shutdown_signal()?;
             let running = crate::app::start(&config).await?;
-            shutdown_signal().await?;
+            shutdown.await;
             tracing::info!("shutting down");
             running.stop().await?;
             Ok(ExitCode::SUCCESS)
@@ -512,18 +515,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn shutdown_signal() -> anyhow::Result<()> {
+/// Ctrl-C or SIGTERM; SIGTERM's handler is in place once this returns.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
+            _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn init_logging(config: &Config) {
