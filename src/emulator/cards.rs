@@ -103,15 +103,19 @@ pub(super) fn create_and_deliver(emu: &Emulator, body: &Value) -> Answer {
             }
             _ => None,
         };
-        if problem.is_none() {
-            reached.push(id.clone());
-        }
+        let carrier = match problem {
+            None => {
+                reached.push(id.clone());
+                format!("{:016x}", rand::random::<u64>())
+            }
+            Some(_) => String::new(),
+        };
         results.push(json!({
             "spaceType": kind,
             "spaceId": id,
             "success": problem.is_none(),
             "errorMsg": problem.unwrap_or_default(),
-            "carrierId": if reached.last() == Some(id) { format!("{:016x}", rand::random::<u64>()) } else { String::new() },
+            "carrierId": carrier,
         }));
     }
     let card = CardInstance {
@@ -123,15 +127,17 @@ pub(super) fn create_and_deliver(emu: &Emulator, body: &Value) -> Answer {
         private,
         updates: 0,
     };
+    let answer = json!({
+        "success": true,
+        "result": {"outTrackId": out_track_id, "deliverResults": results},
+    });
     {
         let mut cards = lock(&emu.cards);
         match cards.get(out_track_id) {
             // The emulator's guess: the same card again is delivered once; another card
             // under the same id is refused.
             Some(known) if known.template_id == card.template_id && known.spaces == spaces => {
-                return Ok(
-                    json!({"success": true, "result": {"outTrackId": out_track_id, "deliverResults": results}}),
-                );
+                return Ok(answer);
             }
             Some(_) => {
                 return Err(bad(format!(
@@ -155,10 +161,7 @@ pub(super) fn create_and_deliver(emu: &Emulator, body: &Value) -> Answer {
             body: body.clone(),
         });
     }
-    Ok(json!({
-        "success": true,
-        "result": {"outTrackId": out_track_id, "deliverResults": results},
-    }))
+    Ok(answer)
 }
 
 pub(super) fn update(emu: &Emulator, body: &Value) -> Answer {
