@@ -1,9 +1,9 @@
 //! Stream mode (PROTOCOL.md §c): jifen opens a WebSocket to DingTalk's gateway and events,
 //! robot messages and card button presses arrive over it, so no public URL, certificate or
 //! callback crypto is needed. Each frame goes into the same inbox as an HTTP callback, under
-//! the same key, and is
-//! acknowledged only once stored; one that cannot be stored is answered `LATER`, so DingTalk
-//! pushes it again. Asked to disconnect, the client opens the next connection first.
+//! the same key, and is acknowledged only once stored; one that cannot be stored is answered
+//! `LATER`, so DingTalk pushes it again. Asked to disconnect, the client opens the next
+//! connection first.
 
 use std::sync::Arc;
 use std::time::Duration;
