@@ -87,6 +87,15 @@ pub fn leaderboard_params(
     .collect()
 }
 
+/// What a press is decided as before its transaction: an answer, or a like, which is decided
+/// inside it.
+enum Planned {
+    Ready(Answer),
+    Like(Card),
+}
+
+use Planned::{Like, Ready};
+
 /// What a press comes to.
 enum Answer {
     /// The card changes, once per `key`.
@@ -106,38 +115,34 @@ impl Bot {
         now: Timestamp,
     ) -> Result<Handled, BotError> {
         let press = parse_press(payload).map_err(|e| BotError::Malformed(e.to_string()))?;
-        // Places are read before the transaction opens, so no lock waits on the boards.
-        let (card, answer) = match self.store.card(&press.out_track_id).await? {
+        // Places are read before the transaction opens, so no lock waits on the boards; only
+        // a like is decided inside it.
+        let planned = match self.store.card(&press.out_track_id).await? {
             Some(card) if card.kind == LEADERBOARD_CARD => {
-                let answer = self.leaderboard_press(&card, &press, inbox_id, now).await?;
-                (None, Some(answer))
+                Ready(self.leaderboard_press(&card, &press, inbox_id, now).await?)
             }
-            Some(card) if card.kind == HONOR_CARD => {
-                let answer = match press.action.as_str() {
-                    MY_PLACE => Some(self.my_place(&card, &press, inbox_id, now).await?),
-                    LIKE => None,
-                    other => Some(Answer::Nothing(format!("the card has no button {other:?}"))),
-                };
-                (Some(card), answer)
-            }
-            Some(card) => {
-                let why = format!("a {} card has no buttons", card.kind);
-                (None, Some(Answer::Nothing(why)))
-            }
-            None => {
-                let why = format!("card {} is not one jifen sent", press.out_track_id);
-                (None, Some(Answer::Nothing(why)))
-            }
+            Some(card) if card.kind == HONOR_CARD => match press.action.as_str() {
+                MY_PLACE => Ready(self.my_place(&card, &press, inbox_id, now).await?),
+                LIKE => Like(card),
+                other => Ready(Answer::Nothing(format!("the card has no button {other:?}"))),
+            },
+            Some(card) => Ready(Answer::Nothing(format!(
+                "a {} card has no buttons",
+                card.kind
+            ))),
+            None => Ready(Answer::Nothing(format!(
+                "card {} is not one jifen sent",
+                press.out_track_id
+            ))),
         };
         let mut tx = self.store.begin().await?;
-        let answer = match (answer, card) {
-            (Some(answer), _) => answer,
-            (None, Some(card)) => match tx.like_card(&card.out_track_id, &press.userid, now).await?
-            {
+        let answer = match planned {
+            Ready(answer) => answer,
+            Like(card) => match tx.like_card(&card.out_track_id, &press.userid, now).await? {
                 true => Answer::Update {
                     key: format!("card:{}:like:{}", card.out_track_id, press.userid),
                     refresh: CardRefresh {
-                        out_track_id: card.out_track_id.clone(),
+                        out_track_id: card.out_track_id,
                         private: private(&press.userid, LIKED_PARAM, "true"),
                         likes_param: Some(LIKES_PARAM.into()),
                         ..CardRefresh::default()
@@ -145,7 +150,6 @@ impl Bot {
                 },
                 false => Answer::Nothing(format!("{} liked it before", press.userid)),
             },
-            (None, None) => Answer::Nothing("nothing to do".into()),
         };
         let note = match &answer {
             Answer::Update { .. } => None,
@@ -348,9 +352,7 @@ impl Bot {
             },
         })
     }
-}
 
-impl Bot {
     /// `userid`'s place on a board; `None` when they are not ranked on it.
     async fn place_of(
         &self,

@@ -357,6 +357,26 @@ async fn a_killed_jifen_under_stream_load_loses_no_acknowledged_frame(
     emu.stop().await;
 }
 
+/// `userid` presses 我的排名 on card `id`; what the card then shows them alone.
+async fn my_place(
+    emu: &RunningEmulator,
+    id: &str,
+    userid: &str,
+    log: &impl Fn() -> String,
+) -> String {
+    let ack = emu
+        .emulator
+        .press_card(id, userid, "my_place")
+        .await
+        .unwrap();
+    assert_eq!(ack.map(|a| a.code), Some(200), "the press is acknowledged");
+    wait_until("a place on the card", log, async || {
+        emu.emulator.card(id).unwrap().private.contains_key(userid)
+    })
+    .await;
+    emu.emulator.card(id).unwrap().private[userid]["my_place"].clone()
+}
+
 /// Who leads this week's board, with how many points (the boards follow the ledger a
 /// moment after a post).
 async fn leader(server: &Server) -> Option<(String, i64)> {
@@ -472,23 +492,8 @@ async fn the_honor_board_goes_out_as_an_interactive_card_whose_buttons_answer_ov
     assert_eq!(run().status.code(), Some(2));
 
     // "My place", answered to whoever pressed it alone.
-    let ack = emu
-        .emulator
-        .press_card(&id, ZHANG_WEI, "my_place")
-        .await
-        .unwrap()
-        .expect("the press is acknowledged");
-    assert_eq!(ack.code, 200);
-    wait_until("张伟's place on the card", log, async || {
-        emu.emulator
-            .card(&id)
-            .unwrap()
-            .private
-            .contains_key(ZHANG_WEI)
-    })
-    .await;
+    let mine = my_place(&emu, &id, ZHANG_WEI, &log).await;
     let card = emu.emulator.card(&id).unwrap();
-    let mine = &card.private[ZHANG_WEI]["my_place"];
     assert!(
         mine.starts_with("榜单当周：第 1 名 +8 · 本周：第 1 名 +8"),
         "{mine}"
@@ -580,21 +585,9 @@ async fn a_leaderboard_asked_for_in_a_group_comes_as_a_card_that_refreshes_in_pl
         emu.emulator.card(&id).unwrap().params["board"].starts_with("1. 张伟 **13**")
     })
     .await;
-    emu.emulator
-        .press_card(&id, ZHANG_WEI, "my_place")
-        .await
-        .unwrap();
-    wait_until("张伟's own place", log, async || {
-        emu.emulator
-            .card(&id)
-            .unwrap()
-            .private
-            .contains_key(ZHANG_WEI)
-    })
-    .await;
-    let card = emu.emulator.card(&id).unwrap();
     assert_eq!(
-        card.private[ZHANG_WEI]["my_place"], "第 1 名 +13",
+        my_place(&emu, &id, ZHANG_WEI, &log).await,
+        "第 1 名 +13",
         "asked in Chinese"
     );
     assert_eq!(
