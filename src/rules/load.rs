@@ -1,30 +1,16 @@
 //! Reading `rules.toml`: every problem is reported at once, each with its line, so HR can fix
 //! a file in one pass. A file with any problem yields no rules at all.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fmt;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use jiff::civil::Date;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 use toml::{Spanned, Value};
 
+use super::table::{self, Fields, Problem, Table};
 use super::{CapLimit, Condition, FieldPath, NotifyPolicy, Points, Rule, RuleSet};
 use crate::domain::event::COMMON_VARIABLES;
 use crate::domain::{EventSchema, PeriodKind};
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub line: usize,
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
@@ -34,7 +20,7 @@ pub enum RulesError {
         source: std::io::Error,
     },
     #[error("{path} has {} problem{}:\n{}", .problems.len(), if .problems.len() == 1 { "" } else { "s" },
-        .problems.iter().map(|p| format!("  {}", p)).collect::<Vec<_>>().join("\n"))]
+        table::listed(.problems))]
     Invalid {
         path: PathBuf,
         problems: Vec<Problem>,
@@ -75,40 +61,19 @@ pub fn load_rules_file(path: &Path) -> Result<RuleSet, RulesError> {
 
 /// Parses and validates a rules file; `Err` lists every problem found, in line order.
 pub fn load_rules(text: &str) -> Result<RuleSet, Vec<Problem>> {
-    let lines = LineIndex::new(text);
-    let syntax = |e: toml::de::Error| Problem {
-        line: e.span().map_or(1, |s| lines.line(s.start)),
-        message: e.message().trim().to_string(),
-    };
-
-    let top: BTreeMap<Spanned<String>, IgnoredAny> =
-        toml::from_str(text).map_err(|e| vec![syntax(e)])?;
-    let mut problems: Vec<Problem> = top
-        .keys()
-        .filter(|k| k.get_ref() != "rule")
-        .map(|k| Problem {
-            line: lines.line(k.span().start),
-            message: format!(
-                "unknown top-level key `{}`; rules are written as [[rule]] tables",
-                k.get_ref()
-            ),
-        })
-        .collect();
-
     #[derive(Deserialize)]
     struct RawFile {
         #[serde(default)]
-        rule: Vec<Spanned<BTreeMap<Spanned<String>, Spanned<Value>>>>,
+        rule: Vec<Spanned<Table>>,
     }
-    let raw: RawFile = toml::from_str(text).map_err(|e| vec![syntax(e)])?;
-
+    let (lines, tables, mut problems) = table::tables(text, "rule", |f: RawFile| f.rule)?;
     let mut rules = Vec::new();
     let mut first_line_of: HashMap<String, usize> = HashMap::new();
-    for table in raw.rule {
+    for (header_line, table) in tables {
         let mut fields = Fields {
             lines: &lines,
-            header_line: lines.line(table.span().start),
-            table: table.into_inner(),
+            header_line,
+            table,
             problems: &mut problems,
         };
         if let Some(rule) = fields.rule() {
@@ -134,39 +99,10 @@ pub fn load_rules(text: &str) -> Result<RuleSet, Vec<Problem>> {
     }
 }
 
-/// One `[[rule]]` table being read: each accessor records its own problems and returns
-/// `None`, so one pass finds them all.
-struct Fields<'a> {
-    lines: &'a LineIndex,
-    header_line: usize,
-    table: BTreeMap<Spanned<String>, Spanned<Value>>,
-    problems: &'a mut Vec<Problem>,
-}
-
 impl Fields<'_> {
     fn rule(&mut self) -> Option<Rule> {
-        let unknown: Vec<(usize, String)> = self
-            .table
-            .iter()
-            .filter(|(k, _)| !RULE_KEYS.contains(&k.get_ref().as_str()))
-            .map(|(k, _)| (self.lines.line(k.span().start), k.get_ref().clone()))
-            .collect();
-        for (line, key) in unknown {
-            self.problem(
-                line,
-                format!("unknown key `{key}`; a rule takes {}", RULE_KEYS.join(", ")),
-            );
-        }
-
-        let id = self.required_str("id");
-        if let Some(id) = &id
-            && (id.is_empty() || id.chars().any(char::is_whitespace))
-        {
-            self.problem(
-                self.line_of("id"),
-                format!("id `{id}` must be non-empty and without spaces"),
-            );
-        }
+        self.unknown_keys(RULE_KEYS, "a rule");
+        let id = self.id();
         let name = self.required_str("name");
         let name_en = self.optional_str("name_en");
         let category = self
@@ -266,15 +202,6 @@ impl Fields<'_> {
             line: self.header_line,
         })
         .filter(|_| schema.is_some())
-    }
-
-    /// An optional `true`/`false` key; false when absent.
-    fn flag(&mut self, key: &str) -> Option<bool> {
-        match self.table.get(key).map(|v| v.get_ref().clone()) {
-            None => Some(false),
-            Some(Value::Boolean(b)) => Some(b),
-            Some(other) => self.wrong_type(key, "true or false", &other),
-        }
     }
 
     fn points(&mut self, known: &[&str], event_known: bool) -> Option<Points> {
@@ -424,108 +351,5 @@ impl Fields<'_> {
         }
         caps.sort_by_key(|c| c.period);
         ok.then_some(caps)
-    }
-
-    fn departments(&mut self) -> Option<Vec<String>> {
-        match self.table.get("departments").map(|v| v.get_ref().clone()) {
-            None => Some(Vec::new()),
-            Some(Value::Array(items)) => {
-                let ids: Option<Vec<String>> = items
-                    .iter()
-                    .map(|v| match v {
-                        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
-                        Value::Integer(i) => Some(i.to_string()),
-                        _ => None,
-                    })
-                    .collect();
-                ids.or_else(|| {
-                    self.problem(
-                        self.line_of("departments"),
-                        "departments must be a list of department ids".into(),
-                    );
-                    None
-                })
-            }
-            Some(other) => self.wrong_type("departments", "a list of department ids", &other),
-        }
-    }
-
-    fn date(&mut self, key: &str) -> Option<Option<Date>> {
-        let text = match self.table.get(key).map(|v| v.get_ref().clone()) {
-            None => return Some(None),
-            Some(Value::String(s)) => s,
-            Some(Value::Datetime(d)) => d.to_string(),
-            Some(other) => return self.wrong_type(key, "a date like 2026-01-01", &other),
-        };
-        match text.parse::<Date>() {
-            Ok(d) if text.len() == 10 => Some(Some(d)),
-            _ => {
-                self.problem(
-                    self.line_of(key),
-                    format!("{key} must be a date like 2026-01-01, found `{text}`"),
-                );
-                None
-            }
-        }
-    }
-
-    fn required_str(&mut self, key: &str) -> Option<String> {
-        if !self.table.contains_key(key) {
-            self.problem(self.header_line, format!("missing required key `{key}`"));
-            return None;
-        }
-        self.optional_str(key)
-    }
-
-    fn optional_str(&mut self, key: &str) -> Option<String> {
-        match self.table.get(key).map(|v| v.get_ref().clone())? {
-            Value::String(s) => Some(s.trim().to_string()),
-            other => self.wrong_type(key, "a string", &other),
-        }
-    }
-
-    fn optional_int(&mut self, key: &str) -> Option<i64> {
-        match self.table.get(key).map(|v| v.get_ref().clone())? {
-            Value::Integer(i) => Some(i),
-            other => self.wrong_type(key, "an integer", &other),
-        }
-    }
-
-    fn wrong_type<T>(&mut self, key: &str, expected: &str, found: &Value) -> Option<T> {
-        self.problem(
-            self.line_of(key),
-            format!(
-                "{key} must be {expected}, found {} {found}",
-                found.type_str()
-            ),
-        );
-        None
-    }
-
-    fn line_of(&self, key: &str) -> usize {
-        self.table
-            .get_key_value(key)
-            .map_or(self.header_line, |(k, _)| self.lines.line(k.span().start))
-    }
-
-    fn problem(&mut self, line: usize, message: String) {
-        self.problems.push(Problem { line, message });
-    }
-}
-
-/// Byte offset to 1-based line number.
-struct LineIndex(Vec<usize>);
-
-impl LineIndex {
-    fn new(text: &str) -> Self {
-        LineIndex(
-            std::iter::once(0)
-                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-                .collect(),
-        )
-    }
-
-    fn line(&self, offset: usize) -> usize {
-        self.0.partition_point(|&start| start <= offset)
     }
 }

@@ -7,6 +7,7 @@ mod eval;
 mod expr;
 mod load;
 pub mod plain;
+mod table;
 
 use jiff::civil::Date;
 use serde::Serialize;
@@ -14,7 +15,8 @@ use serde::Serialize;
 pub use caps::{CapCheck, CapLimit, apply_caps};
 pub use eval::{Award, Outcome, evaluate, scope_allows};
 pub use expr::Condition;
-pub use load::{Problem, RulesError, load_rules, load_rules_file};
+pub use load::{RulesError, load_rules, load_rules_file};
+pub use table::Problem;
 
 /// A validated rules file.
 #[derive(Debug, Default)]
