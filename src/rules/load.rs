@@ -66,7 +66,11 @@ pub fn load_rules(text: &str) -> Result<RuleSet, Vec<Problem>> {
         #[serde(default)]
         rule: Vec<Spanned<Table>>,
     }
-    let (lines, tables, mut problems) = table::tables(text, "rule", |f: RawFile| f.rule)?;
+    let table::Parsed {
+        lines,
+        tables,
+        mut problems,
+    } = table::tables(text, "rule", |f: RawFile| f.rule)?;
     let mut rules = Vec::new();
     let mut first_line_of: HashMap<String, usize> = HashMap::new();
     for (header_line, table) in tables {

@@ -39,7 +39,7 @@ pub(super) fn tables<F: serde::de::DeserializeOwned>(
     text: &str,
     name: &str,
     of: impl FnOnce(F) -> Vec<Spanned<Table>>,
-) -> Result<(LineIndex, Vec<(usize, Table)>, Vec<Problem>), Vec<Problem>> {
+) -> Result<Parsed, Vec<Problem>> {
     let lines = LineIndex::new(text);
     let syntax = |e: toml::de::Error| {
         vec![Problem {
@@ -64,7 +64,18 @@ pub(super) fn tables<F: serde::de::DeserializeOwned>(
         .into_iter()
         .map(|t| (lines.line(t.span().start), t.into_inner()))
         .collect();
-    Ok((lines, tables, problems))
+    Ok(Parsed {
+        lines,
+        tables,
+        problems,
+    })
+}
+
+/// A file's tables, each with the line of its header, and the problems found so far.
+pub(super) struct Parsed {
+    pub(super) lines: LineIndex,
+    pub(super) tables: Vec<(usize, Table)>,
+    pub(super) problems: Vec<Problem>,
 }
 
 /// One table being read: each accessor records its own problems and returns `None`, so one
