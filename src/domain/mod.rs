@@ -7,6 +7,7 @@ pub mod event;
 pub mod failure;
 pub mod lang;
 pub mod org;
+pub mod reward;
 pub mod schedule;
 
 pub use calendar::{Calendar, Month, Period, PeriodKind};
@@ -17,3 +18,7 @@ pub use event::{DomainEvent, EVENT_SCHEMAS, EventSchema};
 pub use failure::Failure;
 pub use lang::Lang;
 pub use org::{Department, Employee};
+pub use reward::{
+    Catalogue, PersonLimit, REDEMPTION_CATEGORY, Redemption, RedemptionStatus, RedemptionStep,
+    Reward,
+};

@@ -1,8 +1,9 @@
 //! The append-only points ledger: posting events through the rules, manual awards,
-//! reversals, review decisions and withdrawals. Every operation runs inside one
+//! reversals, review decisions, withdrawals and redemptions. Every operation runs inside one
 //! [`StoreTx`], so entries, totals and the audit trail change together or not at all.
 
 mod post;
+mod redeem;
 mod withdraw;
 
 pub use crate::domain::{Account, Deltas, Entry, EntryKind, NewEntry, Totals};
@@ -10,6 +11,7 @@ pub use post::{
     Decision, EventPosting, ManualPost, Notice, Posting, Reason, RuleResult, post_event,
     post_manual, resolve, reverse,
 };
+pub use redeem::{Redeem, Redeemed, Stepped, Unredeemable, redeem, step_redemption};
 pub use withdraw::withdraw_event;
 
 use crate::domain::calendar::CalendarError;
@@ -34,6 +36,16 @@ pub enum LedgerError {
         rule_id: String,
         source_key: String,
         error: String,
+    },
+    #[error("{reward} cannot be redeemed: {why}")]
+    NotRedeemable { reward: String, why: Unredeemable },
+    #[error("no redemption #{0}")]
+    UnknownRedemption(i64),
+    #[error("redemption #{redemption} is {status}: it cannot {step}")]
+    StepNotOpen {
+        redemption: i64,
+        step: &'static str,
+        status: &'static str,
     },
     #[error("invalid request: {0}")]
     Invalid(String),

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{Deltas, Entry, EntryKind, LedgerError, NewEntry};
-use crate::domain::{Calendar, DomainEvent, Explanation};
+use crate::domain::{Calendar, DomainEvent, Explanation, REDEMPTION_CATEGORY};
 use crate::rules::{
     Award, CapCheck, NotifyPolicy, Outcome, RuleSet, apply_caps, evaluate, scope_allows,
 };
@@ -365,6 +365,11 @@ pub async fn reverse<'a>(
     if let Some(by) = original.reversed_by {
         return Err(LedgerError::AlreadyReversed { entry: id, by });
     }
+    if original.category == REDEMPTION_CATEGORY {
+        return Err(not_reversible(
+            "it holds points for a redemption; reject or cancel the redemption instead".into(),
+        ));
+    }
     match original.kind {
         EntryKind::Reversal => {
             return Err(not_reversible(
@@ -563,7 +568,7 @@ pub async fn resolve<'a>(
 
 /// Where something that happened at `at` is booked, when not at `at`: a closed month's totals
 /// are frozen, so what happened in one is booked at the start of the open month.
-async fn open_month_start(
+pub(super) async fn open_month_start(
     tx: &mut dyn StoreTx,
     at: Timestamp,
 ) -> Result<Option<Timestamp>, LedgerError> {
@@ -571,7 +576,7 @@ async fn open_month_start(
 }
 
 /// Says in an explanation why an entry is booked in the open month.
-fn booked_later(explanation: &mut Explanation, why_zh: &str, why_en: &str) {
+pub(super) fn booked_later(explanation: &mut Explanation, why_zh: &str, why_en: &str) {
     explanation.zh.push_str(&format!("（{why_zh}，计入本月）"));
     explanation
         .en
@@ -579,13 +584,13 @@ fn booked_later(explanation: &mut Explanation, why_zh: &str, why_en: &str) {
 }
 
 /// Writes an entry and moves its owner's totals by its deltas, in the caller's transaction.
-async fn insert(tx: &mut dyn StoreTx, entry: &NewEntry) -> Result<Entry, LedgerError> {
+pub(super) async fn insert(tx: &mut dyn StoreTx, entry: &NewEntry) -> Result<Entry, LedgerError> {
     let stored = tx.insert_entry(entry).await?;
     tx.apply_deltas(&entry.userid, entry.deltas).await?;
     Ok(stored)
 }
 
-async fn audit(
+pub(super) async fn audit(
     tx: &mut dyn StoreTx,
     actor: &str,
     action: &str,

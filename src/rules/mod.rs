@@ -7,6 +7,7 @@ mod eval;
 mod expr;
 mod load;
 pub mod plain;
+mod rewards;
 mod table;
 
 use jiff::civil::Date;
@@ -16,6 +17,7 @@ pub use caps::{CapCheck, CapLimit, apply_caps};
 pub use eval::{Award, Outcome, evaluate, scope_allows};
 pub use expr::Condition;
 pub use load::{RulesError, load_rules, load_rules_file};
+pub use rewards::{CatalogueError, MAX_COST, load_catalogue, load_catalogue_file};
 pub use table::Problem;
 
 /// A validated rules file.

@@ -179,6 +179,14 @@ impl Fields<'_> {
             other => self.wrong_type(key, "a string", &other),
         }
     }
+    pub(super) fn required_int(&mut self, key: &str) -> Option<i64> {
+        if !self.table.contains_key(key) {
+            self.problem(self.header_line, format!("missing required key `{key}`"));
+            return None;
+        }
+        self.optional_int(key)
+    }
+
     pub(super) fn optional_int(&mut self, key: &str) -> Option<i64> {
         match self.table.get(key).map(|v| v.get_ref().clone())? {
             Value::Integer(i) => Some(i),

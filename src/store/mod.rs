@@ -1,5 +1,5 @@
 //! Storage: one interface per area (organisation, ledger, audit, inbox, outbox, jobs,
-//! periods, cards), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
+//! periods, cards, rewards), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
 //! area's SQL is written once, in its own file, over a [`Dialect`]; the backends differ only
 //! where the dialects do (locks, the callback path's batch insert, SQLite's checkpoints).
 
@@ -14,6 +14,7 @@ mod org;
 mod outbox;
 mod periods;
 mod postgres;
+mod rewards;
 mod rows;
 mod sqlite;
 mod sqlite_inbox;
@@ -36,6 +37,7 @@ pub use outbox::{
 };
 pub use periods::{DepartmentTotal, PeriodClose, PeriodStore, PeriodTotal};
 pub use postgres::PgStore;
+pub use rewards::{NewRedemption, RedemptionUpdate, RewardStore, RewardTx};
 pub use sqlite::SqliteStore;
 
 use crate::domain::Failure;
@@ -147,7 +149,15 @@ impl StoreError {
 /// (`Arc<dyn InboxStore>` and so on); the rest take the whole store.
 #[async_trait]
 pub trait Store:
-    OrgStore + LedgerStore + AuditStore + InboxStore + OutboxStore + JobStore + PeriodStore + CardStore
+    OrgStore
+    + LedgerStore
+    + AuditStore
+    + InboxStore
+    + OutboxStore
+    + JobStore
+    + PeriodStore
+    + CardStore
+    + RewardStore
 {
     fn backend(&self) -> Backend;
     /// Applies pending migrations; returns how many were applied.
@@ -160,7 +170,7 @@ pub trait Store:
 
 /// One write transaction: whatever a change touches commits together or not at all.
 #[async_trait]
-pub trait StoreTx: OrgTx + LedgerTx + AuditTx + OutboxTx + InboxTx + CardTx {
+pub trait StoreTx: OrgTx + LedgerTx + AuditTx + OutboxTx + InboxTx + CardTx + RewardTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 

@@ -28,6 +28,7 @@ mod org;
 mod outbox;
 mod period;
 mod processor;
+mod rewards;
 mod robot;
 mod robot_sign;
 mod rules_file;
