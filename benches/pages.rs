@@ -111,6 +111,7 @@ async fn main() {
     let bot = Arc::new(Bot {
         store: store.clone(),
         rules: rules.clone(),
+        catalogue: Default::default(),
         calendar: calendar.clone(),
         leaderboard: leaderboard.clone(),
         settings: BotSettings {
@@ -136,6 +137,8 @@ async fn main() {
         export: None,
         leaderboard,
         health: Default::default(),
+        catalogue: Default::default(),
+        hr_admins: Vec::new().into(),
         micro_app: Some(Arc::new(MicroApp {
             client,
             bot,

@@ -88,6 +88,11 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     let rules_path = config.rules_path();
     let rules = Arc::new(load_rules_file(&rules_path)?);
     tracing::info!(rules = rules.rules.len(), path = %rules_path.display(), "rules loaded");
+    let catalogue = Arc::new(config.catalogue()?);
+    tracing::info!(
+        rewards = catalogue.rewards.len(),
+        "rewards catalogue loaded"
+    );
     let store = open_store(config).await?;
     crate::metrics::install();
     let addr = listener.local_addr()?;
@@ -99,6 +104,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     }
     let export = config.export_links(addr);
     let bot_settings = config.bot_settings()?;
+    let hr_admins: Arc<[String]> = bot_settings.roles.hr_admins.clone().into();
     let calendar = config.calendar()?;
     let leaderboard = Arc::new(
         LeaderboardIndex::load(
@@ -137,6 +143,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         Arc::new(Bot {
             store: store.clone(),
             rules: rules.clone(),
+            catalogue: catalogue.clone(),
             calendar: calendar.clone(),
             leaderboard: leaderboard.clone(),
             settings: bot_settings,
@@ -158,6 +165,8 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         leaderboard: leaderboard.clone(),
         health: workers.health(),
         micro_app,
+        catalogue,
+        hr_admins,
     };
     let robot = RobotState {
         secret: config.dingtalk.app_secret.clone().map(Arc::new),

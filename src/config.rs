@@ -10,9 +10,10 @@ use figment::providers::{Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use crate::domain::Calendar;
 use crate::domain::calendar::parse_weekday;
 use crate::domain::schedule::JobSchedule;
+use crate::domain::{Calendar, Catalogue};
+use crate::rules::{CatalogueError, load_catalogue_file};
 
 /// The shipped, commented config; `jifen config print-default` prints it.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/jifen.toml");
@@ -31,6 +32,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_DATABASE_URL", "database.url"),
     ("JIFEN_TIME_ZONE", "organisation.time_zone"),
     ("JIFEN_RULES", "rules.path"),
+    ("JIFEN_REWARDS", "rewards.path"),
     ("JIFEN_LOG", "log.level"),
     ("JIFEN_DINGTALK_CALLBACK_TOKEN", "dingtalk.callback_token"),
     ("JIFEN_DINGTALK_AES_KEY", "dingtalk.aes_key"),
@@ -89,6 +91,8 @@ pub struct Config {
     pub organisation: OrganisationConfig,
     #[serde(default)]
     pub rules: RulesConfig,
+    #[serde(default)]
+    pub rewards: RewardsConfig,
     #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
@@ -188,6 +192,14 @@ impl Default for OrganisationConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     pub path: PathBuf,
+}
+
+/// `[rewards]`: the catalogue of what balance points buy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RewardsConfig {
+    /// Must exist when set; without it, `rewards.toml` beside the config if there is one.
+    pub path: Option<PathBuf>,
 }
 
 impl Default for RulesConfig {
@@ -693,12 +705,37 @@ impl Config {
             .map_err(|e| key("organisation.time_zone", e.to_string()))
     }
 
-    pub fn rules_path(&self) -> PathBuf {
-        if self.rules.path.is_absolute() {
-            self.rules.path.clone()
-        } else {
-            self.base_dir.join(&self.rules.path)
+    /// The rewards catalogue: the configured file, which must be there, or else
+    /// `rewards.toml` beside the config, or no rewards at all.
+    pub fn catalogue(&self) -> Result<Catalogue, CatalogueError> {
+        match &self.rewards.path {
+            Some(path) => {
+                let path = self.relative(path);
+                if !path.exists() {
+                    return Err(CatalogueError::Read {
+                        path,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "rewards.path (JIFEN_REWARDS) names a file that is not there",
+                        ),
+                    });
+                }
+                load_catalogue_file(&path)
+            }
+            None => load_catalogue_file(&self.base_dir.join("rewards.toml")),
         }
+    }
+
+    fn relative(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.base_dir.join(path)
+        }
+    }
+
+    pub fn rules_path(&self) -> PathBuf {
+        self.relative(&self.rules.path)
     }
 
     /// The callback key sets, current first; `None` when callbacks are not configured.

@@ -2,7 +2,7 @@
 //! message's `atUsers`, never from the text (a name in the text can be anyone's). Pure: a
 //! wrong command gets a [`Usage`] naming the problem; `text::usage` says it in words.
 
-use crate::domain::Month;
+use crate::domain::{Month, RedemptionStep};
 
 pub use crate::domain::Lang;
 pub use crate::leaderboard::Window;
@@ -18,11 +18,22 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Question {
     Points,
-    Rank { window: Window, department: bool },
-    History { month: Option<Month> },
+    Rank {
+        window: Window,
+        department: bool,
+    },
+    History {
+        month: Option<Month>,
+    },
     Rules,
     Help,
-    Audit { who: Option<String> },
+    Audit {
+        who: Option<String>,
+    },
+    /// The rewards catalogue, with what is left and what the sender can afford.
+    Rewards,
+    /// The sender's redemptions; for HR, also those waiting for them.
+    Redemptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +61,17 @@ pub enum Change {
     },
     Export {
         month: Month,
+    },
+    /// Spends balance points on a reward of the catalogue.
+    Redeem {
+        reward: String,
+    },
+    /// A step of a redemption: the person cancels; HR approves, fulfils or rejects.
+    Redemption {
+        id: i64,
+        step: RedemptionStep,
+        /// The reason of a rejection, or how it was handed over.
+        note: String,
     },
 }
 
@@ -81,6 +103,13 @@ pub enum Kind {
     Budget,
     Export,
     Audit,
+    Rewards,
+    Redemptions,
+    Redeem,
+    Cancel,
+    Grant,
+    Fulfil,
+    Refuse,
 }
 
 /// Words that start each command. Longer words first, so 扣分 wins over 扣.
@@ -102,6 +131,7 @@ const WORDS: &[(&str, Kind)] = &[
     ("help", Kind::Help),
     ("?", Kind::Help),
     ("？", Kind::Help),
+    ("奖品", Kind::Rewards),
     ("奖励", Kind::Award),
     ("奖", Kind::Award),
     ("加", Kind::Award),
@@ -122,6 +152,23 @@ const WORDS: &[(&str, Kind)] = &[
     ("export", Kind::Export),
     ("审计", Kind::Audit),
     ("audit", Kind::Audit),
+    ("商城", Kind::Rewards),
+    ("rewards", Kind::Rewards),
+    ("shop", Kind::Rewards),
+    ("兑换记录", Kind::Redemptions),
+    ("我的兑换", Kind::Redemptions),
+    ("redemptions", Kind::Redemptions),
+    ("兑换", Kind::Redeem),
+    ("redeem", Kind::Redeem),
+    ("取消兑换", Kind::Cancel),
+    ("cancel", Kind::Cancel),
+    ("同意兑换", Kind::Grant),
+    ("grant", Kind::Grant),
+    ("发放", Kind::Fulfil),
+    ("fulfil", Kind::Fulfil),
+    ("fulfill", Kind::Fulfil),
+    ("拒绝兑换", Kind::Refuse),
+    ("refuse", Kind::Refuse),
 ];
 
 /// Largest number of points one command may move; more is surely a typo.
@@ -151,6 +198,9 @@ pub enum Problem {
     BadEntry(String),
     NoMonth,
     BadMonth(String),
+    NoReward,
+    NoRedemption,
+    BadRedemption(String),
     Unexpected(String),
 }
 
@@ -176,6 +226,16 @@ pub fn parse(text: &str, mentioned: &[String]) -> Result<Command, Usage> {
         Kind::Revoke | Kind::Reject => revoke_or_reject(args).map(Into::into),
         Kind::Approve => approve(args).map(Into::into),
         Kind::Export => export(args).map(Into::into),
+        Kind::Rewards => args
+            .nothing_more(args.rest)
+            .map(|_| Question::Rewards.into()),
+        Kind::Redemptions => args
+            .nothing_more(args.rest)
+            .map(|_| Question::Redemptions.into()),
+        Kind::Redeem => redeem(args).map(Into::into),
+        Kind::Cancel | Kind::Grant | Kind::Fulfil | Kind::Refuse => {
+            redemption_step(args).map(Into::into)
+        }
     }
 }
 
@@ -327,6 +387,39 @@ fn export(args: Args<'_>) -> Result<Change, Usage> {
         "" => Err(args.usage(Problem::NoMonth)),
         month => args.month(month).map(|month| Change::Export { month }),
     }
+}
+
+fn redeem(args: Args<'_>) -> Result<Change, Usage> {
+    let mut words = args.rest.split_whitespace();
+    let reward = words.next().ok_or_else(|| args.usage(Problem::NoReward))?;
+    args.nothing_more(words.next().unwrap_or(""))?;
+    Ok(Change::Redeem {
+        reward: reward.to_string(),
+    })
+}
+
+fn redemption_step(args: Args<'_>) -> Result<Change, Usage> {
+    let usage = |problem| args.usage(problem);
+    let (id, rest) = entry_then_rest(args.rest).map_err(|p| {
+        usage(match p {
+            Problem::BadEntry(word) => Problem::BadRedemption(word),
+            _ => Problem::NoRedemption,
+        })
+    })?;
+    let (step, note) = match args.kind {
+        Kind::Cancel => (
+            RedemptionStep::Cancel,
+            args.nothing_more(rest).map(|_| String::new())?,
+        ),
+        Kind::Grant => (
+            RedemptionStep::Approve,
+            args.nothing_more(rest).map(|_| String::new())?,
+        ),
+        Kind::Fulfil if rest.is_empty() => (RedemptionStep::Fulfil, String::new()),
+        Kind::Fulfil => (RedemptionStep::Fulfil, reason_of(rest).map_err(usage)?),
+        _ => (RedemptionStep::Reject, reason_of(rest).map_err(usage)?),
+    };
+    Ok(Change::Redemption { id, step, note })
 }
 
 /// Drops `@name` mentions: the people come from atUsers. DingTalk ends a mention with a
@@ -770,6 +863,89 @@ mod tests {
             ),
             ("预算 200", &[], Some(Kind::Budget), NoPerson),
         ]
+    }
+
+    fn shop_cases() -> Vec<Case> {
+        let step = |id, step, note: &str| {
+            Command::Do(Change::Redemption {
+                id,
+                step,
+                note: note.into(),
+            })
+        };
+        let redeem = |reward: &str| {
+            Command::Do(Change::Redeem {
+                reward: reward.into(),
+            })
+        };
+        vec![
+            ("奖品", &[], Command::Ask(Question::Rewards)),
+            ("商城", &[], Command::Ask(Question::Rewards)),
+            ("rewards", &[], Command::Ask(Question::Rewards)),
+            ("兑换记录", &[], Command::Ask(Question::Redemptions)),
+            ("我的兑换", &[], Command::Ask(Question::Redemptions)),
+            ("Redemptions", &[], Command::Ask(Question::Redemptions)),
+            ("兑换 coffee", &[], redeem("coffee")),
+            ("redeem  book ", &[], redeem("book")),
+            ("取消兑换 #7", &[], step(7, RedemptionStep::Cancel, "")),
+            ("cancel 7", &[], step(7, RedemptionStep::Cancel, "")),
+            ("同意兑换 7", &[], step(7, RedemptionStep::Approve, "")),
+            ("grant 7", &[], step(7, RedemptionStep::Approve, "")),
+            ("发放 7", &[], step(7, RedemptionStep::Fulfil, "")),
+            (
+                "fulfil 7 shipped by SF",
+                &[],
+                step(7, RedemptionStep::Fulfil, "shipped by SF"),
+            ),
+            (
+                "拒绝兑换 7 库存不足",
+                &[],
+                step(7, RedemptionStep::Reject, "库存不足"),
+            ),
+            (
+                "refuse 7 reason: no stock",
+                &[],
+                step(7, RedemptionStep::Reject, "no stock"),
+            ),
+        ]
+    }
+
+    #[test]
+    fn shop_commands_parse_in_chinese_and_english() {
+        for (text, mentioned, expected) in shop_cases() {
+            assert_eq!(parse(text, &people(mentioned)), Ok(expected), "{text}");
+        }
+        use Problem::*;
+        let wrong: [WrongCase; 6] = [
+            ("兑换", &[], Some(Kind::Redeem), NoReward),
+            (
+                "兑换 coffee 两杯",
+                &[],
+                Some(Kind::Redeem),
+                Unexpected("两杯".into()),
+            ),
+            ("取消兑换", &[], Some(Kind::Cancel), NoRedemption),
+            (
+                "grant seven",
+                &[],
+                Some(Kind::Grant),
+                BadRedemption("seven".into()),
+            ),
+            (
+                "grant 7 now",
+                &[],
+                Some(Kind::Grant),
+                Unexpected("now".into()),
+            ),
+            ("拒绝兑换 7", &[], Some(Kind::Refuse), NoReason),
+        ];
+        for (text, mentioned, kind, problem) in wrong {
+            assert_eq!(
+                parse(text, &people(mentioned)),
+                Err(Usage { kind, problem }),
+                "{text}"
+            );
+        }
     }
 
     #[test]

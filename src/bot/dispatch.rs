@@ -129,6 +129,8 @@ impl Bot {
             Question::Rules => Ok(text::rules(sender.lang, &self.rules)),
             Question::Help => Ok(text::help(sender.lang, &sender.roles)),
             Question::Audit { who } => handlers::audit::answer(self, sender, who).await,
+            Question::Rewards => handlers::shop::rewards(self, sender, now).await,
+            Question::Redemptions => handlers::shop::redemptions(self, sender).await,
         }
     }
 
@@ -159,6 +161,12 @@ impl Bot {
                 handlers::budget::change(self, tx, sender, who, *points, now).await
             }
             Change::Export { month } => handlers::export::change(self, sender, *month, now),
+            Change::Redeem { reward } => {
+                handlers::shop::redeem(self, tx, sender, reward, now).await
+            }
+            Change::Redemption { id, step, note } => {
+                handlers::shop::step(tx, sender, *id, *step, note, now).await
+            }
         }
     }
 }

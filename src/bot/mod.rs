@@ -25,8 +25,8 @@ use self::dispatch::Plan;
 use self::roles::{Needed, OverBudget, RoleConfig};
 use crate::dingtalk::openapi::Message;
 use crate::dingtalk::robot::RobotMessage;
-use crate::domain::Calendar;
 use crate::domain::calendar::CalendarError;
+use crate::domain::{Calendar, Catalogue};
 use crate::export::ExportLinks;
 use crate::leaderboard::{LeaderboardError, LeaderboardIndex};
 use crate::ledger::LedgerError;
@@ -49,6 +49,8 @@ pub struct BotSettings {
 pub struct Bot {
     pub store: Arc<dyn Store>,
     pub rules: Arc<RuleSet>,
+    /// What balance points buy.
+    pub catalogue: Arc<Catalogue>,
     pub calendar: Calendar,
     pub leaderboard: Arc<LeaderboardIndex>,
     pub settings: BotSettings,
@@ -102,6 +104,8 @@ pub enum Refusal {
         name: String,
     },
     ExportsOff,
+    /// Not in the rewards catalogue.
+    UnknownReward(String),
     Ledger(LedgerError),
 }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::command::{Change, Command, Question};
+use crate::domain::RedemptionStep;
 
 /// The role settings from config.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,7 +67,15 @@ pub fn needed_for(command: &Command) -> Needed {
         | Command::Ask(Question::Rank { .. })
         | Command::Ask(Question::History { .. })
         | Command::Ask(Question::Rules)
-        | Command::Ask(Question::Help) => Needed::Anyone,
+        | Command::Ask(Question::Help)
+        | Command::Ask(Question::Rewards)
+        | Command::Ask(Question::Redemptions)
+        | Command::Do(Change::Redeem { .. }) => Needed::Anyone,
+        // Cancelling is open to anyone; the ledger lets only the redemption's person do it.
+        Command::Do(Change::Redemption { step, .. }) => match step {
+            RedemptionStep::Cancel => Needed::Anyone,
+            _ => Needed::Hr,
+        },
         Command::Do(Change::Adjust { .. }) | Command::Do(Change::Revoke { .. }) => {
             Needed::ManagerOrHr
         }

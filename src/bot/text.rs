@@ -2,6 +2,8 @@
 //! refusals, answers and the headlines of the notifications its changes send. Pure: the
 //! handlers gather the figures, these functions only lay them out (DingTalk markdown).
 
+pub mod shop;
+
 use std::fmt::Write;
 
 use super::Refusal;
@@ -70,6 +72,16 @@ pub fn usage(usage: &Usage, lang: Lang) -> String {
             Lang::Zh => format!("「{word}」不是月份（如 2026-10）。"),
             Lang::En => format!("\"{word}\" is not a month (like 2026-10)."),
         },
+        Problem::NoReward => lang
+            .pick("缺少奖品编号。", "The reward's id is missing.")
+            .to_string(),
+        Problem::NoRedemption => lang
+            .pick("缺少兑换单编号。", "The redemption number is missing.")
+            .to_string(),
+        Problem::BadRedemption(word) => match lang {
+            Lang::Zh => format!("「{word}」不是兑换单编号。"),
+            Lang::En => format!("\"{word}\" is not a redemption number."),
+        },
         Problem::Unexpected(word) => match lang {
             Lang::Zh => format!("多余的内容：「{word}」。"),
             Lang::En => format!("Unexpected \"{word}\"."),
@@ -121,6 +133,22 @@ pub fn usage_line(kind: Kind, lang: Lang) -> &'static str {
         (Kind::Export, Lang::En) => "Usage: export month, e.g. export 2026-10",
         (Kind::Audit, Lang::Zh) => "用法：审计 [@某人]",
         (Kind::Audit, Lang::En) => "Usage: audit [@someone]",
+        (Kind::Rewards, Lang::Zh) => "用法：奖品（查看积分商城）",
+        (Kind::Rewards, Lang::En) => "Usage: rewards (what points buy)",
+        (Kind::Redemptions, Lang::Zh) => "用法：兑换记录",
+        (Kind::Redemptions, Lang::En) => "Usage: redemptions",
+        (Kind::Redeem, Lang::Zh) => "用法：兑换 奖品编号，例如：兑换 coffee",
+        (Kind::Redeem, Lang::En) => "Usage: redeem reward-id, e.g. redeem coffee",
+        (Kind::Cancel, Lang::Zh) => "用法：取消兑换 兑换单编号，例如：取消兑换 7",
+        (Kind::Cancel, Lang::En) => "Usage: cancel redemption-number, e.g. cancel 7",
+        (Kind::Grant, Lang::Zh) => "用法：同意兑换 兑换单编号，例如：同意兑换 7",
+        (Kind::Grant, Lang::En) => "Usage: grant redemption-number, e.g. grant 7",
+        (Kind::Fulfil, Lang::Zh) => "用法：发放 兑换单编号 [说明]，例如：发放 7 已寄出",
+        (Kind::Fulfil, Lang::En) => "Usage: fulfil redemption-number [note], e.g. fulfil 7 shipped",
+        (Kind::Refuse, Lang::Zh) => "用法：拒绝兑换 兑换单编号 理由，例如：拒绝兑换 7 库存不足",
+        (Kind::Refuse, Lang::En) => {
+            "Usage: refuse redemption-number reason, e.g. refuse 7 out of stock"
+        }
     }
 }
 
@@ -205,6 +233,7 @@ pub fn refusal(refusal: &Refusal, lang: Lang) -> String {
                 "Exports are not configured: set JIFEN_DINGTALK_APP_SECRET.",
             )
             .to_string(),
+        Refusal::UnknownReward(id) => shop::unknown_reward(lang, id),
         Refusal::Ledger(e) => ledger_refusal(e, lang),
     }
 }
@@ -256,6 +285,14 @@ fn ledger_refusal(e: &LedgerError, lang: Lang) -> String {
             format!("第 {entry} 条记录不能撤销：{reason}")
         }
         (LedgerError::OwnPoints { .. }, Lang::Zh) => "不能处理自己的积分。".to_string(),
+        (LedgerError::NotRedeemable { reward, why }, _) => shop::unredeemable(lang, reward, why),
+        (LedgerError::UnknownRedemption(id), Lang::Zh) => format!("没有兑换单 #{id}。"),
+        (LedgerError::NotTheirs { redemption, .. }, Lang::Zh) => {
+            format!("兑换单 #{redemption} 只能由本人取消；HR 请用「拒绝兑换」。")
+        }
+        (LedgerError::StepNotOpen { redemption, .. }, Lang::Zh) => {
+            format!("兑换单 #{redemption} 已处理过了，不能再这样操作。")
+        }
         (_, Lang::Zh) => format!("没有执行：{e}"),
         (_, Lang::En) => format!("Not done: {e}."),
     }
@@ -482,12 +519,29 @@ pub fn rules(lang: Lang, rules: &RuleSet) -> String {
 }
 
 pub fn help(lang: Lang, roles: &Roles) -> String {
-    let mut kinds = vec![Kind::Points, Kind::Rank, Kind::History, Kind::Rules];
+    let mut kinds = vec![
+        Kind::Points,
+        Kind::Rank,
+        Kind::History,
+        Kind::Rules,
+        Kind::Rewards,
+        Kind::Redeem,
+        Kind::Redemptions,
+        Kind::Cancel,
+    ];
     if roles.hr_admin || roles.is_manager() {
         kinds.extend([Kind::Award, Kind::Deduct, Kind::Revoke]);
     }
     if roles.hr_admin {
-        kinds.extend([Kind::Approve, Kind::Reject, Kind::Budget, Kind::Export]);
+        kinds.extend([
+            Kind::Approve,
+            Kind::Reject,
+            Kind::Budget,
+            Kind::Export,
+            Kind::Grant,
+            Kind::Fulfil,
+            Kind::Refuse,
+        ]);
     }
     if roles.hr_admin || roles.auditor {
         kinds.push(Kind::Audit);

@@ -39,6 +39,8 @@ pub enum LedgerError {
     },
     #[error("{reward} cannot be redeemed: {why}")]
     NotRedeemable { reward: String, why: Unredeemable },
+    #[error("only {owner} can cancel redemption #{redemption}; reject it instead")]
+    NotTheirs { redemption: i64, owner: String },
     #[error("no redemption #{0}")]
     UnknownRedemption(i64),
     #[error("redemption #{redemption} is {status}: it cannot {step}")]

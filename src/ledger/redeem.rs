@@ -10,8 +10,8 @@ use serde_json::json;
 use super::post::{audit, booked_later, insert, open_month_start};
 use super::{Deltas, Entry, EntryKind, LedgerError, NewEntry};
 use crate::domain::{
-    Calendar, Explanation, REDEMPTION_CATEGORY, Redemption, RedemptionStatus, RedemptionStep,
-    Reward,
+    Calendar, Explanation, PeriodKind, REDEMPTION_CATEGORY, Redemption, RedemptionStatus,
+    RedemptionStep, Reward,
 };
 use crate::rules::scope_allows;
 use crate::store::{NewRedemption, RedemptionUpdate, StoreTx};
@@ -93,7 +93,7 @@ pub async fn redeem(
         if out >= limit.count {
             return Err(refused(Unredeemable::Limit {
                 count: limit.count,
-                period: limit.period.name(),
+                period: limit.period,
             }));
         }
     }
@@ -164,7 +164,7 @@ pub enum Unredeemable {
     NotOnOffer,
     OutsideDepartments,
     Balance { cost: i64, balance: i64 },
-    Limit { count: i64, period: &'static str },
+    Limit { count: i64, period: PeriodKind },
     OutOfStock,
 }
 
@@ -180,7 +180,7 @@ impl std::fmt::Display for Unredeemable {
                 "it costs {cost} balance points and the balance is {balance}"
             ),
             Unredeemable::Limit { count, period } => {
-                write!(f, "the limit is {count} per person per {period}")
+                write!(f, "the limit is {count} per person per {}", period.name())
             }
             Unredeemable::OutOfStock => f.write_str("it is out of stock"),
         }
@@ -212,10 +212,10 @@ pub async fn step_redemption(
         .ok_or(LedgerError::UnknownRedemption(id))?;
     let own = redemption.userid == actor;
     if step == RedemptionStep::Cancel && !own {
-        return Err(LedgerError::Invalid(format!(
-            "only {} can cancel redemption #{id}; reject it instead",
-            redemption.userid
-        )));
+        return Err(LedgerError::NotTheirs {
+            redemption: id,
+            owner: redemption.userid.clone(),
+        });
     }
     if step != RedemptionStep::Cancel && own {
         return Err(LedgerError::OwnPoints {

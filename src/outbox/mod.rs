@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::dingtalk::card::CardSpace;
 use crate::dingtalk::openapi::Message;
-use crate::domain::Calendar;
+use crate::domain::{Calendar, Redemption, RedemptionStatus};
 use crate::ledger::{Entry, EventPosting, Totals};
 use crate::rules::NotifyPolicy;
 use crate::store::{NewOutboxRow, StoreError, StoreTx};
@@ -134,6 +134,58 @@ pub fn change_notification(entry: &Entry, headline_zh: &str, headline_en: &str) 
         ),
     };
     entry_message(entry, message)
+}
+
+/// The work notification telling a person where their redemption stands: about the entry
+/// it posted (the hold, a refund), or, for a step that posted none, about the redemption.
+/// One per redemption and status.
+pub fn redemption_notification(redemption: &Redemption, entry: Option<&Entry>) -> NewOutboxRow {
+    let (zh, en) = match redemption.status {
+        RedemptionStatus::Held => ("兑换已提交", "Redemption placed"),
+        RedemptionStatus::Approved if entry.is_some() => ("兑换成功", "Redeemed"),
+        RedemptionStatus::Approved => ("兑换已通过", "Redemption approved"),
+        RedemptionStatus::Fulfilled => ("奖品已发放", "Reward handed over"),
+        RedemptionStatus::Rejected => (
+            "兑换被驳回，积分已退还",
+            "Redemption rejected, points refunded",
+        ),
+        RedemptionStatus::Cancelled => (
+            "兑换已取消，积分已退还",
+            "Redemption cancelled, points refunded",
+        ),
+    };
+    if let Some(entry) = entry {
+        return change_notification(entry, zh, en);
+    }
+    let note = redemption
+        .note
+        .as_deref()
+        .map(|n| format!("（{n}）"))
+        .unwrap_or_default();
+    let message = Message::Markdown {
+        title: zh.to_string(),
+        text: format!(
+            "### {zh}\n\n兑换单 #{} 「{}」：{}{note}\n\n{en}: redemption #{} \"{}\" is {}",
+            redemption.id,
+            redemption.reward_name,
+            redemption.status.zh(),
+            redemption.id,
+            redemption.reward_name_en,
+            redemption.status.as_str(),
+        ),
+    };
+    NewOutboxRow {
+        dedup_key: format!(
+            "notify:redemption:{}:{}",
+            redemption.id,
+            redemption.status.as_str()
+        ),
+        channel: WORK_NOTIFICATION.into(),
+        recipient: redemption.userid.clone(),
+        payload: json!(message),
+        due_at: redemption.updated_at,
+        created_at: redemption.updated_at,
+    }
 }
 
 /// The work notification about `entry`: one per entry, whoever asks for it.

@@ -27,6 +27,8 @@ pub trait OrgStore: Send + Sync {
     async fn employee_names(&self) -> Result<Vec<(String, String)>, StoreError>;
     /// Every person with their departments, and every department.
     async fn directory(&self) -> Result<DirectorySnapshot, StoreError>;
+    /// The person's departments and all their ancestors (what a scope is checked against).
+    async fn departments_with_ancestors(&self, userid: &str) -> Result<Vec<String>, StoreError>;
 }
 
 /// Every known person's userid (the people jobs ask DingTalk about).
@@ -38,6 +40,14 @@ pub async fn userids(store: &dyn OrgStore) -> Result<Vec<String>, StoreError> {
         .map(|(userid, _)| userid)
         .collect())
 }
+
+/// A person's departments and all their ancestors, by id.
+const DEPARTMENTS_OF: &str = "WITH RECURSIVE up(id) AS ( \
+     SELECT department_id FROM department_members WHERE userid = $1 \
+     UNION \
+     SELECT d.parent_id FROM departments d JOIN up ON d.id = up.id \
+     WHERE d.parent_id IS NOT NULL \
+     ) SELECT id FROM up ORDER BY id";
 
 /// The organisation, inside a write transaction.
 #[async_trait]
@@ -131,6 +141,13 @@ impl<B: SqlBackend> OrgStore for B {
             sql("SELECT userid, name FROM employees ORDER BY userid"),
         )
         .await?)
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn departments_with_ancestors(&self, userid: &str) -> Result<Vec<String>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let ids: Vec<(String,)> = B::Db::fetch_all(&mut c, sql(DEPARTMENTS_OF).arg(userid)).await?;
+        Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 
     #[instrument(level = "debug", skip(self))]
@@ -260,17 +277,8 @@ impl<DB: Dialect> OrgTx for SqlTx<DB> {
 
     #[instrument(level = "debug", skip(self))]
     async fn departments_of(&mut self, userid: &str) -> Result<Vec<String>, StoreError> {
-        let ids: Vec<(String,)> = DB::fetch_all(
-            &mut self.tx,
-            sql("WITH RECURSIVE up(id) AS ( \
-                     SELECT department_id FROM department_members WHERE userid = $1 \
-                     UNION \
-                     SELECT d.parent_id FROM departments d JOIN up ON d.id = up.id \
-                     WHERE d.parent_id IS NOT NULL \
-                 ) SELECT id FROM up ORDER BY id")
-            .arg(userid),
-        )
-        .await?;
+        let ids: Vec<(String,)> =
+            DB::fetch_all(&mut self.tx, sql(DEPARTMENTS_OF).arg(userid)).await?;
         Ok(ids.into_iter().map(|(id,)| id).collect())
     }
 

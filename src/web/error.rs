@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::leaderboard::{LeaderboardError, WindowError};
+use crate::ledger::LedgerError;
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    /// The request is understood but the state does not allow it (out of stock, decided).
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Unavailable(String),
     #[error("database error")]
@@ -39,6 +43,28 @@ impl From<LeaderboardError> for ApiError {
     }
 }
 
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Store(e) => ApiError::Store(e),
+            LedgerError::UnknownEmployee(_)
+            | LedgerError::UnknownEntry(_)
+            | LedgerError::UnknownRedemption(_) => ApiError::NotFound(e.to_string()),
+            LedgerError::OwnPoints { .. } | LedgerError::NotTheirs { .. } => {
+                ApiError::Forbidden(e.to_string())
+            }
+            LedgerError::AlreadyReversed { .. }
+            | LedgerError::NotReversible { .. }
+            | LedgerError::NotPending { .. }
+            | LedgerError::NotRedeemable { .. }
+            | LedgerError::StepNotOpen { .. } => ApiError::Conflict(e.to_string()),
+            LedgerError::RuleFailed { .. } | LedgerError::Invalid(_) | LedgerError::Calendar(_) => {
+                ApiError::BadRequest(e.to_string())
+            }
+        }
+    }
+}
+
 impl From<WindowError> for ApiError {
     fn from(e: WindowError) -> Self {
         ApiError::BadRequest(e.to_string())
@@ -53,6 +79,7 @@ impl ApiError {
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod export;
 mod metrics;
+mod shop;
 
 use std::sync::Arc;
 
@@ -20,7 +21,7 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
-use crate::domain::Calendar;
+use crate::domain::{Calendar, Catalogue};
 use crate::export::ExportLinks;
 use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
@@ -41,6 +42,10 @@ pub struct AppState {
     pub health: Health,
     /// The micro-app's login and sessions; `None` without the app's key and secret.
     pub micro_app: Option<Arc<app::MicroApp>>,
+    /// What balance points buy.
+    pub catalogue: Arc<Catalogue>,
+    /// Who may take HR's steps through the API (`roles.hr_admins`).
+    pub hr_admins: Arc<[String]>,
 }
 
 pub fn router(
@@ -63,6 +68,9 @@ pub fn router(
         .route("/employees/{userid}/entries", get(api::entries))
         .route("/audit", get(api::audit))
         .route("/leaderboard", get(api::leaderboard))
+        .route("/rewards", get(shop::rewards))
+        .route("/redemptions", get(shop::redemptions).post(shop::redeem))
+        .route("/redemptions/{id}/{step}", post(shop::step))
         .fallback(api::not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -43,6 +43,8 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         leaderboard: leaderboards(&db.store, Default::default(), jiff::Timestamp::now()).await,
         health: Default::default(),
         micro_app: None,
+        catalogue: Default::default(),
+        hr_admins: Vec::new().into(),
     };
     let callback = CallbackState {
         keys: Some(Arc::new(CallbackKeys {

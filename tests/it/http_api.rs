@@ -12,7 +12,7 @@ use jifen::ingress::callback::CallbackState;
 use jifen::ingress::robot::RobotState;
 use jifen::leaderboard::keep_current;
 use jifen::ledger;
-use jifen::rules::load_rules_file;
+use jifen::rules::{load_catalogue_file, load_rules_file};
 use jifen::runtime::{CancellationToken, Health, Supervisor};
 use jifen::web::{AppState, router};
 use jiff::Timestamp;
@@ -37,6 +37,7 @@ on_both_backends!(
     the_leaderboard_is_served_by_person_and_by_department,
     bad_leaderboard_queries_are_refused_with_the_reason,
     metrics_show_the_queues_the_ledger_and_what_arrived,
+    the_shop_redeems_once_per_key_and_refuses_each_wrong_step_with_its_reason,
 );
 
 /// Serves the API over `db` on a free port; returns its base URL.
@@ -54,6 +55,8 @@ async fn serve_with(db: &TestDb, token: Option<&str>, health: Health) -> String 
         leaderboard: leaderboards(&db.store, Default::default(), Timestamp::now()).await,
         health,
         micro_app: None,
+        catalogue: Arc::new(load_catalogue_file("config/rewards.toml".as_ref()).unwrap()),
+        hr_admins: vec!["hr".to_string()].into(),
     };
     let index = state.leaderboard.clone();
     tokio::spawn(async move {
@@ -637,4 +640,203 @@ async fn metrics_show_the_queues_the_ledger_and_what_arrived(db: &TestDb) {
         text.contains("jifen_outbox_oldest_waiting_seconds 0"),
         "{text}"
     );
+}
+
+/// Posts `body` with the admin token and, when given, an Idempotency-Key.
+async fn write(url: &str, key: Option<&str>, body: Value) -> (StatusCode, Value) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(TOKEN)
+        .json(&body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn the_shop_redeems_once_per_key_and_refuses_each_wrong_step_with_its_reason(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    manual(
+        db.store.as_ref(),
+        "hr",
+        "lina",
+        100,
+        false,
+        "2026-11-02T02:00:00Z",
+    )
+    .await;
+    let base = serve(db, Some(TOKEN)).await;
+    let (status, body) = get(&format!("{base}/api/v1/rewards"), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let coffee = &body["rewards"][0];
+    assert_eq!(
+        (coffee["id"].as_str(), coffee["cost"].as_i64()),
+        (Some("coffee"), Some(30))
+    );
+    assert_eq!(coffee["left"], 200);
+
+    let redemptions = format!("{base}/api/v1/redemptions");
+    let lina_coffee = json!({ "userid": "lina", "reward": "coffee" });
+    let (status, body) = write(&redemptions, None, lina_coffee.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Idempotency-Key")
+    );
+    let refusals = [
+        (
+            json!({ "userid": "lina", "reward": "yacht" }),
+            StatusCode::NOT_FOUND,
+            "no reward \"yacht\"",
+        ),
+        (
+            json!({ "userid": "nobody", "reward": "coffee" }),
+            StatusCode::NOT_FOUND,
+            "unknown employee",
+        ),
+        (
+            json!({ "userid": "lina", "reward": "book" }),
+            StatusCode::CONFLICT,
+            "costs 150 balance points and the balance is 100",
+        ),
+        (
+            json!({ "userid": "lina" }),
+            StatusCode::BAD_REQUEST,
+            "reward",
+        ),
+        (
+            json!({ "userid": "lina", "reward": "coffee", "count": 2 }),
+            StatusCode::BAD_REQUEST,
+            "count",
+        ),
+    ];
+    for (request, want, says) in refusals {
+        let (status, body) = write(&redemptions, Some("refused"), request.clone()).await;
+        assert_eq!(status, want, "{request}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{request}: {message}");
+    }
+    let (status, first) = write(&redemptions, Some("k1"), lina_coffee.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(first["status"], "approved", "coffee needs no review");
+    let (status, again) = write(&redemptions, Some("k1"), lina_coffee.clone()).await;
+    assert_eq!(
+        (status, &again),
+        (StatusCode::OK, &first),
+        "a retry answers the same"
+    );
+    let (status, body) = write(
+        &redemptions,
+        Some("k1"),
+        json!({ "userid": "lina", "reward": "leave" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let account = |body: Value| body["balance"].as_i64().unwrap();
+    let (_, body) = get(
+        &format!("{base}/api/v1/employees/lina/account"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(account(body), 70, "charged once");
+
+    let id = first["id"].as_i64().unwrap();
+    let step = |what: &str| format!("{redemptions}/{id}/{what}");
+    let wrong = [
+        (
+            step("fulfil"),
+            json!({ "actor": "lina" }),
+            StatusCode::FORBIDDEN,
+            "not an HR admin",
+        ),
+        (
+            step("cancel"),
+            json!({ "actor": "hr" }),
+            StatusCode::FORBIDDEN,
+            "only lina can cancel",
+        ),
+        (
+            step("reject"),
+            json!({ "actor": "hr" }),
+            StatusCode::BAD_REQUEST,
+            "needs a reason",
+        ),
+        (
+            step("ship"),
+            json!({ "actor": "hr" }),
+            StatusCode::NOT_FOUND,
+            "approve, fulfil, reject or cancel",
+        ),
+        (
+            format!("{redemptions}/x/fulfil"),
+            json!({ "actor": "hr" }),
+            StatusCode::BAD_REQUEST,
+            "not a redemption number",
+        ),
+        (
+            format!("{redemptions}/999/fulfil"),
+            json!({ "actor": "hr" }),
+            StatusCode::NOT_FOUND,
+            "no redemption #999",
+        ),
+    ];
+    for (url, request, want, says) in wrong {
+        let (status, body) = write(&url, None, request.clone()).await;
+        assert_eq!(status, want, "{url} {request}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{url}: {message}");
+    }
+    let (status, body) = write(
+        &step("fulfil"),
+        None,
+        json!({ "actor": "hr", "note": "券码 8812" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["status"].as_str(), body["note"].as_str()),
+        (Some("fulfilled"), Some("券码 8812"))
+    );
+    let (status, body) = write(
+        &step("reject"),
+        None,
+        json!({ "actor": "hr", "note": "late" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let (_, second) = write(&redemptions, Some("k2"), lina_coffee).await;
+    let id = second["id"].as_i64().unwrap();
+    let (status, body) = write(
+        &format!("{redemptions}/{id}/cancel"),
+        None,
+        json!({ "actor": "lina" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "cancelled");
+    assert!(body["refund_entry"].is_i64(), "{body}");
+    let (_, body) = get(
+        &format!("{base}/api/v1/employees/lina/account"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(account(body), 70, "refunded");
+
+    let (status, body) = get(
+        &format!("{redemptions}?userid=lina&status=cancelled"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["redemptions"].as_array().unwrap().len(), 1, "{body}");
+    let (status, body) = get(&format!("{redemptions}?status=lost"), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = get(&redemptions, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(db.store.verify_totals().await.unwrap(), vec![]);
 }

@@ -54,6 +54,7 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
     let bot = Arc::new(Bot {
         store: db.store.clone(),
         rules: rules.clone(),
+        catalogue: Default::default(),
         calendar: shanghai(),
         leaderboard: leaderboard.clone(),
         settings: BotSettings {
@@ -96,6 +97,8 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
         leaderboard,
         health: Default::default(),
         micro_app: Some(Arc::new(micro_app)),
+        catalogue: Default::default(),
+        hr_admins: Vec::new().into(),
     };
     let index = state.leaderboard.clone();
     tokio::spawn(async move {

@@ -119,6 +119,13 @@ impl Chat {
         )
     }
 
+    async fn balance(&self, userid: &str) -> i64 {
+        let (_, account) = self
+            .get(&format!("/api/v1/employees/{userid}/account"))
+            .await;
+        account["balance"].as_i64().unwrap()
+    }
+
     fn replies(&self) -> Vec<RecordedMessage> {
         self.emu
             .emulator
@@ -215,6 +222,109 @@ impl Chat {
         assert!(!log.contains(APP_SECRET), "no secrets in the log");
         self.emu.stop().await;
     }
+}
+
+/// The shipped catalogue (config/rewards.toml): coffee costs 30 and is granted at once, a
+/// book costs 150.
+async fn people_redeem_rewards_and_hr_fulfils_refuses_or_they_cancel(database_url: &str) {
+    let chat = Chat::start(database_url).await;
+    chat.say(WANG_FANG, "奖 @李强 45 季度之星", &[LI_QIANG])
+        .await;
+
+    let reply = chat.say(LI_QIANG, "奖品", &[]).await;
+    assert!(reply.contains("可用积分：**45**"), "{reply}");
+    assert!(reply.contains("`coffee` 咖啡券：30 积分"), "{reply}");
+    let reply = chat.say(LI_QIANG, "兑换 book", &[]).await;
+    assert_eq!(reply, "可用积分不足：「book」需要 150，你有 45。");
+    let reply = chat.say(LI_QIANG, "兑换 yacht", &[]).await;
+    assert!(reply.starts_with("没有编号为「yacht」的奖品"), "{reply}");
+    let reply = chat.say(LI_QIANG, "兑换", &[]).await;
+    assert!(reply.starts_with("缺少奖品编号。"), "{reply}");
+
+    let reply = chat.say(LI_QIANG, "兑换 coffee", &[]).await;
+    assert!(reply.contains("等待发放"), "{reply}");
+    let coffee = entry_number(&reply);
+    assert_eq!(chat.balance(LI_QIANG).await, 15);
+    assert_eq!(
+        chat.score(LI_QIANG).await,
+        (45, 0),
+        "the score is not spent"
+    );
+    let reply = chat.say(LI_QIANG, &format!("发放 {coffee}"), &[]).await;
+    assert_eq!(reply, "只有 HR 管理员可以这样做。");
+    let reply = chat
+        .say(WANG_FANG, &format!("发放 {coffee} 券码 8812"), &[])
+        .await;
+    assert!(reply.contains("已发放"), "{reply}");
+    let reply = chat.say(LI_QIANG, "redemptions", &[]).await;
+    assert!(reply.contains("fulfilled（券码 8812）"), "{reply}");
+    let reply = chat.say(LI_QIANG, "redeem coffee", &[]).await;
+    assert_eq!(
+        reply,
+        "\"coffee\" cannot be redeemed: it costs 30 balance points and the balance is 15."
+    );
+
+    // Refused by HR, or cancelled by its person: the points come back.
+    chat.say(WANG_FANG, "奖 @李强 45 再接再厉", &[LI_QIANG])
+        .await;
+    let refused = entry_number(&chat.say(LI_QIANG, "兑换 coffee", &[]).await);
+    let reply = chat.say(WANG_FANG, "兑换记录", &[]).await;
+    assert!(
+        reply.contains(&format!("#{refused}")),
+        "HR sees the queue: {reply}"
+    );
+    let reply = chat
+        .say(WANG_FANG, &format!("拒绝兑换 {refused}"), &[])
+        .await;
+    assert!(reply.starts_with("请写明理由。"), "{reply}");
+    let reply = chat
+        .say(WANG_FANG, &format!("拒绝兑换 {refused} 本月已发完"), &[])
+        .await;
+    assert!(reply.contains("已退还 30 可用积分"), "{reply}");
+    assert_eq!(chat.balance(LI_QIANG).await, 60);
+    let reply = chat
+        .say(WANG_FANG, &format!("拒绝兑换 {refused} 再拒一次"), &[])
+        .await;
+    assert!(reply.contains("已处理过了"), "{reply}");
+    let cancelled = entry_number(&chat.say(LI_QIANG, "兑换 coffee", &[]).await);
+    let reply = chat
+        .say(WANG_FANG, &format!("取消兑换 {cancelled}"), &[])
+        .await;
+    assert!(reply.contains("只能由本人取消"), "{reply}");
+    let reply = chat
+        .say(LI_QIANG, &format!("取消兑换 {cancelled}"), &[])
+        .await;
+    assert!(reply.contains("已取消，已退还 30 可用积分"), "{reply}");
+    assert_eq!(chat.balance(LI_QIANG).await, 60);
+    assert_eq!(chat.score(LI_QIANG).await, (90, 0));
+
+    // The person was told at each step.
+    let started = Instant::now();
+    let wanted = [
+        "奖品已发放",
+        "兑换被驳回，积分已退还",
+        "兑换已取消，积分已退还",
+    ];
+    loop {
+        let told: Vec<String> = chat
+            .emu
+            .emulator
+            .messages()
+            .into_iter()
+            .filter(|m| m.channel == "work_notification" && m.to.contains(&LI_QIANG.to_string()))
+            .map(|m| m.title)
+            .collect();
+        if wanted.iter().all(|w| told.iter().any(|t| t == w)) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{told:?}\n{}",
+            chat.server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    chat.stop().await;
 }
 
 /// The entry number in an answer like "已为 李强 记 +5 积分（#12）".
@@ -340,7 +450,7 @@ async fn managers_award_only_their_people_within_budget_and_once_per_message(dat
     assert!(reply.contains("Added to the score: **+3**"), "{reply}");
     let reply = chat.say(LI_QIANG, "帮助", &[]).await;
     assert!(
-        reply.contains("用法：积分") && !reply.contains("用法：奖"),
+        reply.contains("用法：积分") && !reply.contains("用法：奖 @"),
         "{reply}"
     );
     chat.stop().await;
@@ -646,4 +756,5 @@ on_both_backends!(
     managers_award_only_their_people_within_budget_and_once_per_message,
     hr_reviews_large_awards_sets_budgets_revokes_and_exports,
     replies_fall_back_to_the_robot_api_and_bad_requests_are_refused,
+    people_redeem_rewards_and_hr_fulfils_refuses_or_they_cancel,
 );
