@@ -1,6 +1,7 @@
 //! The domain vocabulary shared by rules, ledger and store: events that happened, the calendar
 //! they are counted in, and the people they happen to. Nothing here does I/O.
 
+pub mod appeal;
 pub mod calendar;
 pub mod entry;
 pub mod event;
@@ -10,6 +11,7 @@ pub mod org;
 pub mod reward;
 pub mod schedule;
 
+pub use appeal::{Appeal, AppealStatus, Verdict};
 pub use calendar::{Calendar, Month, Period, PeriodKind};
 pub use entry::{
     Account, Deltas, Entry, EntryKind, Explanation, MAX_REASON_CHARS, NewEntry, Totals,

@@ -1,12 +1,14 @@
 //! The append-only points ledger: posting events through the rules, manual awards,
-//! reversals, review decisions, withdrawals and redemptions. Every operation runs inside one
+//! reversals, review decisions, withdrawals, redemptions and appeals. Every operation runs inside one
 //! [`StoreTx`], so entries, totals and the audit trail change together or not at all.
 
+mod appeal;
 mod post;
 mod redeem;
 mod withdraw;
 
 pub use crate::domain::{Account, Deltas, Entry, EntryKind, NewEntry, Totals};
+pub use appeal::{Decided, Unappealable, decide_appeal, file_appeal};
 pub use post::{
     Decision, EventPosting, ManualPost, Notice, Posting, Reason, RuleResult, post_event,
     post_manual, resolve, reverse,
@@ -49,6 +51,12 @@ pub enum LedgerError {
         step: &'static str,
         status: &'static str,
     },
+    #[error("entry #{entry} cannot be appealed: {why}")]
+    NotAppealable { entry: i64, why: Unappealable },
+    #[error("no appeal #{0}")]
+    UnknownAppeal(i64),
+    #[error("appeal #{appeal} is {status}: it was decided already")]
+    AppealDecided { appeal: i64, status: &'static str },
     #[error("invalid request: {0}")]
     Invalid(String),
     #[error(transparent)]

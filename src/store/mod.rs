@@ -1,8 +1,9 @@
 //! Storage: one interface per area (organisation, ledger, audit, inbox, outbox, jobs,
-//! periods, cards, rewards), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
+//! periods, cards, rewards, appeals), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
 //! area's SQL is written once, in its own file, over a [`Dialect`]; the backends differ only
 //! where the dialects do (locks, the callback path's batch insert, SQLite's checkpoints).
 
+mod appeals;
 mod audit;
 mod cards;
 mod dialect;
@@ -24,6 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use appeals::{AppealDecision, AppealStore, AppealTx};
 pub use audit::{AuditRecord, AuditStore, AuditTx, NewAudit};
 pub use cards::{Card, CardStore, CardTx};
 use dialect::{Dialect, SqlBackend, SqlTx};
@@ -158,6 +160,7 @@ pub trait Store:
     + PeriodStore
     + CardStore
     + RewardStore
+    + AppealStore
 {
     fn backend(&self) -> Backend;
     /// Applies pending migrations; returns how many were applied.
@@ -170,7 +173,9 @@ pub trait Store:
 
 /// One write transaction: whatever a change touches commits together or not at all.
 #[async_trait]
-pub trait StoreTx: OrgTx + LedgerTx + AuditTx + OutboxTx + InboxTx + CardTx + RewardTx {
+pub trait StoreTx:
+    OrgTx + LedgerTx + AuditTx + OutboxTx + InboxTx + CardTx + RewardTx + AppealTx
+{
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 

@@ -49,7 +49,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::Store(e) => ApiError::Store(e),
             LedgerError::UnknownEmployee(_)
             | LedgerError::UnknownEntry(_)
-            | LedgerError::UnknownRedemption(_) => ApiError::NotFound(e.to_string()),
+            | LedgerError::UnknownRedemption(_)
+            | LedgerError::UnknownAppeal(_) => ApiError::NotFound(e.to_string()),
             LedgerError::OwnPoints { .. } | LedgerError::NotTheirs { .. } => {
                 ApiError::Forbidden(e.to_string())
             }
@@ -57,7 +58,9 @@ impl From<LedgerError> for ApiError {
             | LedgerError::NotReversible { .. }
             | LedgerError::NotPending { .. }
             | LedgerError::NotRedeemable { .. }
-            | LedgerError::StepNotOpen { .. } => ApiError::Conflict(e.to_string()),
+            | LedgerError::StepNotOpen { .. }
+            | LedgerError::NotAppealable { .. }
+            | LedgerError::AppealDecided { .. } => ApiError::Conflict(e.to_string()),
             LedgerError::RuleFailed { .. } | LedgerError::Invalid(_) | LedgerError::Calendar(_) => {
                 ApiError::BadRequest(e.to_string())
             }

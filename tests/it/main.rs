@@ -8,6 +8,7 @@
 #[macro_use]
 mod support;
 
+mod appeals;
 mod browser;
 mod callback_crypto;
 mod callback_receiver;
