@@ -121,6 +121,7 @@ async fn main() {
             },
             manager_monthly_budget: 200,
             review_threshold: 50,
+            appeal_window_days: 30,
             leaderboard_card: None,
         },
         export: None,

@@ -59,6 +59,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_HR_ADMINS", "robot.hr_admins"),
     ("JIFEN_AUDITORS", "robot.auditors"),
     ("JIFEN_PUBLIC_URL", "robot.public_url"),
+    ("JIFEN_APPEAL_WINDOW_DAYS", "robot.appeal_window_days"),
     (
         "JIFEN_ROBOT_SESSION_WEBHOOK_ORIGINS",
         "robot.session_webhook_origins",
@@ -468,6 +469,8 @@ pub struct RobotConfig {
     pub managers: std::collections::BTreeMap<String, Vec<String>>,
     pub manager_monthly_budget: i64,
     pub review_threshold: i64,
+    /// Days after an entry within which its person may appeal it.
+    pub appeal_window_days: i64,
     pub export_link_minutes: u64,
     /// Where people's browsers reach this server; defaults to the listen address.
     pub public_url: Option<String>,
@@ -487,6 +490,7 @@ impl Default for RobotConfig {
             managers: Default::default(),
             manager_monthly_budget: 100,
             review_threshold: 50,
+            appeal_window_days: 30,
             export_link_minutes: 60,
             public_url: None,
             signature_window_seconds: 300,
@@ -978,6 +982,12 @@ impl Config {
         if r.review_threshold < 0 {
             return Err(key("robot.review_threshold", "must not be negative"));
         }
+        if !(1..=366).contains(&r.appeal_window_days) {
+            return Err(key(
+                "robot.appeal_window_days",
+                format!("must be from 1 to 366, found {}", r.appeal_window_days),
+            ));
+        }
         if !(1..=7 * 24 * 60).contains(&r.export_link_minutes) {
             return Err(key(
                 "robot.export_link_minutes",
@@ -1002,6 +1012,7 @@ impl Config {
             },
             manager_monthly_budget: r.manager_monthly_budget,
             review_threshold: r.review_threshold,
+            appeal_window_days: r.appeal_window_days,
             leaderboard_card: self.cards.leaderboard_template.clone(),
         })
     }

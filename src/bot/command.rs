@@ -2,7 +2,7 @@
 //! message's `atUsers`, never from the text (a name in the text can be anyone's). Pure: a
 //! wrong command gets a [`Usage`] naming the problem; `text::usage` says it in words.
 
-use crate::domain::{Month, RedemptionStep};
+use crate::domain::{Month, RedemptionStep, Verdict};
 
 pub use crate::domain::Lang;
 pub use crate::leaderboard::Window;
@@ -34,6 +34,8 @@ pub enum Question {
     Rewards,
     /// The sender's redemptions; for HR, also those waiting for them.
     Redemptions,
+    /// The sender's appeals; for HR, also the open ones, oldest first, with their age.
+    Appeals,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +75,17 @@ pub enum Change {
         /// The reason of a rejection, or how it was handed over.
         note: String,
     },
+    /// The sender appeals one of their own deductions.
+    Appeal {
+        entry: i64,
+        reason: String,
+    },
+    /// HR decides an appeal.
+    Decide {
+        appeal: i64,
+        verdict: Verdict,
+        note: String,
+    },
 }
 
 impl From<Question> for Command {
@@ -110,6 +123,10 @@ pub enum Kind {
     Grant,
     Fulfil,
     Refuse,
+    Appeals,
+    Appeal,
+    Uphold,
+    Dismiss,
 }
 
 /// Words that start each command. Longer words first, so 扣分 wins over 扣.
@@ -169,6 +186,15 @@ const WORDS: &[(&str, Kind)] = &[
     ("fulfill", Kind::Fulfil),
     ("拒绝兑换", Kind::Refuse),
     ("refuse", Kind::Refuse),
+    ("申诉列表", Kind::Appeals),
+    ("申诉记录", Kind::Appeals),
+    ("appeals", Kind::Appeals),
+    ("申诉成立", Kind::Uphold),
+    ("uphold", Kind::Uphold),
+    ("申诉驳回", Kind::Dismiss),
+    ("dismiss", Kind::Dismiss),
+    ("申诉", Kind::Appeal),
+    ("appeal", Kind::Appeal),
 ];
 
 /// Largest number of points one command may move; more is surely a typo.
@@ -201,6 +227,8 @@ pub enum Problem {
     NoReward,
     NoRedemption,
     BadRedemption(String),
+    NoAppeal,
+    BadAppeal(String),
     Unexpected(String),
 }
 
@@ -236,6 +264,11 @@ pub fn parse(text: &str, mentioned: &[String]) -> Result<Command, Usage> {
         Kind::Cancel | Kind::Grant | Kind::Fulfil | Kind::Refuse => {
             redemption_step(args).map(Into::into)
         }
+        Kind::Appeals => args
+            .nothing_more(args.rest)
+            .map(|_| Question::Appeals.into()),
+        Kind::Appeal => appeal(args).map(Into::into),
+        Kind::Uphold | Kind::Dismiss => decide(args).map(Into::into),
     }
 }
 
@@ -420,6 +453,58 @@ fn redemption_step(args: Args<'_>) -> Result<Change, Usage> {
         _ => (RedemptionStep::Reject, reason_of(rest).map_err(usage)?),
     };
     Ok(Change::Redemption { id, step, note })
+}
+
+fn appeal(args: Args<'_>) -> Result<Change, Usage> {
+    let usage = |problem| args.usage(problem);
+    let (entry, reason) = entry_then_rest(args.rest).map_err(usage)?;
+    let reason = reason_of(reason).map_err(usage)?;
+    Ok(Change::Appeal { entry, reason })
+}
+
+/// `申诉成立 3 [积分] [说明]` or `申诉驳回 3 理由`.
+fn decide(args: Args<'_>) -> Result<Change, Usage> {
+    let usage = |problem| args.usage(problem);
+    let (appeal, rest) = entry_then_rest(args.rest).map_err(|p| {
+        usage(match p {
+            Problem::BadEntry(word) => Problem::BadAppeal(word),
+            _ => Problem::NoAppeal,
+        })
+    })?;
+    if args.kind == Kind::Dismiss {
+        let note = reason_of(rest).map_err(usage)?;
+        return Ok(Change::Decide {
+            appeal,
+            verdict: Verdict::Reject,
+            note,
+        });
+    }
+    // An amount, if one comes first, is how much of the deduction to give back.
+    let (points, rest) = match rest.split_whitespace().next().and_then(whole_number_word) {
+        Some(_) => amount_then_rest(rest)
+            .map(|(points, rest)| (Some(points), rest))
+            .map_err(usage)?,
+        None => (None, rest),
+    };
+    let note = match rest.trim() {
+        "" => String::new(),
+        text => reason_of(text).map_err(usage)?,
+    };
+    Ok(Change::Decide {
+        appeal,
+        verdict: Verdict::Uphold { points },
+        note,
+    })
+}
+
+/// Whether a word is an amount (`3`, `+3`, `3分`, `3积分`) rather than the start of a note.
+fn whole_number_word(word: &str) -> Option<()> {
+    let digits = word.trim_start_matches('+');
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    (end > 0 && ["", "分", "积分", "pts", "points", "point"].contains(&&digits[end..]))
+        .then_some(())
 }
 
 /// Drops `@name` mentions: the people come from atUsers. DingTalk ends a mention with a
@@ -945,6 +1030,84 @@ mod tests {
                 Err(Usage { kind, problem }),
                 "{text}"
             );
+        }
+    }
+
+    #[test]
+    fn appeal_commands_parse_in_chinese_and_english() {
+        let decide = |appeal, verdict, note: &str| {
+            Ok(Command::Do(Change::Decide {
+                appeal,
+                verdict,
+                note: note.into(),
+            }))
+        };
+        let full = Verdict::Uphold { points: None };
+        let part = |p| Verdict::Uphold { points: Some(p) };
+        use Problem::*;
+        let cases: [(&str, Result<Command, Usage>); 14] = [
+            ("申诉列表", Ok(Command::Ask(Question::Appeals))),
+            ("appeals", Ok(Command::Ask(Question::Appeals))),
+            (
+                "申诉 12 当天在客户现场",
+                Ok(Command::Do(Change::Appeal {
+                    entry: 12,
+                    reason: "当天在客户现场".into(),
+                })),
+            ),
+            (
+                "appeal #12 I was at a customer's site",
+                Ok(Command::Do(Change::Appeal {
+                    entry: 12,
+                    reason: "I was at a customer's site".into(),
+                })),
+            ),
+            ("申诉成立 3", decide(3, full, "")),
+            ("申诉成立 3 情况属实", decide(3, full, "情况属实")),
+            ("申诉成立 3 2分 部分属实", decide(3, part(2), "部分属实")),
+            ("uphold 3 2 confirmed", decide(3, part(2), "confirmed")),
+            (
+                "申诉驳回 3 考勤记录无误",
+                decide(3, Verdict::Reject, "考勤记录无误"),
+            ),
+            (
+                "申诉 12",
+                Err(Usage {
+                    kind: Some(Kind::Appeal),
+                    problem: NoReason,
+                }),
+            ),
+            (
+                "申诉",
+                Err(Usage {
+                    kind: Some(Kind::Appeal),
+                    problem: NoEntry,
+                }),
+            ),
+            (
+                "dismiss 3",
+                Err(Usage {
+                    kind: Some(Kind::Dismiss),
+                    problem: NoReason,
+                }),
+            ),
+            (
+                "uphold x",
+                Err(Usage {
+                    kind: Some(Kind::Uphold),
+                    problem: BadAppeal("x".into()),
+                }),
+            ),
+            (
+                "uphold",
+                Err(Usage {
+                    kind: Some(Kind::Uphold),
+                    problem: NoAppeal,
+                }),
+            ),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(text, &[]), want, "{text}");
         }
     }
 

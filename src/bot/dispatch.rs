@@ -131,6 +131,7 @@ impl Bot {
             Question::Audit { who } => handlers::audit::answer(self, sender, who).await,
             Question::Rewards => handlers::shop::rewards(self, sender, now).await,
             Question::Redemptions => handlers::shop::redemptions(self, sender).await,
+            Question::Appeals => handlers::appeals::list(self, sender, now).await,
         }
     }
 
@@ -167,6 +168,14 @@ impl Bot {
             Change::Redemption { id, step, note } => {
                 handlers::shop::step(tx, sender, *id, *step, note, now).await
             }
+            Change::Appeal { entry, reason } => {
+                handlers::appeals::file(self, tx, sender, *entry, reason, now).await
+            }
+            Change::Decide {
+                appeal,
+                verdict,
+                note,
+            } => handlers::appeals::decide(tx, sender, *appeal, *verdict, note, now).await,
         }
     }
 }

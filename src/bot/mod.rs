@@ -41,6 +41,8 @@ pub struct BotSettings {
     pub manager_monthly_budget: i64,
     /// Manual awards and deductions above this many points wait for an HR admin's approval.
     pub review_threshold: i64,
+    /// Days after an entry within which its person may appeal it.
+    pub appeal_window_days: i64,
     /// The leaderboard card's template (`cards.leaderboard_template`): `排行` in a group is
     /// answered with an interactive card; without it, with markdown.
     pub leaderboard_card: Option<String>,

@@ -70,7 +70,10 @@ pub fn needed_for(command: &Command) -> Needed {
         | Command::Ask(Question::Help)
         | Command::Ask(Question::Rewards)
         | Command::Ask(Question::Redemptions)
-        | Command::Do(Change::Redeem { .. }) => Needed::Anyone,
+        | Command::Ask(Question::Appeals)
+        | Command::Do(Change::Redeem { .. })
+        | Command::Do(Change::Appeal { .. }) => Needed::Anyone,
+        Command::Do(Change::Decide { .. }) => Needed::Hr,
         // Cancelling is open to anyone; the ledger lets only the redemption's person do it.
         Command::Do(Change::Redemption { step, .. }) => match step {
             RedemptionStep::Cancel => Needed::Anyone,

@@ -2,6 +2,7 @@
 //! refusals, answers and the headlines of the notifications its changes send. Pure: the
 //! handlers gather the figures, these functions only lay them out (DingTalk markdown).
 
+pub mod appeals;
 pub mod shop;
 
 use std::fmt::Write;
@@ -11,7 +12,7 @@ use super::command::{Kind, Lang, MAX_POINTS, MAX_REASON_CHARS, Problem, Usage, W
 use super::roles::{Needed, OverBudget, Roles};
 use crate::domain::{Calendar, Entry, Month, Totals};
 use crate::leaderboard::PersonRow;
-use crate::ledger::{Decision, LedgerError};
+use crate::ledger::{APPEAL_ACTION, Decision, LedgerError};
 use crate::rules::RuleSet;
 use crate::rules::plain::describe_all;
 use crate::store::AuditRecord;
@@ -82,6 +83,13 @@ pub fn usage(usage: &Usage, lang: Lang) -> String {
             Lang::Zh => format!("「{word}」不是兑换单编号。"),
             Lang::En => format!("\"{word}\" is not a redemption number."),
         },
+        Problem::NoAppeal => lang
+            .pick("缺少申诉编号。", "The appeal number is missing.")
+            .to_string(),
+        Problem::BadAppeal(word) => match lang {
+            Lang::Zh => format!("「{word}」不是申诉编号。"),
+            Lang::En => format!("\"{word}\" is not an appeal number."),
+        },
         Problem::Unexpected(word) => match lang {
             Lang::Zh => format!("多余的内容：「{word}」。"),
             Lang::En => format!("Unexpected \"{word}\"."),
@@ -148,6 +156,22 @@ pub fn usage_line(kind: Kind, lang: Lang) -> &'static str {
         (Kind::Refuse, Lang::Zh) => "用法：拒绝兑换 兑换单编号 理由，例如：拒绝兑换 7 库存不足",
         (Kind::Refuse, Lang::En) => {
             "Usage: refuse redemption-number reason, e.g. refuse 7 out of stock"
+        }
+        (Kind::Appeals, Lang::Zh) => "用法：申诉列表",
+        (Kind::Appeals, Lang::En) => "Usage: appeals",
+        (Kind::Appeal, Lang::Zh) => "用法：申诉 记录编号 理由，例如：申诉 12 当天在客户现场",
+        (Kind::Appeal, Lang::En) => {
+            "Usage: appeal entry-id reason, e.g. appeal 12 I was at a customer's site"
+        }
+        (Kind::Uphold, Lang::Zh) => {
+            "用法：申诉成立 申诉编号 [退还积分] [说明]，例如：申诉成立 3 2 情况属实"
+        }
+        (Kind::Uphold, Lang::En) => {
+            "Usage: uphold appeal-number [points to give back] [note], e.g. uphold 3 2 confirmed"
+        }
+        (Kind::Dismiss, Lang::Zh) => "用法：申诉驳回 申诉编号 理由，例如：申诉驳回 3 考勤记录无误",
+        (Kind::Dismiss, Lang::En) => {
+            "Usage: dismiss appeal-number reason, e.g. dismiss 3 the record is right"
         }
     }
 }
@@ -284,11 +308,24 @@ fn ledger_refusal(e: &LedgerError, lang: Lang) -> String {
         (LedgerError::NotReversible { entry, reason }, Lang::Zh) => {
             format!("第 {entry} 条记录不能撤销：{reason}")
         }
+        (LedgerError::OwnPoints { action, .. }, Lang::Zh) if *action == APPEAL_ACTION => {
+            "这条记录与你有关，申诉需由另一位 HR 处理。".to_string()
+        }
         (LedgerError::OwnPoints { .. }, Lang::Zh) => "不能处理自己的积分。".to_string(),
         (LedgerError::NotRedeemable { reward, why }, _) => shop::unredeemable(lang, reward, why),
         (LedgerError::UnknownRedemption(id), Lang::Zh) => format!("没有兑换单 #{id}。"),
         (LedgerError::NotTheirs { redemption, .. }, Lang::Zh) => {
             format!("兑换单 #{redemption} 只能由本人取消；HR 请用「拒绝兑换」。")
+        }
+        (LedgerError::NotAppealable { entry, why }, Lang::Zh) => {
+            format!(
+                "第 {entry} 条记录不能申诉：{}",
+                appeals::unappealable_zh(why)
+            )
+        }
+        (LedgerError::UnknownAppeal(id), Lang::Zh) => format!("没有申诉 #{id}。"),
+        (LedgerError::AppealDecided { appeal, .. }, Lang::Zh) => {
+            format!("申诉 #{appeal} 已处理过了。")
         }
         (LedgerError::StepNotOpen { redemption, .. }, Lang::Zh) => {
             format!("兑换单 #{redemption} 已处理过了，不能再这样操作。")
@@ -528,6 +565,8 @@ pub fn help(lang: Lang, roles: &Roles) -> String {
         Kind::Redeem,
         Kind::Redemptions,
         Kind::Cancel,
+        Kind::Appeal,
+        Kind::Appeals,
     ];
     if roles.hr_admin || roles.is_manager() {
         kinds.extend([Kind::Award, Kind::Deduct, Kind::Revoke]);
@@ -541,6 +580,8 @@ pub fn help(lang: Lang, roles: &Roles) -> String {
             Kind::Grant,
             Kind::Fulfil,
             Kind::Refuse,
+            Kind::Uphold,
+            Kind::Dismiss,
         ]);
     }
     if roles.hr_admin || roles.auditor {

@@ -12,6 +12,10 @@ use crate::domain::appeal::compensation;
 use crate::domain::{Appeal, AppealStatus, Explanation, REDEMPTION_CATEGORY, Verdict};
 use crate::store::{AppealDecision, NewAudit, StoreTx};
 
+/// What someone is refused doing to their own points when they would decide an appeal that
+/// is theirs or on an entry they made.
+pub const APPEAL_ACTION: &str = "decide an appeal on";
+
 /// Why an entry cannot be appealed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unappealable {
@@ -138,7 +142,7 @@ pub async fn decide_appeal(
     if actor == appeal.userid || entry.actor.as_deref() == Some(actor) {
         return Err(LedgerError::OwnPoints {
             actor: actor.to_string(),
-            action: "decide an appeal on",
+            action: APPEAL_ACTION,
         });
     }
     let compensation = match verdict {

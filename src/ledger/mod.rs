@@ -8,7 +8,7 @@ mod redeem;
 mod withdraw;
 
 pub use crate::domain::{Account, Deltas, Entry, EntryKind, NewEntry, Totals};
-pub use appeal::{Decided, Unappealable, decide_appeal, file_appeal};
+pub use appeal::{APPEAL_ACTION, Decided, Unappealable, decide_appeal, file_appeal};
 pub use post::{
     Decision, EventPosting, ManualPost, Notice, Posting, Reason, RuleResult, post_event,
     post_manual, resolve, reverse,

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::dingtalk::card::CardSpace;
 use crate::dingtalk::openapi::Message;
-use crate::domain::{Calendar, Redemption, RedemptionStatus};
+use crate::domain::{Appeal, Calendar, Redemption, RedemptionStatus};
 use crate::ledger::{Entry, EventPosting, Totals};
 use crate::rules::NotifyPolicy;
 use crate::store::{NewOutboxRow, StoreError, StoreTx};
@@ -185,6 +185,31 @@ pub fn redemption_notification(redemption: &Redemption, entry: Option<&Entry>) -
         payload: json!(message),
         due_at: redemption.updated_at,
         created_at: redemption.updated_at,
+    }
+}
+
+/// The work notification telling a person how their appeal was decided: about the
+/// compensating entry when upheld, else about the appeal and its reason.
+pub fn appeal_notification(appeal: &Appeal, compensation: Option<&Entry>) -> NewOutboxRow {
+    if let Some(entry) = compensation {
+        return change_notification(entry, "申诉成立", "Appeal upheld");
+    }
+    let why = appeal.decision_note.as_deref().unwrap_or_default();
+    let at = appeal.decided_at.unwrap_or(appeal.created_at);
+    let message = Message::Markdown {
+        title: "申诉驳回".into(),
+        text: format!(
+            "### 申诉驳回\n\n申诉 #{}（第 {} 条记录）未成立：{why}\n\nAppeal #{} on entry #{} was rejected: {why}",
+            appeal.id, appeal.entry_id, appeal.id, appeal.entry_id
+        ),
+    };
+    NewOutboxRow {
+        dedup_key: format!("notify:appeal:{}", appeal.id),
+        channel: WORK_NOTIFICATION.into(),
+        recipient: appeal.userid.clone(),
+        payload: json!(message),
+        due_at: at,
+        created_at: at,
     }
 }
 

@@ -64,6 +64,7 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
             },
             manager_monthly_budget: 200,
             review_threshold: 20,
+            appeal_window_days: 30,
             leaderboard_card: None,
         },
         export: None,

@@ -327,6 +327,76 @@ async fn people_redeem_rewards_and_hr_fulfils_refuses_or_they_cancel(database_ur
     chat.stop().await;
 }
 
+async fn a_person_appeals_a_deduction_and_another_hr_admin_decides(database_url: &str) {
+    let chat = Chat::start(database_url).await;
+    let deduction = entry_number(
+        &chat
+            .say(ZHANG_WEI, "扣 @李强 4 迟交报表", &[LI_QIANG])
+            .await,
+    );
+    let reply = chat
+        .say(LI_QIANG, &format!("申诉 {deduction} 报表已按时提交"), &[])
+        .await;
+    assert!(reply.starts_with("已提交申诉 #"), "{reply}");
+    let appeal = entry_number(&reply);
+    let reply = chat
+        .say(LI_QIANG, &format!("申诉 {deduction} 再来一次"), &[])
+        .await;
+    assert!(reply.contains("已经申诉过了"), "{reply}");
+    let reply = chat
+        .say(ZHANG_WEI, &format!("申诉成立 {appeal}"), &[])
+        .await;
+    assert_eq!(reply, "只有 HR 管理员可以这样做。");
+    let reply = chat.say(WANG_FANG, "申诉列表", &[]).await;
+    assert!(
+        reply.contains(&format!("申诉 #{appeal}")) && reply.contains("已等"),
+        "{reply}"
+    );
+    let reply = chat
+        .say(WANG_FANG, &format!("申诉成立 {appeal} 3 部分属实"), &[])
+        .await;
+    assert!(reply.contains("退还 3 积分"), "{reply}");
+    assert_eq!(chat.score(LI_QIANG).await, (-1, 0));
+
+    // HR's own deduction is decided by the other HR admin.
+    let by_hr = entry_number(&chat.say(WANG_FANG, "扣 @李强 2 未打卡", &[LI_QIANG]).await);
+    let second = entry_number(
+        &chat
+            .say(LI_QIANG, &format!("appeal {by_hr} I did check in"), &[])
+            .await,
+    );
+    let reply = chat
+        .say(WANG_FANG, &format!("申诉驳回 {second} 无记录"), &[])
+        .await;
+    assert!(reply.contains("另一位 HR"), "{reply}");
+    let reply = chat
+        .say(CHEN_JING, &format!("dismiss {second} no record of it"), &[])
+        .await;
+    assert_eq!(reply, format!("Appeal #{second} rejected."));
+    assert_eq!(chat.score(LI_QIANG).await, (-3, 0));
+
+    let started = Instant::now();
+    loop {
+        let told: Vec<String> = chat
+            .emu
+            .emulator
+            .messages()
+            .into_iter()
+            .filter(|m| m.channel == "work_notification" && m.to.contains(&LI_QIANG.to_string()))
+            .map(|m| m.title)
+            .collect();
+        if ["申诉成立", "申诉驳回"]
+            .iter()
+            .all(|w| told.iter().any(|t| t == w))
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(15), "{told:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    chat.stop().await;
+}
+
 /// The entry number in an answer like "已为 李强 记 +5 积分（#12）".
 fn entry_number(answer: &str) -> i64 {
     let start = answer.find('#').expect("an entry number") + 1;
@@ -757,4 +827,5 @@ on_both_backends!(
     hr_reviews_large_awards_sets_budgets_revokes_and_exports,
     replies_fall_back_to_the_robot_api_and_bad_requests_are_refused,
     people_redeem_rewards_and_hr_fulfils_refuses_or_they_cancel,
+    a_person_appeals_a_deduction_and_another_hr_admin_decides,
 );

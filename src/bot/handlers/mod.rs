@@ -2,6 +2,7 @@
 //! message's transaction and say what they did, or refuse with a [`super::Refusal`].
 
 pub(super) mod adjust;
+pub(super) mod appeals;
 pub(super) mod audit;
 pub(super) mod budget;
 pub(super) mod export;
