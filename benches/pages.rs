@@ -140,6 +140,7 @@ async fn main() {
         health: Default::default(),
         catalogue: Default::default(),
         hr_admins: Vec::new().into(),
+        appeal_window_days: 30,
         micro_app: Some(Arc::new(MicroApp {
             client,
             bot,

@@ -105,6 +105,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     let export = config.export_links(addr);
     let bot_settings = config.bot_settings()?;
     let hr_admins: Arc<[String]> = bot_settings.roles.hr_admins.clone().into();
+    let appeal_window_days = bot_settings.appeal_window_days;
     let calendar = config.calendar()?;
     let leaderboard = Arc::new(
         LeaderboardIndex::load(
@@ -167,6 +168,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         micro_app,
         catalogue,
         hr_admins,
+        appeal_window_days,
     };
     let robot = RobotState {
         secret: config.dingtalk.app_secret.clone().map(Arc::new),

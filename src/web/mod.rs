@@ -3,6 +3,7 @@
 
 mod api;
 pub mod app;
+mod appeals;
 mod auth;
 mod error;
 mod export;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub catalogue: Arc<Catalogue>,
     /// Who may take HR's steps through the API (`roles.hr_admins`).
     pub hr_admins: Arc<[String]>,
+    /// Days after an entry within which its person may appeal it.
+    pub appeal_window_days: i64,
 }
 
 pub fn router(
@@ -71,6 +74,8 @@ pub fn router(
         .route("/rewards", get(shop::rewards))
         .route("/redemptions", get(shop::redemptions).post(shop::redeem))
         .route("/redemptions/{id}/{step}", post(shop::step))
+        .route("/appeals", get(appeals::appeals).post(appeals::file))
+        .route("/appeals/{id}/{decision}", post(appeals::decide))
         .fallback(api::not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -117,7 +117,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(key.to_string())
 }
 
-fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
+pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(b)| b)
         .map_err(|e| ApiError::BadRequest(e.body_text()))
 }
@@ -225,7 +225,7 @@ pub async fn step(
     Ok(Json(stepped.redemption))
 }
 
-async fn known(state: &AppState, userid: &str) -> Result<(), ApiError> {
+pub(super) async fn known(state: &AppState, userid: &str) -> Result<(), ApiError> {
     match state.store.employee(userid).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::NotFound(format!("unknown employee {userid:?}"))),

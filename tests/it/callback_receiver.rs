@@ -45,6 +45,7 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         micro_app: None,
         catalogue: Default::default(),
         hr_admins: Vec::new().into(),
+        appeal_window_days: 30,
     };
     let callback = CallbackState {
         keys: Some(Arc::new(CallbackKeys {

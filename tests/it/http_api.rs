@@ -38,6 +38,7 @@ on_both_backends!(
     bad_leaderboard_queries_are_refused_with_the_reason,
     metrics_show_the_queues_the_ledger_and_what_arrived,
     the_shop_redeems_once_per_key_and_refuses_each_wrong_step_with_its_reason,
+    appeals_are_filed_once_and_decided_by_hr_with_clear_refusals,
 );
 
 /// Serves the API over `db` on a free port; returns its base URL.
@@ -57,6 +58,7 @@ async fn serve_with(db: &TestDb, token: Option<&str>, health: Health) -> String 
         micro_app: None,
         catalogue: Arc::new(load_catalogue_file("config/rewards.toml".as_ref()).unwrap()),
         hr_admins: vec!["hr".to_string()].into(),
+        appeal_window_days: 30,
     };
     let index = state.leaderboard.clone();
     tokio::spawn(async move {
@@ -839,4 +841,135 @@ async fn the_shop_redeems_once_per_key_and_refuses_each_wrong_step_with_its_reas
     let (status, _) = get(&redemptions, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(db.store.verify_totals().await.unwrap(), vec![]);
+}
+
+async fn appeals_are_filed_once_and_decided_by_hr_with_clear_refusals(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let now = Timestamp::now().to_string();
+    let deduction = manual(db.store.as_ref(), "zhangwei", "lina", -5, false, &now).await;
+    let award = manual(db.store.as_ref(), "hr", "lina", 3, false, &now).await;
+    let base = serve(db, Some(TOKEN)).await;
+    let appeals = format!("{base}/api/v1/appeals");
+    let filing = json!({ "userid": "lina", "entry": deduction, "reason": "客户现场" });
+    let refusals = [
+        (
+            json!({ "userid": "lina", "entry": award, "reason": "x" }),
+            StatusCode::CONFLICT,
+            "only deductions",
+        ),
+        (
+            json!({ "userid": "liuyang", "entry": deduction, "reason": "x" }),
+            StatusCode::CONFLICT,
+            "someone else's",
+        ),
+        (
+            json!({ "userid": "lina", "entry": 9999, "reason": "x" }),
+            StatusCode::NOT_FOUND,
+            "no ledger entry #9999",
+        ),
+        (
+            json!({ "userid": "lina", "entry": deduction, "reason": " " }),
+            StatusCode::BAD_REQUEST,
+            "needs a reason",
+        ),
+        (
+            json!({ "userid": "lina", "entry": "five", "reason": "x" }),
+            StatusCode::BAD_REQUEST,
+            "entry",
+        ),
+    ];
+    for (request, want, says) in refusals {
+        let (status, body) = write(&appeals, None, request.clone()).await;
+        assert_eq!(status, want, "{request}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{request}: {message}");
+    }
+    let (status, filed) = write(&appeals, None, filing.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{filed}");
+    let (status, again) = write(&appeals, None, filing).await;
+    assert_eq!(
+        (status, &again),
+        (StatusCode::OK, &filed),
+        "a retry answers the same"
+    );
+    let (status, body) = write(
+        &appeals,
+        None,
+        json!({ "userid": "lina", "entry": deduction, "reason": "另一个理由" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+
+    let id = filed["id"].as_i64().unwrap();
+    let decide = |what: &str| format!("{appeals}/{id}/{what}");
+    let wrong = [
+        (
+            decide("uphold"),
+            json!({ "actor": "zhangwei" }),
+            StatusCode::FORBIDDEN,
+            "not an HR admin",
+        ),
+        (
+            decide("reject"),
+            json!({ "actor": "hr" }),
+            StatusCode::BAD_REQUEST,
+            "needs a reason",
+        ),
+        (
+            decide("reject"),
+            json!({ "actor": "hr", "points": 2, "note": "x" }),
+            StatusCode::BAD_REQUEST,
+            "a rejection gives nothing",
+        ),
+        (
+            decide("uphold"),
+            json!({ "actor": "hr", "points": 6 }),
+            StatusCode::BAD_REQUEST,
+            "1 to 5 points",
+        ),
+        (
+            decide("pardon"),
+            json!({ "actor": "hr" }),
+            StatusCode::NOT_FOUND,
+            "uphold or reject",
+        ),
+        (
+            format!("{appeals}/77/uphold"),
+            json!({ "actor": "hr" }),
+            StatusCode::NOT_FOUND,
+            "no appeal #77",
+        ),
+    ];
+    for (url, request, want, says) in wrong {
+        let (status, body) = write(&url, None, request.clone()).await;
+        assert_eq!(status, want, "{url} {request}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(says), "{url}: {message}");
+    }
+    let (status, body) = write(
+        &decide("uphold"),
+        None,
+        json!({ "actor": "hr", "points": 2 }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["status"], "upheld");
+    let (status, body) = write(
+        &decide("reject"),
+        None,
+        json!({ "actor": "hr", "note": "late" }),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (_, account) = get(
+        &format!("{base}/api/v1/employees/lina/account"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(account["score"], -5 + 3 + 2);
+    let (status, body) = get(&format!("{appeals}?status=upheld&userid=lina"), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["appeals"].as_array().unwrap().len(), 1, "{body}");
+    let (status, _) = get(&format!("{appeals}?status=maybe"), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

@@ -100,6 +100,7 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
         micro_app: Some(Arc::new(micro_app)),
         catalogue: Default::default(),
         hr_admins: Vec::new().into(),
+        appeal_window_days: 30,
     };
     let index = state.leaderboard.clone();
     tokio::spawn(async move {
