@@ -89,6 +89,12 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     let rules = Arc::new(load_rules_file(&rules_path)?);
     tracing::info!(rules = rules.rules.len(), path = %rules_path.display(), "rules loaded");
     let catalogue = Arc::new(config.catalogue()?);
+    let badging = config.badging(&rules)?;
+    tracing::info!(
+        badges = badging.book.badges.len(),
+        levels = badging.book.levels.len(),
+        "badges loaded"
+    );
     tracing::info!(
         rewards = catalogue.rewards.len(),
         "rewards catalogue loaded"
@@ -197,6 +203,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
                 leaderboard: Some(leaderboard.clone()),
                 settings: ProcessorSettings {
                     owner: format!("{}/processor", config.instance_id(addr)),
+                    badges: badging.clone(),
                     ..ProcessorSettings::default()
                 },
             });

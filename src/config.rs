@@ -4,16 +4,18 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+use crate::badges::Badging;
 use crate::domain::calendar::parse_weekday;
 use crate::domain::schedule::JobSchedule;
 use crate::domain::{Calendar, Catalogue};
-use crate::rules::{CatalogueError, load_catalogue_file};
+use crate::rules::{BadgesError, CatalogueError, RuleSet, load_badges_file, load_catalogue_file};
 
 /// The shipped, commented config; `jifen config print-default` prints it.
 pub const DEFAULT_CONFIG: &str = include_str!("../config/jifen.toml");
@@ -33,6 +35,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_TIME_ZONE", "organisation.time_zone"),
     ("JIFEN_RULES", "rules.path"),
     ("JIFEN_REWARDS", "rewards.path"),
+    ("JIFEN_BADGES", "badges.path"),
     ("JIFEN_LOG", "log.level"),
     ("JIFEN_DINGTALK_CALLBACK_TOKEN", "dingtalk.callback_token"),
     ("JIFEN_DINGTALK_AES_KEY", "dingtalk.aes_key"),
@@ -94,6 +97,8 @@ pub struct Config {
     pub rules: RulesConfig,
     #[serde(default)]
     pub rewards: RewardsConfig,
+    #[serde(default)]
+    pub badges: BadgesConfig,
     #[serde(default)]
     pub log: LogConfig,
     #[serde(default)]
@@ -193,6 +198,14 @@ impl Default for OrganisationConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RulesConfig {
     pub path: PathBuf,
+}
+
+/// `[badges]`: badges and levels.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BadgesConfig {
+    /// Must exist when set; without it, `badges.toml` beside the config if there is one.
+    pub path: Option<PathBuf>,
 }
 
 /// `[rewards]`: the catalogue of what balance points buy.
@@ -728,6 +741,31 @@ impl Config {
             }
             None => load_catalogue_file(&self.base_dir.join("rewards.toml")),
         }
+    }
+
+    /// The badges and levels, checked against `rules`, and the groups big badges are
+    /// announced in (the honor board's).
+    pub fn badging(&self, rules: &RuleSet) -> Result<Badging, BadgesError> {
+        let book = match &self.badges.path {
+            Some(path) => {
+                let path = self.relative(path);
+                if !path.exists() {
+                    return Err(BadgesError::Read {
+                        path,
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "badges.path (JIFEN_BADGES) names a file that is not there",
+                        ),
+                    });
+                }
+                load_badges_file(&path, rules)?
+            }
+            None => load_badges_file(&self.base_dir.join("badges.toml"), rules)?,
+        };
+        Ok(Badging {
+            book: Arc::new(book),
+            groups: self.jobs.honor_board.groups.clone(),
+        })
     }
 
     fn relative(&self, path: &Path) -> PathBuf {

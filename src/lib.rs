@@ -3,12 +3,13 @@
 //!
 //! Modules are layered along the data flow, lowest first: `domain` and `metrics` (counters);
 //! `rules`, `dingtalk` (wire formats) and `runtime` (supervised workers, servers); `store`;
-//! `org`, `ledger`,
+//! `org`, `ledger`, `badges`,
 //! `leaderboard`, `ingress`; `outbox`, `export`, `honor`; `bot`, `period`; `processor`;
 //! `config`; `jobs`, `web`, `manifest`; `app`, `emulator`; `demo`; `cli`. A module imports
 //! only from layers below it (`tests/it/layers.rs` checks), so there are no import cycles.
 
 pub mod app;
+pub mod badges;
 pub mod bot;
 pub mod cli;
 pub mod config;

@@ -22,12 +22,14 @@ pub(super) async fn close(config: &Config, month: Month) -> anyhow::Result<ExitC
     })?;
     let client = OpenApiClient::new(settings)?;
     let rules = Arc::new(crate::rules::load_rules_file(&config.rules_path())?);
+    let badging = config.badging(&rules)?;
     let store = crate::app::open_store(config).await?;
     eprintln!("closing {month}: reading the month's attendance results…");
     let result = close_month(
         store.as_ref(),
         &client,
         &rules,
+        &badging,
         &config.calendar()?,
         month,
         Timestamp::now(),

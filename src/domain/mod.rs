@@ -2,6 +2,7 @@
 //! they are counted in, and the people they happen to. Nothing here does I/O.
 
 pub mod appeal;
+pub mod badge;
 pub mod calendar;
 pub mod entry;
 pub mod event;
@@ -12,6 +13,7 @@ pub mod reward;
 pub mod schedule;
 
 pub use appeal::{Appeal, AppealStatus, Verdict};
+pub use badge::{Announce, Badge, BadgeBook, Criterion, Level};
 pub use calendar::{Calendar, Month, Period, PeriodKind};
 pub use entry::{
     Account, Deltas, Entry, EntryKind, Explanation, MAX_REASON_CHARS, NewEntry, Totals,

@@ -14,6 +14,7 @@ use jiff::civil::DateTime as CivilDateTime;
 
 use self::honor_board::HonorSettings;
 use self::review_digest::ReviewDigestSettings;
+use crate::badges::Badging;
 use crate::config::{Config, ConfigError, JobSchedules};
 use crate::dingtalk::openapi::{ApiError, OpenApiClient};
 use crate::domain::Calendar;
@@ -158,6 +159,8 @@ pub struct Jobs {
     pub store: Arc<dyn Store>,
     pub client: Arc<OpenApiClient>,
     pub rules: Arc<RuleSet>,
+    /// Badges a month close grants (streaks), and where the big ones are announced.
+    pub badges: Badging,
     pub calendar: Calendar,
     /// Put in events reconciliation rebuilds, as DingTalk would.
     pub corp_id: String,
@@ -177,10 +180,15 @@ impl Jobs {
         client: Arc<OpenApiClient>,
         rules: Arc<RuleSet>,
     ) -> Result<Jobs, ConfigError> {
+        let badges = config.badging(&rules).map_err(|e| ConfigError::Key {
+            key: "badges.path",
+            problem: e.to_string(),
+        })?;
         Ok(Jobs {
             store,
             client,
             rules,
+            badges,
             calendar: config.calendar()?,
             corp_id: config.dingtalk.receive_id.clone().unwrap_or_default(),
             specs: JobSpec::from_config(config)?,
@@ -307,6 +315,7 @@ impl Jobs {
                         self.store.as_ref(),
                         &self.client,
                         &self.rules,
+                        &self.badges,
                         &self.calendar,
                         month,
                         now,

@@ -4,16 +4,17 @@
 
 pub mod deliver;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::badges::{self, BadgeError, Badging, Granted};
 use crate::dingtalk::card::CardSpace;
 use crate::dingtalk::openapi::Message;
-use crate::domain::{Appeal, Calendar, Redemption, RedemptionStatus};
+use crate::domain::{Announce, Appeal, Calendar, Redemption, RedemptionStatus};
 use crate::ledger::{Entry, EventPosting, Totals};
 use crate::rules::NotifyPolicy;
 use crate::store::{NewOutboxRow, StoreError, StoreTx};
@@ -211,6 +212,75 @@ pub fn appeal_notification(appeal: &Appeal, compensation: Option<&Entry>) -> New
         due_at: at,
         created_at: at,
     }
+}
+
+/// The work notification telling a person they earned a badge, once per badge; and, for a
+/// badge announced to groups, a robot message to each of `groups` (openConversationIds).
+pub fn badge_notifications(granted: &Granted, groups: &[String]) -> Vec<NewOutboxRow> {
+    let Granted { badge, grant } = granted;
+    let about = if badge.description.is_empty() {
+        String::new()
+    } else {
+        format!("\n\n{}", badge.description)
+    };
+    let message = Message::Markdown {
+        title: format!("获得徽章「{}」", badge.name),
+        text: format!(
+            "### 🏅 获得徽章「{}」\n\n{}{about}\n\nYou earned the badge \"{}\": {}",
+            badge.name, grant.reason, badge.name_en, grant.reason
+        ),
+    };
+    let key = format!("{}:{}", grant.userid, grant.badge_id);
+    let mut rows = vec![NewOutboxRow {
+        dedup_key: format!("notify:badge:{key}"),
+        channel: WORK_NOTIFICATION.into(),
+        recipient: grant.userid.clone(),
+        payload: json!(message),
+        due_at: grant.granted_at,
+        created_at: grant.granted_at,
+    }];
+    if badge.announce == Announce::Group {
+        let cheer = Message::Markdown {
+            title: format!("🏅 {}", badge.name),
+            text: format!(
+                "### 🏅 恭喜 {} 获得徽章「{}」\n\n{}{about}",
+                grant.userid, badge.name, grant.reason
+            ),
+        };
+        rows.extend(groups.iter().map(|group| NewOutboxRow {
+            dedup_key: format!("announce:badge:{key}:{group}"),
+            channel: ROBOT_GROUP.into(),
+            recipient: group.clone(),
+            payload: json!(cheer),
+            due_at: grant.granted_at,
+            created_at: grant.granted_at,
+        }));
+    }
+    rows
+}
+
+/// Grants each of `people` the badges they have earned and queues their announcements, in
+/// the caller's transaction; returns how many were granted.
+pub async fn grant_and_announce(
+    tx: &mut dyn StoreTx,
+    badging: &Badging,
+    calendar: &Calendar,
+    people: &BTreeSet<String>,
+    now: Timestamp,
+) -> Result<usize, BadgeError> {
+    if badging.book.badges.is_empty() {
+        return Ok(0);
+    }
+    let mut granted = 0;
+    for userid in people {
+        for badge in badges::grant_earned(tx, &badging.book, calendar, userid, now).await? {
+            for row in badge_notifications(&badge, &badging.groups) {
+                tx.enqueue_outbox(&row).await?;
+            }
+            granted += 1;
+        }
+    }
+    Ok(granted)
 }
 
 /// The work notification about `entry`: one per entry, whoever asks for it.

@@ -12,6 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
+use crate::badges::{BadgeError, Badging};
 use crate::dingtalk::openapi::{ApiError, AttendanceRecord, Check, OpenApiClient};
 use crate::domain::Month;
 use crate::domain::calendar::{CalendarError, PeriodKind};
@@ -36,6 +37,8 @@ pub enum CloseError {
     Calendar(#[from] CalendarError),
     #[error("cannot read the attendance results: {0}")]
     DingTalk(#[from] ApiError),
+    #[error(transparent)]
+    Badge(#[from] BadgeError),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,6 +50,8 @@ pub struct CloseReport {
     pub people: usize,
     /// Entries posted: missed check-ins not posted before, and the period rules'.
     pub entries: usize,
+    /// Badges granted once the month was closed (streaks over closed months among them).
+    pub badges: usize,
 }
 
 impl std::fmt::Display for CloseReport {
@@ -56,8 +61,8 @@ impl std::fmt::Display for CloseReport {
         } else {
             write!(
                 f,
-                "{} closed: attendance of {} people summarised, {} entries posted (missed check-ins and period rules), totals frozen",
-                self.month, self.people, self.entries
+                "{} closed: attendance of {} people summarised, {} entries posted (missed check-ins and period rules), totals frozen, {} badges granted",
+                self.month, self.people, self.entries, self.badges
             )
         }
     }
@@ -78,6 +83,7 @@ pub async fn close_month(
     store: &dyn Store,
     client: &OpenApiClient,
     rules: &RuleSet,
+    badging: &Badging,
     calendar: &Calendar,
     month: Month,
     now: Timestamp,
@@ -96,6 +102,7 @@ pub async fn close_month(
             already_closed: true,
             people: 0,
             entries: 0,
+            badges: 0,
         });
     }
     let people = crate::store::userids(store).await?;
@@ -113,11 +120,12 @@ pub async fn close_month(
         .map(|(userid, summary)| month_summary(&userid, &label, last_day, &summary))
         .collect();
     entries += post_in_batches(store, rules, calendar, &events, now).await?;
-    let report = CloseReport {
+    let mut report = CloseReport {
         month: label.clone(),
         already_closed: false,
         people: events.len(),
         entries,
+        badges: 0,
     };
     let closed = store
         .close_period(
@@ -129,6 +137,14 @@ pub async fn close_month(
         )
         .await?;
     Ok(if closed {
+        // Streaks count closed months: this one counts from now on.
+        for batch in people.chunks(BATCH) {
+            let mut tx = store.begin().await?;
+            let batch: BTreeSet<String> = batch.iter().cloned().collect();
+            report.badges +=
+                outbox::grant_and_announce(tx.as_mut(), badging, calendar, &batch, now).await?;
+            tx.commit().await?;
+        }
         report
     } else {
         // Another replica closed it meanwhile; the period rules are idempotent.

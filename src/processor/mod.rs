@@ -22,6 +22,7 @@ use tokio::task::JoinSet;
 use self::failure::Failure;
 use self::normalise::check_in;
 use self::source::{AttendanceResult, DingTalkSource};
+use crate::badges::Badging;
 use crate::bot::{Bot, Handled};
 use crate::dingtalk::card::CARD_CALLBACK;
 use crate::dingtalk::events::CONTACT_EVENTS;
@@ -54,6 +55,8 @@ pub struct ProcessorSettings {
     pub batch: i64,
     /// Rows worked on at once.
     pub concurrency: usize,
+    /// Badges earned by what is posted are granted with it.
+    pub badges: Badging,
     /// Pause between polls when the inbox is empty.
     pub idle_poll: Duration,
     /// Who claims: a restarted process with the same name takes its claims back at once.
@@ -72,6 +75,7 @@ impl Default for ProcessorSettings {
             row_deadline: Duration::from_secs(45),
             batch: 64,
             concurrency: 8,
+            badges: Badging::default(),
             idle_poll: Duration::from_millis(200),
             owner: "jifen".into(),
         }

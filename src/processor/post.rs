@@ -47,6 +47,10 @@ impl Processor {
                 }
                 Err(CommitError::Ledger(e)) => return Err(e.into()),
                 Err(CommitError::Store(e)) => return Err(e.into()),
+                Err(CommitError::Badge(crate::badges::BadgeError::Store(e))) => {
+                    return Err(e.into());
+                }
+                Err(CommitError::Badge(e)) => return Err(Failure::Permanent(e.to_string())),
                 Ok(outcome) => return Ok(outcome),
             }
         }
@@ -59,6 +63,15 @@ impl Processor {
         let posting =
             ledger::post_event(tx.as_mut(), &self.rules, &self.calendar, event, now).await?;
         outbox::queue_notices(tx.as_mut(), &posting, &self.calendar, now).await?;
+        let people = posting.posted().map(|e| e.userid.clone()).collect();
+        outbox::grant_and_announce(
+            tx.as_mut(),
+            &self.settings.badges,
+            &self.calendar,
+            &people,
+            now,
+        )
+        .await?;
         if !tx.complete_inbox(row.id, None, now).await? {
             return Ok(superseded());
         }
@@ -235,6 +248,8 @@ fn superseded() -> RowOutcome {
 enum CommitError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Badge(#[from] crate::badges::BadgeError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }

@@ -70,10 +70,10 @@ pub fn load_rules(text: &str) -> Result<RuleSet, Vec<Problem>> {
         lines,
         tables,
         mut problems,
-    } = table::tables(text, "rule", |f: RawFile| f.rule)?;
+    } = table::tables(text, &["rule"], |f: RawFile| vec![f.rule])?;
     let mut rules = Vec::new();
     let mut first_line_of: HashMap<String, usize> = HashMap::new();
-    for (header_line, table) in tables {
+    for (header_line, table) in tables.into_iter().flatten() {
         let mut fields = Fields {
             lines: &lines,
             header_line,

@@ -2,6 +2,7 @@
 //! Loaded from `config/rules.toml`, checked with line numbers, evaluated purely: the same
 //! rules and event always give the same proposals, and nothing here touches the database.
 
+mod badges;
 mod caps;
 mod eval;
 mod expr;
@@ -13,6 +14,7 @@ mod table;
 use jiff::civil::Date;
 use serde::Serialize;
 
+pub use badges::{BadgesError, load_badges, load_badges_file};
 pub use caps::{CapCheck, CapLimit, apply_caps};
 pub use eval::{Award, Outcome, evaluate, scope_allows};
 pub use expr::Condition;

@@ -72,10 +72,10 @@ pub fn load_catalogue(text: &str) -> Result<Catalogue, Vec<Problem>> {
         lines,
         tables,
         mut problems,
-    } = table::tables(text, "reward", |f: RawFile| f.reward)?;
+    } = table::tables(text, &["reward"], |f: RawFile| vec![f.reward])?;
     let mut rewards = Vec::new();
     let mut first_line_of: HashMap<String, usize> = HashMap::new();
-    for (header_line, table) in tables {
+    for (header_line, table) in tables.into_iter().flatten() {
         let mut fields = Fields {
             lines: &lines,
             header_line,

@@ -32,13 +32,14 @@ pub fn listed(problems: &[Problem]) -> String {
 
 pub(super) type Table = BTreeMap<Spanned<String>, Spanned<Value>>;
 
-/// The `[[name]]` tables of a file, each with the line of its header, and a problem for
-/// anything else at the top level. `F` is the file's one field, `name`, as
-/// `Vec<Spanned<Table>>` (serde ignores the rest). `Err` when the file is not TOML.
+/// The tables of a file under `names` (`[[rule]]`…), each with the line of its header, and
+/// a problem for anything else at the top level. `F` has one `Vec<Spanned<Table>>` field per
+/// name (serde ignores the rest); `of` lists them in `names`' order. `Err` when the file is
+/// not TOML.
 pub(super) fn tables<F: serde::de::DeserializeOwned>(
     text: &str,
-    name: &str,
-    of: impl FnOnce(F) -> Vec<Spanned<Table>>,
+    names: &[&str],
+    of: impl FnOnce(F) -> Vec<Vec<Spanned<Table>>>,
 ) -> Result<Parsed, Vec<Problem>> {
     let lines = LineIndex::new(text);
     let syntax = |e: toml::de::Error| {
@@ -48,21 +49,28 @@ pub(super) fn tables<F: serde::de::DeserializeOwned>(
         }]
     };
     let top: BTreeMap<Spanned<String>, IgnoredAny> = toml::from_str(text).map_err(syntax)?;
+    let written: Vec<String> = names.iter().map(|n| format!("[[{n}]]")).collect();
     let problems = top
         .keys()
-        .filter(|k| k.get_ref() != name)
+        .filter(|k| !names.contains(&k.get_ref().as_str()))
         .map(|k| Problem {
             line: lines.line(k.span().start),
             message: format!(
-                "unknown top-level key `{}`; write each entry as a [[{name}]] table",
-                k.get_ref()
+                "unknown top-level key `{}`; write each entry as a {} table",
+                k.get_ref(),
+                written.join(" or ")
             ),
         })
         .collect();
     let file: F = toml::from_str(text).map_err(syntax)?;
     let tables = of(file)
         .into_iter()
-        .map(|t| (lines.line(t.span().start), t.into_inner()))
+        .map(|tables| {
+            tables
+                .into_iter()
+                .map(|t| (lines.line(t.span().start), t.into_inner()))
+                .collect()
+        })
         .collect();
     Ok(Parsed {
         lines,
@@ -71,10 +79,10 @@ pub(super) fn tables<F: serde::de::DeserializeOwned>(
     })
 }
 
-/// A file's tables, each with the line of its header, and the problems found so far.
+/// A file's tables by name, each with the line of its header, and the problems found so far.
 pub(super) struct Parsed {
     pub(super) lines: LineIndex,
-    pub(super) tables: Vec<(usize, Table)>,
+    pub(super) tables: Vec<Vec<(usize, Table)>>,
     pub(super) problems: Vec<Problem>,
 }
 

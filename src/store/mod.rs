@@ -1,10 +1,11 @@
 //! Storage: one interface per area (organisation, ledger, audit, inbox, outbox, jobs,
-//! periods, cards, rewards, appeals), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
+//! periods, cards, rewards, appeals, badges), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
 //! area's SQL is written once, in its own file, over a [`Dialect`]; the backends differ only
 //! where the dialects do (locks, the callback path's batch insert, SQLite's checkpoints).
 
 mod appeals;
 mod audit;
+mod badges;
 mod cards;
 mod dialect;
 mod inbox;
@@ -27,6 +28,7 @@ use serde::Serialize;
 
 pub use appeals::{AppealDecision, AppealStore, AppealTx};
 pub use audit::{AuditRecord, AuditStore, AuditTx, NewAudit};
+pub use badges::{BadgeStore, BadgeTx, GrantedBadge};
 pub use cards::{Card, CardStore, CardTx};
 use dialect::{Dialect, SqlBackend, SqlTx};
 pub use inbox::{InboxRow, InboxStore, InboxTx, NewInboxRow, QueueSummary, Setback};
@@ -161,6 +163,7 @@ pub trait Store:
     + CardStore
     + RewardStore
     + AppealStore
+    + BadgeStore
 {
     fn backend(&self) -> Backend;
     /// Applies pending migrations; returns how many were applied.
@@ -174,7 +177,7 @@ pub trait Store:
 /// One write transaction: whatever a change touches commits together or not at all.
 #[async_trait]
 pub trait StoreTx:
-    OrgTx + LedgerTx + AuditTx + OutboxTx + InboxTx + CardTx + RewardTx + AppealTx
+    OrgTx + LedgerTx + AuditTx + OutboxTx + InboxTx + CardTx + RewardTx + AppealTx + BadgeTx
 {
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

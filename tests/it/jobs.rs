@@ -48,6 +48,7 @@ fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
         store: db.store.clone(),
         client: Arc::new(OpenApiClient::new(settings).unwrap()),
         rules: Arc::new(load_rules_file("config/rules.toml".as_ref()).unwrap()),
+        badges: Default::default(),
         calendar: shanghai(),
         corp_id: CORP_ID.into(),
         specs: vec![JobSpec {

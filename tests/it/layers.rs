@@ -14,8 +14,9 @@ const LAYERS: &[&[&str]] = &[
     // run.
     &["rules", "dingtalk", "runtime"],
     &["store"],
-    // The organisation, the ledger, the leaderboards; callbacks into the inbox.
-    &["org", "ledger", "leaderboard", "ingress"],
+    // The organisation, the ledger and the badges it earns, the leaderboards; callbacks
+    // into the inbox.
+    &["org", "ledger", "badges", "leaderboard", "ingress"],
     // What is pushed and exported: notifications and their delivery, cards, archives.
     &["outbox", "export", "honor"],
     // What people ask for (the robot), and closing periods.

@@ -9,6 +9,7 @@
 mod support;
 
 mod appeals;
+mod badges;
 mod browser;
 mod callback_crypto;
 mod callback_receiver;

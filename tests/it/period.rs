@@ -86,10 +86,22 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
     let with_entries = perfect.len() + missed.len();
 
     // November is not over.
+    // A one-month streak of 全勤: granted at the close to those with full attendance.
+    let badging = jifen::badges::Badging {
+        book: std::sync::Arc::new(
+            jifen::rules::load_badges(
+                "[[badge]]\nid = \"steady\"\nname = \"稳如磐石\"\nkind = \"streak\"\nrule = \"attendance.full_month\"\nmonths = 1\n",
+                &rules,
+            )
+            .unwrap(),
+        ),
+        groups: vec![],
+    };
     let early = close_month(
         store,
         &client,
         &rules,
+        &badging,
         &calendar,
         Month::new(2026, 11).unwrap(),
         now,
@@ -114,12 +126,13 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
         "{refused:?}"
     );
 
-    let report = close_month(store, &client, &rules, &calendar, october(), now)
+    let report = close_month(store, &client, &rules, &badging, &calendar, october(), now)
         .await
         .unwrap();
     assert!(!report.already_closed);
     assert_eq!(report.people, org.users.len());
     assert_eq!(report.entries, perfect.len() + missed_checks as usize);
+    assert_eq!(report.badges, perfect.len(), "{report}");
     let lucky = perfect[0];
     let entries = store.entries(lucky, 10, None).await.unwrap();
     assert_eq!(entries.len(), 1);
@@ -136,10 +149,13 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
     );
 
     // Closing again changes nothing.
-    let again = close_month(store, &client, &rules, &calendar, october(), now)
+    let again = close_month(store, &client, &rules, &badging, &calendar, october(), now)
         .await
         .unwrap();
     assert!(again.already_closed);
+    assert_eq!(again.badges, 0);
+    let badges = store.badges_of(perfect[0]).await.unwrap();
+    assert_eq!(badges.len(), 1, "granted once: {badges:?}");
     assert_eq!(store.entries(lucky, 10, None).await.unwrap().len(), 1);
 
     // The frozen totals.
