@@ -112,6 +112,7 @@ async fn main() {
         store: store.clone(),
         rules: rules.clone(),
         catalogue: Default::default(),
+        badging: Default::default(),
         calendar: calendar.clone(),
         leaderboard: leaderboard.clone(),
         settings: BotSettings {

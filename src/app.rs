@@ -151,6 +151,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
             store: store.clone(),
             rules: rules.clone(),
             catalogue: catalogue.clone(),
+            badging: badging.clone(),
             calendar: calendar.clone(),
             leaderboard: leaderboard.clone(),
             settings: bot_settings,

@@ -36,6 +36,8 @@ pub enum Question {
     Redemptions,
     /// The sender's appeals; for HR, also the open ones, oldest first, with their age.
     Appeals,
+    /// Every badge, marking the sender's.
+    Badges,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +88,12 @@ pub enum Change {
         verdict: Verdict,
         note: String,
     },
+    /// HR grants a `manual` badge to one mentioned person.
+    GrantBadge {
+        who: String,
+        badge: String,
+        reason: String,
+    },
 }
 
 impl From<Question> for Command {
@@ -127,6 +135,8 @@ pub enum Kind {
     Appeal,
     Uphold,
     Dismiss,
+    Badges,
+    GrantBadge,
 }
 
 /// Words that start each command. Longer words first, so 扣分 wins over 扣.
@@ -195,6 +205,10 @@ const WORDS: &[(&str, Kind)] = &[
     ("dismiss", Kind::Dismiss),
     ("申诉", Kind::Appeal),
     ("appeal", Kind::Appeal),
+    ("徽章", Kind::Badges),
+    ("badges", Kind::Badges),
+    ("颁发", Kind::GrantBadge),
+    ("badge", Kind::GrantBadge),
 ];
 
 /// Largest number of points one command may move; more is surely a typo.
@@ -229,6 +243,7 @@ pub enum Problem {
     BadRedemption(String),
     NoAppeal,
     BadAppeal(String),
+    NoBadge,
     Unexpected(String),
 }
 
@@ -269,6 +284,10 @@ pub fn parse(text: &str, mentioned: &[String]) -> Result<Command, Usage> {
             .map(|_| Question::Appeals.into()),
         Kind::Appeal => appeal(args).map(Into::into),
         Kind::Uphold | Kind::Dismiss => decide(args).map(Into::into),
+        Kind::Badges => args
+            .nothing_more(args.rest)
+            .map(|_| Question::Badges.into()),
+        Kind::GrantBadge => grant_badge(args).map(Into::into),
     }
 }
 
@@ -453,6 +472,22 @@ fn redemption_step(args: Args<'_>) -> Result<Change, Usage> {
         _ => (RedemptionStep::Reject, reason_of(rest).map_err(usage)?),
     };
     Ok(Change::Redemption { id, step, note })
+}
+
+/// `颁发 @某人 徽章编号 理由`.
+fn grant_badge(args: Args<'_>) -> Result<Change, Usage> {
+    let who = args.only_one()?;
+    let rest = args.rest.trim_start();
+    let (badge, reason) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    if badge.is_empty() {
+        return Err(args.usage(Problem::NoBadge));
+    }
+    let reason = reason_of(reason).map_err(|p| args.usage(p))?;
+    Ok(Change::GrantBadge {
+        who,
+        badge: badge.to_string(),
+        reason,
+    })
 }
 
 fn appeal(args: Args<'_>) -> Result<Change, Usage> {

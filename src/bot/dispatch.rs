@@ -132,6 +132,10 @@ impl Bot {
             Question::Rewards => handlers::shop::rewards(self, sender, now).await,
             Question::Redemptions => handlers::shop::redemptions(self, sender).await,
             Question::Appeals => handlers::appeals::list(self, sender, now).await,
+            Question::Badges => {
+                let held = self.store.badges_of(sender.userid).await?;
+                Ok(text::badges::badges(sender.lang, &self.badging.book, &held))
+            }
         }
     }
 
@@ -176,6 +180,9 @@ impl Bot {
                 verdict,
                 note,
             } => handlers::appeals::decide(tx, sender, *appeal, *verdict, note, now).await,
+            Change::GrantBadge { who, badge, reason } => {
+                handlers::badge::grant(self, tx, sender, who, badge, reason, now).await
+            }
         }
     }
 }

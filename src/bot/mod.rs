@@ -23,6 +23,7 @@ pub use self::act::Acted;
 use self::command::Lang;
 use self::dispatch::Plan;
 use self::roles::{Needed, OverBudget, RoleConfig};
+use crate::badges::{BadgeError, Badging};
 use crate::dingtalk::openapi::Message;
 use crate::dingtalk::robot::RobotMessage;
 use crate::domain::calendar::CalendarError;
@@ -53,6 +54,8 @@ pub struct Bot {
     pub rules: Arc<RuleSet>,
     /// What balance points buy.
     pub catalogue: Arc<Catalogue>,
+    /// Badges and levels, and where the big badges are announced.
+    pub badging: Badging,
     pub calendar: Calendar,
     pub leaderboard: Arc<LeaderboardIndex>,
     pub settings: BotSettings,
@@ -108,6 +111,7 @@ pub enum Refusal {
     ExportsOff,
     /// Not in the rewards catalogue.
     UnknownReward(String),
+    Badge(BadgeError),
     Ledger(LedgerError),
 }
 

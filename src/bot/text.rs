@@ -3,6 +3,7 @@
 //! handlers gather the figures, these functions only lay them out (DingTalk markdown).
 
 pub mod appeals;
+pub mod badges;
 pub mod shop;
 
 use std::fmt::Write;
@@ -90,6 +91,9 @@ pub fn usage(usage: &Usage, lang: Lang) -> String {
             Lang::Zh => format!("「{word}」不是申诉编号。"),
             Lang::En => format!("\"{word}\" is not an appeal number."),
         },
+        Problem::NoBadge => lang
+            .pick("缺少徽章编号。", "The badge's id is missing.")
+            .to_string(),
         Problem::Unexpected(word) => match lang {
             Lang::Zh => format!("多余的内容：「{word}」。"),
             Lang::En => format!("Unexpected \"{word}\"."),
@@ -170,6 +174,14 @@ pub fn usage_line(kind: Kind, lang: Lang) -> &'static str {
             "Usage: uphold appeal-number [points to give back] [note], e.g. uphold 3 2 confirmed"
         }
         (Kind::Dismiss, Lang::Zh) => "用法：申诉驳回 申诉编号 理由，例如：申诉驳回 3 考勤记录无误",
+        (Kind::Badges, Lang::Zh) => "用法：徽章",
+        (Kind::Badges, Lang::En) => "Usage: badges",
+        (Kind::GrantBadge, Lang::Zh) => {
+            "用法：颁发 @某人 徽章编号 理由，例如：颁发 @张伟 mentor 带新人三个月"
+        }
+        (Kind::GrantBadge, Lang::En) => {
+            "Usage: badge @someone badge-id reason, e.g. badge @Zhang mentor coached two new hires"
+        }
         (Kind::Dismiss, Lang::En) => {
             "Usage: dismiss appeal-number reason, e.g. dismiss 3 the record is right"
         }
@@ -258,6 +270,7 @@ pub fn refusal(refusal: &Refusal, lang: Lang) -> String {
             )
             .to_string(),
         Refusal::UnknownReward(id) => shop::unknown_reward(lang, id),
+        Refusal::Badge(e) => badges::refused(lang, e),
         Refusal::Ledger(e) => ledger_refusal(e, lang),
     }
 }
@@ -459,6 +472,7 @@ pub fn standing(
     totals: Totals,
     company: Place,
     department: Option<(&str, Place)>,
+    milestones: &str,
     recent: &[Entry],
 ) -> String {
     let mut out = match lang {
@@ -477,6 +491,7 @@ pub fn standing(
             Lang::En => write!(out, ", {rank} of {of} in {dept}"),
         };
     }
+    out.push_str(milestones);
     out.push_str(lang.pick("\n\n最近记录：\n", "\n\nLatest entries:\n"));
     if recent.is_empty() {
         out.push_str(lang.pick("- 暂无", "- none yet"));
@@ -567,6 +582,7 @@ pub fn help(lang: Lang, roles: &Roles) -> String {
         Kind::Cancel,
         Kind::Appeal,
         Kind::Appeals,
+        Kind::Badges,
     ];
     if roles.hr_admin || roles.is_manager() {
         kinds.extend([Kind::Award, Kind::Deduct, Kind::Revoke]);
@@ -582,6 +598,7 @@ pub fn help(lang: Lang, roles: &Roles) -> String {
             Kind::Refuse,
             Kind::Uphold,
             Kind::Dismiss,
+            Kind::GrantBadge,
         ]);
     }
     if roles.hr_admin || roles.auditor {

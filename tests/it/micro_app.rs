@@ -55,6 +55,7 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
         store: db.store.clone(),
         rules: rules.clone(),
         catalogue: Default::default(),
+        badging: Default::default(),
         calendar: shanghai(),
         leaderboard: leaderboard.clone(),
         settings: BotSettings {

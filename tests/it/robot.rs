@@ -397,6 +397,44 @@ async fn a_person_appeals_a_deduction_and_another_hr_admin_decides(database_url:
     chat.stop().await;
 }
 
+/// The shipped badges and levels (config/badges.toml): HR grants 金牌导师 by hand; the
+/// points answer shows the level and the badges.
+async fn hr_grants_a_badge_and_people_see_their_level_and_badges(database_url: &str) {
+    let chat = Chat::start(database_url).await;
+    chat.say(WANG_FANG, "奖 @李强 40 季度之星", &[LI_QIANG])
+        .await;
+    let reply = chat
+        .say(ZHANG_WEI, "颁发 @李强 mentor 带新人", &[LI_QIANG])
+        .await;
+    assert_eq!(reply, "只有 HR 管理员可以这样做。");
+    let reply = chat
+        .say(WANG_FANG, "颁发 @李强 score_500 凑数", &[LI_QIANG])
+        .await;
+    assert!(reply.contains("不能手动颁发"), "{reply}");
+    let reply = chat.say(WANG_FANG, "颁发 @李强 mentor", &[LI_QIANG]).await;
+    assert!(reply.starts_with("请写明理由。"), "{reply}");
+    let reply = chat
+        .say(WANG_FANG, "颁发 @李强 mentor 带教三位新人", &[LI_QIANG])
+        .await;
+    assert_eq!(reply, "已为 李强 颁发徽章「金牌导师」。");
+    let reply = chat
+        .say(WANG_FANG, "颁发 @李强 mentor 再来", &[LI_QIANG])
+        .await;
+    assert_eq!(reply, "已经有这个徽章了。");
+    let reply = chat.say(LI_QIANG, "积分", &[]).await;
+    assert!(
+        reply.contains("等级：**青铜**，距「白银」还差 60 分"),
+        "{reply}"
+    );
+    assert!(reply.contains("徽章：金牌导师"), "{reply}");
+    let reply = chat.say(LI_QIANG, "badges", &[]).await;
+    assert!(
+        reply.contains("🏅 Mentor") && reply.contains("▫️ Attendance star"),
+        "{reply}"
+    );
+    chat.stop().await;
+}
+
 /// The entry number in an answer like "已为 李强 记 +5 积分（#12）".
 fn entry_number(answer: &str) -> i64 {
     let start = answer.find('#').expect("an entry number") + 1;
@@ -828,4 +866,5 @@ on_both_backends!(
     replies_fall_back_to_the_robot_api_and_bad_requests_are_refused,
     people_redeem_rewards_and_hr_fulfils_refuses_or_they_cancel,
     a_person_appeals_a_deduction_and_another_hr_admin_decides,
+    hr_grants_a_badge_and_people_see_their_level_and_badges,
 );

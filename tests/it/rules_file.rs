@@ -141,6 +141,37 @@ fn the_shipped_rules_load() {
 }
 
 #[test]
+fn the_shipped_rewards_and_badges_load_against_the_shipped_rules() {
+    let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
+    let catalogue = jifen::rules::load_catalogue_file("config/rewards.toml".as_ref())
+        .expect("config/rewards.toml is valid");
+    assert!(catalogue.rewards.len() >= 3);
+    let book = jifen::rules::load_badges_file("config/badges.toml".as_ref(), &rules)
+        .expect("config/badges.toml is valid");
+    assert!(book.badges.len() >= 4 && book.levels.len() >= 3);
+}
+
+#[test]
+fn a_configured_rewards_or_badges_file_that_is_not_there_stops_start_up() {
+    let env = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+    let config = jifen::config::Config::load(
+        Some("config/jifen.toml".as_ref()),
+        &env("JIFEN_REWARDS", "no-such-rewards.toml"),
+    )
+    .unwrap();
+    let err = config.catalogue().unwrap_err().to_string();
+    assert!(err.contains("no-such-rewards.toml") && err.contains("JIFEN_REWARDS"), "{err}");
+    let config = jifen::config::Config::load(
+        Some("config/jifen.toml".as_ref()),
+        &env("JIFEN_BADGES", "no-such-badges.toml"),
+    )
+    .unwrap();
+    let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
+    let err = config.badging(&rules).unwrap_err().to_string();
+    assert!(err.contains("no-such-badges.toml") && err.contains("JIFEN_BADGES"), "{err}");
+}
+
+#[test]
 fn the_sample_events_exercise_every_shipped_rule() {
     let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
     let calendar = support::shanghai();

@@ -4,6 +4,7 @@
 pub(super) mod adjust;
 pub(super) mod appeals;
 pub(super) mod audit;
+pub(super) mod badge;
 pub(super) mod budget;
 pub(super) mod export;
 pub(super) mod history;

@@ -1,5 +1,5 @@
 //! `积分` / `points`: one's score, balance and pending points, place in the company and the
-//! first department, and the latest entries.
+//! first department, level and badges, and the latest entries.
 
 use jiff::Timestamp;
 
@@ -28,6 +28,8 @@ pub(in crate::bot) async fn answer(
         None => None,
     };
     let recent = bot.store.entries(userid, 5, None).await?;
+    let held = bot.store.badges_of(userid).await?;
+    let milestones = text::badges::milestones(sender.lang, &bot.badging.book, totals.score, &held);
     let department = department.as_ref().map(|(n, p)| (n.as_str(), *p));
     Ok(text::standing(
         sender.lang,
@@ -35,6 +37,7 @@ pub(in crate::bot) async fn answer(
         totals,
         company,
         department,
+        &milestones,
         &recent,
     ))
 }
