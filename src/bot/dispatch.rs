@@ -32,7 +32,7 @@ pub(super) enum Plan<'m> {
         refusal: Refusal,
         subject: String,
     },
-    Change(Request<'m>),
+    Change(Box<Request<'m>>),
 }
 
 /// A change to make, and who asked for it.
@@ -108,7 +108,7 @@ impl Bot {
         };
         match command {
             Command::Ask(question) => self.answer(&sender, question, now).await.map(Plan::Answer),
-            Command::Do(change) => Ok(Plan::Change(Request { sender, change })),
+            Command::Do(change) => Ok(Plan::Change(Box::new(Request { sender, change }))),
         }
     }
 

@@ -111,7 +111,7 @@ pub enum Refusal {
     ExportsOff,
     /// Not in the rewards catalogue.
     UnknownReward(String),
-    Badge(BadgeError),
+    Badge(Box<BadgeError>),
     Ledger(LedgerError),
 }
 

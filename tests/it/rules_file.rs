@@ -160,7 +160,10 @@ fn a_configured_rewards_or_badges_file_that_is_not_there_stops_start_up() {
     )
     .unwrap();
     let err = config.catalogue().unwrap_err().to_string();
-    assert!(err.contains("no-such-rewards.toml") && err.contains("JIFEN_REWARDS"), "{err}");
+    assert!(
+        err.contains("no-such-rewards.toml") && err.contains("JIFEN_REWARDS"),
+        "{err}"
+    );
     let config = jifen::config::Config::load(
         Some("config/jifen.toml".as_ref()),
         &env("JIFEN_BADGES", "no-such-badges.toml"),
@@ -168,7 +171,10 @@ fn a_configured_rewards_or_badges_file_that_is_not_there_stops_start_up() {
     .unwrap();
     let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
     let err = config.badging(&rules).unwrap_err().to_string();
-    assert!(err.contains("no-such-badges.toml") && err.contains("JIFEN_BADGES"), "{err}");
+    assert!(
+        err.contains("no-such-badges.toml") && err.contains("JIFEN_BADGES"),
+        "{err}"
+    );
 }
 
 #[test]

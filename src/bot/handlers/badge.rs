@@ -27,7 +27,7 @@ pub(in crate::bot) async fn grant(
         match badges::grant_by_hand(tx, book, badge, who, sender.userid, reason, now).await {
             Ok(granted) => granted,
             Err(badges::BadgeError::Store(e)) => return Err(e.into()),
-            Err(e) => return Err(Failed::refused(Refusal::Badge(e), who)),
+            Err(e) => return Err(Failed::refused(Refusal::Badge(Box::new(e)), who)),
         };
     for row in outbox::badge_notifications(&granted, &bot.badging.groups) {
         tx.enqueue_outbox(&row).await?;
