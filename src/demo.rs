@@ -273,6 +273,7 @@ async fn play(
             )?;
         }
     }
+    shop_appeal_and_badge(&emu.emulator, &names).await?;
     if options.stream {
         honor_card(&emu.emulator, &config, store.clone(), month, &names).await?;
     }
@@ -422,6 +423,61 @@ async fn honor_card(
 }
 
 /// Says `text` to the robot as `from`, and waits for the answer on the sessionWebhook.
+/// 李强 redeems a coffee voucher that HR hands over, appeals a deduction that HR upholds,
+/// and is granted a badge: what points come to, in the chat.
+async fn shop_appeal_and_badge(emu: &Emulator, names: &BTreeMap<&str, &str>) -> anyhow::Result<()> {
+    const HR: &str = "manager4220";
+    const MANAGER: &str = "0941516526848432";
+    const LI_QIANG: &str = "281826612426286785";
+    say!("\nRewards, appeals and badges:")?;
+    let mut last = String::new();
+    for (from, text, mentions) in [
+        (HR, "奖 @李强 30 季度之星".to_string(), &[LI_QIANG][..]),
+        (LI_QIANG, "兑换 coffee".to_string(), &[][..]),
+        (HR, "发放 {} 券码 8812".to_string(), &[][..]),
+        (MANAGER, "扣 @李强 3 周报迟交".to_string(), &[LI_QIANG][..]),
+        (
+            LI_QIANG,
+            "申诉 {} 周报按时提交了，系统没同步".to_string(),
+            &[][..],
+        ),
+        (HR, "申诉成立 {} 核实属实".to_string(), &[][..]),
+        (
+            HR,
+            "颁发 @李强 mentor 带教三位新人".to_string(),
+            &[LI_QIANG][..],
+        ),
+        (LI_QIANG, "积分".to_string(), &[][..]),
+    ] {
+        // `{}` is the number the answer before gave (a redemption, an entry, an appeal).
+        let text = text.replace("{}", &number_in(&last).to_string());
+        let name = names.get(from).copied().unwrap_or(from);
+        say!("  {name}: {text}")?;
+        last = ask(emu, from, &text, mentions).await?;
+        for line in last.lines().filter(|l| !l.is_empty()).take(5) {
+            say!(
+                "    jifen: {}",
+                line.trim_start_matches("### ").replace("**", "")
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The first `#123` in an answer, or 0.
+fn number_in(answer: &str) -> i64 {
+    answer
+        .split('#')
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0)
+}
+
 async fn ask(emu: &Emulator, from: &str, text: &str, mentions: &[&str]) -> anyhow::Result<String> {
     let before = emu.messages().len();
     let send = crate::emulator::robot::RobotSend::in_group(from, text, mentions);

@@ -434,6 +434,10 @@ fn demo_plays_a_month(extra: &[&str]) -> String {
         "奖扣申请「",
         "Work notifications employees received (through the emulator)",
         "Leaderboard, all time:",
+        "jifen: 兑换单 #1「咖啡券」：已发放。",
+        "jifen: 申诉 #1 成立：已为 李强 退还 3 积分",
+        "jifen: 已为 李强 颁发徽章「金牌导师」。",
+        "jifen: - 徽章：金牌导师",
         "Every account equals the sum of its entries; 0 events failed to arrive.",
     ] {
         assert!(

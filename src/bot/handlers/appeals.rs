@@ -74,10 +74,16 @@ pub(in crate::bot) async fn decide(
         decided.compensation.as_ref(),
     ))
     .await?;
+    let userid = &decided.appeal.userid;
+    let name = tx
+        .employee_name(userid)
+        .await?
+        .unwrap_or_else(|| userid.clone());
     Ok(Done {
         answer: text::decided(
             sender.lang,
             &decided.appeal,
+            &name,
             decided.compensation.as_ref().map(|e| e.points),
         ),
         subject: decided.appeal.userid.clone(),

@@ -106,17 +106,18 @@ pub fn filed(lang: Lang, a: &Appeal) -> String {
     }
 }
 
-/// The answer to the HR admin who decided; `given` is what an upheld appeal gave back.
-pub fn decided(lang: Lang, a: &Appeal, given: Option<i64>) -> String {
+/// The answer to the HR admin who decided, naming the person; `given` is what an upheld
+/// appeal gave back.
+pub fn decided(lang: Lang, a: &Appeal, name: &str, given: Option<i64>) -> String {
     match (lang, given) {
         (Lang::Zh, Some(points)) => format!(
-            "申诉 #{} 成立：已为 {} 退还 {points} 积分（第 {} 条记录）。",
-            a.id, a.userid, a.entry_id
+            "申诉 #{} 成立：已为 {name} 退还 {points} 积分（第 {} 条记录）。",
+            a.id, a.entry_id
         ),
         (Lang::Zh, None) => format!("申诉 #{} 已驳回。", a.id),
         (Lang::En, Some(points)) => format!(
-            "Appeal #{} upheld: {points} points of entry #{} given back to {}.",
-            a.id, a.entry_id, a.userid
+            "Appeal #{} upheld: {points} points of entry #{} given back to {name}.",
+            a.id, a.entry_id
         ),
         (Lang::En, None) => format!("Appeal #{} rejected.", a.id),
     }
