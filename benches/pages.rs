@@ -123,6 +123,7 @@ async fn main() {
             manager_monthly_budget: 200,
             review_threshold: 50,
             appeal_window_days: 30,
+            recognition: Default::default(),
             leaderboard_card: None,
         },
         export: None,

@@ -63,6 +63,11 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_AUDITORS", "robot.auditors"),
     ("JIFEN_PUBLIC_URL", "robot.public_url"),
     ("JIFEN_APPEAL_WINDOW_DAYS", "robot.appeal_window_days"),
+    ("JIFEN_RECOGNITION_MONTHLY", "robot.recognition_monthly"),
+    (
+        "JIFEN_RECOGNITION_PER_COLLEAGUE",
+        "robot.recognition_per_colleague",
+    ),
     (
         "JIFEN_ROBOT_SESSION_WEBHOOK_ORIGINS",
         "robot.session_webhook_origins",
@@ -484,6 +489,10 @@ pub struct RobotConfig {
     pub review_threshold: i64,
     /// Days after an entry within which its person may appeal it.
     pub appeal_window_days: i64,
+    /// Points each person may give colleagues (点赞) a month; 0 turns it off.
+    pub recognition_monthly: i64,
+    /// Points one person may give one colleague a month.
+    pub recognition_per_colleague: i64,
     pub export_link_minutes: u64,
     /// Where people's browsers reach this server; defaults to the listen address.
     pub public_url: Option<String>,
@@ -504,6 +513,8 @@ impl Default for RobotConfig {
             manager_monthly_budget: 100,
             review_threshold: 50,
             appeal_window_days: 30,
+            recognition_monthly: 10,
+            recognition_per_colleague: 5,
             export_link_minutes: 60,
             public_url: None,
             signature_window_seconds: 300,
@@ -1026,6 +1037,18 @@ impl Config {
                 format!("must be from 1 to 366, found {}", r.appeal_window_days),
             ));
         }
+        if !(0..=crate::bot::command::MAX_POINTS).contains(&r.recognition_monthly) {
+            return Err(key(
+                "robot.recognition_monthly",
+                "must be from 0 (off) to 100000",
+            ));
+        }
+        if !(1..=crate::bot::command::MAX_POINTS).contains(&r.recognition_per_colleague) {
+            return Err(key(
+                "robot.recognition_per_colleague",
+                "must be from 1 to 100000",
+            ));
+        }
         if !(1..=7 * 24 * 60).contains(&r.export_link_minutes) {
             return Err(key(
                 "robot.export_link_minutes",
@@ -1051,6 +1074,10 @@ impl Config {
             manager_monthly_budget: r.manager_monthly_budget,
             review_threshold: r.review_threshold,
             appeal_window_days: r.appeal_window_days,
+            recognition: crate::ledger::Allowance {
+                monthly: r.recognition_monthly,
+                per_recipient: r.recognition_per_colleague,
+            },
             leaderboard_card: self.cards.leaderboard_template.clone(),
         })
     }

@@ -88,6 +88,12 @@ pub enum Change {
         verdict: Verdict,
         note: String,
     },
+    /// The sender thanks one mentioned colleague with points from their allowance.
+    Recognise {
+        who: String,
+        points: i64,
+        reason: String,
+    },
     /// HR grants a `manual` badge to one mentioned person.
     GrantBadge {
         who: String,
@@ -137,6 +143,7 @@ pub enum Kind {
     Dismiss,
     Badges,
     GrantBadge,
+    Recognise,
 }
 
 /// Words that start each command. Longer words first, so 扣分 wins over 扣.
@@ -205,6 +212,10 @@ const WORDS: &[(&str, Kind)] = &[
     ("dismiss", Kind::Dismiss),
     ("申诉", Kind::Appeal),
     ("appeal", Kind::Appeal),
+    ("点赞", Kind::Recognise),
+    ("赞", Kind::Recognise),
+    ("thanks", Kind::Recognise),
+    ("kudos", Kind::Recognise),
     ("徽章", Kind::Badges),
     ("badges", Kind::Badges),
     ("颁发", Kind::GrantBadge),
@@ -288,6 +299,7 @@ pub fn parse(text: &str, mentioned: &[String]) -> Result<Command, Usage> {
             .nothing_more(args.rest)
             .map(|_| Question::Badges.into()),
         Kind::GrantBadge => grant_badge(args).map(Into::into),
+        Kind::Recognise => recognise(args).map(Into::into),
     }
 }
 
@@ -472,6 +484,19 @@ fn redemption_step(args: Args<'_>) -> Result<Change, Usage> {
         _ => (RedemptionStep::Reject, reason_of(rest).map_err(usage)?),
     };
     Ok(Change::Redemption { id, step, note })
+}
+
+/// `赞 @某人 2 谢谢帮忙`.
+fn recognise(args: Args<'_>) -> Result<Change, Usage> {
+    let usage = |problem| args.usage(problem);
+    let who = args.only_one()?;
+    let (points, reason) = amount_then_rest(args.rest).map_err(usage)?;
+    let reason = reason_of(reason).map_err(usage)?;
+    Ok(Change::Recognise {
+        who,
+        points,
+        reason,
+    })
 }
 
 /// `颁发 @某人 徽章编号 理由`.
@@ -1069,7 +1094,7 @@ mod tests {
     }
 
     #[test]
-    fn appeal_commands_parse_in_chinese_and_english() {
+    fn appeal_and_thanks_commands_parse_in_chinese_and_english() {
         let decide = |appeal, verdict, note: &str| {
             Ok(Command::Do(Change::Decide {
                 appeal,
@@ -1080,8 +1105,16 @@ mod tests {
         let full = Verdict::Uphold { points: None };
         let part = |p| Verdict::Uphold { points: Some(p) };
         use Problem::*;
-        let cases: [(&str, Result<Command, Usage>); 14] = [
+        let cases: [(&str, Result<Command, Usage>); 15] = [
             ("申诉列表", Ok(Command::Ask(Question::Appeals))),
+            (
+                "赞 @李强 2 谢谢帮忙",
+                Ok(Command::Do(Change::Recognise {
+                    who: "liqiang".into(),
+                    points: 2,
+                    reason: "谢谢帮忙".into(),
+                })),
+            ),
             ("appeals", Ok(Command::Ask(Question::Appeals))),
             (
                 "申诉 12 当天在客户现场",
@@ -1142,7 +1175,7 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            assert_eq!(parse(text, &[]), want, "{text}");
+            assert_eq!(parse(text, &people(&["liqiang"])), want, "{text}");
         }
     }
 

@@ -180,6 +180,11 @@ impl Bot {
                 verdict,
                 note,
             } => handlers::appeals::decide(tx, sender, *appeal, *verdict, note, now).await,
+            Change::Recognise {
+                who,
+                points,
+                reason,
+            } => handlers::recognise::change(self, tx, sender, who, *points, reason, now).await,
             Change::GrantBadge { who, badge, reason } => {
                 handlers::badge::grant(self, tx, sender, who, badge, reason, now).await
             }

@@ -30,7 +30,7 @@ use crate::domain::calendar::CalendarError;
 use crate::domain::{Calendar, Catalogue};
 use crate::export::ExportLinks;
 use crate::leaderboard::{LeaderboardError, LeaderboardIndex};
-use crate::ledger::LedgerError;
+use crate::ledger::{Allowance, LedgerError};
 use crate::outbox::RobotReply;
 use crate::rules::RuleSet;
 use crate::store::{NewAudit, Store, StoreError};
@@ -44,6 +44,8 @@ pub struct BotSettings {
     pub review_threshold: i64,
     /// Days after an entry within which its person may appeal it.
     pub appeal_window_days: i64,
+    /// What each person may give colleagues (点赞) a month.
+    pub recognition: Allowance,
     /// The leaderboard card's template (`cards.leaderboard_template`): `排行` in a group is
     /// answered with an interactive card; without it, with markdown.
     pub leaderboard_card: Option<String>,

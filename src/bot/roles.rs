@@ -73,7 +73,8 @@ pub fn needed_for(command: &Command) -> Needed {
         | Command::Ask(Question::Appeals)
         | Command::Ask(Question::Badges)
         | Command::Do(Change::Redeem { .. })
-        | Command::Do(Change::Appeal { .. }) => Needed::Anyone,
+        | Command::Do(Change::Appeal { .. })
+        | Command::Do(Change::Recognise { .. }) => Needed::Anyone,
         Command::Do(Change::Decide { .. }) | Command::Do(Change::GrantBadge { .. }) => Needed::Hr,
         // Cancelling is open to anyone; the ledger lets only the redemption's person do it.
         Command::Do(Change::Redemption { step, .. }) => match step {

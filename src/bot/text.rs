@@ -13,7 +13,7 @@ use super::command::{Kind, Lang, MAX_POINTS, MAX_REASON_CHARS, Problem, Usage, W
 use super::roles::{Needed, OverBudget, Roles};
 use crate::domain::{Calendar, Entry, Month, Totals};
 use crate::leaderboard::PersonRow;
-use crate::ledger::{APPEAL_ACTION, Decision, LedgerError};
+use crate::ledger::{APPEAL_ACTION, Decision, LedgerError, Unrecognised};
 use crate::rules::RuleSet;
 use crate::rules::plain::describe_all;
 use crate::store::AuditRecord;
@@ -174,6 +174,10 @@ pub fn usage_line(kind: Kind, lang: Lang) -> &'static str {
             "Usage: uphold appeal-number [points to give back] [note], e.g. uphold 3 2 confirmed"
         }
         (Kind::Dismiss, Lang::Zh) => "用法：申诉驳回 申诉编号 理由，例如：申诉驳回 3 考勤记录无误",
+        (Kind::Recognise, Lang::Zh) => "用法：赞 @某人 积分 理由，例如：赞 @张伟 2 谢谢帮忙",
+        (Kind::Recognise, Lang::En) => {
+            "Usage: thanks @someone points reason, e.g. thanks @Zhang 2 for the help"
+        }
         (Kind::Badges, Lang::Zh) => "用法：徽章",
         (Kind::Badges, Lang::En) => "Usage: badges",
         (Kind::GrantBadge, Lang::Zh) => {
@@ -337,6 +341,14 @@ fn ledger_refusal(e: &LedgerError, lang: Lang) -> String {
             )
         }
         (LedgerError::UnknownAppeal(id), Lang::Zh) => format!("没有申诉 #{id}。"),
+        (LedgerError::NotRecognised { why }, Lang::Zh) => match why {
+            Unrecognised::Off => "本企业没有开启点赞。".into(),
+            Unrecognised::Oneself => "不能给自己点赞。".into(),
+            Unrecognised::Allowance { left } => format!("超出本月点赞额度：还剩 {left} 分。"),
+            Unrecognised::PerRecipient { left } => {
+                format!("本月给同一位同事最多再赞 {left} 分。")
+            }
+        },
         (LedgerError::AppealDecided { appeal, .. }, Lang::Zh) => {
             format!("申诉 #{appeal} 已处理过了。")
         }
@@ -583,6 +595,7 @@ pub fn help(lang: Lang, roles: &Roles) -> String {
         Kind::Appeal,
         Kind::Appeals,
         Kind::Badges,
+        Kind::Recognise,
     ];
     if roles.hr_admin || roles.is_manager() {
         kinds.extend([Kind::Award, Kind::Deduct, Kind::Revoke]);

@@ -4,6 +4,7 @@
 
 mod appeal;
 mod post;
+mod recognise;
 mod redeem;
 mod withdraw;
 
@@ -13,6 +14,7 @@ pub use post::{
     Decision, EventPosting, ManualPost, Notice, Posting, Reason, RuleResult, post_event,
     post_manual, resolve, reverse,
 };
+pub use recognise::{Allowance, RECOGNITION_CATEGORY, Recognised, Unrecognised, recognise};
 pub use redeem::{Redeem, Redeemed, Stepped, Unredeemable, redeem, step_redemption};
 pub use withdraw::withdraw_event;
 
@@ -53,6 +55,8 @@ pub enum LedgerError {
     },
     #[error("entry #{entry} cannot be appealed: {why}")]
     NotAppealable { entry: i64, why: Unappealable },
+    #[error("{why}")]
+    NotRecognised { why: Unrecognised },
     #[error("no appeal #{0}")]
     UnknownAppeal(i64),
     #[error("appeal #{appeal} is {status}: it was decided already")]

@@ -51,11 +51,14 @@ pub trait AuditTx: Send {
         by: &str,
         at: Timestamp,
     ) -> Result<(), StoreError>;
-    /// Points `actor` awarded by hand and posted in [from, to), not counting awards that
-    /// were rejected or reversed since.
-    async fn manual_awarded_by(
+    /// Points `actor` gave by hand in `category` (`manual` awards, `recognition`), to
+    /// anyone or to `recipient`, posted in [from, to), not counting what was rejected or
+    /// reversed since.
+    async fn awarded_by(
         &mut self,
         actor: &str,
+        category: &str,
+        recipient: Option<&str>,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<i64, StoreError>;
@@ -174,9 +177,11 @@ impl<DB: Dialect> AuditTx for SqlTx<DB> {
     }
 
     #[instrument(level = "debug", skip(self))]
-    async fn manual_awarded_by(
+    async fn awarded_by(
         &mut self,
         actor: &str,
+        category: &str,
+        recipient: Option<&str>,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<i64, StoreError> {
@@ -185,13 +190,16 @@ impl<DB: Dialect> AuditTx for SqlTx<DB> {
             sql(
                 "SELECT CAST(COALESCE(SUM(e.points), 0) AS BIGINT) FROM ledger_entries e \
                  WHERE e.actor = $1 AND e.kind = 'manual' AND e.points > 0 \
+                 AND e.category = $4 AND ($5 IS NULL OR e.userid = $5) \
                  AND e.posted_at >= $2 AND e.posted_at < $3 \
                  AND NOT EXISTS (SELECT 1 FROM ledger_entries x WHERE x.reverses = e.id \
                      OR (x.resolves = e.id AND x.kind = 'rejection'))",
             )
             .arg(actor)
             .arg(from.as_millisecond())
-            .arg(to.as_millisecond()),
+            .arg(to.as_millisecond())
+            .arg(category)
+            .arg(recipient),
         )
         .await?;
         Ok(points)

@@ -60,7 +60,8 @@ impl From<LedgerError> for ApiError {
             | LedgerError::NotRedeemable { .. }
             | LedgerError::StepNotOpen { .. }
             | LedgerError::NotAppealable { .. }
-            | LedgerError::AppealDecided { .. } => ApiError::Conflict(e.to_string()),
+            | LedgerError::AppealDecided { .. }
+            | LedgerError::NotRecognised { .. } => ApiError::Conflict(e.to_string()),
             LedgerError::RuleFailed { .. } | LedgerError::Invalid(_) | LedgerError::Calendar(_) => {
                 ApiError::BadRequest(e.to_string())
             }

@@ -30,6 +30,7 @@ mod org;
 mod outbox;
 mod period;
 mod processor;
+mod recognition;
 mod rewards;
 mod robot;
 mod robot_sign;

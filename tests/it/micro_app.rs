@@ -66,6 +66,7 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
             manager_monthly_budget: 200,
             review_threshold: 20,
             appeal_window_days: 30,
+            recognition: Default::default(),
             leaderboard_card: None,
         },
         export: None,

@@ -1025,7 +1025,7 @@ async fn a_managers_budget_counts_awards_not_rejected_or_reversed_ones(db: &Test
         .period_containing(PeriodKind::Month, now)
         .unwrap();
     assert_eq!(
-        tx.manual_awarded_by("zhangwei", october.start, october.end)
+        tx.awarded_by("zhangwei", "manual", None, october.start, october.end)
             .await
             .unwrap(),
         16

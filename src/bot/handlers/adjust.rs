@@ -85,7 +85,9 @@ async fn check_budget(
         .await?
         .unwrap_or(bot.settings.manager_monthly_budget);
     let month = bot.calendar.period_containing(PeriodKind::Month, now)?;
-    let used = tx.manual_awarded_by(by, month.start, month.end).await?;
+    let used = tx
+        .awarded_by(by, "manual", None, month.start, month.end)
+        .await?;
     within_budget(budget, used, points)
         .map_err(|over| Failed::refused(Refusal::OverBudget(over), who))
 }

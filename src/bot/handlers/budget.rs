@@ -26,7 +26,9 @@ pub(in crate::bot) async fn change(
     tx.set_monthly_budget(who, points, sender.userid, now)
         .await?;
     let month = bot.calendar.period_containing(PeriodKind::Month, now)?;
-    let used = tx.manual_awarded_by(who, month.start, month.end).await?;
+    let used = tx
+        .awarded_by(who, "manual", None, month.start, month.end)
+        .await?;
     Ok(Done {
         answer: text::budget_set(sender.lang, &manager.name, points, used),
         subject: who.to_string(),

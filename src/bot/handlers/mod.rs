@@ -10,6 +10,7 @@ pub(super) mod export;
 pub(super) mod history;
 pub(super) mod points;
 pub(super) mod rank;
+pub(super) mod recognise;
 pub(super) mod review;
 pub(super) mod revoke;
 pub(super) mod shop;
