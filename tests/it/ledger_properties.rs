@@ -1,7 +1,8 @@
 //! Property tests of DESIGN.md's invariants under random sequences of posts, redeliveries,
-//! manual awards, reversals and review decisions, on SQLite and on PostgreSQL: (1) an account
-//! equals the sum of its entries, (2) one source event has its effects at most once, and
-//! (4) entries never change (a correction is a new entry).
+//! manual awards, reversals, review decisions, redemptions with their refunds, and appeals,
+//! on SQLite and on PostgreSQL: (1) an account equals the sum of its entries, (2) one source
+//! event has its effects at most once, (3) a redemption never takes the balance below zero,
+//! and (4) entries never change (a correction is a new entry).
 
 use crate::support;
 
@@ -59,6 +60,25 @@ enum Op {
         pick: usize,
         approve: bool,
     },
+    /// Redeem the one reward (5 points, stock 3) under request `source`.
+    Redeem {
+        source: u8,
+        person: usize,
+    },
+    /// A step on one of the redemptions made so far.
+    Step {
+        pick: usize,
+        step: usize,
+    },
+    Appeal {
+        pick: usize,
+    },
+    /// Decide one of the appeals filed so far: uphold (all, or `part`), or reject.
+    Judge {
+        pick: usize,
+        uphold: bool,
+        part: Option<i64>,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -69,6 +89,11 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(source, person, points)| Op::Manual { source, person, points }),
         2 => any::<usize>().prop_map(|pick| Op::Reverse { pick }),
         2 => (any::<usize>(), any::<bool>()).prop_map(|(pick, approve)| Op::Decide { pick, approve }),
+        2 => (0u8..6, 0usize..3).prop_map(|(source, person)| Op::Redeem { source, person }),
+        2 => (any::<usize>(), 0usize..4).prop_map(|(pick, step)| Op::Step { pick, step }),
+        1 => any::<usize>().prop_map(|pick| Op::Appeal { pick }),
+        1 => (any::<usize>(), any::<bool>(), prop::option::of(1i64..=5))
+            .prop_map(|(pick, uphold, part)| Op::Judge { pick, uphold, part }),
     ]
 }
 
@@ -84,6 +109,11 @@ fn immutable_part(e: &Entry) -> Entry {
 
 /// The second half of the ledger's idempotency key, (source key, rule key).
 fn rule_key(e: &Entry) -> String {
+    for prefix in ["redemption", "refund", "appeal"] {
+        if e.source_key.starts_with(&format!("{prefix}:")) {
+            return prefix.into();
+        }
+    }
     match e.kind {
         EntryKind::Rule => e.rule_id.clone().unwrap_or_default(),
         EntryKind::Manual => "manual".into(),
@@ -111,6 +141,13 @@ async fn run(db: &TestDb, rules: &RuleSet, ops: Vec<Op>) -> Result<(), TestCaseE
         PEOPLE.iter().map(|p| (*p, Totals::default())).collect();
     let mut keys_posted: HashSet<(String, String)> = HashSet::new();
     let mut seen = all_entries(store).await;
+    let reward = jifen::rules::load_catalogue(
+        "[[reward]]\nid = \"mug\"\nname = \"杯子\"\ncost = 5\nstock = 3\n",
+    )
+    .unwrap()
+    .rewards
+    .remove(0);
+    let (mut redemptions, mut appeals): (Vec<i64>, Vec<i64>) = (vec![], vec![]);
 
     for op in ops {
         let before = seen.len();
@@ -194,10 +231,81 @@ async fn run(db: &TestDb, rules: &RuleSet, ops: Vec<Op>) -> Result<(), TestCaseE
                     .await
                     .map(|e| vec![e])
             }
+            Op::Redeem { source, person } => {
+                let request = ledger::Redeem {
+                    userid: PEOPLE[*person],
+                    reward: &reward,
+                    actor: PEOPLE[*person],
+                    source_key: &format!("shop:{source}"),
+                };
+                ledger::redeem(tx.as_mut(), &calendar, &request, at)
+                    .await
+                    .map(|r| match r {
+                        ledger::Redeemed::New { redemption, entry } => {
+                            redemptions.push(redemption.id);
+                            vec![*entry]
+                        }
+                        ledger::Redeemed::Already { .. } => vec![],
+                    })
+            }
+            Op::Step { .. } if redemptions.is_empty() => Ok(vec![]),
+            Op::Step { pick, step } => {
+                use jifen::domain::RedemptionStep::*;
+                let id = redemptions[pick % redemptions.len()];
+                let step = [Approve, Fulfil, Reject, Cancel][*step];
+                let owner = store.redemption(id).await.unwrap().unwrap().userid;
+                let actor = if step == Cancel { owner.as_str() } else { "hr" };
+                ledger::step_redemption(tx.as_mut(), id, step, actor, "原因", Timestamp::now())
+                    .await
+                    .map(|s| s.refund.into_iter().collect())
+            }
+            Op::Appeal { .. } if seen.is_empty() => Ok(vec![]),
+            Op::Appeal { pick } => {
+                let entry = &seen[seen.keys().nth(pick % seen.len()).unwrap()];
+                ledger::file_appeal(
+                    tx.as_mut(),
+                    entry.id,
+                    &entry.userid,
+                    "申诉",
+                    3650,
+                    Timestamp::now(),
+                )
+                .await
+                .map(|a| {
+                    appeals.push(a.id);
+                    vec![]
+                })
+            }
+            Op::Judge { .. } if appeals.is_empty() => Ok(vec![]),
+            Op::Judge { pick, uphold, part } => {
+                let id = appeals[pick % appeals.len()];
+                let verdict = if *uphold {
+                    jifen::domain::Verdict::Uphold { points: *part }
+                } else {
+                    jifen::domain::Verdict::Reject
+                };
+                ledger::decide_appeal(tx.as_mut(), id, verdict, "boss", "核实", Timestamp::now())
+                    .await
+                    .map(|d| d.compensation.into_iter().collect())
+            }
         };
         match result {
             Ok(new_entries) => {
                 tx.commit().await.unwrap();
+                if let Op::Redeem { person, .. } = &op {
+                    // Invariant 3: a redemption never overdraws.
+                    let balance = store
+                        .account(PEOPLE[*person])
+                        .await
+                        .unwrap()
+                        .unwrap()
+                        .totals
+                        .balance;
+                    prop_assert!(
+                        new_entries.is_empty() || balance >= 0,
+                        "overdrawn: {balance}"
+                    );
+                }
                 for e in new_entries {
                     let key = (e.source_key.clone(), rule_key(&e));
                     prop_assert!(
@@ -239,6 +347,23 @@ async fn run(db: &TestDb, rules: &RuleSet, ops: Vec<Op>) -> Result<(), TestCaseE
         }
     }
     prop_assert_eq!(store.verify_totals().await.unwrap(), vec![]);
+    // Stock never below zero: what is out is at most the stock, and matches the live ones.
+    let live = store
+        .redemptions(None, None, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| r.status.is_live())
+        .count() as i64;
+    let out = store
+        .rewards_out()
+        .await
+        .unwrap()
+        .get("mug")
+        .copied()
+        .unwrap_or(0);
+    prop_assert!(out <= 3);
+    prop_assert_eq!(out, live);
     Ok(())
 }
 
