@@ -14,7 +14,10 @@ pub use post::{
     Decision, EventPosting, ManualPost, Notice, Posting, Reason, RuleResult, post_event,
     post_manual, resolve, reverse,
 };
-pub use recognise::{Allowance, RECOGNITION_CATEGORY, Recognised, Unrecognised, recognise};
+pub use recognise::{
+    Allowance, Flow, MutualPair, RECOGNITION_CATEGORY, Recognised, Unrecognised, mutual_pairs,
+    recognise,
+};
 pub use redeem::{Redeem, Redeemed, Stepped, Unredeemable, redeem, step_redemption};
 pub use withdraw::withdraw_event;
 

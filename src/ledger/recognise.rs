@@ -166,3 +166,98 @@ pub async fn recognise(
         left: allowance.monthly - used - points,
     })
 }
+
+/// Points one person gave another in a period.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Flow {
+    pub giver: String,
+    pub recipient: String,
+    pub points: i64,
+}
+
+/// Two people who thanked only each other in a period, with what each gave: worth a look
+/// from HR, since recognition meant for the team is then a private exchange.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MutualPair {
+    pub a: String,
+    pub b: String,
+    pub a_to_b: i64,
+    pub b_to_a: i64,
+}
+
+/// The pairs among `flows` in which each gave to the other and to nobody else.
+pub fn mutual_pairs(flows: &[Flow]) -> Vec<MutualPair> {
+    use std::collections::BTreeMap;
+    let mut given: BTreeMap<&str, Vec<&Flow>> = BTreeMap::new();
+    for f in flows.iter().filter(|f| f.points > 0) {
+        given.entry(f.giver.as_str()).or_default().push(f);
+    }
+    let only = |who: &str| match given.get(who).map(Vec::as_slice) {
+        Some([one]) => Some(*one),
+        _ => None,
+    };
+    let mut pairs = Vec::new();
+    for (a, _) in given.iter() {
+        let Some(ab) = only(a) else { continue };
+        let b = ab.recipient.as_str();
+        if *a < b
+            && let Some(ba) = only(b)
+            && ba.recipient == *a
+        {
+            pairs.push(MutualPair {
+                a: a.to_string(),
+                b: b.to_string(),
+                a_to_b: ab.points,
+                b_to_a: ba.points,
+            });
+        }
+    }
+    pairs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Flow, mutual_pairs};
+
+    fn flow(giver: &str, recipient: &str, points: i64) -> Flow {
+        Flow {
+            giver: giver.into(),
+            recipient: recipient.into(),
+            points,
+        }
+    }
+
+    #[test]
+    fn only_pairs_who_thank_nobody_but_each_other_are_flagged() {
+        let cases: [(Vec<Flow>, Vec<(&str, &str)>); 5] = [
+            (vec![flow("a", "b", 5), flow("b", "a", 5)], vec![("a", "b")]),
+            (vec![flow("a", "b", 5)], vec![]),
+            (
+                vec![flow("a", "b", 5), flow("b", "a", 5), flow("a", "c", 1)],
+                vec![],
+            ),
+            (
+                vec![
+                    flow("a", "b", 2),
+                    flow("b", "a", 3),
+                    flow("c", "d", 1),
+                    flow("d", "c", 1),
+                    flow("e", "a", 4),
+                ],
+                vec![("a", "b"), ("c", "d")],
+            ),
+            (vec![flow("a", "b", 0), flow("b", "a", 2)], vec![]),
+        ];
+        for (flows, want) in cases {
+            let got: Vec<(String, String)> = mutual_pairs(&flows)
+                .into_iter()
+                .map(|p| (p.a, p.b))
+                .collect();
+            let want: Vec<(String, String)> = want
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            assert_eq!(got, want, "{flows:?}");
+        }
+    }
+}

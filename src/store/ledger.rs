@@ -90,6 +90,14 @@ pub trait LedgerStore: Send + Sync {
     async fn last_entry_id(&self) -> Result<i64, StoreError>;
     /// Accounts whose totals are not the sum of their entries (invariant 1); empty when sound.
     async fn verify_totals(&self) -> Result<Vec<Mismatch>, StoreError>;
+    /// What each person gave each other by hand in `category` (e.g. `recognition`), posted in
+    /// [from, until) and still standing: (giver, recipient, points).
+    async fn gifts(
+        &self,
+        category: &str,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(String, String, i64)>, StoreError>;
 }
 
 /// What one rule posted in a period.
@@ -282,6 +290,31 @@ impl<B: SqlBackend> LedgerStore for B {
         let (id,): (Option<i64>,) =
             fetch_one::<B::Db, _>(&mut c, sql("SELECT MAX(id) FROM ledger_entries")).await?;
         Ok(id.unwrap_or(0))
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn gifts(
+        &self,
+        category: &str,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        B::Db::fetch_all(
+            &mut c,
+            sql(
+                "SELECT e.actor, e.userid, CAST(SUM(e.points) AS BIGINT) FROM ledger_entries e \
+                 WHERE e.category = $1 AND e.kind = 'manual' AND e.actor IS NOT NULL \
+                 AND e.posted_at >= $2 AND e.posted_at < $3 \
+                 AND NOT EXISTS (SELECT 1 FROM ledger_entries r WHERE r.reverses = e.id) \
+                 GROUP BY e.actor, e.userid ORDER BY e.actor, e.userid",
+            )
+            .arg(category)
+            .arg(from.as_millisecond())
+            .arg(until.as_millisecond()),
+        )
+        .await
+        .map_err(Into::into)
     }
 
     #[instrument(level = "debug", skip(self))]

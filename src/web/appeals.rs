@@ -1,5 +1,6 @@
 //! `/api/v1/appeals`: the appeals, filing one on a person's behalf (a retry of the same
-//! request answers the appeal it filed), and HR's decision. The ledger decides who may.
+//! request answers the appeal it filed), and HR's decision; and the pairs of people who
+//! thanked only each other, for HR to look at. The ledger decides who may.
 
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -9,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::shop::{body, known};
 use super::{ApiError, AppState};
-use crate::domain::{Appeal, AppealStatus, Verdict};
-use crate::ledger::{self, LedgerError, Unappealable};
+use crate::domain::{Appeal, AppealStatus, Month, PeriodKind, Verdict};
+use crate::ledger::{self, Flow, LedgerError, RECOGNITION_CATEGORY, Unappealable, mutual_pairs};
 use crate::outbox;
 
 #[derive(Deserialize)]
@@ -161,4 +162,47 @@ pub async fn decide(
     .await?;
     tx.commit().await?;
     Ok(Json(decided.appeal))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PairsQuery {
+    /// 2026-11; the current month by default.
+    month: Option<String>,
+}
+
+/// `GET /api/v1/recognition/pairs`: people who thanked only each other in a month.
+pub async fn recognition_pairs(
+    State(state): State<AppState>,
+    query: Result<Query<PairsQuery>, QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let now = jiff::Timestamp::now();
+    let period = match query.month.as_deref() {
+        None => state.calendar.period_containing(PeriodKind::Month, now),
+        Some(text) => {
+            let month = Month::parse(text).ok_or_else(|| {
+                ApiError::BadRequest(format!("month must be like 2026-11, found {text:?}"))
+            })?;
+            state
+                .calendar
+                .period_of(PeriodKind::Month, month.first_day())
+        }
+    }
+    .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let flows: Vec<Flow> = state
+        .store
+        .gifts(RECOGNITION_CATEGORY, period.start, period.end)
+        .await?
+        .into_iter()
+        .map(|(giver, recipient, points)| Flow {
+            giver,
+            recipient,
+            points,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({
+        "month": Month::of(period.first_day).to_string(),
+        "pairs": mutual_pairs(&flows),
+    })))
 }

@@ -76,6 +76,7 @@ pub fn router(
         .route("/redemptions/{id}/{step}", post(shop::step))
         .route("/appeals", get(appeals::appeals).post(appeals::file))
         .route("/appeals/{id}/{decision}", post(appeals::decide))
+        .route("/recognition/pairs", get(appeals::recognition_pairs))
         .fallback(api::not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -39,6 +39,7 @@ on_both_backends!(
     metrics_show_the_queues_the_ledger_and_what_arrived,
     the_shop_redeems_once_per_key_and_refuses_each_wrong_step_with_its_reason,
     appeals_are_filed_once_and_decided_by_hr_with_clear_refusals,
+    hr_sees_the_pairs_who_thanked_only_each_other,
 );
 
 /// Serves the API over `db` on a free port; returns its base URL.
@@ -972,4 +973,49 @@ async fn appeals_are_filed_once_and_decided_by_hr_with_clear_refusals(db: &TestD
     assert_eq!(body["appeals"].as_array().unwrap().len(), 1, "{body}");
     let (status, _) = get(&format!("{appeals}?status=maybe"), Some(TOKEN)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+async fn hr_sees_the_pairs_who_thanked_only_each_other(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let now = Timestamp::now();
+    for (giver, recipient, source) in [
+        ("lina", "liuyang", "t1"),
+        ("liuyang", "lina", "t2"),
+        ("zhangwei", "wangfang", "t3"),
+    ] {
+        let mut tx = db.store.begin().await.unwrap();
+        ledger::recognise(
+            tx.as_mut(),
+            &shanghai(),
+            Default::default(),
+            giver,
+            recipient,
+            2,
+            "谢谢",
+            source,
+            now,
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let base = serve(db, Some(TOKEN)).await;
+    let (status, body) = get(&format!("{base}/api/v1/recognition/pairs"), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["pairs"],
+        json!([{ "a": "lina", "b": "liuyang", "a_to_b": 2, "b_to_a": 2 }])
+    );
+    let (status, body) = get(
+        &format!("{base}/api/v1/recognition/pairs?month=2026-13"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, body) = get(
+        &format!("{base}/api/v1/recognition/pairs?month=2020-01"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!((status, &body["pairs"]), (StatusCode::OK, &json!([])));
 }
