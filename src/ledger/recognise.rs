@@ -229,7 +229,8 @@ mod tests {
 
     #[test]
     fn only_pairs_who_thank_nobody_but_each_other_are_flagged() {
-        let cases: [(Vec<Flow>, Vec<(&str, &str)>); 5] = [
+        type Case = (Vec<Flow>, Vec<(&'static str, &'static str)>);
+        let cases: [Case; 5] = [
             (vec![flow("a", "b", 5), flow("b", "a", 5)], vec![("a", "b")]),
             (vec![flow("a", "b", 5)], vec![]),
             (
