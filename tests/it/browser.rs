@@ -198,6 +198,7 @@ async fn signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop
     let base = format!("http://{}", server.addr);
     let now = Timestamp::now().to_string();
     manual(store.as_ref(), WANG_FANG, LI_QIANG, 12, false, &now).await;
+    manual(store.as_ref(), WANG_FANG, LI_QIANG, 30, false, &now).await;
     manual(store.as_ref(), ZHANG_WEI, LI_QIANG, 25, true, &now).await;
     manual(store.as_ref(), WANG_FANG, ZHANG_WEI, 30, false, &now).await;
     let rules = jifen::rules::load_rules_file("config/rules.toml".as_ref()).unwrap();
@@ -207,9 +208,9 @@ async fn signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let totals = store.account(LI_QIANG).await.unwrap().unwrap().totals;
     let driver = chromedriver();
     for (viewport, width, height) in [("phone", 375, 812), ("desktop", 1280, 800)] {
+        let totals = store.account(LI_QIANG).await.unwrap().unwrap().totals;
         let client = browser(&driver, width, height).await;
         // Inside DingTalk the page gets a login code from the client; here, the stand-in.
         client
@@ -286,6 +287,38 @@ async fn signing_in_from_dingtalk_shows_the_ledgers_numbers_on_phone_and_desktop
             "{filtered}"
         );
         screenshot(&client, &format!("history-{viewport}-{backend}.png")).await;
+        // The rewards page: on the phone, a coffee voucher is redeemed with its button.
+        client
+            .find(Locator::Css("nav a[href='/app/rewards']"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let offers = text_of(&client, "#offers").await;
+        assert!(offers.contains("咖啡券"), "{offers}");
+        if viewport == "phone" {
+            client
+                .find(Locator::Css("#reward-coffee button"))
+                .await
+                .unwrap()
+                .click()
+                .await
+                .unwrap();
+            let outcome = text_of(&client, "#outcome").await;
+            assert!(outcome.contains("已兑换 #"), "{outcome}");
+        }
+        let balance = store
+            .account(LI_QIANG)
+            .await
+            .unwrap()
+            .unwrap()
+            .totals
+            .balance;
+        let spent = if viewport == "phone" { 30 } else { 0 };
+        assert_eq!(balance, totals.balance - spent, "{viewport}");
+        assert_eq!(text_of(&client, "#balance").await, balance.to_string());
+        screenshot(&client, &format!("rewards-{viewport}-{backend}.png")).await;
         // A login code is good once: the second use is refused and signs no one in.
         let codes = format!(
             "{}/_emulator/login-codes?userid={ZHANG_WEI}",

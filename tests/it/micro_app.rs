@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use support::{TestDb, checked, leaderboards, manual, seed_org, shanghai};
 
 on_both_backends!(
+    the_rewards_page_redeems_cancels_and_appeals_as_the_robot_would,
     a_login_code_signs_in_once_and_the_home_page_shows_the_ledgers_numbers,
     without_a_session_the_page_asks_dingtalk_for_a_login_code,
     bad_logins_are_refused_and_start_no_session,
@@ -54,7 +55,9 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
     let bot = Arc::new(Bot {
         store: db.store.clone(),
         rules: rules.clone(),
-        catalogue: Default::default(),
+        catalogue: Arc::new(
+            jifen::rules::load_catalogue_file("config/rewards.toml".as_ref()).unwrap(),
+        ),
         badging: Default::default(),
         calendar: shanghai(),
         leaderboard: leaderboard.clone(),
@@ -1003,5 +1006,94 @@ async fn the_navigation_offers_each_person_what_they_may_use(db: &TestDb) {
             assert_eq!(html.contains(link), want, "{userid}: {link}");
         }
     }
+    emu.stop().await;
+}
+
+/// `POST /app/rewards` as its forms post it.
+async fn rewards_form(base: &str, session: &str, form: &[(&str, &str)]) -> (StatusCode, String) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/app/rewards"))
+        .header(COOKIE, session)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn the_rewards_page_redeems_cancels_and_appeals_as_the_robot_would(db: &TestDb) {
+    let emu = start_emulator().await;
+    let base = serve(db, &emu).await;
+    let store = db.store.as_ref();
+    let now = Timestamp::now().to_string();
+    manual(store, "hr", "lina", 40, false, &now).await;
+    let deduction = manual(store, "zhangwei", "lina", -4, false, &now).await;
+    let session = signed_in(&base, &emu, "lina").await;
+    let (status, html, _) = page(&base, "/rewards", &session).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(
+        html.contains("id=\"reward-coffee\"") && html.contains("<b id=\"balance\">36</b>"),
+        "{html}"
+    );
+    let csrf = csrf_of(&html);
+    let form = |action: &'static str, field: &'static str, value: String| {
+        let csrf = csrf.clone();
+        move |nonce: &'static str| {
+            vec![
+                ("csrf", csrf.clone()),
+                ("nonce", nonce.to_string()),
+                ("action", action.to_string()),
+                (field, value.clone()),
+            ]
+        }
+    };
+    let send = |fields: Vec<(&'static str, String)>| {
+        let (base, session) = (base.clone(), session.clone());
+        async move {
+            let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            rewards_form(&base, &session, &pairs).await
+        }
+    };
+    let (status, html) = send(form("redeem", "reward", "coffee".into())("aa01")).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    assert!(html.contains("已兑换 #"), "{html}");
+    assert!(html.contains("<b id=\"balance\">6</b>"), "{html}");
+    // The same form sent twice redeems once; another reward from that page is a new request.
+    send(form("redeem", "reward", "coffee".into())("aa01")).await;
+    assert_eq!(
+        store.account("lina").await.unwrap().unwrap().totals.balance,
+        6
+    );
+    let (_, html) = send(form("redeem", "reward", "book".into())("aa01")).await;
+    assert!(html.contains("可用积分不足"), "{html}");
+    let id = store.redemptions(Some("lina"), None, 5).await.unwrap()[0].id;
+    let (_, html) = send(form("cancel", "redemption", id.to_string())("aa02")).await;
+    assert!(html.contains("已取消，已退还 30 可用积分"), "{html}");
+    let mut appeal = form("appeal", "entry", deduction.to_string())("aa03");
+    appeal.push(("reason", "当天在客户现场".into()));
+    let (_, html) = send(appeal).await;
+    assert!(html.contains("已提交申诉 #"), "{html}");
+    assert!(
+        html.contains("当天在客户现场"),
+        "the appeal is listed: {html}"
+    );
+
+    // Bad forms are refused and change nothing.
+    let (status, _) = send(form("steal", "reward", "coffee".into())("aa04")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send(form("cancel", "redemption", "x".into())("aa05")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = send(vec![
+        ("csrf", "forged".into()),
+        ("nonce", "aa06".into()),
+        ("action", "redeem".into()),
+        ("reward", "coffee".into()),
+    ])
+    .await;
+    assert_ne!(status, StatusCode::OK);
+    assert_eq!(
+        store.account("lina").await.unwrap().unwrap().totals.balance,
+        36
+    );
     emu.stop().await;
 }

@@ -7,6 +7,7 @@ mod charts;
 mod history;
 mod home;
 mod review;
+mod rewards;
 pub mod session;
 
 use std::sync::Arc;
@@ -130,6 +131,20 @@ pub struct Texts {
     pub entry_number: &'static str,
     pub adjust_note: &'static str,
     pub managers_only: &'static str,
+    pub rewards: &'static str,
+    pub level: &'static str,
+    pub badges: &'static str,
+    pub on_offer: &'static str,
+    pub points_unit: &'static str,
+    pub left: &'static str,
+    pub redeem: &'static str,
+    pub my_redemptions: &'static str,
+    pub my_appeals: &'static str,
+    pub appeal_entry: &'static str,
+    pub appeal: &'static str,
+    pub cancel: &'static str,
+    pub none_yet: &'static str,
+    pub rewards_note: &'static str,
 }
 
 const ZH: Texts = Texts {
@@ -206,6 +221,20 @@ const ZH: Texts = Texts {
     revoke: "撤销一条记录",
     entry_number: "记录编号",
     adjust_note: "与机器人的奖、扣、撤销命令相同：只限自己管理的部门，经理有每月额度，大额需人事审核，不能给自己加分，每次操作都记入审计。",
+    rewards: "商城",
+    level: "等级",
+    badges: "徽章",
+    on_offer: "积分商城",
+    points_unit: "积分",
+    left: "剩余",
+    redeem: "兑换",
+    my_redemptions: "我的兑换",
+    my_appeals: "我的申诉",
+    appeal_entry: "申诉一条扣分记录",
+    appeal: "申诉",
+    cancel: "取消",
+    none_yet: "暂无",
+    rewards_note: "兑换只用可用积分，累计积分和排名不变；驳回或取消会退还。申诉由另一位 HR 处理，结果会通知你。",
     managers_only: "只有经理和人事管理员可以奖扣积分。",
 };
 
@@ -283,6 +312,20 @@ const EN: Texts = Texts {
     revoke: "Revoke an entry",
     entry_number: "Entry number",
     adjust_note: "The same as the robot's award, deduct and revoke: only in the departments one manages, within a manager's monthly budget, large amounts reviewed by HR, never one's own points, every action audited.",
+    rewards: "Rewards",
+    level: "Level",
+    badges: "Badges",
+    on_offer: "Rewards",
+    points_unit: "points",
+    left: "left",
+    redeem: "Redeem",
+    my_redemptions: "My redemptions",
+    my_appeals: "My appeals",
+    appeal_entry: "Appeal a deduction",
+    appeal: "Appeal",
+    cancel: "Cancel",
+    none_yet: "None yet",
+    rewards_note: "Redeeming spends only the balance; the score and rankings stay. A rejection or cancellation refunds it. Another HR admin decides appeals, and you are told.",
     managers_only: "Only managers and HR admins award or deduct points.",
 };
 
@@ -496,6 +539,7 @@ enum Page {
     Review,
     Analytics,
     Adjust,
+    Rewards,
 }
 
 /// The micro-app's routes: a page per path, each rendered by [`page`], and its forms.
@@ -514,6 +558,7 @@ pub fn routes() -> Router<AppState> {
         ("/app/adjust", Page::Adjust),
         ("/app/review", Page::Review),
         ("/app/analytics", Page::Analytics),
+        ("/app/rewards", Page::Rewards),
     ];
     let mut router = Router::new();
     for (path, which) in pages {
@@ -528,6 +573,7 @@ pub fn routes() -> Router<AppState> {
         .route("/app/login", post(login))
         .route("/app/review", post(decide))
         .route("/app/adjust", post(adjust))
+        .route("/app/rewards", post(rewards::act))
 }
 
 async fn page(state: &AppState, headers: &HeaderMap, query: &PageQuery, which: Page) -> Response {
@@ -618,6 +664,10 @@ async fn render(
             review_html(state, app, &me, t, lang, &cookie, None).await?
         }
         Page::Analytics => analytics_html(state, app, query, &me, (lang, t), now).await?,
+        Page::Rewards => {
+            let cookie = session_value(headers).unwrap_or_default();
+            rewards::page(state, app, &me, (lang, t), &cookie, None, now).await?
+        }
         Page::Rules => {
             let mut names = std::collections::HashMap::new();
             for id in app.rules.rules.iter().flat_map(|r| &r.departments) {
