@@ -145,6 +145,16 @@ pub struct Texts {
     pub cancel: &'static str,
     pub none_yet: &'static str,
     pub rewards_note: &'static str,
+    pub redemptions_waiting: &'static str,
+    pub appeals_waiting: &'static str,
+    pub grant: &'static str,
+    pub fulfil: &'static str,
+    pub refuse: &'static str,
+    pub uphold: &'static str,
+    pub dismiss: &'static str,
+    pub note: &'static str,
+    pub points_back: &'static str,
+    pub waited: &'static str,
 }
 
 const ZH: Texts = Texts {
@@ -235,6 +245,16 @@ const ZH: Texts = Texts {
     cancel: "取消",
     none_yet: "暂无",
     rewards_note: "兑换只用可用积分，累计积分和排名不变；驳回或取消会退还。申诉由另一位 HR 处理，结果会通知你。",
+    redemptions_waiting: "待处理的兑换",
+    appeals_waiting: "待处理的申诉",
+    grant: "同意",
+    fulfil: "发放",
+    refuse: "驳回",
+    uphold: "申诉成立",
+    dismiss: "申诉驳回",
+    note: "说明或理由",
+    points_back: "退还积分（默认全部）",
+    waited: "已等",
     managers_only: "只有经理和人事管理员可以奖扣积分。",
 };
 
@@ -326,6 +346,16 @@ const EN: Texts = Texts {
     cancel: "Cancel",
     none_yet: "None yet",
     rewards_note: "Redeeming spends only the balance; the score and rankings stay. A rejection or cancellation refunds it. Another HR admin decides appeals, and you are told.",
+    redemptions_waiting: "Redemptions waiting",
+    appeals_waiting: "Open appeals",
+    grant: "Grant",
+    fulfil: "Hand over",
+    refuse: "Refuse",
+    uphold: "Uphold",
+    dismiss: "Dismiss",
+    note: "Note or reason",
+    points_back: "Points back (default all)",
+    waited: "waiting",
     managers_only: "Only managers and HR admins award or deduct points.",
 };
 
@@ -442,7 +472,10 @@ struct ReviewPage<'a> {
     t: &'static Texts,
     console: Console,
     items: Vec<review::Item>,
+    redemptions: Vec<review::OpenRedemption>,
+    appeals: Vec<review::OpenAppeal>,
     csrf: &'a str,
+    nonce: &'a str,
     outcome: Option<String>,
 }
 
@@ -833,7 +866,7 @@ fn signed_in(app: &MicroApp, headers: &HeaderMap, now: Timestamp) -> Option<Stri
 }
 
 /// The review queue, for HR admins only, with what became of a decision just made.
-async fn review_html(
+pub(super) async fn review_html(
     state: &AppState,
     app: &MicroApp,
     me: &Employee,
@@ -846,13 +879,20 @@ async fn review_html(
     if !roles.hr_admin {
         return Err(PageError::NotYours(t.hr_only));
     }
-    let items = review::queue(state.store.as_ref(), state.calendar.time_zone(), lang).await?;
+    let store = state.store.as_ref();
+    let items = review::queue(store, state.calendar.time_zone(), lang).await?;
+    let redemptions = review::open_redemptions(store, lang).await?;
+    let appeals = review::open_appeals(store, lang, Timestamp::now()).await?;
     let csrf = app.sessions.csrf_token(cookie);
+    let nonce = format!("{:032x}", rand::random::<u128>());
     Ok(ReviewPage {
         t,
         console: Console::of(app, me),
         items,
+        redemptions,
+        appeals,
         csrf: &csrf,
+        nonce: &nonce,
         outcome,
     }
     .render()?)

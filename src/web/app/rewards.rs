@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{Console, MicroApp, PageError, Posted, Texts, form_response, language};
 use crate::bot::Acted;
 use crate::bot::command::Change;
-use crate::domain::{Appeal, Employee, Lang, Redemption, RedemptionStep};
+use crate::domain::{Appeal, Employee, Lang, Redemption, RedemptionStep, Verdict};
 use crate::rules::scope_allows;
 use crate::web::{ApiError, AppState};
 
@@ -192,7 +192,8 @@ fn filed(a: &Appeal, lang: Lang) -> Filed {
 pub struct RewardsForm {
     csrf: String,
     nonce: String,
-    /// `redeem`, `cancel` or `appeal`.
+    /// The person's `redeem`, `cancel` or `appeal`; HR's `grant`, `fulfil`, `refuse`,
+    /// `uphold` or `dismiss` (from the review page).
     action: String,
     #[serde(default)]
     reward: String,
@@ -201,10 +202,15 @@ pub struct RewardsForm {
     #[serde(default)]
     entry: String,
     #[serde(default)]
+    appeal: String,
+    #[serde(default)]
+    points: String,
+    #[serde(default)]
     reason: String,
 }
 
-/// `POST /app/rewards` (a form): redeems, cancels or appeals as the robot's commands would.
+/// `POST /app/rewards` (a form): redeems, cancels or appeals, or (HR) decides a redemption
+/// or an appeal, as the robot's commands would.
 pub async fn act(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -249,9 +255,31 @@ async fn act_html(
             entry: number("entry", &form.entry)?,
             reason: form.reason.trim().to_string(),
         },
+        step @ ("grant" | "fulfil" | "refuse") => Change::Redemption {
+            id: number("redemption", &form.redemption)?,
+            step: match step {
+                "grant" => RedemptionStep::Approve,
+                "fulfil" => RedemptionStep::Fulfil,
+                _ => RedemptionStep::Reject,
+            },
+            note: form.reason.trim().to_string(),
+        },
+        decision @ ("uphold" | "dismiss") => Change::Decide {
+            appeal: number("appeal", &form.appeal)?,
+            verdict: match decision {
+                "uphold" => Verdict::Uphold {
+                    points: match form.points.trim() {
+                        "" => None,
+                        text => Some(number("points", text)?),
+                    },
+                },
+                _ => Verdict::Reject,
+            },
+            note: form.reason.trim().to_string(),
+        },
         other => {
             return Err(ApiError::BadRequest(format!(
-                "action must be redeem, cancel or appeal, found {other:?}"
+                "action must be redeem, cancel, appeal, grant, fulfil, refuse, uphold or dismiss, found {other:?}"
             ))
             .into());
         }
@@ -264,8 +292,9 @@ async fn act_html(
     // redeemed from the same page is a new request, and the same form sent twice is not.
     let target = match form.action.as_str() {
         "redeem" => form.reward.trim(),
-        "cancel" => form.redemption.trim(),
-        _ => form.entry.trim(),
+        "appeal" => form.entry.trim(),
+        "uphold" | "dismiss" => form.appeal.trim(),
+        _ => form.redemption.trim(),
     };
     let source = format!("app:{nonce}:{}:{target}", form.action);
     let outcome = match app
@@ -276,5 +305,9 @@ async fn act_html(
     {
         Acted::Done(answer) | Acted::Refused(answer) => answer,
     };
-    page(state, app, &me, (lang, t), &cookie, Some(outcome), now).await
+    if matches!(form.action.as_str(), "redeem" | "cancel" | "appeal") {
+        page(state, app, &me, (lang, t), &cookie, Some(outcome), now).await
+    } else {
+        super::review_html(state, app, &me, t, lang, &cookie, Some(outcome)).await
+    }
 }
