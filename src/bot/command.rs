@@ -38,6 +38,8 @@ pub enum Question {
     Appeals,
     /// Every badge, marking the sender's.
     Badges,
+    /// The team challenges, each with its meter.
+    Challenges,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +146,7 @@ pub enum Kind {
     Badges,
     GrantBadge,
     Recognise,
+    Challenges,
 }
 
 /// Words that start each command. Longer words first, so 扣分 wins over 扣.
@@ -216,6 +219,9 @@ const WORDS: &[(&str, Kind)] = &[
     ("赞", Kind::Recognise),
     ("thanks", Kind::Recognise),
     ("kudos", Kind::Recognise),
+    ("团队挑战", Kind::Challenges),
+    ("挑战", Kind::Challenges),
+    ("challenges", Kind::Challenges),
     ("徽章", Kind::Badges),
     ("badges", Kind::Badges),
     ("颁发", Kind::GrantBadge),
@@ -300,6 +306,9 @@ pub fn parse(text: &str, mentioned: &[String]) -> Result<Command, Usage> {
             .map(|_| Question::Badges.into()),
         Kind::GrantBadge => grant_badge(args).map(Into::into),
         Kind::Recognise => recognise(args).map(Into::into),
+        Kind::Challenges => args
+            .nothing_more(args.rest)
+            .map(|_| Question::Challenges.into()),
     }
 }
 

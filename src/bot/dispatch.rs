@@ -132,6 +132,7 @@ impl Bot {
             Question::Rewards => handlers::shop::rewards(self, sender, now).await,
             Question::Redemptions => handlers::shop::redemptions(self, sender).await,
             Question::Appeals => handlers::appeals::list(self, sender, now).await,
+            Question::Challenges => handlers::challenges::answer(self, sender).await,
             Question::Badges => {
                 let held = self.store.badges_of(sender.userid).await?;
                 Ok(text::badges::badges(sender.lang, &self.badging.book, &held))

@@ -72,6 +72,7 @@ pub fn needed_for(command: &Command) -> Needed {
         | Command::Ask(Question::Redemptions)
         | Command::Ask(Question::Appeals)
         | Command::Ask(Question::Badges)
+        | Command::Ask(Question::Challenges)
         | Command::Do(Change::Redeem { .. })
         | Command::Do(Change::Appeal { .. })
         | Command::Do(Change::Recognise { .. }) => Needed::Anyone,

@@ -178,6 +178,8 @@ pub fn usage_line(kind: Kind, lang: Lang) -> &'static str {
         (Kind::Recognise, Lang::En) => {
             "Usage: thanks @someone points reason, e.g. thanks @Zhang 2 for the help"
         }
+        (Kind::Challenges, Lang::Zh) => "用法：挑战",
+        (Kind::Challenges, Lang::En) => "Usage: challenges",
         (Kind::Badges, Lang::Zh) => "用法：徽章",
         (Kind::Badges, Lang::En) => "Usage: badges",
         (Kind::GrantBadge, Lang::Zh) => {
@@ -596,6 +598,7 @@ pub fn help(lang: Lang, roles: &Roles) -> String {
         Kind::Appeals,
         Kind::Badges,
         Kind::Recognise,
+        Kind::Challenges,
     ];
     if roles.hr_admin || roles.is_manager() {
         kinds.extend([Kind::Award, Kind::Deduct, Kind::Revoke]);

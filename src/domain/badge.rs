@@ -73,11 +73,29 @@ pub struct Level {
     pub line: usize,
 }
 
-/// Badges and levels, as configured; levels sorted by `min`.
+/// A team challenge: a department (with those under it) earns `target` points of a category
+/// in a month; reached, each member gets `points`, once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    pub id: String,
+    pub name: String,
+    pub name_en: String,
+    pub department: String,
+    /// The category whose points count (e.g. `training`).
+    pub category: String,
+    pub target: i64,
+    pub month: super::Month,
+    /// Given to each member when the target is reached; 0 gives nothing but the glory.
+    pub points: i64,
+    pub line: usize,
+}
+
+/// Badges, levels and team challenges, as configured; levels sorted by `min`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BadgeBook {
     pub badges: Vec<Badge>,
     pub levels: Vec<Level>,
+    pub challenges: Vec<Challenge>,
 }
 
 /// Where a score stands among the levels.
@@ -119,8 +137,8 @@ mod tests {
     #[test]
     fn a_score_is_in_the_highest_band_it_reaches_with_the_way_to_the_next() {
         let book = BadgeBook {
-            badges: vec![],
             levels: vec![level("青铜", 0), level("白银", 100), level("黄金", 300)],
+            ..BadgeBook::default()
         };
         let cases = [
             (-5, None),

@@ -13,7 +13,7 @@ pub mod reward;
 pub mod schedule;
 
 pub use appeal::{Appeal, AppealStatus, Verdict};
-pub use badge::{Announce, Badge, BadgeBook, Criterion, Level};
+pub use badge::{Announce, Badge, BadgeBook, Challenge, Criterion, Level};
 pub use calendar::{Calendar, Month, Period, PeriodKind};
 pub use entry::{
     Account, Deltas, Entry, EntryKind, Explanation, MAX_REASON_CHARS, NewEntry, Totals,

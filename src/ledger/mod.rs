@@ -3,6 +3,7 @@
 //! [`StoreTx`], so entries, totals and the audit trail change together or not at all.
 
 mod appeal;
+mod challenge;
 mod post;
 mod recognise;
 mod redeem;
@@ -10,6 +11,7 @@ mod withdraw;
 
 pub use crate::domain::{Account, Deltas, Entry, EntryKind, NewEntry, Totals};
 pub use appeal::{APPEAL_ACTION, Decided, Unappealable, decide_appeal, file_appeal};
+pub use challenge::{challenge_rule_id, reward_challenge};
 pub use post::{
     Decision, EventPosting, ManualPost, Notice, Posting, Reason, RuleResult, post_event,
     post_manual, resolve, reverse,

@@ -16,7 +16,7 @@ use crate::badges::{BadgeError, Badging};
 use crate::dingtalk::openapi::{ApiError, AttendanceRecord, Check, OpenApiClient};
 use crate::domain::Month;
 use crate::domain::calendar::{CalendarError, PeriodKind};
-use crate::domain::{Calendar, DomainEvent};
+use crate::domain::{Calendar, DomainEvent, Period};
 use crate::ledger::{self, LedgerError};
 use crate::outbox;
 use crate::rules::RuleSet;
@@ -52,6 +52,8 @@ pub struct CloseReport {
     pub entries: usize,
     /// Badges granted once the month was closed (streaks over closed months among them).
     pub badges: usize,
+    /// The month's team challenges that reached their target.
+    pub challenges: usize,
 }
 
 impl std::fmt::Display for CloseReport {
@@ -61,8 +63,8 @@ impl std::fmt::Display for CloseReport {
         } else {
             write!(
                 f,
-                "{} closed: attendance of {} people summarised, {} entries posted (missed check-ins and period rules), totals frozen, {} badges granted",
-                self.month, self.people, self.entries, self.badges
+                "{} closed: attendance of {} people summarised, {} entries posted (missed check-ins and period rules), totals frozen, {} badges granted, {} team challenges reached",
+                self.month, self.people, self.entries, self.badges, self.challenges
             )
         }
     }
@@ -103,6 +105,7 @@ pub async fn close_month(
             people: 0,
             entries: 0,
             badges: 0,
+            challenges: 0,
         });
     }
     let people = crate::store::userids(store).await?;
@@ -126,7 +129,10 @@ pub async fn close_month(
         people: events.len(),
         entries,
         badges: 0,
+        challenges: 0,
     };
+    // Within the month, so its frozen totals hold the challenges' rewards.
+    report.challenges = settle_challenges(store, badging, month, &period, last_day, now).await?;
     let closed = store
         .close_period(
             &label,
@@ -153,6 +159,44 @@ pub async fn close_month(
             ..report
         }
     })
+}
+
+/// Rewards the members of each of `month`'s team challenges that reached its target, once,
+/// and tells them; returns how many reached theirs.
+async fn settle_challenges(
+    store: &dyn Store,
+    badging: &Badging,
+    month: Month,
+    period: &Period,
+    last_moment: Timestamp,
+    now: Timestamp,
+) -> Result<usize, CloseError> {
+    let mut reached = 0;
+    for challenge in badging.book.challenges.iter().filter(|c| c.month == month) {
+        let progress = store
+            .team_points(
+                &challenge.department,
+                &challenge.category,
+                period.start,
+                period.end,
+            )
+            .await?;
+        if progress < challenge.target {
+            continue;
+        }
+        reached += 1;
+        let members = store.members_under(&challenge.department).await?;
+        let mut tx = store.begin().await?;
+        let entries =
+            ledger::reward_challenge(tx.as_mut(), challenge, &members, progress, last_moment, now)
+                .await?;
+        for entry in &entries {
+            let row = outbox::change_notification(entry, "团队挑战达成", "Team challenge reached");
+            tx.enqueue_outbox(&row).await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(reached)
 }
 
 /// Posts events through the rules, with their notifications, a batch per transaction;

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::RuleSet;
 use super::table::{self, Fields, Problem, Table};
-use crate::domain::{Announce, Badge, BadgeBook, Criterion, Level};
+use crate::domain::{Announce, Badge, BadgeBook, Challenge, Criterion, Level, Month};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BadgesError {
@@ -40,6 +40,16 @@ const BADGE_KEYS: &[&str] = &[
     "announce",
 ];
 const LEVEL_KEYS: &[&str] = &["name", "name_en", "min"];
+const CHALLENGE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "name_en",
+    "department",
+    "category",
+    "target",
+    "month",
+    "points",
+];
 
 /// The badges at `path`, checked against `rules`; a file that is not there gives none.
 pub fn load_badges_file(path: &Path, rules: &RuleSet) -> Result<BadgeBook, BadgesError> {
@@ -66,19 +76,46 @@ pub fn load_badges(text: &str, rules: &RuleSet) -> Result<BadgeBook, Vec<Problem
         badge: Vec<Spanned<Table>>,
         #[serde(default)]
         level: Vec<Spanned<Table>>,
+        #[serde(default)]
+        challenge: Vec<Spanned<Table>>,
     }
     let table::Parsed {
         lines,
         tables,
         mut problems,
-    } = table::tables(text, &["badge", "level"], |f: RawFile| {
-        vec![f.badge, f.level]
+    } = table::tables(text, &["badge", "level", "challenge"], |f: RawFile| {
+        vec![f.badge, f.level, f.challenge]
     })?;
     let mut tables = tables.into_iter();
-    let (badge_tables, level_tables) = (
+    let (badge_tables, level_tables, challenge_tables) = (
+        tables.next().unwrap_or_default(),
         tables.next().unwrap_or_default(),
         tables.next().unwrap_or_default(),
     );
+    let categories: Vec<&str> = rules.rules.iter().map(|r| r.category.as_str()).collect();
+    let mut challenges: Vec<Challenge> = Vec::new();
+    for (header_line, table) in challenge_tables {
+        let mut fields = Fields {
+            lines: &lines,
+            header_line,
+            table,
+            problems: &mut problems,
+        };
+        let Some(challenge) = fields.challenge(&categories) else {
+            continue;
+        };
+        if let Some(first) = challenges.iter().find(|c| c.id == challenge.id) {
+            problems.push(Problem {
+                line: challenge.line,
+                message: format!(
+                    "duplicate challenge id `{}`, first defined at line {}",
+                    challenge.id, first.line
+                ),
+            });
+        } else {
+            challenges.push(challenge);
+        }
+    }
     let mut badges = Vec::new();
     let mut first_line_of: HashMap<String, usize> = HashMap::new();
     for (header_line, table) in badge_tables {
@@ -129,7 +166,11 @@ pub fn load_badges(text: &str, rules: &RuleSet) -> Result<BadgeBook, Vec<Problem
         }
     }
     if problems.is_empty() {
-        Ok(BadgeBook { badges, levels })
+        Ok(BadgeBook {
+            badges,
+            levels,
+            challenges,
+        })
     } else {
         problems.sort_by_key(|p| p.line);
         Err(problems)
@@ -222,6 +263,71 @@ impl Fields<'_> {
                 None
             }
         }
+    }
+
+    fn challenge(&mut self, categories: &[&str]) -> Option<Challenge> {
+        self.unknown_keys(CHALLENGE_KEYS, "a challenge");
+        let id = self.id();
+        let name = self.required_str("name");
+        let name_en = self.optional_str("name_en");
+        let department = self.required_str("department");
+        let category = self.required_str("category").and_then(|c| {
+            if categories.contains(&c.as_str()) || c == "manual" {
+                Some(c)
+            } else {
+                self.problem(
+                    self.line_of("category"),
+                    format!(
+                        "no rule posts in category `{c}`; rules.toml has {}",
+                        categories.join(", ")
+                    ),
+                );
+                None
+            }
+        });
+        let target = self.required_int("target").and_then(|t| {
+            if t > 0 {
+                Some(t)
+            } else {
+                self.problem(
+                    self.line_of("target"),
+                    format!("target must be positive, found {t}"),
+                );
+                None
+            }
+        });
+        let month = self.required_str("month").and_then(|m| {
+            Month::parse(&m).or_else(|| {
+                self.problem(
+                    self.line_of("month"),
+                    format!("month must be like 2026-11, found `{m}`"),
+                );
+                None
+            })
+        });
+        let points = match self.optional_int("points") {
+            None => Some(0),
+            Some(p) if (0..=crate::rules::MAX_COST).contains(&p) => Some(p),
+            Some(p) => {
+                self.problem(
+                    self.line_of("points"),
+                    format!("points must be 0 or more, found {p}"),
+                );
+                None
+            }
+        };
+        let name = name?;
+        Some(Challenge {
+            id: id?,
+            name_en: name_en.unwrap_or_else(|| name.clone()),
+            name,
+            department: department?,
+            category: category?,
+            target: target?,
+            month: month?,
+            points: points?,
+            line: self.header_line,
+        })
     }
 
     fn level(&mut self) -> Option<Level> {
@@ -344,7 +450,19 @@ min = 0
             ),
             (
                 "[[rank]]\nname = \"a\"\n",
-                "line 1: unknown top-level key `rank`; write each entry as a [[badge]] or [[level]] table",
+                "line 1: unknown top-level key `rank`; write each entry as a [[badge]] or [[level]] or [[challenge]] table",
+            ),
+            (
+                "[[challenge]]\nid = \"c\"\nname = \"x\"\ndepartment = \"1\"\ncategory = \"cooking\"\ntarget = 5\nmonth = \"2026-11\"\n",
+                "line 5: no rule posts in category `cooking`",
+            ),
+            (
+                "[[challenge]]\nid = \"c\"\nname = \"x\"\ndepartment = \"1\"\ncategory = \"attendance\"\ntarget = 0\nmonth = \"2026-11\"\n",
+                "line 6: target must be positive",
+            ),
+            (
+                "[[challenge]]\nid = \"c\"\nname = \"x\"\ndepartment = \"1\"\ncategory = \"attendance\"\ntarget = 5\nmonth = \"November\"\n",
+                "line 7: month must be like 2026-11",
             ),
         ];
         for (text, want) in cases {

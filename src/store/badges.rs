@@ -1,5 +1,6 @@
-//! Badges granted, once per person and badge (the key makes a second grant a no-op), and
-//! the ledger reads badge criteria need: when a person's standing entries of a rule occurred.
+//! Badges granted, once per person and badge (the key makes a second grant a no-op); the
+//! ledger reads badge criteria need (when a person's standing entries of a rule occurred);
+//! and a team challenge's members and progress.
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -24,7 +25,26 @@ pub struct GrantedBadge {
 pub trait BadgeStore: Send + Sync {
     /// A person's badges, oldest first.
     async fn badges_of(&self, userid: &str) -> Result<Vec<GrantedBadge>, StoreError>;
+    /// The active members of a department and of every department under it.
+    async fn members_under(&self, department: &str) -> Result<Vec<String>, StoreError>;
+    /// Score points of `category` the members of a department (and those under it) earned in
+    /// [from, until), reversals taken off: a team challenge's progress.
+    async fn team_points(
+        &self,
+        department: &str,
+        category: &str,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<i64, StoreError>;
 }
+
+/// The active members of department `$1` and of those under it.
+const MEMBERS_UNDER: &str = "WITH RECURSIVE down(id) AS ( \
+     SELECT id FROM departments WHERE id = $1 \
+     UNION SELECT d.id FROM departments d JOIN down ON d.parent_id = down.id \
+     ) SELECT DISTINCT m.userid FROM department_members m \
+     JOIN employees e ON e.userid = m.userid \
+     WHERE e.active AND m.department_id IN (SELECT id FROM down)";
 
 #[async_trait]
 pub trait BadgeTx: Send {
@@ -68,6 +88,42 @@ impl<B: SqlBackend> BadgeStore for B {
                 })
             })
             .collect()
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn members_under(&self, department: &str) -> Result<Vec<String>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let rows: Vec<(String,)> = B::Db::fetch_all(
+            &mut c,
+            sql(&format!("{MEMBERS_UNDER} ORDER BY m.userid")).arg(department),
+        )
+        .await?;
+        Ok(rows.into_iter().map(|(u,)| u).collect())
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn team_points(
+        &self,
+        department: &str,
+        category: &str,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let (points,): (i64,) = fetch_one::<B::Db, _>(
+            &mut c,
+            sql(&format!(
+                "SELECT CAST(COALESCE(SUM(le.score_delta), 0) AS BIGINT) FROM ledger_entries le \
+                 WHERE le.category = $2 AND le.occurred_at >= $3 AND le.occurred_at < $4 \
+                 AND le.userid IN ({MEMBERS_UNDER})"
+            ))
+            .arg(department)
+            .arg(category)
+            .arg(from.as_millisecond())
+            .arg(until.as_millisecond()),
+        )
+        .await?;
+        Ok(points)
     }
 }
 

@@ -20,6 +20,7 @@ on_both_backends!(
     a_three_month_streak_is_granted_at_the_third_close_and_once,
     scores_counts_and_first_times_are_granted_as_entries_are_posted,
     hr_grants_a_manual_badge_once_with_a_reason,
+    a_team_that_reaches_its_challenge_gets_its_points_once_each,
 );
 
 const BADGES: &str = r#"
@@ -269,4 +270,65 @@ async fn hr_grants_a_manual_badge_once_with_a_reason(db: &TestDb) {
         Err(BadgeError::UnknownEmployee(_))
     ));
     assert_eq!(held(store, "lina").await, ["mentor"]);
+}
+
+async fn a_team_that_reaches_its_challenge_gets_its_points_once_each(db: &TestDb) {
+    let store = db.store.as_ref();
+    seed_org(store).await;
+    let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
+    let book = load_badges(
+        "[[challenge]]\nid = \"sales-nov\"\nname = \"销售冲刺\"\ndepartment = \"sales\"\ncategory = \"manual\"\ntarget = 10\nmonth = \"2026-11\"\npoints = 3\n",
+        &rules,
+    )
+    .unwrap();
+    let challenge = &book.challenges[0];
+    manual(store, "hr", "lina", 6, false, "2026-11-05T02:00:00Z").await;
+    manual(store, "hr", "liuyang", 3, false, "2026-11-06T02:00:00Z").await;
+    // Outside the team, or outside the month: not counted.
+    manual(store, "hr", "zhangwei", 50, false, "2026-11-06T02:00:00Z").await;
+    manual(store, "hr", "lina", 50, false, "2026-10-06T02:00:00Z").await;
+    let (start, end): (Timestamp, Timestamp) = (
+        "2026-10-31T16:00:00Z".parse().unwrap(),
+        "2026-11-30T16:00:00Z".parse().unwrap(),
+    );
+    let progress = store
+        .team_points("sales", "manual", start, end)
+        .await
+        .unwrap();
+    assert_eq!(progress, 9);
+    let mut members = store.members_under("1").await.unwrap();
+    members.sort();
+    assert_eq!(
+        members,
+        ["hr", "lina", "liuyang", "wangfang", "zhangwei"],
+        "the company, deep"
+    );
+    let team = store.members_under("sales").await.unwrap();
+    let settle = |progress| {
+        let team = team.clone();
+        async move {
+            let mut tx = store.begin().await.unwrap();
+            let posted =
+                ledger::reward_challenge(tx.as_mut(), challenge, &team, progress, end, end)
+                    .await
+                    .unwrap();
+            tx.commit().await.unwrap();
+            posted.len()
+        }
+    };
+    assert_eq!(settle(progress).await, 0, "9 of 10 is not reached");
+    manual(store, "hr", "liuyang", 1, false, "2026-11-07T02:00:00Z").await;
+    let progress = store
+        .team_points("sales", "manual", start, end)
+        .await
+        .unwrap();
+    assert_eq!(settle(progress).await, 2, "each member once");
+    assert_eq!(settle(progress).await, 0, "and only once");
+    let lina = store.entries("lina", 1, None).await.unwrap();
+    assert!(
+        lina[0].explanation.zh.contains("团队挑战「销售冲刺」达成"),
+        "{:?}",
+        lina[0].explanation
+    );
+    assert_eq!(store.verify_totals().await.unwrap(), vec![]);
 }

@@ -427,6 +427,8 @@ async fn hr_grants_a_badge_and_people_see_their_level_and_badges(database_url: &
         "{reply}"
     );
     assert!(reply.contains("徽章：金牌导师"), "{reply}");
+    let reply = chat.say(LI_QIANG, "挑战", &[]).await;
+    assert!(reply.contains("还没有设置团队挑战"), "{reply}");
     let reply = chat.say(LI_QIANG, "badges", &[]).await;
     assert!(
         reply.contains("🏅 Mentor") && reply.contains("▫️ Attendance star"),

@@ -6,6 +6,7 @@ pub(super) mod appeals;
 pub(super) mod audit;
 pub(super) mod badge;
 pub(super) mod budget;
+pub(super) mod challenges;
 pub(super) mod export;
 pub(super) mod history;
 pub(super) mod points;

@@ -98,3 +98,56 @@ pub fn refused(lang: Lang, e: &BadgeError) -> String {
         (Lang::En, e) => format!("Not done: {e}."),
     }
 }
+
+/// A progress meter of ten blocks, e.g. `██████░░░░ 62%`.
+pub fn meter(progress: i64, target: i64) -> String {
+    let share = if target <= 0 {
+        100
+    } else {
+        (progress.max(0) * 100 / target).min(100)
+    };
+    let full = (share / 10) as usize;
+    format!("{}{} {share}%", "█".repeat(full), "░".repeat(10 - full))
+}
+
+/// One team challenge: its name, department, month and meter.
+pub fn challenge_line(
+    lang: Lang,
+    c: &crate::domain::Challenge,
+    department: &str,
+    progress: i64,
+) -> String {
+    let bar = meter(progress, c.target);
+    let prize = match (lang, c.points) {
+        (_, 0) => String::new(),
+        (Lang::Zh, p) => format!("，达成每人 +{p}"),
+        (Lang::En, p) => format!(", +{p} each when reached"),
+    };
+    match lang {
+        Lang::Zh => format!(
+            "- {}（{department} · {} · {}）：{progress}/{} {bar}{prize}",
+            c.name, c.month, c.category, c.target
+        ),
+        Lang::En => format!(
+            "- {} ({department} · {} · {}): {progress}/{} {bar}{prize}",
+            c.name_en, c.month, c.category, c.target
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_meter_fills_a_block_per_tenth_and_stops_at_full() {
+        let cases = [
+            (0, 500, "░░░░░░░░░░ 0%"),
+            (310, 500, "██████░░░░ 62%"),
+            (500, 500, "██████████ 100%"),
+            (900, 500, "██████████ 100%"),
+            (-20, 500, "░░░░░░░░░░ 0%"),
+        ];
+        for (progress, target, want) in cases {
+            assert_eq!(super::meter(progress, target), want);
+        }
+    }
+}
