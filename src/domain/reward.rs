@@ -116,14 +116,6 @@ impl RedemptionStatus {
             RedemptionStatus::Cancelled => "已取消",
         }
     }
-
-    /// Whether it still counts against stock and the person's limit.
-    pub fn is_live(self) -> bool {
-        !matches!(
-            self,
-            RedemptionStatus::Rejected | RedemptionStatus::Cancelled
-        )
-    }
 }
 
 /// What a person asks of a redemption after it is made.

@@ -10,7 +10,7 @@ use crate::domain::{Challenge, Explanation, NewEntry};
 use crate::store::StoreTx;
 
 /// The rule id a challenge's entries carry: `challenge.<id>`.
-pub fn challenge_rule_id(challenge: &Challenge) -> String {
+fn challenge_rule_id(challenge: &Challenge) -> String {
     format!("challenge.{}", challenge.id)
 }
 

@@ -11,7 +11,7 @@ mod withdraw;
 
 pub use crate::domain::{Account, Deltas, Entry, EntryKind, NewEntry, Totals};
 pub use appeal::{APPEAL_ACTION, Decided, Unappealable, decide_appeal, file_appeal};
-pub use challenge::{challenge_rule_id, reward_challenge};
+pub use challenge::reward_challenge;
 pub use post::{
     Decision, EventPosting, ManualPost, Notice, Posting, Reason, RuleResult, post_event,
     post_manual, resolve, reverse,

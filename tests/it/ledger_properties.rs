@@ -353,7 +353,10 @@ async fn run(db: &TestDb, rules: &RuleSet, ops: Vec<Op>) -> Result<(), TestCaseE
         .await
         .unwrap()
         .iter()
-        .filter(|r| r.status.is_live())
+        .filter(|r| {
+            use jifen::domain::RedemptionStatus::*;
+            matches!(r.status, Held | Approved | Fulfilled)
+        })
         .count() as i64;
     let out = store
         .rewards_out()
