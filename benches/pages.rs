@@ -143,6 +143,8 @@ async fn main() {
         catalogue: Default::default(),
         hr_admins: Vec::new().into(),
         appeal_window_days: 30,
+        badging: Default::default(),
+        recognition: Default::default(),
         micro_app: Some(Arc::new(MicroApp {
             client,
             bot,

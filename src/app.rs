@@ -112,6 +112,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     let bot_settings = config.bot_settings()?;
     let hr_admins: Arc<[String]> = bot_settings.roles.hr_admins.clone().into();
     let appeal_window_days = bot_settings.appeal_window_days;
+    let recognition = bot_settings.recognition;
     let calendar = config.calendar()?;
     let leaderboard = Arc::new(
         LeaderboardIndex::load(
@@ -176,6 +177,8 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         catalogue,
         hr_admins,
         appeal_window_days,
+        badging: badging.clone(),
+        recognition,
     };
     let robot = RobotState {
         secret: config.dingtalk.app_secret.clone().map(Arc::new),

@@ -206,3 +206,71 @@ pub async fn recognition_pairs(
         "pairs": mutual_pairs(&flows),
     })))
 }
+
+/// `GET /api/v1/employees/{userid}/badges`: the level with the way to the next, the badges
+/// held, and what is left of this month's recognition allowance.
+pub async fn milestones(
+    State(state): State<AppState>,
+    Path(userid): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.store.employee(&userid).await?.is_none() {
+        return Err(ApiError::NotFound(format!("unknown employee {userid:?}")));
+    }
+    let score = state
+        .store
+        .account(&userid)
+        .await?
+        .map_or(0, |a| a.totals.score);
+    let book = &state.badging.book;
+    let level = book.level_of(score).map(|s| {
+        serde_json::json!({
+            "name": s.level.name,
+            "name_en": s.level.name_en,
+            "min": s.level.min,
+            "next": s.next.map(|(n, to_go)| serde_json::json!({ "name": n.name, "name_en": n.name_en, "min": n.min, "to_go": to_go })),
+        })
+    });
+    let badges: Vec<serde_json::Value> = state
+        .store
+        .badges_of(&userid)
+        .await?
+        .into_iter()
+        .map(|g| {
+            let badge = book.get(&g.badge_id);
+            serde_json::json!({
+                "id": g.badge_id,
+                "name": badge.map(|b| b.name.as_str()),
+                "name_en": badge.map(|b| b.name_en.as_str()),
+                "reason": g.reason,
+                "actor": g.actor,
+                "granted_at": g.granted_at,
+            })
+        })
+        .collect();
+    let now = jiff::Timestamp::now();
+    let month = state
+        .calendar
+        .period_containing(PeriodKind::Month, now)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let given: i64 = state
+        .store
+        .gifts(RECOGNITION_CATEGORY, month.start, month.end)
+        .await?
+        .into_iter()
+        .filter(|(giver, _, _)| *giver == userid)
+        .map(|(_, _, points)| points)
+        .sum();
+    let allowance = state.recognition;
+    Ok(Json(serde_json::json!({
+        "userid": userid,
+        "score": score,
+        "level": level,
+        "badges": badges,
+        "recognition": {
+            "monthly": allowance.monthly,
+            "per_colleague": allowance.per_recipient,
+            "given": given,
+            "left": (allowance.monthly - given).max(0),
+        },
+    })))
+}

@@ -22,11 +22,13 @@ use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
 
+use crate::badges::Badging;
 use crate::domain::{Calendar, Catalogue};
 use crate::export::ExportLinks;
 use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
 use crate::leaderboard::LeaderboardIndex;
+use crate::ledger::Allowance;
 use crate::runtime::Health;
 use crate::store::Store;
 
@@ -49,6 +51,10 @@ pub struct AppState {
     pub hr_admins: Arc<[String]>,
     /// Days after an entry within which its person may appeal it.
     pub appeal_window_days: i64,
+    /// Badges, levels and challenges.
+    pub badging: Badging,
+    /// What each person may give colleagues (点赞) a month.
+    pub recognition: Allowance,
 }
 
 pub fn router(
@@ -77,6 +83,7 @@ pub fn router(
         .route("/appeals", get(appeals::appeals).post(appeals::file))
         .route("/appeals/{id}/{decision}", post(appeals::decide))
         .route("/recognition/pairs", get(appeals::recognition_pairs))
+        .route("/employees/{userid}/badges", get(appeals::milestones))
         .fallback(api::not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

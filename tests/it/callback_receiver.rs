@@ -46,6 +46,8 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         catalogue: Default::default(),
         hr_admins: Vec::new().into(),
         appeal_window_days: 30,
+        badging: Default::default(),
+        recognition: Default::default(),
     };
     let callback = CallbackState {
         keys: Some(Arc::new(CallbackKeys {

@@ -40,6 +40,7 @@ on_both_backends!(
     the_shop_redeems_once_per_key_and_refuses_each_wrong_step_with_its_reason,
     appeals_are_filed_once_and_decided_by_hr_with_clear_refusals,
     hr_sees_the_pairs_who_thanked_only_each_other,
+    a_persons_level_badges_and_allowance_are_served,
 );
 
 /// Serves the API over `db` on a free port; returns its base URL.
@@ -60,6 +61,17 @@ async fn serve_with(db: &TestDb, token: Option<&str>, health: Health) -> String 
         catalogue: Arc::new(load_catalogue_file("config/rewards.toml".as_ref()).unwrap()),
         hr_admins: vec!["hr".to_string()].into(),
         appeal_window_days: 30,
+        badging: jifen::badges::Badging {
+            book: Arc::new(
+                jifen::rules::load_badges_file(
+                    "config/badges.toml".as_ref(),
+                    &load_rules_file("config/rules.toml".as_ref()).unwrap(),
+                )
+                .unwrap(),
+            ),
+            groups: vec![],
+        },
+        recognition: Default::default(),
     };
     let index = state.leaderboard.clone();
     tokio::spawn(async move {
@@ -1018,4 +1030,56 @@ async fn hr_sees_the_pairs_who_thanked_only_each_other(db: &TestDb) {
     )
     .await;
     assert_eq!((status, &body["pairs"]), (StatusCode::OK, &json!([])));
+}
+
+async fn a_persons_level_badges_and_allowance_are_served(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let now = Timestamp::now();
+    manual(
+        db.store.as_ref(),
+        "hr",
+        "lina",
+        120,
+        false,
+        &now.to_string(),
+    )
+    .await;
+    let mut tx = db.store.begin().await.unwrap();
+    let book = jifen::rules::load_badges_file(
+        "config/badges.toml".as_ref(),
+        &load_rules_file("config/rules.toml".as_ref()).unwrap(),
+    )
+    .unwrap();
+    jifen::badges::grant_by_hand(tx.as_mut(), &book, "mentor", "lina", "hr", "带新人", now)
+        .await
+        .unwrap();
+    ledger::recognise(
+        tx.as_mut(),
+        &shanghai(),
+        Default::default(),
+        "lina",
+        "liuyang",
+        3,
+        "谢谢",
+        "k",
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let base = serve(db, Some(TOKEN)).await;
+    let (status, body) = get(&format!("{base}/api/v1/employees/lina/badges"), Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["level"]["name"], "白银");
+    assert_eq!(body["level"]["next"]["to_go"], 180);
+    assert_eq!(body["badges"][0]["id"], "mentor");
+    assert_eq!(body["badges"][0]["actor"], "hr");
+    assert_eq!(body["recognition"]["given"], 3);
+    assert_eq!(body["recognition"]["left"], 7);
+    let (status, _) = get(
+        &format!("{base}/api/v1/employees/nobody/badges"),
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -106,6 +106,8 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
         catalogue: Default::default(),
         hr_admins: Vec::new().into(),
         appeal_window_days: 30,
+        badging: Default::default(),
+        recognition: Default::default(),
     };
     let index = state.leaderboard.clone();
     tokio::spawn(async move {
