@@ -58,7 +58,24 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
         catalogue: Arc::new(
             jifen::rules::load_catalogue_file("config/rewards.toml".as_ref()).unwrap(),
         ),
-        badging: Default::default(),
+        // 销售部's challenge this month: 100 points of manual awards.
+        badging: jifen::badges::Badging {
+            book: Arc::new(jifen::domain::BadgeBook {
+                challenges: vec![jifen::domain::Challenge {
+                    id: "sales-push".into(),
+                    name: "销售冲刺".into(),
+                    name_en: "Sales push".into(),
+                    department: "sales".into(),
+                    category: "manual".into(),
+                    target: 100,
+                    month: jifen::domain::Month::of(shanghai().local_date(Timestamp::now())),
+                    points: 5,
+                    line: 0,
+                }],
+                ..Default::default()
+            }),
+            groups: vec![],
+        },
         calendar: shanghai(),
         leaderboard: leaderboard.clone(),
         settings: BotSettings {
@@ -1037,6 +1054,7 @@ async fn the_rewards_page_redeems_cancels_and_appeals_as_the_robot_would(db: &Te
         html.contains("id=\"reward-coffee\"") && html.contains("<b id=\"balance\">36</b>"),
         "{html}"
     );
+    assert!(html.contains("销售冲刺") && html.contains("36/100"), "{html}");
     let csrf = csrf_of(&html);
     let form = |action: &'static str, field: &'static str, value: String| {
         let csrf = csrf.clone();

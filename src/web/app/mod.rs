@@ -155,6 +155,7 @@ pub struct Texts {
     pub note: &'static str,
     pub points_back: &'static str,
     pub waited: &'static str,
+    pub challenges: &'static str,
 }
 
 const ZH: Texts = Texts {
@@ -255,6 +256,7 @@ const ZH: Texts = Texts {
     note: "说明或理由",
     points_back: "退还积分（默认全部）",
     waited: "已等",
+    challenges: "团队挑战",
     managers_only: "只有经理和人事管理员可以奖扣积分。",
 };
 
@@ -356,6 +358,7 @@ const EN: Texts = Texts {
     note: "Note or reason",
     points_back: "Points back (default all)",
     waited: "waiting",
+    challenges: "Team challenges",
     managers_only: "Only managers and HR admins award or deduct points.",
 };
 

@@ -1,5 +1,5 @@
-//! The rewards page: one's balance, level and badges; what is on offer, with a button to
-//! redeem; one's redemptions (cancel one not yet handed over) and appeals, and a form to
+//! The rewards page: one's balance, level and badges; one's teams' challenges with their
+//! meters; what is on offer, with a button to redeem; one's redemptions (cancel one not yet handed over) and appeals, and a form to
 //! appeal a deduction. Its forms make the same changes as the robot's commands, through
 //! [`crate::bot::Bot::act`], so the page and the chat cannot drift apart.
 
@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{Console, MicroApp, PageError, Posted, Texts, form_response, language};
 use crate::bot::Acted;
 use crate::bot::command::Change;
-use crate::domain::{Appeal, Employee, Lang, Redemption, RedemptionStep, Verdict};
+use crate::domain::{Appeal, Employee, Lang, PeriodKind, Redemption, RedemptionStep, Verdict};
 use crate::rules::scope_allows;
 use crate::web::{ApiError, AppState};
 
@@ -60,6 +60,8 @@ struct RewardsPage<'a> {
     offers: Vec<Offer>,
     mine: Vec<Mine>,
     appeals: Vec<Filed>,
+    /// The team challenges of one's departments, each as its meter line.
+    challenges: Vec<String>,
 }
 
 pub(super) async fn page(
@@ -139,6 +141,28 @@ pub(super) async fn page(
         .await
         .map_err(ApiError::from)?;
     let appeals = appeals.iter().map(|a| filed(a, lang)).collect();
+    let mut challenges = Vec::new();
+    for c in book
+        .challenges
+        .iter()
+        .filter(|c| departments.contains(&c.department))
+    {
+        let period = state
+            .calendar
+            .period_of(PeriodKind::Month, c.month.first_day())
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let progress = store
+            .team_points(&c.department, &c.category, period.start, period.end)
+            .await
+            .map_err(ApiError::from)?;
+        let department = store
+            .department(&c.department)
+            .await
+            .map_err(ApiError::from)?
+            .map_or_else(|| c.department.clone(), |d| d.name);
+        let line = crate::bot::text::badges::challenge_line(lang, c, &department, progress);
+        challenges.push(line.trim_start_matches("- ").to_string());
+    }
     // A fresh identity per form: submitting it twice makes the change once.
     let nonce = format!("{:032x}", rand::random::<u128>());
     Ok(RewardsPage {
@@ -153,6 +177,7 @@ pub(super) async fn page(
         offers,
         mine,
         appeals,
+        challenges,
     }
     .render()?)
 }
