@@ -1054,7 +1054,10 @@ async fn the_rewards_page_redeems_cancels_and_appeals_as_the_robot_would(db: &Te
         html.contains("id=\"reward-coffee\"") && html.contains("<b id=\"balance\">36</b>"),
         "{html}"
     );
-    assert!(html.contains("销售冲刺") && html.contains("36/100"), "{html}");
+    assert!(
+        html.contains("销售冲刺") && html.contains("36/100"),
+        "{html}"
+    );
     let csrf = csrf_of(&html);
     let form = |action: &'static str, field: &'static str, value: String| {
         let csrf = csrf.clone();
