@@ -224,7 +224,13 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
             });
             let jobs = Arc::new(Jobs {
                 leaderboard: Some(leaderboard.clone()),
-                ..Jobs::from_config(config, store.clone(), client.clone(), rules.clone())?
+                ..Jobs::from_config(
+                    config,
+                    store.clone(),
+                    client.clone(),
+                    rules.clone(),
+                    badging.clone(),
+                )?
             });
             let stream = mode.stream().then(|| {
                 Arc::new(StreamClient {

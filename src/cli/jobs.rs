@@ -69,7 +69,8 @@ async fn run(
     })?;
     let client = Arc::new(OpenApiClient::new(settings)?);
     let rules = Arc::new(crate::rules::load_rules_file(&config.rules_path())?);
-    let jobs = Jobs::from_config(config, store, client, rules)?;
+    let badges = config.badging(&rules)?;
+    let jobs = Jobs::from_config(config, store, client, rules, badges)?;
     let now = Timestamp::now();
     let slot = match slot {
         Some(text) => text.parse().with_context(|| {

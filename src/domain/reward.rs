@@ -51,6 +51,12 @@ impl Reward {
         }
     }
 
+    /// How many are left when `out` are held, approved or handed over; `None` without a
+    /// stock.
+    pub fn left(&self, out: i64) -> Option<i64> {
+        self.stock.map(|stock| (stock - out).max(0))
+    }
+
     /// Whether it can be redeemed on local date `day`.
     pub fn available_on(&self, day: Date) -> bool {
         self.available_from.is_none_or(|from| day >= from)

@@ -179,11 +179,8 @@ impl Jobs {
         store: Arc<dyn Store>,
         client: Arc<OpenApiClient>,
         rules: Arc<RuleSet>,
+        badges: Badging,
     ) -> Result<Jobs, ConfigError> {
-        let badges = config.badging(&rules).map_err(|e| ConfigError::Key {
-            key: "badges.path",
-            problem: e.to_string(),
-        })?;
         Ok(Jobs {
             store,
             client,

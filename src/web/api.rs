@@ -71,12 +71,7 @@ pub async fn entries(
     query: Result<Query<EntriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<EntriesView>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and 500, found {limit}"
-        )));
-    }
+    let limit = page_limit(query.limit, 50)?;
     if state.store.employee(&userid).await?.is_none() {
         return Err(unknown(&userid));
     }
@@ -123,12 +118,7 @@ pub async fn audit(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<AuditView>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and 500, found {limit}"
-        )));
-    }
+    let limit = page_limit(query.limit, 100)?;
     let records = state
         .store
         .audit_log(query.userid.as_deref(), limit)
@@ -224,6 +214,17 @@ pub(super) fn status(entry: &Entry) -> &'static str {
     } else {
         "posted"
     }
+}
+
+/// A list's `limit=`: 1 to 500, `default` when absent.
+pub(super) fn page_limit(given: Option<i64>, default: i64) -> Result<i64, ApiError> {
+    let limit = given.unwrap_or(default);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and 500, found {limit}"
+        )));
+    }
+    Ok(limit)
 }
 
 fn unknown(userid: &str) -> ApiError {

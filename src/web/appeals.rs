@@ -34,12 +34,7 @@ pub async fn appeals(
     query: Result<Query<AppealsQuery>, QueryRejection>,
 ) -> Result<Json<AppealsView>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and 500, found {limit}"
-        )));
-    }
+    let limit = super::api::page_limit(query.limit, 100)?;
     let status = query
         .status
         .as_deref()

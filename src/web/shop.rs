@@ -29,9 +29,7 @@ pub async fn rewards(State(state): State<AppState>) -> Result<Json<serde_json::V
         .iter()
         .map(|reward| RewardView {
             reward,
-            left: reward
-                .stock
-                .map(|s| (s - out.get(&reward.id).copied().unwrap_or(0)).max(0)),
+            left: reward.left(out.get(&reward.id).copied().unwrap_or(0)),
         })
         .collect();
     Ok(Json(serde_json::json!({ "rewards": rewards })))
@@ -57,12 +55,7 @@ pub async fn redemptions(
     query: Result<Query<RedemptionsQuery>, QueryRejection>,
 ) -> Result<Json<RedemptionsView>, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and 500, found {limit}"
-        )));
-    }
+    let limit = super::api::page_limit(query.limit, 100)?;
     let status = query
         .status
         .as_deref()

@@ -31,9 +31,7 @@ pub(in crate::bot) async fn rewards(
         .filter(|r| r.available_on(today) && scope_allows(&r.departments, &departments))
         .map(|reward| Offer {
             reward,
-            left: reward
-                .stock
-                .map(|stock| (stock - out.get(&reward.id).copied().unwrap_or(0)).max(0)),
+            left: reward.left(out.get(&reward.id).copied().unwrap_or(0)),
         })
         .collect();
     let balance = bot

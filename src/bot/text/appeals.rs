@@ -18,7 +18,7 @@ pub fn unappealable_zh(why: &Unappealable) -> String {
 }
 
 /// How long an appeal has waited, in whole days or hours.
-fn age(lang: Lang, since: Timestamp, now: Timestamp) -> String {
+pub fn age(lang: Lang, since: Timestamp, now: Timestamp) -> String {
     let hours = now.duration_since(since).as_hours().max(0);
     match (lang, hours >= 24) {
         (Lang::Zh, true) => format!("{} 天", hours / 24),

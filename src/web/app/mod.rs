@@ -1122,19 +1122,34 @@ async fn adjust_post(
             .into());
         }
     };
-    let nonce = form.nonce.trim();
+    let outcome = act_on_form(app, &me, change, &form.nonce, "", lang, now).await?;
+    adjust_html(app, &me, t, &cookie, Some(outcome))
+}
+
+/// Makes a form's change as the robot would (`Bot::act`) and says what became of it. The
+/// request is `app:<nonce><form>`: the same form sent twice makes its change once.
+async fn act_on_form(
+    app: &MicroApp,
+    me: &Employee,
+    change: Change,
+    nonce: &str,
+    form: &str,
+    lang: Lang,
+    now: Timestamp,
+) -> Result<String, PageError> {
+    let nonce = nonce.trim();
     if nonce.is_empty() || nonce.len() > 64 || !nonce.chars().all(|c| c.is_ascii_hexdigit()) {
         return Err(ApiError::BadRequest("the form's nonce is malformed".into()).into());
     }
-    let outcome = match app
+    let source = format!("app:{nonce}{form}");
+    match app
         .bot
-        .act(&me.userid, change, &format!("app:{nonce}"), lang, now)
+        .act(&me.userid, change, &source, lang, now)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?
     {
-        Acted::Done(answer) | Acted::Refused(answer) => answer,
-    };
-    adjust_html(app, &me, t, &cookie, Some(outcome))
+        Acted::Done(answer) | Acted::Refused(answer) => Ok(answer),
+    }
 }
 
 /// Who posted a form: a valid session of someone still employed, and its cookie.

@@ -103,18 +103,12 @@ pub async fn open_appeals(
     open.reverse();
     let mut items = Vec::with_capacity(open.len());
     for a in open {
-        let hours = now.duration_since(a.created_at).as_hours().max(0);
         items.push(OpenAppeal {
             id: a.id,
             person: person(store, &a.userid).await?,
             entry: a.entry_id,
             reason: a.reason.clone(),
-            age: match (lang, hours >= 24) {
-                (Lang::Zh, true) => format!("{} 天", hours / 24),
-                (Lang::Zh, false) => format!("{hours} 小时"),
-                (Lang::En, true) => format!("{}d", hours / 24),
-                (Lang::En, false) => format!("{hours}h"),
-            },
+            age: crate::bot::text::appeals::age(lang, a.created_at, now),
         });
     }
     Ok(items)

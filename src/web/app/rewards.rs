@@ -12,7 +12,6 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::{Console, MicroApp, PageError, Posted, Texts, form_response, language};
-use crate::bot::Acted;
 use crate::bot::command::Change;
 use crate::domain::{Appeal, Employee, Lang, PeriodKind, Redemption, RedemptionStep, Verdict};
 use crate::rules::scope_allows;
@@ -121,12 +120,8 @@ pub(super) async fn page(
             description: r.description.clone(),
             cost: r.cost,
             left: r
-                .stock
-                .map(|s| {
-                    (s - out.get(&r.id).copied().unwrap_or(0))
-                        .max(0)
-                        .to_string()
-                })
+                .left(out.get(&r.id).copied().unwrap_or(0))
+                .map(|n| n.to_string())
                 .unwrap_or_default(),
             affordable: totals.balance >= r.cost,
         })
@@ -309,10 +304,6 @@ async fn act_html(
             .into());
         }
     };
-    let nonce = form.nonce.trim();
-    if nonce.is_empty() || nonce.len() > 64 || !nonce.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ApiError::BadRequest("the form's nonce is malformed".into()).into());
-    }
     // One page's forms share a nonce: the source names the form too, so a second reward
     // redeemed from the same page is a new request, and the same form sent twice is not.
     let target = match form.action.as_str() {
@@ -321,15 +312,8 @@ async fn act_html(
         "uphold" | "dismiss" => form.appeal.trim(),
         _ => form.redemption.trim(),
     };
-    let source = format!("app:{nonce}:{}:{target}", form.action);
-    let outcome = match app
-        .bot
-        .act(&me.userid, change, &source, lang, now)
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?
-    {
-        Acted::Done(answer) | Acted::Refused(answer) => answer,
-    };
+    let which = format!(":{}:{target}", form.action);
+    let outcome = super::act_on_form(app, &me, change, &form.nonce, &which, lang, now).await?;
     if matches!(form.action.as_str(), "redeem" | "cancel" | "appeal") {
         page(state, app, &me, (lang, t), &cookie, Some(outcome), now).await
     } else {
