@@ -133,7 +133,7 @@ impl Traffic {
                 let instance = self
                     .emu
                     .emulator
-                    .file_approval("PROC-JIFEN-POINTS", &from.userid, &form, "agree", now)
+                    .file_approval("PROC-JIFEN-POINTS", &from.userid, &form, Some("agree"), now)
                     .unwrap();
                 approval_message(
                     CORP_ID,

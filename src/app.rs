@@ -19,7 +19,7 @@ use crate::jobs::Jobs;
 use crate::leaderboard::{LeaderboardIndex, keep_current};
 use crate::org::sync_directory;
 use crate::outbox::deliver::{Deliverer, DeliverySettings};
-use crate::processor::{Processor, ProcessorSettings};
+use crate::processor::{Processor, ProcessorSettings, RedemptionForm};
 use crate::rules::{RuleSet, load_rules_file};
 use crate::runtime::{Server, Supervisor, serve_with};
 use crate::store::{self, Store, redact_url};
@@ -174,7 +174,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
         leaderboard: leaderboard.clone(),
         health: workers.health(),
         micro_app,
-        catalogue,
+        catalogue: catalogue.clone(),
         hr_admins,
         appeal_window_days,
         badging: badging.clone(),
@@ -208,6 +208,10 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
                 settings: ProcessorSettings {
                     owner: format!("{}/processor", config.instance_id(addr)),
                     badges: badging.clone(),
+                    redemption_form: config.redemption_form().map(|code| RedemptionForm {
+                        process_code: code.to_string(),
+                        catalogue: catalogue.clone(),
+                    }),
                     ..ProcessorSettings::default()
                 },
             });

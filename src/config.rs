@@ -35,6 +35,7 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_TIME_ZONE", "organisation.time_zone"),
     ("JIFEN_RULES", "rules.path"),
     ("JIFEN_REWARDS", "rewards.path"),
+    ("JIFEN_REWARDS_APPROVAL_FORM", "rewards.approval_form"),
     ("JIFEN_BADGES", "badges.path"),
     ("JIFEN_LOG", "log.level"),
     ("JIFEN_DINGTALK_CALLBACK_TOKEN", "dingtalk.callback_token"),
@@ -214,11 +215,23 @@ pub struct BadgesConfig {
 }
 
 /// `[rewards]`: the catalogue of what balance points buy.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RewardsConfig {
     /// Must exist when set; without it, `rewards.toml` beside the config if there is one.
     pub path: Option<PathBuf>,
+    /// Process code of the 积分兑换 approval form; empty when redemptions are not asked
+    /// for through DingTalk approvals.
+    pub approval_form: String,
+}
+
+impl Default for RewardsConfig {
+    fn default() -> Self {
+        RewardsConfig {
+            path: None,
+            approval_form: crate::domain::REDEMPTION_FORM.into(),
+        }
+    }
 }
 
 impl Default for RulesConfig {
@@ -752,6 +765,11 @@ impl Config {
             }
             None => load_catalogue_file(&self.base_dir.join("rewards.toml")),
         }
+    }
+
+    /// The 积分兑换 approval form's process code, when redemptions may be asked for by one.
+    pub fn redemption_form(&self) -> Option<&str> {
+        Some(self.rewards.approval_form.trim()).filter(|code| !code.is_empty())
     }
 
     /// The badges and levels, checked against `rules`, and the groups big badges are

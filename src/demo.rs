@@ -546,7 +546,7 @@ async fn file_approvals(emu: &Arc<Emulator>, day: Date, seed: u64) -> anyhow::Re
                         "PROC-JIFEN-POINTS",
                         &leader.userid,
                         &as_refs(&form),
-                        "agree",
+                        Some("agree"),
                         finish,
                     )
                     .map_err(anyhow::Error::msg)?;
@@ -570,7 +570,13 @@ async fn file_approvals(emu: &Arc<Emulator>, day: Date, seed: u64) -> anyhow::Re
             ),
         };
         let instance = emu
-            .file_approval(code, &someone.userid, &as_refs(&form), "agree", finish)
+            .file_approval(
+                code,
+                &someone.userid,
+                &as_refs(&form),
+                Some("agree"),
+                finish,
+            )
             .map_err(anyhow::Error::msg)?;
         emu.push_approval(&instance).await;
     }

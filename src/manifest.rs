@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::config::Config;
+use crate::domain::REDEMPTION_FIELD;
 use crate::rules::{Points, RuleSet};
 
 pub const APP_MANIFEST: &str = include_str!("../manifest/app.toml");
@@ -93,6 +94,9 @@ pub struct Form {
     #[serde(default)]
     pub purpose: String,
     pub rules: Vec<String>,
+    /// The 积分兑换 form: the processor reads it itself, not through the rules.
+    #[serde(default)]
+    pub redemption: bool,
     pub fields: Vec<Field>,
 }
 
@@ -196,13 +200,16 @@ pub fn checklist(app: &AppManifest, forms: &FormsManifest) -> String {
             line(format!("        button {} — {}", b.label, b.action));
         }
     }
-    line("\nApproval forms (审批表单) the rules read; labels must match exactly:".into());
+    line("\nApproval forms (审批表单) jifen reads; labels must match exactly:".into());
     for f in &forms.form {
+        let read_by = if f.redemption {
+            "the rewards shop".to_string()
+        } else {
+            format!("rules: {}", f.rules.join(", "))
+        };
         line(format!(
-            "  [ ] {} — process code {} (rules: {})",
-            f.name,
-            f.process_code,
-            f.rules.join(", ")
+            "  [ ] {} — process code {} ({read_by})",
+            f.name, f.process_code
         ));
         if !f.purpose.is_empty() {
             line(format!("        {}", f.purpose));
@@ -305,6 +312,30 @@ pub fn check(
                     rule.id, form.name, form.process_code
                 ));
             }
+        }
+    }
+    if let Some(code) = config.redemption_form() {
+        match forms
+            .form
+            .iter()
+            .find(|f| f.process_code == code && f.redemption)
+        {
+            None => problems.push(format!(
+                "manifest: rewards.approval_form is {code}, but no form with that process code says redemption = true"
+            )),
+            Some(form) if !form.fields.iter().any(|f| f.label == REDEMPTION_FIELD) => {
+                problems.push(format!(
+                    "manifest: form {} ({code}) lacks the field {REDEMPTION_FIELD:?} that names the reward",
+                    form.name
+                ))
+            }
+            Some(_) => {}
+        }
+        if !subscribed("bpms_instance_change") {
+            problems.push(
+                "manifest: rewards.approval_form is set but the event subscription lacks bpms_instance_change"
+                    .into(),
+            );
         }
     }
     for form in &forms.form {

@@ -90,6 +90,30 @@ pub fn approval_message(
     .to_string()
 }
 
+/// The `bpms_instance_change` DingTalk sends when an instance is started at `create_ms`:
+/// `type` start, with neither `result` nor `finishTime`.
+pub fn start_message(
+    corp_id: &str,
+    instance: &str,
+    process_code: &str,
+    originator: &str,
+    title: &str,
+    create_ms: i64,
+) -> String {
+    json!({
+        "EventType": "bpms_instance_change",
+        "processInstanceId": instance,
+        "corpId": corp_id,
+        "createTime": create_ms,
+        "title": title,
+        "type": "start",
+        "staffId": originator,
+        "url": format!("https://aflow.dingtalk.com/dingtalk/mobile/homepage.htm?procInstId={instance}"),
+        "processCode": process_code,
+    })
+    .to_string()
+}
+
 /// The `bpms_instance_change` DingTalk sends when an instance is withdrawn (撤销) at
 /// `at_ms`: `type` terminate, and no `result`.
 pub fn withdrawal_message(

@@ -23,6 +23,6 @@ pub use failure::Failure;
 pub use lang::Lang;
 pub use org::{Department, Employee};
 pub use reward::{
-    Catalogue, PersonLimit, REDEMPTION_CATEGORY, Redemption, RedemptionStatus, RedemptionStep,
-    Reward,
+    Catalogue, PersonLimit, REDEMPTION_CATEGORY, REDEMPTION_FIELD, REDEMPTION_FORM, Redemption,
+    RedemptionStatus, RedemptionStep, Reward,
 };

@@ -64,6 +64,11 @@ impl Reward {
     }
 }
 
+/// The shipped 积分兑换 approval form's process code, and the label of its field that
+/// names the reward.
+pub const REDEMPTION_FORM: &str = "PROC-JIFEN-REDEEM";
+pub const REDEMPTION_FIELD: &str = "奖品";
+
 /// The rewards on offer, in the catalogue file's order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Catalogue {
@@ -73,6 +78,17 @@ pub struct Catalogue {
 impl Catalogue {
     pub fn get(&self, id: &str) -> Option<&Reward> {
         self.rewards.iter().find(|r| r.id == id)
+    }
+
+    /// The reward a person named on a form: by its id, or by its name in either language,
+    /// since a form's select field shows names.
+    pub fn named(&self, text: &str) -> Option<&Reward> {
+        let text = text.trim();
+        self.get(text).or_else(|| {
+            self.rewards
+                .iter()
+                .find(|r| r.name == text || r.name_en == text)
+        })
     }
 }
 

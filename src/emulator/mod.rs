@@ -198,15 +198,16 @@ impl Emulator {
         code
     }
 
-    /// Files a finished approval. `form` is by label; an employee picker takes userids,
-    /// separated by commas.
+    /// Files an approval: finished with `result` (`agree` or `refuse`), or, without one,
+    /// started and waiting for its approvers. `form` is by label; an employee picker takes
+    /// userids, separated by commas.
     pub fn file_approval(
         &self,
         process_code: &str,
         originator: &str,
         form: &[(&str, &str)],
-        result: &str,
-        finish_ms: i64,
+        result: Option<&str>,
+        at_ms: i64,
     ) -> Result<FakeInstance, String> {
         let template = self
             .org
@@ -246,14 +247,23 @@ impl Emulator {
         }
         let n = self.next_id.fetch_add(1, Ordering::SeqCst);
         let instance = FakeInstance {
-            id: format!("Emu{n:019}{}", finish_ms / 1000),
+            id: format!("Emu{n:019}{}", at_ms / 1000),
             process_code: process_code.into(),
             title: format!("{}提交的{}", originator_user.name, template.name),
             originator: originator.into(),
-            result: result.into(),
-            status: "COMPLETED".into(),
-            create_ms: finish_ms - 30 * 60_000,
-            finish_ms,
+            result: result.unwrap_or_default().into(),
+            status: if result.is_some() {
+                "COMPLETED"
+            } else {
+                "RUNNING"
+            }
+            .into(),
+            create_ms: if result.is_some() {
+                at_ms - 30 * 60_000
+            } else {
+                at_ms
+            },
+            finish_ms: if result.is_some() { at_ms } else { 0 },
             form: values,
         };
         lock(&self.books)
@@ -285,6 +295,33 @@ impl Emulator {
         lock(&self.books)
             .attendance
             .insert((userid.to_string(), date), results);
+    }
+
+    /// Finishes a running instance as its approvers decided (`agree` or `refuse`).
+    pub fn finish_approval(
+        &self,
+        id: &str,
+        result: &str,
+        finish_ms: i64,
+    ) -> Result<FakeInstance, String> {
+        if !matches!(result, "agree" | "refuse") {
+            return Err(format!("result must be agree or refuse, not {result:?}"));
+        }
+        let mut books = lock(&self.books);
+        let instance = books
+            .approvals
+            .get_mut(id)
+            .ok_or_else(|| format!("no approval instance {id}"))?;
+        if instance.status != "RUNNING" {
+            return Err(format!(
+                "approval instance {id} is {}, not running",
+                instance.status
+            ));
+        }
+        instance.status = "COMPLETED".into();
+        instance.result = result.into();
+        instance.finish_ms = finish_ms;
+        Ok(instance.clone())
     }
 
     /// Withdraws (撤销) an instance, as an admin can after it was approved: DingTalk then
@@ -383,6 +420,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
         .route("/_emulator/faults", post(add_fault).delete(clear_faults))
         .route("/_emulator/tokens/expire", post(expire_tokens))
         .route("/_emulator/approvals", post(file_approval))
+        .route("/_emulator/approvals/finish", post(finish_approval))
         .route("/_emulator/approvals/withdraw", post(withdraw_approval))
         .route("/_emulator/checkins", post(push_check_ins))
         .route("/_emulator/callbacks/drop", post(drop_pushes))
@@ -448,7 +486,31 @@ async fn file_approval(State(emu): Shared, Json(req): Json<FileApproval>) -> Res
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let now = jiff::Timestamp::now().as_millisecond();
-    match emu.file_approval(&req.process_code, &req.originator, &form, &req.result, now) {
+    let result = (req.result != "running").then_some(req.result.as_str());
+    match emu.file_approval(&req.process_code, &req.originator, &form, result, now) {
+        Ok(instance) => {
+            let pushed = match result {
+                Some(_) => emu.push_approval(&instance).await,
+                None => emu.push_start(&instance).await,
+            };
+            Json(json!({"processInstanceId": instance.id, "pushed": pushed})).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({"error": e}))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct FinishApproval {
+    process_instance_id: String,
+    #[serde(default = "agree")]
+    result: String,
+}
+
+/// Finishes a running approval and pushes its `bpms_instance_change` of type finish.
+async fn finish_approval(State(emu): Shared, Json(req): Json<FinishApproval>) -> Response {
+    let now = jiff::Timestamp::now().as_millisecond();
+    match emu.finish_approval(&req.process_instance_id, &req.result, now) {
         Ok(instance) => {
             let pushed = emu.push_approval(&instance).await;
             Json(json!({"processInstanceId": instance.id, "pushed": pushed})).into_response()

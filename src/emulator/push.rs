@@ -9,7 +9,7 @@ use super::gate::lock;
 use super::{Emulator, FakeInstance};
 use crate::dingtalk::crypto::CallbackCrypto;
 use crate::dingtalk::simulate::{
-    approval_message, attendance_message, send_callback, withdrawal_message,
+    approval_message, attendance_message, send_callback, start_message, withdrawal_message,
 };
 
 pub struct CallbackTarget {
@@ -54,6 +54,19 @@ impl Emulator {
             &instance.title,
             &instance.result,
             instance.finish_ms,
+        );
+        self.push("bpms_instance_change", &message).await
+    }
+
+    /// Pushes the `bpms_instance_change` of a started instance (type start).
+    pub async fn push_start(&self, instance: &FakeInstance) -> bool {
+        let message = start_message(
+            crate::emulator::org::CORP_ID,
+            &instance.id,
+            &instance.process_code,
+            &instance.originator,
+            &instance.title,
+            instance.create_ms,
         );
         self.push("bpms_instance_change", &message).await
     }

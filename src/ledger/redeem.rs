@@ -25,6 +25,9 @@ pub struct Redeem<'a> {
     pub actor: &'a str,
     /// Identity of the request; asked again under it, nothing more is redeemed.
     pub source_key: &'a str,
+    /// A DingTalk approval decides it: held until then, even for a reward HR need not
+    /// review.
+    pub awaits_approval: bool,
 }
 
 /// What a redemption request did.
@@ -60,6 +63,7 @@ pub async fn redeem(
         reward,
         actor,
         source_key,
+        awaits_approval,
     } = *request;
     let Some(account) = tx.lock_account(userid).await? else {
         return Err(LedgerError::UnknownEmployee(userid.to_string()));
@@ -141,7 +145,7 @@ pub async fn redeem(
             reward_name: reward.name.clone(),
             reward_name_en: reward.name_en.clone(),
             cost,
-            status: if reward.review {
+            status: if reward.review || awaits_approval {
                 RedemptionStatus::Held
             } else {
                 RedemptionStatus::Approved
@@ -166,6 +170,24 @@ pub enum Unredeemable {
     Balance { cost: i64, balance: i64 },
     Limit { count: i64, period: PeriodKind },
     OutOfStock,
+}
+
+impl Unredeemable {
+    /// The reason in Chinese, naming the reward as people know it.
+    pub fn zh(&self, reward: &str) -> String {
+        match self {
+            Unredeemable::NotOnOffer => format!("「{reward}」今天不在兑换期内。"),
+            Unredeemable::OutsideDepartments => format!("「{reward}」只面向其他部门。"),
+            Unredeemable::Balance { cost, balance } => {
+                format!("可用积分不足：「{reward}」需要 {cost}，你有 {balance}。")
+            }
+            Unredeemable::Limit { count, period } => format!(
+                "「{reward}」每人{}限兑 {count} 次，你已用完。",
+                period.name_zh()
+            ),
+            Unredeemable::OutOfStock => format!("「{reward}」已兑完。"),
+        }
+    }
 }
 
 impl std::fmt::Display for Unredeemable {

@@ -189,6 +189,30 @@ pub fn redemption_notification(redemption: &Redemption, entry: Option<&Entry>) -
     }
 }
 
+/// The work notification telling a person that their 积分兑换 approval asked for what
+/// cannot be redeemed, and why; one per instance and step.
+pub fn form_redemption_refused(
+    userid: &str,
+    process_instance_id: &str,
+    step: &str,
+    why: (&str, &str),
+    at: Timestamp,
+) -> NewOutboxRow {
+    let (zh, en) = why;
+    let message = Message::Markdown {
+        title: "积分兑换未受理".into(),
+        text: format!("### 积分兑换未受理\n\n{zh}\n\nYour redemption request was not taken: {en}"),
+    };
+    NewOutboxRow {
+        dedup_key: format!("notify:redemption-form:{process_instance_id}:{step}"),
+        channel: WORK_NOTIFICATION.into(),
+        recipient: userid.to_string(),
+        payload: json!(message),
+        due_at: at,
+        created_at: at,
+    }
+}
+
 /// The work notification telling a person how their appeal was decided: about the
 /// compensating entry when upheld, else about the appeal and its reason.
 pub fn appeal_notification(appeal: &Appeal, compensation: Option<&Entry>) -> NewOutboxRow {

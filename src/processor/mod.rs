@@ -8,6 +8,7 @@ mod contacts;
 pub mod failure;
 pub mod normalise;
 mod post;
+mod redemption;
 pub mod source;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +22,7 @@ use tokio::task::JoinSet;
 
 use self::failure::Failure;
 use self::normalise::check_in;
+pub use self::redemption::RedemptionForm;
 use self::source::{AttendanceResult, DingTalkSource};
 use crate::badges::Badging;
 use crate::bot::{Bot, Handled};
@@ -57,6 +59,8 @@ pub struct ProcessorSettings {
     pub concurrency: usize,
     /// Badges earned by what is posted are granted with it.
     pub badges: Badging,
+    /// The 积分兑换 approval form, when redemptions may be asked for by one.
+    pub redemption_form: Option<RedemptionForm>,
     /// Pause between polls when the inbox is empty.
     pub idle_poll: Duration,
     /// Who claims: a restarted process with the same name takes its claims back at once.
@@ -76,6 +80,7 @@ impl Default for ProcessorSettings {
             batch: 64,
             concurrency: 8,
             badges: Badging::default(),
+            redemption_form: None,
             idle_poll: Duration::from_millis(200),
             owner: "jifen".into(),
         }

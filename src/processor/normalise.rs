@@ -16,6 +16,65 @@ pub enum Normalised {
     Nothing(String),
     /// What was posted for this source is to be taken back: DingTalk withdrew it.
     Withdrawn(Withdrawal),
+    /// A step of a 积分兑换 approval: the redemption it asks for moves with it.
+    Redemption(FormRedemption),
+}
+
+/// A 积分兑换 instance's change, with the form when the step needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormRedemption {
+    pub change: InstanceChange,
+    pub step: FormStep,
+    /// Read for `Filed` and `Approved`: who asked, and for what.
+    pub detail: Option<ApprovalDetail>,
+}
+
+/// What a 积分兑换 instance's change means for its redemption.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormStep {
+    /// Started: hold the cost.
+    Filed,
+    /// Agreed: the redemption is approved (held first, if the start was never seen).
+    Approved,
+    /// Refused by an approver: refund.
+    Refused,
+    /// Withdrawn by the person or an admin: refund, unless it was handed over.
+    Withdrawn,
+}
+
+impl FormStep {
+    /// The step a change is, or none for a change that moves nothing.
+    pub fn of(change: &InstanceChange) -> Option<FormStep> {
+        match (change.kind.as_str(), change.result.as_str()) {
+            ("start", _) => Some(FormStep::Filed),
+            ("finish", "agree") => Some(FormStep::Approved),
+            ("finish", "refuse") => Some(FormStep::Refused),
+            _ if is_withdrawal(change) => Some(FormStep::Withdrawn),
+            _ => None,
+        }
+    }
+
+    /// Whether the step needs the form read from DingTalk.
+    pub fn reads_form(self) -> bool {
+        matches!(self, FormStep::Filed | FormStep::Approved)
+    }
+}
+
+/// The source key of the redemption a 积分兑换 instance asks for: the same as an approval's,
+/// so the instance redeems once however often its changes arrive.
+pub fn form_redemption_key(process_instance_id: &str) -> String {
+    approval_source_key(process_instance_id)
+}
+
+/// The reward the form names, as typed or chosen.
+pub fn form_reward(detail: &ApprovalDetail) -> Option<&str> {
+    detail
+        .form_component_values
+        .iter()
+        .find(|f| f.name == crate::domain::REDEMPTION_FIELD)
+        .and_then(|f| f.value.as_deref())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// An approval withdrawn after the fact, and how its reversals explain it.
@@ -265,6 +324,45 @@ mod tests {
             instance_change("{}"),
             Err(NormaliseError::Missing("processInstanceId"))
         );
+    }
+
+    #[test]
+    fn each_change_of_a_redemption_form_is_one_step_of_its_redemption() {
+        let cases = [
+            ("start", "", Some(FormStep::Filed)),
+            ("finish", "agree", Some(FormStep::Approved)),
+            ("finish", "refuse", Some(FormStep::Refused)),
+            ("terminate", "", Some(FormStep::Withdrawn)),
+            ("revoke", "", Some(FormStep::Withdrawn)),
+            ("finish", "redirect", None),
+            ("delete", "", None),
+        ];
+        for (kind, result, step) in cases {
+            let payload = json!({"processInstanceId": "PI", "type": kind, "result": result});
+            let change = instance_change(&payload.to_string()).unwrap();
+            assert_eq!(FormStep::of(&change), step, "{kind}/{result}");
+        }
+        assert!(FormStep::Filed.reads_form() && FormStep::Approved.reads_form());
+        assert!(!FormStep::Refused.reads_form() && !FormStep::Withdrawn.reads_form());
+    }
+
+    #[test]
+    fn a_redemption_form_names_its_reward_in_the_reward_field() {
+        let detail = |value: Option<&str>| ApprovalDetail {
+            title: "刘洋提交的积分兑换".into(),
+            status: "RUNNING".into(),
+            originator_userid: "u1".into(),
+            form_component_values: vec![FormValue {
+                component_type: "DDSelectField".into(),
+                name: "奖品".into(),
+                value: value.map(str::to_string),
+                ext_value: None,
+            }],
+        };
+        assert_eq!(form_reward(&detail(Some(" coffee "))), Some("coffee"));
+        assert_eq!(form_reward(&detail(Some("  "))), None);
+        assert_eq!(form_reward(&detail(None)), None);
+        assert_eq!(form_redemption_key("PI-3"), "bpms:PI-3");
     }
 
     #[test]

@@ -9,8 +9,9 @@ use jiff::Timestamp;
 
 use super::failure::Failure;
 use super::normalise::{
-    Normalised, Withdrawal, approval_event, attendance_event, check_in, instance_change,
-    is_approval, is_withdrawal, was_withdrawn, withdrawal,
+    FormRedemption, FormStep, InstanceChange, Normalised, Withdrawal, approval_event,
+    attendance_event, check_in, instance_change, is_approval, is_withdrawal, was_withdrawn,
+    withdrawal,
 };
 use super::{Attendance, Processor, RowOutcome};
 use crate::domain::DomainEvent;
@@ -35,6 +36,12 @@ impl Processor {
             Normalised::Event(event) => event,
             Normalised::Nothing(why) => return self.complete(row, why).await,
             Normalised::Withdrawn(withdrawal) => return self.withdraw(row, &withdrawal).await,
+            Normalised::Redemption(change) => {
+                return match &self.settings.redemption_form {
+                    Some(form) => self.follow_redemption_form(row, form, &change).await,
+                    None => self.complete(row, "no redemption form".into()).await,
+                };
+            }
         };
         let mut added = BTreeSet::new();
         loop {
@@ -179,6 +186,14 @@ impl Processor {
         match row.event_type.as_str() {
             "bpms_instance_change" => {
                 let change = instance_change(&row.payload)?;
+                if self
+                    .settings
+                    .redemption_form
+                    .as_ref()
+                    .is_some_and(|form| form.process_code == change.process_code)
+                {
+                    return self.redemption_change(change).await;
+                }
                 if is_withdrawal(&change) {
                     return Ok(Normalised::Withdrawn(withdrawal(&change)));
                 }
@@ -221,6 +236,33 @@ impl Processor {
             }
             other => Ok(Normalised::Nothing(format!("{other} events earn nothing"))),
         }
+    }
+
+    /// The step a 积分兑换 instance's change is, with its form read when the step needs it.
+    async fn redemption_change(&self, change: InstanceChange) -> Result<Normalised, Failure> {
+        let Some(step) = FormStep::of(&change) else {
+            return Ok(Normalised::Nothing(format!(
+                "redemption instance {} {} moves nothing",
+                change.kind, change.result
+            )));
+        };
+        let detail = if step.reads_form() {
+            let detail = self.source.approval(&change.process_instance_id).await?;
+            if was_withdrawn(&detail) {
+                return Ok(Normalised::Nothing(format!(
+                    "instance {} was withdrawn ({}) before it was read",
+                    change.process_instance_id, detail.status
+                )));
+            }
+            Some(detail)
+        } else {
+            None
+        };
+        Ok(Normalised::Redemption(FormRedemption {
+            change,
+            step,
+            detail,
+        }))
     }
 
     /// Whether any approval rule could fire for this process code (a rule without a

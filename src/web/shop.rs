@@ -142,6 +142,7 @@ pub async fn redeem(
             reward,
             actor,
             source_key: &source_key,
+            awaits_approval: false,
         },
         now,
     )

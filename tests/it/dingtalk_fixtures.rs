@@ -420,7 +420,7 @@ async fn the_emulator_answers_the_sdks_requests_in_dingtalks_shapes() {
                 ("积分", "50"),
                 ("事由", "协助完成五月客户回访"),
             ],
-            "agree",
+            Some("agree"),
             1716186703417,
         )
         .unwrap();

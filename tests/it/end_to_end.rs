@@ -76,6 +76,28 @@ async fn wait_for_entries(
     }
 }
 
+/// Polls until a person's latest redemption is in `status`, or fails after 20 s.
+async fn wait_for_redemption(server: &support::Server, userid: &str, status: &str) -> Value {
+    let started = Instant::now();
+    loop {
+        let (_, body) = get(
+            &server.addr,
+            &format!("/api/v1/redemptions?userid={userid}"),
+        )
+        .await;
+        let latest = body["redemptions"][0].clone();
+        if latest["status"] == status {
+            return latest;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no {status} redemption: {body:#}\nserver log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 async fn a_simulated_approval_becomes_one_explained_entry_however_often_it_arrives(
     database_url: &str,
 ) {
@@ -113,7 +135,7 @@ async fn a_simulated_approval_becomes_one_explained_entry_however_often_it_arriv
                 ("积分", "8"),
                 ("事由", "协助完成客户回访"),
             ],
-            "agree",
+            Some("agree"),
             jiff::Timestamp::now().as_millisecond(),
         )
         .unwrap();
@@ -204,6 +226,46 @@ async fn a_simulated_approval_becomes_one_explained_entry_however_often_it_arriv
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+
+    // 张伟 asks for a coffee voucher with the 积分兑换 form, once he has the points: its
+    // start holds the 30 points, its approval approves the redemption.
+    let award = emu
+        .emulator
+        .file_approval(
+            "PROC-JIFEN-POINTS",
+            WANG_FANG,
+            &[("对象", ZHANG_WEI), ("积分", "30"), ("事由", "季度之星")],
+            Some("agree"),
+            jiff::Timestamp::now().as_millisecond(),
+        )
+        .unwrap();
+    assert!(emu.emulator.push_approval(&award).await);
+    wait_for_entries(&server, ZHANG_WEI, |e| e.len() == 3).await;
+    let asked = emu
+        .emulator
+        .file_approval(
+            "PROC-JIFEN-REDEEM",
+            ZHANG_WEI,
+            &[("奖品", "咖啡券"), ("备注", "")],
+            None,
+            jiff::Timestamp::now().as_millisecond(),
+        )
+        .unwrap();
+    assert!(emu.emulator.push_start(&asked).await);
+    let redemption = wait_for_redemption(&server, ZHANG_WEI, "held").await;
+    assert_eq!(redemption["reward_id"], "coffee");
+    let (_, account) = get(&addr, &format!("/api/v1/employees/{ZHANG_WEI}/account")).await;
+    assert_eq!(
+        (account["score"].clone(), account["balance"].clone()),
+        (30.into(), 0.into()),
+        "{account}"
+    );
+    let finished = emu
+        .emulator
+        .finish_approval(&asked.id, "agree", jiff::Timestamp::now().as_millisecond())
+        .unwrap();
+    assert!(emu.emulator.push_approval(&finished).await);
+    wait_for_redemption(&server, ZHANG_WEI, "approved").await;
 
     // A day's check-ins.
     let day = jiff::civil::date(2026, 10, 13);

@@ -237,6 +237,7 @@ async fn run(db: &TestDb, rules: &RuleSet, ops: Vec<Op>) -> Result<(), TestCaseE
                     reward: &reward,
                     actor: PEOPLE[*person],
                     source_key: &format!("shop:{source}"),
+                    awaits_approval: false,
                 };
                 ledger::redeem(tx.as_mut(), &calendar, &request, at)
                     .await

@@ -96,7 +96,7 @@ async fn an_expired_token_is_refreshed_and_the_call_succeeds() {
             "PROC-JIFEN-TRAINING",
             LI_QIANG,
             &[("学时", "3")],
-            "agree",
+            Some("agree"),
             0,
         )
         .unwrap();
@@ -124,7 +124,7 @@ async fn server_errors_and_timeouts_are_retried_until_they_pass() {
             "PROC-JIFEN-TRAINING",
             LI_QIANG,
             &[("学时", "3")],
-            "agree",
+            Some("agree"),
             0,
         )
         .unwrap();
@@ -299,7 +299,7 @@ async fn the_processor_source_reads_approval_forms_and_attendance() {
             "PROC-JIFEN-POINTS",
             WANG_FANG,
             &[("对象", LI_QIANG), ("积分", "5"), ("事由", "协助客户回访")],
-            "agree",
+            Some("agree"),
             1_791_766_800_000,
         )
         .unwrap();

@@ -87,7 +87,7 @@ async fn people_join_and_leave_as_dingtalk_says(database_url: &str) {
             "PROC-JIFEN-POINTS",
             WANG_FANG,
             &[("对象", LI_QIANG), ("积分", "8"), ("事由", "季度之星")],
-            "agree",
+            Some("agree"),
             jiff::Timestamp::now().as_millisecond(),
         )
         .unwrap();

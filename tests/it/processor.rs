@@ -9,11 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use jifen::domain::RedemptionStatus;
 use jifen::domain::{Department, Employee};
 use jifen::processor::source::{
     ApprovalDetail, AttendanceResult, DingTalkSource, FormValue, SourceError,
 };
-use jifen::processor::{Processor, ProcessorSettings, RowOutcome};
+use jifen::processor::{Processor, ProcessorSettings, RedemptionForm, RowOutcome};
+use jifen::rules::load_catalogue;
 use jifen::rules::load_rules_file;
 use jifen::store::NewInboxRow;
 use jiff::Timestamp;
@@ -40,6 +42,10 @@ on_both_backends!(
     an_approval_withdrawn_after_it_was_approved_takes_its_points_back_and_says_so,
     a_withdrawn_approval_whose_points_wait_for_review_is_rejected_or_its_approval_reversed,
     an_approval_withdrawn_before_it_was_read_posts_nothing,
+    a_redemption_form_holds_when_started_and_is_approved_when_agreed,
+    a_refused_or_withdrawn_redemption_form_refunds_the_hold_once,
+    a_redemption_form_asking_for_what_cannot_be_had_holds_nothing_and_says_why,
+    a_redemption_form_approved_without_its_start_holds_and_approves_at_once,
 );
 
 #[derive(Default)]
@@ -1107,4 +1113,304 @@ async fn an_approval_withdrawn_before_it_was_read_posts_nothing(db: &TestDb) {
             .is_empty()
     );
     assert!(db.store.outbox(None, 10).await.unwrap().is_empty());
+}
+
+const REWARDS: &str = r#"
+[[reward]]
+id = "coffee"
+name = "咖啡券"
+name_en = "Coffee voucher"
+cost = 30
+stock = 1
+"#;
+
+fn with_redemption_form() -> ProcessorSettings {
+    ProcessorSettings {
+        redemption_form: Some(RedemptionForm {
+            process_code: "PROC-JIFEN-REDEEM".into(),
+            catalogue: Arc::new(load_catalogue(REWARDS).unwrap()),
+        }),
+        ..fast()
+    }
+}
+
+fn redemption_request(who: &str, reward: &str, status: &str) -> ApprovalDetail {
+    ApprovalDetail {
+        title: format!("{who}提交的积分兑换"),
+        status: status.into(),
+        originator_userid: who.into(),
+        form_component_values: vec![FormValue {
+            component_type: "DDSelectField".into(),
+            name: "奖品".into(),
+            value: Some(reward.into()),
+            ext_value: None,
+        }],
+    }
+}
+
+/// Queues one change of 积分兑换 instance `id`, under the key DingTalk's callback gets.
+async fn redemption_change(db: &TestDb, id: &str, kind: &str, result: &str) {
+    let payload = instance(id, "PROC-JIFEN-REDEEM", kind, result);
+    let key = format!("bpms_instance:{id}:{kind}:{result}");
+    enqueue(db, &key, "bpms_instance_change", &payload).await;
+}
+
+async fn balance(db: &TestDb, userid: &str) -> (i64, i64) {
+    let totals = db.store.account(userid).await.unwrap().unwrap().totals;
+    (totals.score, totals.balance)
+}
+
+async fn only_redemption(db: &TestDb, userid: &str) -> jifen::domain::Redemption {
+    let mine = db.store.redemptions(Some(userid), None, 10).await.unwrap();
+    assert_eq!(mine.len(), 1, "{mine:#?}");
+    mine.into_iter().next().unwrap()
+}
+
+async fn a_redemption_form_holds_when_started_and_is_approved_when_agreed(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    support::manual(
+        db.store.as_ref(),
+        "hr",
+        "zhangwei",
+        40,
+        false,
+        "2026-11-02T02:00:00Z",
+    )
+    .await;
+    let mut fake = FakeDingTalk::default();
+    fake.approvals.insert(
+        "PI-R".into(),
+        redemption_request("zhangwei", "咖啡券", "RUNNING"),
+    );
+    let (p, _) = processor(db, fake, with_redemption_form());
+
+    redemption_change(db, "PI-R", "start", "").await;
+    assert_eq!(
+        p.run_once().await.unwrap()[0].1,
+        RowOutcome::Done { entries: 1 }
+    );
+    assert_eq!(
+        balance(db, "zhangwei").await,
+        (40, 10),
+        "score kept, cost held"
+    );
+    let held = only_redemption(db, "zhangwei").await;
+    assert_eq!(
+        (held.reward_id.as_str(), held.status),
+        ("coffee", RedemptionStatus::Held)
+    );
+
+    // DingTalk delivers the start again, then the approval.
+    enqueue(
+        db,
+        "reconcile:PI-R:start",
+        "bpms_instance_change",
+        &instance("PI-R", "PROC-JIFEN-REDEEM", "start", ""),
+    )
+    .await;
+    redemption_change(db, "PI-R", "finish", "agree").await;
+    p.run_once().await.unwrap();
+    let approved = only_redemption(db, "zhangwei").await;
+    assert_eq!(approved.status, RedemptionStatus::Approved);
+    assert_eq!(approved.decided_by.as_deref(), Some("dingtalk"));
+    assert_eq!(balance(db, "zhangwei").await, (40, 10), "held once");
+    let told: Vec<String> = db
+        .store
+        .outbox(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.payload.to_string())
+        .filter(|text| text.contains("兑换"))
+        .collect();
+    assert_eq!(told.len(), 2, "placed, then approved: {told:#?}");
+    assert!(told.iter().any(|t| t.contains("兑换已通过")), "{told:#?}");
+    assert_eq!(db.store.verify_totals().await.unwrap(), vec![]);
+}
+
+async fn a_refused_or_withdrawn_redemption_form_refunds_the_hold_once(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    support::manual(
+        db.store.as_ref(),
+        "hr",
+        "zhangwei",
+        40,
+        false,
+        "2026-11-02T02:00:00Z",
+    )
+    .await;
+    support::manual(
+        db.store.as_ref(),
+        "hr",
+        "wangfang",
+        40,
+        false,
+        "2026-11-02T02:00:00Z",
+    )
+    .await;
+    let mut fake = FakeDingTalk::default();
+    fake.approvals.insert(
+        "PI-A".into(),
+        redemption_request("zhangwei", "coffee", "RUNNING"),
+    );
+    fake.approvals.insert(
+        "PI-B".into(),
+        redemption_request("wangfang", "coffee", "RUNNING"),
+    );
+    let (p, _) = processor(db, fake, with_redemption_form());
+
+    // 张伟's request is refused by the approver: refunded, and the one coffee is back.
+    redemption_change(db, "PI-A", "start", "").await;
+    p.run_once().await.unwrap();
+    redemption_change(db, "PI-A", "finish", "refuse").await;
+    assert_eq!(
+        p.run_once().await.unwrap()[0].1,
+        RowOutcome::Done { entries: 1 }
+    );
+    let refused = only_redemption(db, "zhangwei").await;
+    assert_eq!(refused.status, RedemptionStatus::Rejected);
+    assert!(
+        refused
+            .note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("未通过"),
+        "{refused:?}"
+    );
+    assert_eq!(balance(db, "zhangwei").await, (40, 40));
+
+    // 王芳 gets that coffee, then withdraws her request: cancelled and refunded.
+    redemption_change(db, "PI-B", "start", "").await;
+    p.run_once().await.unwrap();
+    assert_eq!(balance(db, "wangfang").await, (40, 10));
+    enqueue(
+        db,
+        "bpms_instance:PI-B:terminate:",
+        "bpms_instance_change",
+        &terminated("PI-B", "PROC-JIFEN-REDEEM"),
+    )
+    .await;
+    p.run_once().await.unwrap();
+    let cancelled = only_redemption(db, "wangfang").await;
+    assert_eq!(cancelled.status, RedemptionStatus::Cancelled);
+    assert_eq!(cancelled.decided_by.as_deref(), Some("wangfang"));
+    assert_eq!(balance(db, "wangfang").await, (40, 40));
+
+    // The withdrawal again, under another key, refunds nothing more.
+    enqueue(
+        db,
+        "reconcile:PI-B:terminate",
+        "bpms_instance_change",
+        &terminated("PI-B", "PROC-JIFEN-REDEEM"),
+    )
+    .await;
+    assert!(matches!(
+        p.run_once().await.unwrap()[0].1,
+        RowOutcome::Skipped(_)
+    ));
+    assert_eq!(balance(db, "wangfang").await, (40, 40));
+    assert_eq!(
+        db.store
+            .rewards_out()
+            .await
+            .unwrap()
+            .get("coffee")
+            .copied()
+            .unwrap_or(0),
+        0
+    );
+    assert_eq!(db.store.verify_totals().await.unwrap(), vec![]);
+}
+
+async fn a_redemption_form_asking_for_what_cannot_be_had_holds_nothing_and_says_why(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    support::manual(
+        db.store.as_ref(),
+        "hr",
+        "wangfang",
+        10,
+        false,
+        "2026-11-02T02:00:00Z",
+    )
+    .await;
+    let mut fake = FakeDingTalk::default();
+    fake.approvals.insert(
+        "PI-POOR".into(),
+        redemption_request("wangfang", "coffee", "RUNNING"),
+    );
+    fake.approvals.insert(
+        "PI-NONE".into(),
+        redemption_request("wangfang", "游艇", "RUNNING"),
+    );
+    let (p, _) = processor(db, fake, with_redemption_form());
+    redemption_change(db, "PI-POOR", "start", "").await;
+    redemption_change(db, "PI-NONE", "start", "").await;
+    let outcomes = p.run_once().await.unwrap();
+    assert_eq!(outcomes.len(), 2);
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, o)| matches!(o, RowOutcome::Skipped(_))),
+        "{outcomes:?}"
+    );
+    assert_eq!(balance(db, "wangfang").await, (10, 10), "nothing held");
+    assert!(
+        db.store
+            .redemptions(Some("wangfang"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let told: Vec<String> = db
+        .store
+        .outbox(None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.dedup_key.starts_with("notify:redemption-form:"))
+        .map(|r| {
+            assert_eq!(r.recipient, "wangfang");
+            r.payload.to_string()
+        })
+        .collect();
+    assert_eq!(told.len(), 2, "{told:#?}");
+    assert!(told.iter().any(|t| t.contains("可用积分不足")), "{told:#?}");
+    assert!(
+        told.iter().any(|t| t.contains("没有「游艇」这个奖品")),
+        "{told:#?}"
+    );
+
+    // Its refusal later has nothing to refund.
+    redemption_change(db, "PI-POOR", "finish", "refuse").await;
+    assert!(matches!(
+        p.run_once().await.unwrap()[0].1,
+        RowOutcome::Skipped(_)
+    ));
+    assert_eq!(balance(db, "wangfang").await, (10, 10));
+}
+
+async fn a_redemption_form_approved_without_its_start_holds_and_approves_at_once(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    support::manual(
+        db.store.as_ref(),
+        "hr",
+        "zhangwei",
+        40,
+        false,
+        "2026-11-02T02:00:00Z",
+    )
+    .await;
+    let mut fake = FakeDingTalk::default();
+    fake.approvals.insert(
+        "PI-LATE".into(),
+        redemption_request("zhangwei", "coffee", "COMPLETED"),
+    );
+    let (p, _) = processor(db, fake, with_redemption_form());
+    redemption_change(db, "PI-LATE", "finish", "agree").await;
+    p.run_once().await.unwrap();
+    assert_eq!(
+        only_redemption(db, "zhangwei").await.status,
+        RedemptionStatus::Approved
+    );
+    assert_eq!(balance(db, "zhangwei").await, (40, 10));
 }

@@ -68,6 +68,7 @@ async fn redeem(
         reward,
         actor: userid,
         source_key: source,
+        awaits_approval: false,
     };
     let result = ledger::redeem(tx.as_mut(), &shanghai(), &request, now()).await;
     if result.is_ok() {

@@ -290,6 +290,34 @@ points = 1
 }
 
 #[test]
+fn the_redemption_form_the_config_names_must_be_in_the_manifest_with_its_reward_field() {
+    let (app, forms) = jifen::manifest::load("manifest".as_ref()).unwrap();
+    let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
+    let problems = |env: &[(&str, &str)]| {
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let config = jifen::config::Config::load(None, &env.collect::<Vec<_>>()).unwrap();
+        jifen::manifest::check(&app, &forms, &config, &rules)
+            .into_iter()
+            .filter(|p| p.contains("approval_form") || p.contains("奖品"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(problems(&[]), Vec::<String>::new(), "the shipped form");
+    assert_eq!(
+        problems(&[("JIFEN_REWARDS_APPROVAL_FORM", "")]),
+        Vec::<String>::new(),
+        "turned off"
+    );
+    let other = problems(&[("JIFEN_REWARDS_APPROVAL_FORM", "PROC-JIFEN-POINTS")]);
+    assert_eq!(other.len(), 1, "{other:?}");
+    assert!(other[0].contains("says redemption = true"), "{other:?}");
+    let checklist = jifen::manifest::checklist(&app, &forms);
+    assert!(
+        checklist.contains("积分兑换 — process code PROC-JIFEN-REDEEM (the rewards shop)"),
+        "{checklist}"
+    );
+}
+
+#[test]
 fn the_manifest_names_every_variable_the_cards_fill() {
     use jifen::honor::{LIKED_PARAM, MY_PLACE_PARAM, card_params};
     let (app, _) = jifen::manifest::load("manifest".as_ref()).unwrap();

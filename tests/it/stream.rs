@@ -122,7 +122,7 @@ fn approval(emu: &RunningEmulator, points: &str) -> jifen::emulator::FakeInstanc
             "PROC-JIFEN-POINTS",
             WANG_FANG,
             &[("对象", ZHANG_WEI), ("积分", points), ("事由", "Stream")],
-            "agree",
+            Some("agree"),
             jiff::Timestamp::now().as_millisecond(),
         )
         .unwrap()

@@ -92,6 +92,7 @@ pub(in crate::bot) async fn redeem(
         reward,
         actor: me,
         source_key: &sender.source,
+        awaits_approval: false,
     };
     let redeemed = ledger::redeem(tx, &bot.calendar, &request, now)
         .await

@@ -172,20 +172,9 @@ pub fn stepped(lang: Lang, r: &Redemption) -> String {
 }
 
 pub fn unredeemable(lang: Lang, reward: &str, why: &Unredeemable) -> String {
-    match (lang, why) {
-        (Lang::Zh, Unredeemable::NotOnOffer) => format!("「{reward}」今天不在兑换期内。"),
-        (Lang::Zh, Unredeemable::OutsideDepartments) => {
-            format!("「{reward}」只面向其他部门。")
-        }
-        (Lang::Zh, Unredeemable::Balance { cost, balance }) => {
-            format!("可用积分不足：「{reward}」需要 {cost}，你有 {balance}。")
-        }
-        (Lang::Zh, Unredeemable::Limit { count, period }) => format!(
-            "「{reward}」每人{}限兑 {count} 次，你已用完。",
-            period.name_zh()
-        ),
-        (Lang::Zh, Unredeemable::OutOfStock) => format!("「{reward}」已兑完。"),
-        (Lang::En, why) => format!("\"{reward}\" cannot be redeemed: {why}."),
+    match lang {
+        Lang::Zh => why.zh(reward),
+        Lang::En => format!("\"{reward}\" cannot be redeemed: {why}."),
     }
 }
 
