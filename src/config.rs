@@ -320,6 +320,7 @@ pub struct JobsConfig {
     pub month_close: JobConfig,
     pub honor_board: HonorBoardConfig,
     pub review_digest: JobConfig,
+    pub challenge_board: JobConfig,
 }
 
 /// The weekly honor board: when, where to, and who is never ranked.
@@ -362,6 +363,7 @@ pub struct JobSchedules {
     pub month_close: (JobSchedule, bool),
     pub honor_board: (JobSchedule, bool),
     pub review_digest: (JobSchedule, bool),
+    pub challenge_board: (JobSchedule, bool),
 }
 
 fn enabled_by_default() -> bool {
@@ -393,6 +395,10 @@ impl Default for JobsConfig {
             },
             review_digest: JobConfig {
                 cron: "0 0 9 * * *".into(),
+                enabled: true,
+            },
+            challenge_board: JobConfig {
+                cron: "0 0 17 * * Fri".into(),
                 enabled: true,
             },
         }
@@ -1019,6 +1025,11 @@ impl Config {
                 "jobs.review_digest.cron",
                 &j.review_digest.cron,
                 j.review_digest.enabled,
+            )?,
+            challenge_board: parse(
+                "jobs.challenge_board.cron",
+                &j.challenge_board.cron,
+                j.challenge_board.enabled,
             )?,
         })
     }

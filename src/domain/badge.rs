@@ -87,6 +87,8 @@ pub struct Challenge {
     pub month: super::Month,
     /// Given to each member when the target is reached; 0 gives nothing but the glory.
     pub points: i64,
+    /// A badge (of kind manual) each member is granted when the target is reached.
+    pub badge: Option<String>,
     pub line: usize,
 }
 

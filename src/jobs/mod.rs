@@ -2,6 +2,7 @@
 //! slot, so a restart, a late start or a second replica never runs a slot twice, and a slot
 //! missed within the grace window runs once on start.
 
+pub mod challenge_board;
 pub mod honor_board;
 pub mod reconcile;
 pub mod review_digest;
@@ -43,15 +44,18 @@ pub enum Job {
     HonorBoard,
     /// What waits for review, to each HR admin.
     ReviewDigest,
+    /// The month's team challenges with their meters, to the honor board's groups.
+    ChallengeBoard,
 }
 
 impl Job {
-    pub const ALL: [Job; 5] = [
+    pub const ALL: [Job; 6] = [
         Job::Reconcile,
         Job::AddressBook,
         Job::MonthClose,
         Job::HonorBoard,
         Job::ReviewDigest,
+        Job::ChallengeBoard,
     ];
 
     pub fn name(self) -> &'static str {
@@ -61,6 +65,7 @@ impl Job {
             Job::MonthClose => "month_close",
             Job::HonorBoard => "honor_board",
             Job::ReviewDigest => "review_digest",
+            Job::ChallengeBoard => "challenge_board",
         }
     }
 
@@ -83,6 +88,9 @@ impl Job {
             Job::ReviewDigest => {
                 "tell each HR admin what waits for review, with a link to the queue"
             }
+            Job::ChallengeBoard => {
+                "push this month's team challenges with their meters to the honor board's groups"
+            }
         }
     }
 }
@@ -94,7 +102,7 @@ pub enum JobError {
     #[error(transparent)]
     DingTalk(#[from] ApiError),
     #[error(
-        "unknown job {0:?}; the jobs are: reconcile, address_book, month_close, honor_board, review_digest"
+        "unknown job {0:?}; the jobs are: reconcile, address_book, month_close, honor_board, review_digest, challenge_board"
     )]
     Unknown(String),
     #[error("{0}")]
@@ -128,6 +136,7 @@ impl JobSpec {
             month_close,
             honor_board,
             review_digest,
+            challenge_board,
         } = config.job_schedules()?;
         Ok([
             (Job::Reconcile, reconcile),
@@ -135,6 +144,7 @@ impl JobSpec {
             (Job::MonthClose, month_close),
             (Job::HonorBoard, honor_board),
             (Job::ReviewDigest, review_digest),
+            (Job::ChallengeBoard, challenge_board),
         ]
         .into_iter()
         .map(|(job, (schedule, enabled))| JobSpec {
@@ -336,6 +346,18 @@ impl Jobs {
                         self.store.as_ref(),
                         &self.review,
                         &label,
+                        now,
+                    )
+                    .await
+                }
+                Job::ChallengeBoard => {
+                    let at = slot_instant(slot, self.calendar.time_zone()).unwrap_or(now);
+                    challenge_board::post_challenge_board(
+                        self.store.as_ref(),
+                        &self.calendar,
+                        &self.badges,
+                        &self.honor,
+                        at,
                         now,
                     )
                     .await

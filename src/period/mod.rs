@@ -12,7 +12,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde_json::json;
 
-use crate::badges::{BadgeError, Badging};
+use crate::badges::{self, BadgeError, Badging};
 use crate::dingtalk::openapi::{ApiError, AttendanceRecord, Check, OpenApiClient};
 use crate::domain::Month;
 use crate::domain::calendar::{CalendarError, PeriodKind};
@@ -132,7 +132,8 @@ pub async fn close_month(
         challenges: 0,
     };
     // Within the month, so its frozen totals hold the challenges' rewards.
-    report.challenges = settle_challenges(store, badging, month, &period, last_day, now).await?;
+    (report.challenges, report.badges) =
+        settle_challenges(store, badging, month, &period, last_day, now).await?;
     let closed = store
         .close_period(
             &label,
@@ -161,8 +162,12 @@ pub async fn close_month(
     })
 }
 
+/// Who grants a challenge's badge, in the audit trail.
+const CHALLENGE_ACTOR: &str = "jifen";
+
 /// Rewards the members of each of `month`'s team challenges that reached its target, once,
-/// and tells them; returns how many reached theirs.
+/// with its points and its badge, and tells them; returns how many reached theirs and how
+/// many badges that granted.
 async fn settle_challenges(
     store: &dyn Store,
     badging: &Badging,
@@ -170,8 +175,8 @@ async fn settle_challenges(
     period: &Period,
     last_moment: Timestamp,
     now: Timestamp,
-) -> Result<usize, CloseError> {
-    let mut reached = 0;
+) -> Result<(usize, usize), CloseError> {
+    let (mut reached, mut badges) = (0, 0);
     for challenge in badging.book.challenges.iter().filter(|c| c.month == month) {
         let progress = store
             .team_points(
@@ -194,9 +199,37 @@ async fn settle_challenges(
             let row = outbox::change_notification(entry, "团队挑战达成", "Team challenge reached");
             tx.enqueue_outbox(&row).await?;
         }
+        if let Some(badge) = &challenge.badge {
+            let reason = format!(
+                "团队挑战「{}」达成（{}） / team challenge \"{}\" reached",
+                challenge.name, challenge.month, challenge.name_en
+            );
+            for userid in &members {
+                let granted = match badges::grant_by_hand(
+                    tx.as_mut(),
+                    &badging.book,
+                    badge,
+                    userid,
+                    CHALLENGE_ACTOR,
+                    &reason,
+                    now,
+                )
+                .await
+                {
+                    Ok(granted) => granted,
+                    // A close run again, or HR gave it before: once is enough.
+                    Err(BadgeError::AlreadyHeld { .. }) => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                for row in outbox::badge_notifications(&granted, &badging.groups) {
+                    tx.enqueue_outbox(&row).await?;
+                }
+                badges += 1;
+            }
+        }
         tx.commit().await?;
     }
-    Ok(reached)
+    Ok((reached, badges))
 }
 
 /// Posts events through the rules, with their notifications, a batch per transaction;

@@ -49,6 +49,7 @@ const CHALLENGE_KEYS: &[&str] = &[
     "target",
     "month",
     "points",
+    "badge",
 ];
 
 /// The badges at `path`, checked against `rules`; a file that is not there gives none.
@@ -140,6 +141,21 @@ pub fn load_badges(text: &str, rules: &RuleSet) -> Result<BadgeBook, Vec<Problem
             first_line_of.insert(badge.id.clone(), badge.line);
             badges.push(badge);
         }
+    }
+    // A challenge's badge is given by the challenge alone, so it must be one HR grants.
+    for challenge in &challenges {
+        let Some(id) = &challenge.badge else { continue };
+        let why = match badges.iter().find(|b| &b.id == id) {
+            None => "no [[badge]] has that id",
+            Some(b) if !matches!(b.criterion, Criterion::Manual) => {
+                "it is earned by its own kind; a challenge's badge must be kind = \"manual\""
+            }
+            Some(_) => continue,
+        };
+        problems.push(Problem {
+            line: challenge.line,
+            message: format!("challenge `{}` gives badge `{id}`, but {why}", challenge.id),
+        });
     }
     let mut levels: Vec<Level> = level_tables
         .into_iter()
@@ -316,8 +332,10 @@ impl Fields<'_> {
                 None
             }
         };
+        let badge = self.optional_str("badge");
         let name = name?;
         Some(Challenge {
+            badge,
             id: id?,
             name_en: name_en.unwrap_or_else(|| name.clone()),
             name,
@@ -463,6 +481,14 @@ min = 0
             (
                 "[[challenge]]\nid = \"c\"\nname = \"x\"\ndepartment = \"1\"\ncategory = \"attendance\"\ntarget = 5\nmonth = \"November\"\n",
                 "line 7: month must be like 2026-11",
+            ),
+            (
+                "[[challenge]]\nid = \"c\"\nname = \"x\"\ndepartment = \"1\"\ncategory = \"manual\"\ntarget = 5\nmonth = \"2026-11\"\nbadge = \"nope\"\n",
+                "line 1: challenge `c` gives badge `nope`, but no [[badge]] has that id",
+            ),
+            (
+                "[[badge]]\nid = \"b\"\nname = \"b\"\nkind = \"score\"\nscore = 10\n\n[[challenge]]\nid = \"c\"\nname = \"x\"\ndepartment = \"1\"\ncategory = \"manual\"\ntarget = 5\nmonth = \"2026-11\"\nbadge = \"b\"\n",
+                "line 7: challenge `c` gives badge `b`, but it is earned by its own kind",
             ),
         ];
         for (text, want) in cases {

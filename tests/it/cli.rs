@@ -500,7 +500,7 @@ fn period_commands_refuse_what_they_cannot_do_and_say_why() {
     let unknown = jifen(&["jobs", "run", "honour"], &env);
     assert!(
         text(&unknown.stderr).contains(
-            "the jobs are: reconcile, address_book, month_close, honor_board, review_digest"
+            "the jobs are: reconcile, address_book, month_close, honor_board, review_digest, challenge_board"
         ),
         "{}",
         text(&unknown.stderr)

@@ -39,6 +39,7 @@ on_both_backends!(
     a_slot_left_running_by_a_dead_replica_runs_again_once_its_lease_has_passed,
     the_daily_reconcile_posts_on_time_late_seriously_late_and_missed_check_ins_but_not_leave,
     hr_admins_are_told_once_a_day_what_waits_for_review,
+    the_challenge_board_shows_each_group_this_months_meters_once_a_slot,
 );
 
 fn jobs(db: &TestDb, emu: &RunningEmulator, grace_minutes: u64) -> Jobs {
@@ -681,5 +682,103 @@ async fn hr_admins_are_told_once_a_day_what_waits_for_review(db: &TestDb) {
         .unwrap();
     assert_eq!(again, SlotOutcome::Taken);
     assert_eq!(db.store.outbox(None, 10).await.unwrap().len(), 2);
+    emu.stop().await;
+}
+
+async fn the_challenge_board_shows_each_group_this_months_meters_once_a_slot(db: &TestDb) {
+    let emu = start_emulator().await;
+    let store = db.store.as_ref();
+    support::seed_org(store).await;
+    let rules = load_rules_file("config/rules.toml".as_ref()).unwrap();
+    let book = jifen::rules::load_badges(
+        r#"
+[[badge]]
+id = "closers"
+name = "冲刺之队"
+kind = "manual"
+
+[[challenge]]
+id = "sales-nov"
+name = "销售冲刺"
+department = "sales"
+category = "manual"
+target = 20
+month = "2026-11"
+points = 3
+badge = "closers"
+
+[[challenge]]
+id = "rd-dec"
+name = "十二月学习月"
+department = "rd"
+category = "manual"
+target = 50
+month = "2026-12"
+"#,
+        &rules,
+    )
+    .unwrap();
+    let mut jobs = jobs(db, &emu, 60);
+    jobs.badges = jifen::badges::Badging {
+        book: Arc::new(book),
+        groups: vec![],
+    };
+    jobs.honor = HonorSettings {
+        groups: vec!["cidA".into(), "cidB".into()],
+        page_url: Some("https://jifen.example.com/app".into()),
+        ..HonorSettings::default()
+    };
+    support::manual(store, "hr", "lina", 12, false, "2026-11-05T02:00:00Z").await;
+    let slot = |text: &str| text.parse().unwrap();
+    let outcome = jobs
+        .run_slot(
+            Job::ChallengeBoard,
+            slot("2026-11-20T17:00:00"),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcome, SlotOutcome::Done(d) if d.contains("1 team challenges in 2026-11, queued for 2 of 2 groups")),
+        "{outcome:?}"
+    );
+    let queued = store.outbox(None, 10).await.unwrap();
+    let mut groups: Vec<&str> = queued.iter().map(|r| r.recipient.as_str()).collect();
+    groups.sort();
+    assert_eq!(groups, ["cidA", "cidB"]);
+    let card = queued[0].payload.to_string();
+    for shown in [
+        "团队挑战 · 2026-11",
+        "销售冲刺",
+        "12/20 ██████░░░░ 60%",
+        "达成每人 +3 及徽章「冲刺之队」",
+        "https://jifen.example.com/app/rewards",
+    ] {
+        assert!(card.contains(shown), "{shown} missing from {card}");
+    }
+    assert!(!card.contains("十二月学习月"), "only this month's: {card}");
+    let again = jobs
+        .run_slot(
+            Job::ChallengeBoard,
+            slot("2026-11-20T17:00:00"),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, SlotOutcome::Taken);
+    // A month without challenges sends nothing.
+    let quiet = jobs
+        .run_slot(
+            Job::ChallengeBoard,
+            slot("2027-01-08T17:00:00"),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&quiet, SlotOutcome::Done(d) if d.contains("nothing sent")),
+        "{quiet:?}"
+    );
+    assert_eq!(store.outbox(None, 10).await.unwrap().len(), 2);
     emu.stop().await;
 }

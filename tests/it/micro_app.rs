@@ -70,6 +70,7 @@ async fn serve(db: &TestDb, emu: &RunningEmulator) -> String {
                     target: 100,
                     month: jifen::domain::Month::of(shanghai().local_date(Timestamp::now())),
                     points: 5,
+                    badge: None,
                     line: 0,
                 }],
                 ..Default::default()

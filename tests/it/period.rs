@@ -21,7 +21,10 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use support::{TestDb, checked, shanghai};
 
-on_both_backends!(closing_a_month_awards_full_attendance_freezes_totals_and_happens_once);
+on_both_backends!(
+    closing_a_month_awards_full_attendance_freezes_totals_and_happens_once,
+    a_team_challenge_reached_by_the_close_gives_each_member_its_badge_once,
+);
 
 fn october() -> Month {
     Month::new(2026, 10).unwrap()
@@ -252,5 +255,88 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
         .unwrap();
     let xlsx = std::fs::read(&xlsx_path).unwrap();
     assert_eq!(&xlsx[..2], b"PK", "an XLSX file is a zip");
+    emu.stop().await;
+}
+
+async fn a_team_challenge_reached_by_the_close_gives_each_member_its_badge_once(db: &TestDb) {
+    let emu = emulator::start(EmulatorSettings::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = OpenApiClient::new(support::emulator_openapi(&emu)).unwrap();
+    let store = db.store.as_ref();
+    sync_directory(&client, store).await.unwrap();
+    let (rules, calendar) = (rules(), shanghai());
+    let now: Timestamp = "2026-11-02T01:00:00Z".parse().unwrap();
+    // 华东销售部 aims for 10 manual points in October; reaching it gives a group badge.
+    let east = "575401962";
+    let team: Vec<&str> = emu
+        .emulator
+        .org
+        .users
+        .iter()
+        .filter(|u| u.dept.to_string() == east)
+        .map(|u| u.userid.as_str())
+        .collect();
+    assert!(team.len() > 1);
+    let badging = jifen::badges::Badging {
+        book: Arc::new(
+            jifen::rules::load_badges(
+                &format!(
+                    "[[badge]]\nid = \"closers\"\nname = \"冲刺之队\"\nkind = \"manual\"\nannounce = \"group\"\n\n\
+                     [[challenge]]\nid = \"east-oct\"\nname = \"十月冲刺\"\ndepartment = \"{east}\"\n\
+                     category = \"manual\"\ntarget = 10\nmonth = \"2026-10\"\nbadge = \"closers\"\n"
+                ),
+                &rules,
+            )
+            .unwrap(),
+        ),
+        groups: vec!["cidHonor".into()],
+    };
+    support::manual(store, "hr", team[0], 10, false, "2026-10-20T02:00:00Z").await;
+    // One of them already holds it, from HR: they are not given it twice.
+    let mut tx = store.begin().await.unwrap();
+    jifen::badges::grant_by_hand(
+        tx.as_mut(),
+        &badging.book,
+        "closers",
+        team[1],
+        "hr",
+        "早到的",
+        now,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let report = close_month(store, &client, &rules, &badging, &calendar, october(), now)
+        .await
+        .unwrap();
+    assert_eq!(report.challenges, 1, "{report}");
+    assert_eq!(report.badges, team.len() - 1, "{report}");
+    for userid in &team {
+        let held = store.badges_of(userid).await.unwrap();
+        assert_eq!(held.len(), 1, "{userid}: {held:?}");
+    }
+    let lucky = store.badges_of(team[0]).await.unwrap();
+    assert!(
+        lucky[0].reason.contains("团队挑战「十月冲刺」达成"),
+        "{lucky:?}"
+    );
+    let outbox = store.outbox(None, 500).await.unwrap();
+    let to_group = outbox
+        .iter()
+        .filter(|r| r.recipient == "cidHonor" && r.payload.to_string().contains("冲刺之队"))
+        .count();
+    assert_eq!(
+        to_group,
+        team.len() - 1,
+        "each grant is announced in the group"
+    );
+
+    let again = close_month(store, &client, &rules, &badging, &calendar, october(), now)
+        .await
+        .unwrap();
+    assert!(again.already_closed);
+    assert_eq!(store.badges_of(team[0]).await.unwrap().len(), 1);
     emu.stop().await;
 }

@@ -26,7 +26,13 @@ pub(in crate::bot) async fn answer(bot: &Bot, sender: &Sender<'_>) -> Result<Str
             .team_points(&c.department, &c.category, period.start, period.end)
             .await?;
         let department = department_name(bot, &c.department).await?;
-        lines.push(text::challenge_line(lang, c, &department, progress));
+        lines.push(text::challenge_line(
+            lang,
+            &bot.badging.book,
+            c,
+            &department,
+            progress,
+        ));
     }
     out.push_str(&lines.join("\n"));
     Ok(out)

@@ -110,18 +110,27 @@ pub fn meter(progress: i64, target: i64) -> String {
     format!("{}{} {share}%", "█".repeat(full), "░".repeat(10 - full))
 }
 
-/// One team challenge: its name, department, month and meter.
+/// One team challenge: its name, department, month, meter and prize (points, a badge of
+/// `book`, or both).
 pub fn challenge_line(
     lang: Lang,
+    book: &BadgeBook,
     c: &crate::domain::Challenge,
     department: &str,
     progress: i64,
 ) -> String {
     let bar = meter(progress, c.target);
-    let prize = match (lang, c.points) {
-        (_, 0) => String::new(),
-        (Lang::Zh, p) => format!("，达成每人 +{p}"),
-        (Lang::En, p) => format!(", +{p} each when reached"),
+    let badge = c.badge.as_deref().and_then(|id| book.get(id));
+    let prize = match (lang, c.points, badge) {
+        (_, 0, None) => String::new(),
+        (Lang::Zh, p, None) => format!("，达成每人 +{p}"),
+        (Lang::Zh, 0, Some(b)) => format!("，达成每人获徽章「{}」", b.name),
+        (Lang::Zh, p, Some(b)) => format!("，达成每人 +{p} 及徽章「{}」", b.name),
+        (Lang::En, p, None) => format!(", +{p} each when reached"),
+        (Lang::En, 0, Some(b)) => format!(", the badge \"{}\" each when reached", b.name_en),
+        (Lang::En, p, Some(b)) => {
+            format!(", +{p} and the badge \"{}\" each when reached", b.name_en)
+        }
     };
     match lang {
         Lang::Zh => format!(
@@ -148,6 +157,64 @@ mod tests {
         ];
         for (progress, target, want) in cases {
             assert_eq!(super::meter(progress, target), want);
+        }
+    }
+
+    #[test]
+    fn a_challenge_line_names_its_prize_in_points_a_badge_or_both() {
+        use super::Lang;
+        let book = crate::rules::load_badges(
+            "[[badge]]\nid = \"closers\"\nname = \"冲刺之队\"\nname_en = \"Closers\"\nkind = \"manual\"\n",
+            &crate::rules::RuleSet::default(),
+        )
+        .unwrap();
+        let challenge = |points, badge: Option<&str>| crate::domain::Challenge {
+            id: "c".into(),
+            name: "十月冲刺".into(),
+            name_en: "October push".into(),
+            department: "sales".into(),
+            category: "manual".into(),
+            target: 10,
+            month: crate::domain::Month::new(2026, 10).unwrap(),
+            points,
+            badge: badge.map(str::to_string),
+            line: 1,
+        };
+        let cases = [
+            (Lang::Zh, 0, None, "）：5/10 █████░░░░░ 50%"),
+            (Lang::Zh, 3, None, "50%，达成每人 +3"),
+            (
+                Lang::Zh,
+                0,
+                Some("closers"),
+                "50%，达成每人获徽章「冲刺之队」",
+            ),
+            (
+                Lang::Zh,
+                3,
+                Some("closers"),
+                "50%，达成每人 +3 及徽章「冲刺之队」",
+            ),
+            (Lang::En, 3, None, "50%, +3 each when reached"),
+            (
+                Lang::En,
+                0,
+                Some("closers"),
+                "50%, the badge \"Closers\" each when reached",
+            ),
+            (
+                Lang::En,
+                3,
+                Some("closers"),
+                "50%, +3 and the badge \"Closers\" each when reached",
+            ),
+        ];
+        for (lang, points, badge, ending) in cases {
+            let line = super::challenge_line(lang, &book, &challenge(points, badge), "销售部", 5);
+            assert!(
+                line.ends_with(ending),
+                "{line:?} should end with {ending:?}"
+            );
         }
     }
 }

@@ -155,7 +155,7 @@ pub(super) async fn page(
             .await
             .map_err(ApiError::from)?
             .map_or_else(|| c.department.clone(), |d| d.name);
-        let line = crate::bot::text::badges::challenge_line(lang, c, &department, progress);
+        let line = crate::bot::text::badges::challenge_line(lang, book, c, &department, progress);
         challenges.push(line.trim_start_matches("- ").to_string());
     }
     // A fresh identity per form: submitting it twice makes the change once.
