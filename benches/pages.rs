@@ -137,6 +137,8 @@ async fn main() {
         store: store.clone(),
         calendar,
         admin_token: None,
+        api_limit: None,
+        bot: None,
         export: None,
         leaderboard,
         health: Default::default(),

@@ -147,29 +147,27 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     };
     // A bot reply wakes the delivery worker, so it goes out at once.
     let wake = Arc::new(Notify::new());
-    let bot = client.as_ref().map(|_| {
-        Arc::new(Bot {
-            store: store.clone(),
-            rules: rules.clone(),
-            catalogue: catalogue.clone(),
-            badging: badging.clone(),
-            calendar: calendar.clone(),
-            leaderboard: leaderboard.clone(),
-            settings: bot_settings,
-            export: export.clone(),
-            wake: wake.clone(),
-        })
+    // The robot's commands; also the API's awards, which take the same checks.
+    let bot = Arc::new(Bot {
+        store: store.clone(),
+        rules: rules.clone(),
+        catalogue: catalogue.clone(),
+        badging: badging.clone(),
+        calendar: calendar.clone(),
+        leaderboard: leaderboard.clone(),
+        settings: bot_settings,
+        export: export.clone(),
+        wake: wake.clone(),
     });
-    let micro_app = match (&client, &bot) {
-        (Some(client), Some(bot)) => {
-            micro_app(config, client.clone(), bot.clone(), rules.clone(), addr)
-        }
-        _ => None,
-    };
+    let micro_app = client
+        .as_ref()
+        .and_then(|client| micro_app(config, client.clone(), bot.clone(), rules.clone(), addr));
     let state = AppState {
         store: store.clone(),
         calendar: calendar.clone(),
         admin_token: token,
+        bot: Some(bot.clone()),
+        api_limit: crate::web::auth::ApiLimiter::per_minute(config.server.api_requests_per_minute),
         export: export.clone(),
         leaderboard: leaderboard.clone(),
         health: workers.health(),
@@ -203,7 +201,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
                 rules: rules.clone(),
                 calendar: calendar.clone(),
                 source: client.clone(),
-                bot,
+                bot: Some(bot.clone()),
                 leaderboard: Some(leaderboard.clone()),
                 settings: ProcessorSettings {
                     owner: format!("{}/processor", config.instance_id(addr)),

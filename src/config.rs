@@ -27,6 +27,10 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
     ("JIFEN_INSTANCE_ID", "server.instance_id"),
     ("JIFEN_MAX_CONNECTIONS", "server.max_connections"),
     (
+        "JIFEN_API_REQUESTS_PER_MINUTE",
+        "server.api_requests_per_minute",
+    ),
+    (
         "JIFEN_HEADER_TIMEOUT_SECONDS",
         "server.header_timeout_seconds",
     ),
@@ -88,7 +92,11 @@ pub const ENV_OVERRIDES: &[(&str, &str)] = &[
 ];
 
 /// Keys whose environment overrides are numbers, not text.
-const NUMERIC_KEYS: &[&str] = &["server.max_connections", "server.header_timeout_seconds"];
+const NUMERIC_KEYS: &[&str] = &[
+    "server.max_connections",
+    "server.header_timeout_seconds",
+    "server.api_requests_per_minute",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +150,9 @@ pub struct ServerConfig {
     /// idle), and to send its body.
     pub header_timeout_seconds: u64,
     pub body_timeout_seconds: u64,
+    /// Requests each API key (and the admin token) may make a minute; more get 429. 0 is
+    /// no limit.
+    pub api_requests_per_minute: u32,
 }
 
 impl Default for ServerConfig {
@@ -154,6 +165,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             header_timeout_seconds: 30,
             body_timeout_seconds: 30,
+            api_requests_per_minute: 600,
         }
     }
 }

@@ -12,13 +12,14 @@ use crate::config::Config;
 pub(super) async fn run_emulator(
     config: &Config,
     listen: std::net::SocketAddr,
-    seed: u64,
+    (seed, people): (u64, usize),
     callback_url: Option<String>,
     robot_url: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     use crate::emulator::{self, EmulatorSettings, org};
     let settings = EmulatorSettings {
         seed,
+        people,
         ..EmulatorSettings::default()
     };
     let shutdown = shutdown_signal()?;

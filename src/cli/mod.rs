@@ -20,6 +20,7 @@ use crate::store::{SqliteStore, Store};
 #[cfg(feature = "emulator")]
 mod emulator;
 mod jobs;
+mod keys;
 mod period;
 mod queues;
 
@@ -68,6 +69,11 @@ pub enum Command {
     },
     /// Apply database migrations and exit
     Migrate,
+    /// API keys for other systems (scoped; shown once, stored hashed)
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Check points rules
     Rules {
         #[command(subcommand)]
@@ -108,6 +114,9 @@ pub enum Command {
         /// Chooses the made-up organisation's people and check-ins
         #[arg(long, default_value_t = 2026)]
         seed: u64,
+        /// Employees in the made-up organisation: 50 to 100000 (above 50, in teams of 40)
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(50..=100_000))]
+        people: u32,
         /// Where to push callbacks [default: http://<server.listen>/dingtalk/callback]
         #[arg(long)]
         callback_url: Option<String>,
@@ -204,6 +213,26 @@ pub enum SimulateCommand {
     },
     /// Any plaintext message, e.g. '{"EventType":"check_url"}', or @FILE
     Raw { message: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it, once
+    Create {
+        /// What the key is for, e.g. mes-line-3
+        name: String,
+        /// What it may do: read, events:write, awards:write, admin (repeat for several)
+        #[arg(long)]
+        scope: Vec<String>,
+    },
+    /// List the keys (names, prefixes, scopes; never secrets)
+    List {
+        /// One JSON object per line
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key: requests with it are refused at once
+    Revoke { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -449,12 +478,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Emulator {
             listen,
             seed,
+            people,
             callback_url,
             robot_url,
         } => {
             let config = Config::load_from_env(config_path)?;
             init_logging(&config);
-            emulator::run_emulator(&config, listen, seed, callback_url, robot_url).await
+            let org = (seed, people as usize);
+            emulator::run_emulator(&config, listen, org, callback_url, robot_url).await
         }
         Command::Period {
             command: PeriodCommand::Close { month },
@@ -480,6 +511,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = Config::load_from_env(config_path)?;
             let store = crate::app::open_store(&config).await?;
             let result = queues::outbox(store.as_ref(), command, config.calendar()?).await;
+            store.close().await;
+            result
+        }
+        Command::Keys { command } => {
+            let config = Config::load_from_env(config_path)?;
+            let store = crate::app::open_store(&config).await?;
+            let result = keys::keys(store.as_ref(), command).await;
             store.close().await;
             result
         }

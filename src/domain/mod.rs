@@ -1,6 +1,7 @@
 //! The domain vocabulary shared by rules, ledger and store: events that happened, the calendar
 //! they are counted in, and the people they happen to. Nothing here does I/O.
 
+pub mod api_key;
 pub mod appeal;
 pub mod badge;
 pub mod calendar;
@@ -18,7 +19,7 @@ pub use calendar::{Calendar, Month, Period, PeriodKind};
 pub use entry::{
     Account, Deltas, Entry, EntryKind, Explanation, MAX_REASON_CHARS, NewEntry, Totals,
 };
-pub use event::{DomainEvent, EVENT_SCHEMAS, EventSchema};
+pub use event::{DomainEvent, EVENT_SCHEMAS, EventSchema, ExternalEventType, FieldType};
 pub use failure::Failure;
 pub use lang::Lang;
 pub use org::{Department, Employee};

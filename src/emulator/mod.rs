@@ -48,6 +48,8 @@ pub struct EmulatorSettings {
     pub qps_per_api: usize,
     /// Work notifications per person per day (DingTalk: 500 for an internal app).
     pub notifications_per_user_per_day: usize,
+    /// Employees in the organisation: 50, or more (up to 100,000) in teams.
+    pub people: usize,
 }
 
 impl Default for EmulatorSettings {
@@ -57,6 +59,7 @@ impl Default for EmulatorSettings {
             token_ttl: Duration::from_secs(7200),
             qps_per_api: 40,
             notifications_per_user_per_day: 500,
+            people: 50,
         }
     }
 }
@@ -139,7 +142,7 @@ pub struct Emulator {
 impl Emulator {
     pub fn new(settings: EmulatorSettings) -> Self {
         Emulator {
-            org: FakeOrg::generate(settings.seed),
+            org: FakeOrg::generate_with(settings.seed, settings.people),
             gate: Gate::new(settings.token_ttl, settings.qps_per_api),
             books: Mutex::default(),
             callback: Mutex::default(),

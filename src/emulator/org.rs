@@ -1,8 +1,9 @@
-//! The emulator's made-up organisation: departments, about fifty employees with Chinese
-//! names, their attendance results, and approval templates. Deterministic: the same seed
-//! gives the same people and the same check-ins, so demos and tests can be repeated.
+//! The emulator's made-up organisation: departments, fifty employees with Chinese names (or
+//! as many as asked, up to 100,000, in teams with their leaders), their attendance results,
+//! and approval templates. Deterministic: the same seed and size give the same people and
+//! the same check-ins, so demos, tests and benchmarks can be repeated.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::civil::{Date, Weekday};
 use jiff::tz::TimeZone;
@@ -68,7 +69,18 @@ pub struct FakeOrg {
     pub templates: Vec<Form>,
     pub time_zone: TimeZone,
     seed: u64,
+    /// Indexes into `users` and `departments`, so a large company is looked up at once.
+    user_at: HashMap<String, usize>,
+    department_at: HashMap<i64, usize>,
 }
+
+/// The largest organisation the emulator makes.
+pub const MAX_PEOPLE: usize = 100_000;
+/// The people of the shipped organisation; above it, the others are in teams of this size.
+const BASE_PEOPLE: usize = 50;
+const TEAM_SIZE: usize = 40;
+/// Ids of the teams a large organisation adds.
+const FIRST_TEAM: i64 = 580_000_000;
 
 const SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
@@ -80,14 +92,22 @@ const GIVEN: &[&str] = &[
 ];
 
 impl FakeOrg {
-    /// The organisation for `seed`. The fixtures' four people are always in it.
+    /// The fifty-person organisation for `seed`. The fixtures' four people are always in it.
     pub fn generate(seed: u64) -> FakeOrg {
+        FakeOrg::generate_with(seed, BASE_PEOPLE)
+    }
+
+    /// The organisation for `seed` with `people` employees (at least the fifty of
+    /// [`FakeOrg::generate`], at most [`MAX_PEOPLE`]): beyond the fifty, everyone is in a
+    /// team of about forty under one of the working departments, each team with a leader.
+    pub fn generate_with(seed: u64, people: usize) -> FakeOrg {
+        let people = people.clamp(BASE_PEOPLE, MAX_PEOPLE);
         let dept = |id, name: &str, parent| FakeDepartment {
             id,
             name: name.into(),
             parent,
         };
-        let departments = vec![
+        let mut departments = vec![
             dept(ROOT_DEPT, "星辰科技有限公司", None),
             dept(575401962, "华东销售部", Some(ROOT_DEPT)),
             dept(575401963, "华南销售部", Some(ROOT_DEPT)),
@@ -118,7 +138,7 @@ impl FakeOrg {
             .collect();
         let mut rng = SplitMix(seed);
         let mut n = 0u64;
-        while users.len() < 50 {
+        while users.len() < BASE_PEOPLE {
             n += 1;
             let name = format!(
                 "{}{}",
@@ -138,7 +158,66 @@ impl FakeOrg {
             );
             users.push(user(&userid, &name, dept, title, leader, late));
         }
+        let teams = (people - BASE_PEOPLE).div_ceil(TEAM_SIZE);
+        for t in 0..teams {
+            let parent = working[t % working.len()];
+            let parent_name = departments
+                .iter()
+                .find(|d| d.id == parent)
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            let id = FIRST_TEAM + t as i64;
+            departments.push(dept(
+                id,
+                &format!("{parent_name}第{}小组", t + 1),
+                Some(parent),
+            ));
+        }
+        // Names repeat in a company this large; userids never do.
+        let mut names: HashMap<String, usize> = HashMap::new();
+        for u in &users {
+            *names.entry(u.name.clone()).or_default() += 1;
+        }
+        let mut userids: HashSet<String> = users.iter().map(|u| u.userid.clone()).collect();
+        for i in 0..people - BASE_PEOPLE {
+            let base = format!(
+                "{}{}",
+                SURNAMES[(rng.next_u64() % SURNAMES.len() as u64) as usize],
+                GIVEN[(rng.next_u64() % GIVEN.len() as u64) as usize]
+            );
+            let seen = names.entry(base.clone()).or_default();
+            *seen += 1;
+            let name = if *seen == 1 {
+                base
+            } else {
+                format!("{base}{seen}")
+            };
+            let userid = loop {
+                let id = format!(
+                    "{:016}",
+                    3_120_000_000_000_000 + rng.next_u64() % 1_000_000_000_000
+                );
+                if userids.insert(id.clone()) {
+                    break id;
+                }
+            };
+            let leader = i % TEAM_SIZE == 0;
+            let title = if leader { "组长" } else { "专员" };
+            let late = [0, 2, 5, 8, 15][(rng.next_u64() % 5) as usize];
+            let team = FIRST_TEAM + (i / TEAM_SIZE) as i64;
+            users.push(user(&userid, &name, team, title, leader, late));
+        }
         FakeOrg {
+            user_at: users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (u.userid.clone(), i))
+                .collect(),
+            department_at: departments
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.id, i))
+                .collect(),
             departments,
             users,
             templates: templates(),
@@ -148,11 +227,11 @@ impl FakeOrg {
     }
 
     pub fn user(&self, userid: &str) -> Option<&FakeUser> {
-        self.users.iter().find(|u| u.userid == userid)
+        self.user_at.get(userid).map(|&i| &self.users[i])
     }
 
     pub fn department(&self, id: i64) -> Option<&FakeDepartment> {
-        self.departments.iter().find(|d| d.id == id)
+        self.department_at.get(&id).map(|&i| &self.departments[i])
     }
 
     pub fn template(&self, process_code: &str) -> Option<&Form> {
@@ -281,6 +360,45 @@ fn hash(text: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_organisation_has_teams_with_leaders_and_unique_userids() {
+        let org = FakeOrg::generate_with(7, 10_000);
+        assert_eq!(org.users.len(), 10_000);
+        let small = FakeOrg::generate(7);
+        assert!(
+            small
+                .users
+                .iter()
+                .zip(&org.users)
+                .all(|(a, b)| a.userid == b.userid),
+            "the first fifty are the small organisation's"
+        );
+        let ids: HashSet<&str> = org.users.iter().map(|u| u.userid.as_str()).collect();
+        assert_eq!(ids.len(), org.users.len());
+        let teams: Vec<&FakeDepartment> = org
+            .departments
+            .iter()
+            .filter(|d| d.id >= FIRST_TEAM)
+            .collect();
+        assert_eq!(teams.len(), (10_000 - 50usize).div_ceil(40));
+        for team in &teams {
+            let parent = org.department(team.parent.unwrap()).unwrap();
+            assert!(
+                parent.id < FIRST_TEAM,
+                "{} is under a working department",
+                team.name
+            );
+            let leaders = org
+                .users
+                .iter()
+                .filter(|u| u.dept == team.id && u.leader)
+                .count();
+            assert_eq!(leaders, 1, "{}", team.name);
+        }
+        assert!(org.user(&org.users[9_999].userid).is_some());
+        assert_eq!(FakeOrg::generate_with(7, 1_000_000).users.len(), MAX_PEOPLE);
+    }
 
     #[test]
     fn the_organisation_has_fifty_people_in_real_departments_with_the_fixture_users() {

@@ -10,7 +10,7 @@ use toml::{Spanned, Value};
 use super::table::{self, Fields, Problem, Table};
 use super::{CapLimit, Condition, FieldPath, NotifyPolicy, Points, Rule, RuleSet};
 use crate::domain::event::COMMON_VARIABLES;
-use crate::domain::{EventSchema, PeriodKind};
+use crate::domain::{EventSchema, ExternalEventType, FieldType, PeriodKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RulesError {
@@ -26,6 +26,8 @@ pub enum RulesError {
         problems: Vec<Problem>,
     },
 }
+
+const EVENT_TYPE_KEYS: &[&str] = &["name", "fields"];
 
 const RULE_KEYS: &[&str] = &[
     "id",
@@ -65,22 +67,54 @@ pub fn load_rules(text: &str) -> Result<RuleSet, Vec<Problem>> {
     struct RawFile {
         #[serde(default)]
         rule: Vec<Spanned<Table>>,
+        #[serde(default)]
+        event_type: Vec<Spanned<Table>>,
     }
     let table::Parsed {
         lines,
         tables,
         mut problems,
-    } = table::tables(text, &["rule"], |f: RawFile| vec![f.rule])?;
-    let mut rules = Vec::new();
-    let mut first_line_of: HashMap<String, usize> = HashMap::new();
-    for (header_line, table) in tables.into_iter().flatten() {
+    } = table::tables(text, &["rule", "event_type"], |f: RawFile| {
+        vec![f.rule, f.event_type]
+    })?;
+    let mut tables = tables.into_iter();
+    let (rule_tables, type_tables) = (
+        tables.next().unwrap_or_default(),
+        tables.next().unwrap_or_default(),
+    );
+    let mut event_types: Vec<ExternalEventType> = Vec::new();
+    for (header_line, table) in type_tables {
         let mut fields = Fields {
             lines: &lines,
             header_line,
             table,
             problems: &mut problems,
         };
-        if let Some(rule) = fields.rule() {
+        let Some(declared) = fields.event_type() else {
+            continue;
+        };
+        if let Some(first) = event_types.iter().find(|t| t.kind == declared.kind) {
+            problems.push(Problem {
+                line: declared.line,
+                message: format!(
+                    "event type `{}` is declared twice, first at line {}",
+                    declared.kind, first.line
+                ),
+            });
+        } else {
+            event_types.push(declared);
+        }
+    }
+    let mut rules = Vec::new();
+    let mut first_line_of: HashMap<String, usize> = HashMap::new();
+    for (header_line, table) in rule_tables {
+        let mut fields = Fields {
+            lines: &lines,
+            header_line,
+            table,
+            problems: &mut problems,
+        };
+        if let Some(rule) = fields.rule(&event_types) {
             if let Some(first) = first_line_of.get(&rule.id) {
                 problems.push(Problem {
                     line: rule.line,
@@ -96,7 +130,7 @@ pub fn load_rules(text: &str) -> Result<RuleSet, Vec<Problem>> {
         }
     }
     if problems.is_empty() {
-        Ok(RuleSet { rules })
+        Ok(RuleSet { rules, event_types })
     } else {
         problems.sort_by_key(|p| p.line);
         Err(problems)
@@ -104,7 +138,75 @@ pub fn load_rules(text: &str) -> Result<RuleSet, Vec<Problem>> {
 }
 
 impl Fields<'_> {
-    fn rule(&mut self) -> Option<Rule> {
+    /// `[[event_type]]`: `name = "mes.safety_inspection"`, `fields = { line = "text", … }`.
+    fn event_type(&mut self) -> Option<ExternalEventType> {
+        self.unknown_keys(EVENT_TYPE_KEYS, "an event type");
+        let kind = self.required_str("name").and_then(|kind| {
+            let well_formed = kind.contains('.')
+                && kind
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._".contains(c));
+            if EventSchema::is_dingtalk(&kind) {
+                self.problem(
+                    self.line_of("name"),
+                    format!("`{kind}` is made by jifen from DingTalk's events; another system cannot post it"),
+                );
+                None
+            } else if !well_formed {
+                self.problem(
+                    self.line_of("name"),
+                    format!("event type `{kind}` must be lowercase words joined by dots, e.g. mes.safety_inspection"),
+                );
+                None
+            } else {
+                Some(kind)
+            }
+        });
+        let fields = match self.table.get("fields").map(|v| v.get_ref().clone()) {
+            None => {
+                self.problem(self.header_line, "missing required key `fields`".into());
+                None
+            }
+            Some(Value::Table(declared)) => {
+                let mut fields = Vec::new();
+                let mut ok = true;
+                for (name, kind) in declared {
+                    match kind.as_str().and_then(FieldType::parse) {
+                        Some(kind) if !COMMON_VARIABLES.contains(&name.as_str()) => {
+                            fields.push((name, kind))
+                        }
+                        Some(_) => {
+                            ok = false;
+                            self.problem(
+                                self.line_of("fields"),
+                                format!("field `{name}` is a variable every event has; name it otherwise"),
+                            );
+                        }
+                        None => {
+                            ok = false;
+                            self.problem(
+                                self.line_of("fields"),
+                                format!("field `{name}` must be \"number\", \"text\" or \"flag\", found {kind}"),
+                            );
+                        }
+                    }
+                }
+                ok.then_some(fields)
+            }
+            Some(other) => self.wrong_type(
+                "fields",
+                "a table of field names and types, e.g. { line = \"text\", score = \"number\" }",
+                &other,
+            ),
+        };
+        Some(ExternalEventType {
+            kind: kind?,
+            fields: fields?,
+            line: self.header_line,
+        })
+    }
+
+    fn rule(&mut self, event_types: &[ExternalEventType]) -> Option<Rule> {
         self.unknown_keys(RULE_KEYS, "a rule");
         let id = self.id();
         let name = self.required_str("name");
@@ -124,34 +226,45 @@ impl Fields<'_> {
             }
         };
         let event = self.required_str("event");
-        let schema = event.as_deref().and_then(|kind| {
-            let schema = EventSchema::find(kind);
-            if schema.is_none() {
-                self.problem(
-                    self.line_of("event"),
-                    format!(
-                        "unknown event type `{kind}`; known: {}",
-                        EventSchema::known_kinds()
-                    ),
-                );
+        // The fields of the event type, from jifen's own or from the file's declarations.
+        let schema: Option<Vec<&str>> = event.as_deref().and_then(|kind| {
+            if let Some(schema) = EventSchema::find(kind) {
+                return Some(schema.fields.to_vec());
             }
-            schema
+            if let Some(declared) = event_types.iter().find(|t| t.kind == kind) {
+                return Some(declared.fields.iter().map(|(f, _)| f.as_str()).collect());
+            }
+            let declared: Vec<&str> = event_types.iter().map(|t| t.kind.as_str()).collect();
+            self.problem(
+                self.line_of("event"),
+                format!(
+                    "unknown event type `{kind}`; known: {}{}{}",
+                    EventSchema::known_kinds(),
+                    if declared.is_empty() { "" } else { ", " },
+                    declared.join(", ")
+                ),
+            );
+            None
         });
+        let event_known = schema.is_some();
         let known_vars: Vec<&str> = schema
-            .map(|s| s.fields.iter().chain(COMMON_VARIABLES).copied().collect())
+            .map(|fields| {
+                fields
+                    .into_iter()
+                    .chain(COMMON_VARIABLES.iter().copied())
+                    .collect()
+            })
             .unwrap_or_default();
 
         let when = self.optional_str("when").and_then(|source| {
-            let schema = schema?;
+            let kind = event.as_deref().filter(|_| event_known)?;
             Condition::compile(&source, &known_vars)
-                .map_err(|e| {
-                    self.problem(self.line_of("when"), format!("{e} (event {})", schema.kind))
-                })
+                .map_err(|e| self.problem(self.line_of("when"), format!("{e} (event {kind})")))
                 .ok()
         });
-        let points = self.points(&known_vars, schema.is_some());
-        let target = self.field_path("target", &known_vars, schema.is_some());
-        let detail = self.field_path("detail", &known_vars, schema.is_some());
+        let points = self.points(&known_vars, event_known);
+        let target = self.field_path("target", &known_vars, event_known);
+        let detail = self.field_path("detail", &known_vars, event_known);
         let caps = self.caps();
         let departments = self.departments();
         let effective_from = self.date("effective_from");
@@ -205,7 +318,7 @@ impl Fields<'_> {
             notify: notify?,
             line: self.header_line,
         })
-        .filter(|_| schema.is_some())
+        .filter(|_| event_known)
     }
 
     fn points(&mut self, known: &[&str], event_known: bool) -> Option<Points> {

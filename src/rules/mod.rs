@@ -26,11 +26,17 @@ pub use table::Problem;
 #[derive(Debug, Default)]
 pub struct RuleSet {
     pub rules: Vec<Rule>,
+    /// The event types other systems may post, as the file declares them.
+    pub event_types: Vec<crate::domain::ExternalEventType>,
 }
 
 impl RuleSet {
     pub fn get(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.id == id)
+    }
+
+    pub fn event_type(&self, kind: &str) -> Option<&crate::domain::ExternalEventType> {
+        self.event_types.iter().find(|t| t.kind == kind)
     }
 }
 

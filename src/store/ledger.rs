@@ -50,6 +50,13 @@ pub trait LedgerStore: Send + Sync {
     /// The highest all-time scores with the person's name, ties by userid. (Windowed
     /// leaderboards come from the leaderboard index, not from this.)
     async fn top_accounts(&self, limit: i64) -> Result<Vec<(Account, String)>, StoreError>;
+    /// Accounts with the person's name in userid order after `after` ("" for the first
+    /// page), for paging through everyone's balances.
+    async fn accounts_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(Account, String)>, StoreError>;
     /// A person's entries, newest first, older than `before` (an entry id) when given.
     async fn entries(
         &self,
@@ -136,6 +143,27 @@ impl<B: SqlBackend> LedgerStore for B {
                  JOIN employees e ON e.userid = a.userid \
                  ORDER BY a.score DESC, a.userid LIMIT $1",
             )
+            .arg(limit),
+        )
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn accounts_after(
+        &self,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<(Account, String)>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let rows: Vec<RankedRow> = B::Db::fetch_all(
+            &mut c,
+            sql(
+                "SELECT a.userid, e.name, a.score, a.balance, a.pending FROM accounts a \
+                 JOIN employees e ON e.userid = a.userid \
+                 WHERE a.userid > $1 ORDER BY a.userid LIMIT $2",
+            )
+            .arg(after)
             .arg(limit),
         )
         .await?;

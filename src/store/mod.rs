@@ -1,5 +1,5 @@
 //! Storage: one interface per area (organisation, ledger, audit, inbox, outbox, jobs,
-//! periods, cards, rewards, appeals, badges), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
+//! periods, cards, rewards, appeals, badges, API keys), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
 //! area's SQL is written once, in its own file, over a [`Dialect`]; the backends differ only
 //! where the dialects do (locks, the callback path's batch insert, SQLite's checkpoints).
 
@@ -10,6 +10,7 @@ mod cards;
 mod dialect;
 mod inbox;
 mod jobs;
+mod keys;
 mod ledger;
 mod ledger_tx;
 mod org;
@@ -33,6 +34,7 @@ pub use cards::{Card, CardStore, CardTx};
 use dialect::{Dialect, SqlBackend, SqlTx};
 pub use inbox::{InboxRow, InboxStore, InboxTx, NewInboxRow, QueueSummary, Setback};
 pub use jobs::{JobRun, JobStore};
+pub use keys::{KeyStore, StoredAnswer};
 pub use ledger::{LedgerStore, LedgerTick, Mismatch, RangeSum, RangeSums, RuleTotal};
 pub use ledger_tx::LedgerTx;
 pub use org::{DirectorySnapshot, OrgStore, OrgTx, userids};
@@ -164,6 +166,7 @@ pub trait Store:
     + RewardStore
     + AppealStore
     + BadgeStore
+    + KeyStore
 {
     fn backend(&self) -> Backend;
     /// Applies pending migrations; returns how many were applied.

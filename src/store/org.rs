@@ -29,6 +29,9 @@ pub trait OrgStore: Send + Sync {
     async fn directory(&self) -> Result<DirectorySnapshot, StoreError>;
     /// The person's departments and all their ancestors (what a scope is checked against).
     async fn departments_with_ancestors(&self, userid: &str) -> Result<Vec<String>, StoreError>;
+    /// People in userid order after `after` ("" for the first page), with their
+    /// departments, for paging through a company.
+    async fn employees_after(&self, after: &str, limit: i64) -> Result<Vec<Employee>, StoreError>;
 }
 
 /// Every known person's userid (the people jobs ask DingTalk about).
@@ -148,6 +151,49 @@ impl<B: SqlBackend> OrgStore for B {
         let mut c = self.reader().acquire().await?;
         let ids: Vec<(String,)> = B::Db::fetch_all(&mut c, sql(DEPARTMENTS_OF).arg(userid)).await?;
         Ok(ids.into_iter().map(|(id,)| id).collect())
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn employees_after(&self, after: &str, limit: i64) -> Result<Vec<Employee>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let people: Vec<PersonRow> = B::Db::fetch_all(
+            &mut c,
+            sql(
+                "SELECT userid, name, active, hired_at, left_at FROM employees \
+                 WHERE userid > $1 ORDER BY userid LIMIT $2",
+            )
+            .arg(after)
+            .arg(limit),
+        )
+        .await?;
+        let Some(last) = people.last().map(|p| p.0.clone()) else {
+            return Ok(Vec::new());
+        };
+        // The page's memberships in one range read, not one query a person.
+        let memberships: Vec<(String, String, bool)> = B::Db::fetch_all(
+            &mut c,
+            sql(
+                "SELECT userid, department_id, leader FROM department_members \
+                 WHERE userid > $1 AND userid <= $2 ORDER BY userid, department_id",
+            )
+            .arg(after)
+            .arg(last.as_str()),
+        )
+        .await?;
+        let mut by_person: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+        for (userid, department, leader) in memberships {
+            by_person
+                .entry(userid)
+                .or_default()
+                .push((department, leader));
+        }
+        people
+            .into_iter()
+            .map(|row| {
+                let memberships = by_person.remove(&row.0).unwrap_or_default();
+                person(row, memberships)
+            })
+            .collect()
     }
 
     #[instrument(level = "debug", skip(self))]

@@ -65,6 +65,19 @@ pub struct EntryView {
     pub occurred_local: String,
 }
 
+/// An entry as the API shows it: with its status and its local time.
+pub(super) fn entry_view(entry: Entry, tz: &jiff::tz::TimeZone) -> EntryView {
+    EntryView {
+        status: status(&entry),
+        occurred_local: entry
+            .occurred_at
+            .to_zoned(tz.clone())
+            .strftime("%Y-%m-%d %H:%M:%S %:z")
+            .to_string(),
+        entry,
+    }
+}
+
 pub async fn entries(
     State(state): State<AppState>,
     Path(userid): Path<String>,
@@ -79,19 +92,8 @@ pub async fn entries(
     let next_before = (entries.len() as i64 == limit)
         .then(|| entries.last().map(|e| e.id))
         .flatten();
-    let tz = state.calendar.time_zone().clone();
-    let entries = entries
-        .into_iter()
-        .map(|entry| EntryView {
-            status: status(&entry),
-            occurred_local: entry
-                .occurred_at
-                .to_zoned(tz.clone())
-                .strftime("%Y-%m-%d %H:%M:%S %:z")
-                .to_string(),
-            entry,
-        })
-        .collect();
+    let tz = state.calendar.time_zone();
+    let entries = entries.into_iter().map(|e| entry_view(e, tz)).collect();
     Ok(Json(EntriesView {
         userid,
         entries,

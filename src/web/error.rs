@@ -24,6 +24,11 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unavailable(String),
+    /// Understood and allowed, but refused by the same checks the robot makes.
+    #[error("{0}")]
+    Refused(String),
+    #[error("more than {per_minute} requests a minute from this key; retry after {retry_after} s")]
+    TooManyRequests { per_minute: u32, retry_after: u64 },
     #[error("database error")]
     Store(#[from] StoreError),
 }
@@ -85,6 +90,8 @@ impl ApiError {
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+            ApiError::Refused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
             ApiError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -92,19 +99,27 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status_and_code().0
     }
+
+    /// The JSON body every error answers with.
+    pub fn body(&self) -> serde_json::Value {
+        let (_, code) = self.status_and_code();
+        json!({ "error": { "code": code, "message": self.to_string() } })
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
+        let status = self.status();
         if let ApiError::Store(e) = &self {
             tracing::error!(error = %e, "request failed on the database");
         }
-        let mut response = (
-            status,
-            Json(json!({ "error": { "code": code, "message": self.to_string() } })),
-        )
-            .into_response();
+        let mut response = (status, Json(self.body())).into_response();
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(*retry_after),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

@@ -1,4 +1,4 @@
-//! `GET /metrics` (admin token): Prometheus' text format. This process's counters (what
+//! `GET /metrics` (a key with `read`, or the admin token): Prometheus' text format. This process's counters (what
 //! arrived and how it was answered, DingTalk calls by API and result) and, read from the
 //! database at each scrape, what every replica shares: the inbox and outbox by status and the
 //! age of their oldest waiting row, the ledger's last entry, the latest job runs, and workers

@@ -4,11 +4,15 @@
 mod api;
 pub mod app;
 mod appeals;
-mod auth;
+pub mod auth;
+mod bulk;
 mod error;
+mod events;
 mod export;
+mod idempotent;
 mod metrics;
 mod shop;
+mod writes;
 
 use std::sync::Arc;
 
@@ -38,6 +42,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub calendar: Calendar,
     pub admin_token: Option<Arc<SecretString>>,
+    /// Makes the API's awards, deductions and revocations through the robot's checks.
+    pub bot: Option<Arc<crate::bot::Bot>>,
+    /// Each API caller's requests a minute; `None` is no limit.
+    pub api_limit: Option<Arc<auth::ApiLimiter>>,
     /// Signs and checks export links; `None` without an app secret.
     pub export: Option<ExportLinks>,
     pub leaderboard: Arc<LeaderboardIndex>,
@@ -73,6 +81,9 @@ pub fn router(
         .route("/dingtalk/robot", post(crate::ingress::robot::receive))
         .with_state(robot);
     let api = Router::new()
+        .route("/balances", get(bulk::balances))
+        .route("/employees", get(bulk::employees))
+        .route("/entries", get(bulk::period_entries))
         .route("/employees/{userid}/account", get(api::account))
         .route("/employees/{userid}/entries", get(api::entries))
         .route("/audit", get(api::audit))
@@ -84,16 +95,20 @@ pub fn router(
         .route("/appeals/{id}/{decision}", post(appeals::decide))
         .route("/recognition/pairs", get(appeals::recognition_pairs))
         .route("/employees/{userid}/badges", get(appeals::milestones))
+        .route("/events", post(events::post))
+        .route("/awards", post(writes::award))
+        .route("/deductions", post(writes::deduct))
+        .route("/entries/{id}/revoke", post(writes::revoke))
         .fallback(api::not_found)
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_admin,
+            auth::authorise,
         ));
     let metrics = Router::new()
         .route("/metrics", get(metrics::metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::require_admin,
+            auth::authorise,
         ));
     Router::new()
         .route("/healthz", get(healthz))

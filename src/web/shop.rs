@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use super::idempotent::idempotency_key;
 use super::{ApiError, AppState};
 use crate::domain::{Redemption, RedemptionStatus, RedemptionStep, Reward};
 use crate::ledger::{self, Redeem, Redeemed};
@@ -86,30 +87,6 @@ pub struct RedeemRequest {
 }
 
 /// The longest Idempotency-Key taken; a UUID or a hash fits many times over.
-const MAX_IDEMPOTENCY_KEY: usize = 200;
-
-/// The request's `Idempotency-Key`, which every write needs.
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .ok_or_else(|| {
-            ApiError::BadRequest(
-                "an Idempotency-Key header is required: any unique text (e.g. a UUID); \
-                 a retry with the same key redeems nothing more"
-                    .into(),
-            )
-        })?
-        .to_str()
-        .map_err(|_| ApiError::BadRequest("the Idempotency-Key must be plain ASCII".into()))?
-        .trim();
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
-        return Err(ApiError::BadRequest(format!(
-            "the Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
-        )));
-    }
-    Ok(key.to_string())
-}
-
 pub(super) fn body<T>(body: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> {
     body.map(|Json(b)| b)
         .map_err(|e| ApiError::BadRequest(e.body_text()))

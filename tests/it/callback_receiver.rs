@@ -39,6 +39,8 @@ async fn serve(db: &TestDb, max_body: usize) -> String {
         store: db.store.clone(),
         calendar: shanghai(),
         admin_token: None,
+        api_limit: None,
+        bot: None,
         export: None,
         leaderboard: leaderboards(&db.store, Default::default(), jiff::Timestamp::now()).await,
         health: Default::default(),

@@ -38,7 +38,7 @@ fn rules_check_prints_what_each_sample_event_posts_and_why() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(
-        stdout.contains("config/rules.toml: 10 rules, no problems"),
+        stdout.contains("config/rules.toml: 11 rules, no problems"),
         "{stdout}"
     );
     assert!(
@@ -55,7 +55,7 @@ fn rules_check_prints_what_each_sample_event_posts_and_why() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("17 events: 14 entries posted, 1 already posted, 0 failed"),
+        stdout.contains("18 events: 15 entries posted, 1 already posted, 0 failed"),
         "{stdout}"
     );
 }
@@ -280,11 +280,11 @@ fn import_post_and_verify_work_end_to_end_on_sqlite() {
         text(&out.stdout),
         text(&out.stderr)
     );
-    assert!(text(&out.stdout).contains("17 events: 14 entries posted, 1 already posted, 0 failed"));
+    assert!(text(&out.stdout).contains("18 events: 15 entries posted, 1 already posted, 0 failed"));
     // Posting the same file again changes nothing.
     let out = jifen(&["ledger", "post", "config/examples/events.jsonl"], &env);
     assert!(
-        text(&out.stdout).contains("17 events: 0 entries posted, 15 already posted, 0 failed"),
+        text(&out.stdout).contains("18 events: 0 entries posted, 16 already posted, 0 failed"),
         "{}",
         text(&out.stdout)
     );
@@ -630,5 +630,87 @@ fn half_open_connections_are_dropped_and_the_limit_answers_503() {
         health(&server.addr).starts_with("HTTP/1.1 200"),
         "healthy again"
     );
+    server.stop();
+}
+
+#[tokio::test]
+async fn api_keys_are_created_once_listed_without_secrets_and_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let env = [("JIFEN_DATABASE_URL", url.as_str())];
+    let out = jifen(
+        &[
+            "keys",
+            "create",
+            "mes-line-3",
+            "--scope",
+            "awards:write",
+            "--scope",
+            "read",
+        ],
+        &env,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let key = text(&out.stdout).trim().to_string();
+    assert!(key.starts_with("jifen_"), "{key}");
+    assert!(text(&out.stderr).contains("only time it is shown"));
+    for (args, says) in [
+        (
+            &["keys", "create", "mes-line-3", "--scope", "read"][..],
+            "already a key named",
+        ),
+        (
+            &["keys", "create", "lms", "--scope", "write"][..],
+            "unknown scope \"write\"",
+        ),
+        (&["keys", "create", "lms"][..], "at least one --scope"),
+        (
+            &["keys", "create", "l m s", "--scope", "read"][..],
+            "letters, digits",
+        ),
+        (
+            &["keys", "revoke", "nobody"][..],
+            "no live key named \"nobody\"",
+        ),
+    ] {
+        let out = jifen(args, &env);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    let listed = text(&jifen(&["keys", "list"], &env).stdout);
+    assert!(
+        listed.contains("mes-line-3") && listed.contains("read awards:write"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains(&key[15..]),
+        "no secret in the list: {listed}"
+    );
+
+    let server = spawn_server(&env);
+    let account = format!("http://{}/api/v1/employees/nobody/account", server.addr);
+    let status = async |key: &str| {
+        reqwest::Client::new()
+            .get(&account)
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    assert_eq!(
+        status(&key).await,
+        404,
+        "the key gets through to the handler"
+    );
+    let out = jifen(&["keys", "revoke", "mes-line-3"], &env);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(status(&key).await, 401);
+    assert!(text(&jifen(&["keys", "list"], &env).stdout).contains("revoked"));
     server.stop();
 }

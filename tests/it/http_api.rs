@@ -45,17 +45,49 @@ on_both_backends!(
 
 /// Serves the API over `db` on a free port; returns its base URL.
 async fn serve(db: &TestDb, token: Option<&str>) -> String {
-    serve_with(db, token, Health::default()).await
+    serve_with(db, token, Health::default(), 0).await
 }
 
-/// Serves the API with `health` as the workers' state.
-async fn serve_with(db: &TestDb, token: Option<&str>, health: Health) -> String {
+/// Serves the API with `health` as the workers' state, each caller allowed `per_minute`
+/// requests (0: no limit); HR is `hr`, managers may award 200 a month, more than 20 at once
+/// is reviewed.
+pub(crate) async fn serve_with(
+    db: &TestDb,
+    token: Option<&str>,
+    health: Health,
+    per_minute: u32,
+) -> String {
+    let rules = Arc::new(load_rules_file("config/rules.toml".as_ref()).unwrap());
+    let leaderboard = leaderboards(&db.store, Default::default(), Timestamp::now()).await;
+    let bot = jifen::bot::Bot {
+        store: db.store.clone(),
+        rules,
+        catalogue: Default::default(),
+        badging: Default::default(),
+        calendar: shanghai(),
+        leaderboard: leaderboard.clone(),
+        settings: jifen::bot::BotSettings {
+            roles: jifen::bot::roles::RoleConfig {
+                hr_admins: vec!["hr".into()],
+                ..Default::default()
+            },
+            manager_monthly_budget: 200,
+            review_threshold: 20,
+            appeal_window_days: 30,
+            recognition: Default::default(),
+            leaderboard_card: None,
+        },
+        export: None,
+        wake: Arc::new(tokio::sync::Notify::new()),
+    };
     let state = AppState {
         store: db.store.clone(),
         calendar: shanghai(),
         admin_token: token.map(|t| Arc::new(SecretString::from(t.to_string()))),
+        api_limit: jifen::web::auth::ApiLimiter::per_minute(per_minute),
+        bot: Some(Arc::new(bot)),
         export: None,
-        leaderboard: leaderboards(&db.store, Default::default(), Timestamp::now()).await,
+        leaderboard,
         health,
         micro_app: None,
         catalogue: Arc::new(load_catalogue_file("config/rewards.toml".as_ref()).unwrap()),
@@ -153,7 +185,7 @@ async fn health_check_names_a_worker_that_died_until_it_runs_again(db: &TestDb) 
             cancel.cancelled().await;
         }
     });
-    let base = serve_with(db, None, workers.health()).await;
+    let base = serve_with(db, None, workers.health(), 0).await;
     let health = format!("{base}/healthz");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let (status, body) = loop {

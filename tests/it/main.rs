@@ -37,3 +37,4 @@ mod robot_sign;
 mod rules_file;
 mod store_conformance;
 mod stream;
+mod write_api;

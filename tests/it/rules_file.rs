@@ -355,3 +355,103 @@ fn the_manifest_names_every_variable_the_cards_fill() {
         .collect();
     assert_eq!(listed, filled);
 }
+
+const INSPECTION: &str = r#"[[event_type]]
+name = "mes.safety_inspection"
+fields = { line = "text", score = "number", passed = "flag" }
+
+[[rule]]
+id = "mes.inspection_passed"
+name = "安全巡检通过"
+event = "mes.safety_inspection"
+when = 'passed && score >= 90'
+points = 3
+"#;
+
+#[test]
+fn another_systems_event_type_is_declared_with_its_fields_and_rules_read_them() {
+    let rules = load_rules(INSPECTION).unwrap();
+    let declared = rules.event_type("mes.safety_inspection").unwrap();
+    assert_eq!(declared.fields.len(), 3);
+    let event = |score: i64, passed: bool| DomainEvent {
+        kind: "mes.safety_inspection".into(),
+        source_key: format!("api:mes:{score}:{passed}"),
+        userid: "lina".into(),
+        occurred_at: "2026-11-03T02:00:00Z".parse().unwrap(),
+        departments: vec![],
+        data: serde_json::json!({"line": "L3", "score": score, "passed": passed})
+            .as_object()
+            .cloned()
+            .unwrap(),
+    };
+    let calendar = support::shanghai();
+    let fired = |e: &DomainEvent| {
+        evaluate(&rules, e, &calendar)
+            .iter()
+            .filter(|o| matches!(o, Outcome::Fired(_)))
+            .count()
+    };
+    assert_eq!(fired(&event(95, true)), 1);
+    assert_eq!(fired(&event(95, false)), 0);
+    assert_eq!(fired(&event(80, true)), 0);
+
+    let cases = [
+        (
+            INSPECTION.replace("score >= 90", "grade >= 90"),
+            "line 9: condition uses unknown variable grade",
+        ),
+        (
+            INSPECTION.replace("\"number\"", "\"integer\""),
+            "line 3: field `score` must be \"number\", \"text\" or \"flag\"",
+        ),
+        (
+            INSPECTION.replace(
+                "mes.safety_inspection\"\nfields",
+                "approval.approved\"\nfields",
+            ),
+            "line 2: `approval.approved` is made by jifen from DingTalk's events",
+        ),
+        (
+            INSPECTION.replace(
+                "name = \"mes.safety_inspection\"",
+                "name = \"MES Inspection\"",
+            ),
+            "line 2: event type `MES Inspection` must be lowercase words joined by dots",
+        ),
+        (
+            INSPECTION.replace(
+                "fields = { line = \"text\", score = \"number\", passed = \"flag\" }\n",
+                "",
+            ),
+            "line 1: missing required key `fields`",
+        ),
+        (
+            INSPECTION.replace("line = \"text\"", "userid = \"text\""),
+            "line 3: field `userid` is a variable every event has",
+        ),
+        (
+            format!(
+                "{INSPECTION}\n[[event_type]]\nname = \"mes.safety_inspection\"\nfields = {{}}\n"
+            ),
+            "line 12: event type `mes.safety_inspection` is declared twice, first at line 1",
+        ),
+        (
+            INSPECTION.replace(
+                "event = \"mes.safety_inspection\"",
+                "event = \"mes.safety_inspections\"",
+            ),
+            "unknown event type `mes.safety_inspections`; known: attendance.checked, attendance.month_summary, approval.approved, mes.safety_inspection",
+        ),
+    ];
+    for (text, want) in cases {
+        let said: Vec<String> = load_rules(&text)
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            said.iter().any(|p| p.contains(want)),
+            "{want:?} not in {said:?}"
+        );
+    }
+}
