@@ -12,7 +12,7 @@ use sha2::Sha256;
 
 use crate::dingtalk::crypto::hmac_sha256;
 use crate::domain::Calendar;
-use crate::domain::Month;
+use crate::domain::Closable;
 use crate::ledger::{Entry, EntryKind};
 
 /// What a link downloads.
@@ -26,7 +26,8 @@ pub enum Download {
 
 impl Download {
     /// The file a link names, e.g. `2026-10.csv`; the signature covers it.
-    pub fn file(self, month: Month) -> String {
+    pub fn file(self, month: impl Into<Closable>) -> String {
+        let month = month.into();
         match self {
             Download::Entries => format!("{month}.csv"),
             Download::Archive => format!("{month}.xlsx"),
@@ -83,7 +84,7 @@ impl ExportLinks {
     }
 
     /// A link to `month`'s `download`, valid from `now` for the configured time.
-    pub fn link(&self, month: Month, download: Download, now: Timestamp) -> String {
+    pub fn link(&self, month: impl Into<Closable>, download: Download, now: Timestamp) -> String {
         let expires = now.as_second() + self.ttl.as_secs() as i64;
         let file = download.file(month);
         let signature = hex::encode(self.mac(&file, expires).finalize().into_bytes());
@@ -191,6 +192,7 @@ pub fn csv_rows(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Month;
 
     fn links() -> ExportLinks {
         ExportLinks::new(

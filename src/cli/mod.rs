@@ -139,11 +139,11 @@ pub enum Command {
         #[command(subcommand)]
         command: PeriodCommand,
     },
-    /// Write a closed month's frozen totals for spreadsheets
+    /// Write a closed period's frozen totals for spreadsheets
     Export {
-        /// The month, e.g. 2026-10
+        /// The closed month, quarter or year, e.g. 2026-10, 2026-Q4 or 2026
         #[arg(long)]
-        period: crate::domain::Month,
+        period: crate::domain::Closable,
         /// csv (people) or xlsx (people and departments)
         #[arg(long, default_value = "csv")]
         format: crate::period::archive::Format,
@@ -160,10 +160,11 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum PeriodCommand {
-    /// Close a month that is over; closing it again changes nothing
+    /// Close a month, quarter or year that is over (a quarter or year once its months are);
+    /// closing it again changes nothing
     Close {
-        /// e.g. 2026-10
-        month: crate::domain::Month,
+        /// e.g. 2026-10, 2026-Q4 or 2026
+        period: crate::domain::Closable,
     },
 }
 
@@ -488,11 +489,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             emulator::run_emulator(&config, listen, org, callback_url, robot_url).await
         }
         Command::Period {
-            command: PeriodCommand::Close { month },
+            command: PeriodCommand::Close { period: closing },
         } => {
             let config = Config::load_from_env(config_path)?;
             init_logging(&config);
-            period::close(&config, month).await
+            period::close(&config, closing).await
         }
         Command::Export {
             period: month,

@@ -1,5 +1,5 @@
-//! `jifen period close` and `jifen export --period`: closing a month by hand, and its frozen
-//! totals as a file, with progress on long exports.
+//! `jifen period close` and `jifen export --period`: closing a month, quarter or year by
+//! hand, and its frozen totals as a file, with progress on long exports.
 
 use crate::say;
 use std::path::PathBuf;
@@ -10,11 +10,25 @@ use jiff::Timestamp;
 
 use crate::config::Config;
 use crate::dingtalk::openapi::OpenApiClient;
-use crate::domain::Month;
+use crate::domain::Closable;
 use crate::period::archive::{Format, write_archive};
-use crate::period::close_month;
+use crate::period::{close_month, close_span, close_spans_ended_by};
 
-pub(super) async fn close(config: &Config, month: Month) -> anyhow::Result<ExitCode> {
+pub(super) async fn close(config: &Config, period: Closable) -> anyhow::Result<ExitCode> {
+    let Closable::Month(month) = period else {
+        // A quarter or a year: its months' totals are in the ledger already.
+        let store = crate::app::open_store(config).await?;
+        let result = close_span(
+            store.as_ref(),
+            &config.calendar()?,
+            period,
+            Timestamp::now(),
+        )
+        .await;
+        store.close().await;
+        say!("{}", result?)?;
+        return Ok(ExitCode::SUCCESS);
+    };
     let settings = config.openapi()?.ok_or_else(|| {
         anyhow::anyhow!(
             "set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET: closing a month reads the attendance results"
@@ -25,24 +39,33 @@ pub(super) async fn close(config: &Config, month: Month) -> anyhow::Result<ExitC
     let badging = config.badging(&rules)?;
     let store = crate::app::open_store(config).await?;
     eprintln!("closing {month}: reading the month's attendance results…");
+    let calendar = config.calendar()?;
+    let now = Timestamp::now();
     let result = close_month(
         store.as_ref(),
         &client,
         &rules,
         &badging,
-        &config.calendar()?,
+        &calendar,
         month,
-        Timestamp::now(),
+        now,
     )
     .await;
+    let spans = match &result {
+        Ok(_) => close_spans_ended_by(store.as_ref(), &calendar, month, now).await,
+        Err(_) => Ok(Vec::new()),
+    };
     store.close().await;
     say!("{}", result?)?;
+    for span in spans? {
+        say!("{span}")?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 pub(super) async fn export(
     config: &Config,
-    month: Month,
+    month: Closable,
     format: Format,
     output: Option<PathBuf>,
 ) -> anyhow::Result<ExitCode> {

@@ -241,6 +241,103 @@ impl fmt::Display for Month {
     }
 }
 
+/// What can be closed: a month, a quarter (after its three months) or a year (after its
+/// twelve). `2026-10`, `2026-Q4`, `2026`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Closable {
+    Month(Month),
+    Quarter { year: i16, quarter: i8 },
+    Year(i16),
+}
+
+impl Closable {
+    pub fn parse(text: &str) -> Option<Closable> {
+        let text = text.trim();
+        if let Some((year, q)) = text.split_once("-Q").or_else(|| text.split_once("-q")) {
+            let (year, quarter) = (year.parse().ok()?, q.parse().ok()?);
+            return ((1..=4).contains(&quarter) && Month::new(year, 1).is_some())
+                .then_some(Closable::Quarter { year, quarter });
+        }
+        if text.len() == 4 {
+            let year = text.parse().ok()?;
+            return Month::new(year, 1).map(|_| Closable::Year(year));
+        }
+        Month::parse(text).map(Closable::Month)
+    }
+
+    /// Its first day, from which the calendar gives its range.
+    pub fn first_day(self) -> Date {
+        match self {
+            Closable::Month(m) => m.first_day(),
+            Closable::Quarter { year, quarter } => {
+                Month::new(year, (quarter - 1) * 3 + 1).map_or(Date::MIN, Month::first_day)
+            }
+            Closable::Year(year) => Month::new(year, 1).map_or(Date::MIN, Month::first_day),
+        }
+    }
+
+    pub fn kind(self) -> PeriodKind {
+        match self {
+            Closable::Month(_) => PeriodKind::Month,
+            Closable::Quarter { .. } => PeriodKind::Quarter,
+            Closable::Year(_) => PeriodKind::Year,
+        }
+    }
+
+    /// The months that must be closed first (none for a month itself).
+    pub fn months(self) -> Vec<Month> {
+        let (year, first, count) = match self {
+            Closable::Month(_) => return Vec::new(),
+            Closable::Quarter { year, quarter } => (year, (quarter - 1) * 3 + 1, 3),
+            Closable::Year(year) => (year, 1, 12),
+        };
+        (first..first + count)
+            .filter_map(|m| Month::new(year, m))
+            .collect()
+    }
+
+    /// The quarter a month ends, and the year December ends: what closing it lets close.
+    pub fn ended_by(month: Month) -> Vec<Closable> {
+        let mut ended = Vec::new();
+        if month.month() % 3 == 0 {
+            ended.push(Closable::Quarter {
+                year: month.year(),
+                quarter: month.month() / 3,
+            });
+        }
+        if month.month() == 12 {
+            ended.push(Closable::Year(month.year()));
+        }
+        ended
+    }
+}
+
+impl From<Month> for Closable {
+    fn from(month: Month) -> Closable {
+        Closable::Month(month)
+    }
+}
+
+impl std::str::FromStr for Closable {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Closable, String> {
+        Closable::parse(s).ok_or_else(|| {
+            format!("{s:?} is not a month, quarter or year like 2026-10, 2026-Q4 or 2026")
+        })
+    }
+}
+
+impl fmt::Display for Closable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Closable::Month(m) => m.fmt(f),
+            Closable::Quarter { year, quarter } => write!(f, "{year:04}-Q{quarter}"),
+            Closable::Year(year) => write!(f, "{year:04}"),
+        }
+    }
+}
+
 /// A std duration as jiff's, saturating (a configured wait of centuries is still a wait).
 pub fn signed(d: std::time::Duration) -> jiff::SignedDuration {
     jiff::SignedDuration::try_from(d).unwrap_or(jiff::SignedDuration::MAX)
@@ -252,6 +349,50 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().expect("timestamp")
+    }
+
+    #[test]
+    fn months_quarters_and_years_are_read_and_know_the_months_before_them() {
+        let cases = [
+            ("2026-10", Some("2026-10"), 0),
+            ("2026-Q4", Some("2026-Q4"), 3),
+            ("2026-q1", Some("2026-Q1"), 3),
+            ("2026", Some("2026"), 12),
+            ("2026-Q5", None, 0),
+            ("2026-Q0", None, 0),
+            ("1999", None, 0),
+            ("26", None, 0),
+            ("Q4", None, 0),
+        ];
+        for (text, shown, months) in cases {
+            let parsed = Closable::parse(text);
+            assert_eq!(parsed.map(|p| p.to_string()).as_deref(), shown, "{text}");
+            if let Some(p) = parsed {
+                assert_eq!(p.months().len(), months, "{text}");
+            }
+        }
+        let q4 = Closable::parse("2026-Q4").unwrap();
+        assert_eq!(q4.first_day(), Date::constant(2026, 10, 1));
+        assert_eq!(q4.months()[2].to_string(), "2026-12");
+        let ended = |m| Closable::ended_by(Month::new(2026, m).unwrap());
+        assert_eq!(ended(11), vec![]);
+        assert_eq!(
+            ended(9),
+            vec![Closable::Quarter {
+                year: 2026,
+                quarter: 3
+            }]
+        );
+        assert_eq!(
+            ended(12),
+            vec![
+                Closable::Quarter {
+                    year: 2026,
+                    quarter: 4
+                },
+                Closable::Year(2026)
+            ]
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod schedule;
 
 pub use appeal::{Appeal, AppealStatus, Verdict};
 pub use badge::{Announce, Badge, BadgeBook, Challenge, Criterion, Level};
-pub use calendar::{Calendar, Month, Period, PeriodKind};
+pub use calendar::{Calendar, Closable, Month, Period, PeriodKind};
 pub use entry::{
     Account, Deltas, Entry, EntryKind, Explanation, MAX_REASON_CHARS, NewEntry, Totals,
 };

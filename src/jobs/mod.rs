@@ -328,7 +328,19 @@ impl Jobs {
                         now,
                     )
                     .await?;
-                    Ok(report.to_string())
+                    // The quarter and year its month ends close with it.
+                    let spans = crate::period::close_spans_ended_by(
+                        self.store.as_ref(),
+                        &self.calendar,
+                        month,
+                        now,
+                    )
+                    .await?;
+                    let mut said = report.to_string();
+                    for span in spans {
+                        said.push_str(&format!("; {span}"));
+                    }
+                    Ok(said)
                 }
                 Job::HonorBoard => {
                     let at = slot_instant(slot, self.calendar.time_zone()).unwrap_or(now);

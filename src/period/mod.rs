@@ -14,9 +14,9 @@ use serde_json::json;
 
 use crate::badges::{self, BadgeError, Badging};
 use crate::dingtalk::openapi::{ApiError, AttendanceRecord, Check, OpenApiClient};
-use crate::domain::Month;
 use crate::domain::calendar::{CalendarError, PeriodKind};
 use crate::domain::{Calendar, DomainEvent, Period};
+use crate::domain::{Closable, Month};
 use crate::ledger::{self, LedgerError};
 use crate::outbox;
 use crate::rules::RuleSet;
@@ -27,8 +27,12 @@ const BATCH: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CloseError {
-    #[error("{month} is not over yet: it ends at {ends}")]
-    NotOver { month: String, ends: Timestamp },
+    #[error("{period} is not over yet: it ends at {ends}")]
+    NotOver { period: String, ends: Timestamp },
+    #[error("{period} closes after its months; still open: {}", open.join(", "))]
+    MonthsOpen { period: String, open: Vec<String> },
+    #[error("{0} is a month: it closes with its attendance (close_month)")]
+    NotASpan(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -70,6 +74,98 @@ impl std::fmt::Display for CloseReport {
     }
 }
 
+/// What closing a quarter or a year did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpanReport {
+    pub period: String,
+    pub already_closed: bool,
+    /// People and departments whose totals were frozen.
+    pub people: usize,
+    pub departments: usize,
+}
+
+impl std::fmt::Display for SpanReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.already_closed {
+            write!(f, "{} was already closed; nothing changed", self.period)
+        } else {
+            write!(
+                f,
+                "{} closed: totals of {} people and {} departments frozen",
+                self.period, self.people, self.departments
+            )
+        }
+    }
+}
+
+/// Closes a quarter or a year once each of its months is closed: freezes its totals per
+/// person and per department (with the departments under it), as a month's are. Nothing is
+/// posted: a quarter's entries are its months'.
+pub async fn close_span(
+    store: &dyn Store,
+    calendar: &Calendar,
+    span: Closable,
+    now: Timestamp,
+) -> Result<SpanReport, CloseError> {
+    let label = span.to_string();
+    if let Closable::Month(_) = span {
+        return Err(CloseError::NotASpan(label));
+    }
+    let period = calendar.period_of(span.kind(), span.first_day())?;
+    if period.end > now {
+        return Err(CloseError::NotOver {
+            period: label,
+            ends: period.end,
+        });
+    }
+    let mut open = Vec::new();
+    for month in span.months() {
+        let month = month.to_string();
+        if store.period_close(&month).await?.is_none() {
+            open.push(month);
+        }
+    }
+    if !open.is_empty() {
+        return Err(CloseError::MonthsOpen {
+            period: label,
+            open,
+        });
+    }
+    let report = json!({ "period": label, "months": span.months().len() });
+    let closed = store
+        .close_period(&label, period.start, period.end, now, &report.to_string())
+        .await?;
+    let (people, departments) = if closed {
+        (
+            store.period_totals(&label, "", i64::MAX).await?.len(),
+            store.period_department_totals(&label).await?.len(),
+        )
+    } else {
+        (0, 0)
+    };
+    Ok(SpanReport {
+        period: label,
+        already_closed: !closed,
+        people,
+        departments,
+    })
+}
+
+/// Closes what closing `month` completes: its quarter when it is the quarter's last month,
+/// and its year in December. Each is closed once; asked again, it says so.
+pub async fn close_spans_ended_by(
+    store: &dyn Store,
+    calendar: &Calendar,
+    month: Month,
+    now: Timestamp,
+) -> Result<Vec<SpanReport>, CloseError> {
+    let mut reports = Vec::new();
+    for span in Closable::ended_by(month) {
+        reports.push(close_span(store, calendar, span, now).await?);
+    }
+    Ok(reports)
+}
+
 /// One person's month, from DingTalk's attendance results.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AttendanceSummary {
@@ -94,7 +190,7 @@ pub async fn close_month(
     let period = calendar.period_of(PeriodKind::Month, month.first_day())?;
     if period.end > now {
         return Err(CloseError::NotOver {
-            month: label,
+            period: label,
             ends: period.end,
         });
     }

@@ -130,10 +130,19 @@ impl<B: SqlBackend> PeriodStore for B {
         B::Db::execute(
             &mut tx,
             sql(
-                "INSERT INTO period_department_totals (period, department_id, score, members) \
-                 SELECT $1, m.department_id, COALESCE(SUM(t.score), 0), COUNT(*) \
-                 FROM department_members m LEFT JOIN period_totals t \
-                 ON t.period = $1 AND t.userid = m.userid GROUP BY m.department_id",
+                // Each department counts its people and those of the departments under it,
+                // once each, as the leaderboards do.
+                "WITH RECURSIVE tree (root, id) AS ( \
+                     SELECT id, id FROM departments WHERE removed_at IS NULL \
+                     UNION ALL \
+                     SELECT tree.root, d.id FROM departments d JOIN tree ON d.parent_id = tree.id \
+                     WHERE d.removed_at IS NULL) \
+                 INSERT INTO period_department_totals (period, department_id, score, members) \
+                 SELECT $1, u.root, COALESCE(SUM(t.score), 0), COUNT(*) \
+                 FROM (SELECT DISTINCT tree.root AS root, m.userid AS userid FROM tree \
+                       JOIN department_members m ON m.department_id = tree.id) u \
+                 LEFT JOIN period_totals t ON t.period = $1 AND t.userid = u.userid \
+                 GROUP BY u.root",
             )
             .arg(period),
         )

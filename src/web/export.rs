@@ -1,5 +1,5 @@
-//! `GET /export/{month}.csv?expires=…&signature=…`: a month of ledger entries as CSV, and
-//! `/export/{month}.xlsx?…`: a closed month's frozen totals, behind the signed, expiring
+//! `GET /export/{period}.csv?expires=…&signature=…`: a month (quarter, year) of ledger
+//! entries as CSV, and `/export/{period}.xlsx?…`: a closed period's frozen totals, behind the signed, expiring
 //! links the bot and the HR console hand out. The CSV is streamed page by page, so a month
 //! of millions of entries never sits in memory.
 
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 
 use super::{ApiError, AppState};
-use crate::domain::calendar::PeriodKind;
+use crate::domain::Closable;
 use crate::export::{Download, csv_header, csv_rows};
 use crate::period::archive::{ArchiveError, read_archive};
 
@@ -73,13 +73,13 @@ async fn archive_xlsx(state: &AppState, month: &str) -> Result<Response, ApiErro
 }
 
 async fn month_csv(state: &AppState, month: &str) -> Result<Response, ApiError> {
-    // The signature covers the month, so it parses; checked again all the same.
-    let first_day: jiff::civil::Date = format!("{month}-01")
-        .parse()
-        .map_err(|_| ApiError::BadRequest(format!("{month:?} is not a month")))?;
+    // The signature covers the period, so it parses; checked again all the same.
+    let closable = Closable::parse(month).ok_or_else(|| {
+        ApiError::BadRequest(format!("{month:?} is not a month, quarter or year"))
+    })?;
     let period = state
         .calendar
-        .period_of(PeriodKind::Month, first_day)
+        .period_of(closable.kind(), closable.first_day())
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let mut names = state.store.employee_names().await?;
     names.sort();

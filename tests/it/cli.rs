@@ -480,7 +480,7 @@ fn period_commands_refuse_what_they_cannot_do_and_say_why() {
     );
     let bad = jifen(&["export", "--period", "2026-13"], &env);
     assert!(
-        text(&bad.stderr).contains("is not a month like 2026-10"),
+        text(&bad.stderr).contains("is not a month, quarter or year like 2026-10, 2026-Q4 or 2026"),
         "{}",
         text(&bad.stderr)
     );
@@ -496,6 +496,14 @@ fn period_commands_refuse_what_they_cannot_do_and_say_why() {
         text(&close.stderr).contains("JIFEN_DINGTALK_APP_KEY"),
         "{}",
         text(&close.stderr)
+    );
+    let quarter = jifen(&["period", "close", "2026-Q3"], &env);
+    assert!(!quarter.status.success());
+    assert!(
+        text(&quarter.stderr)
+            .contains("2026-Q3 closes after its months; still open: 2026-07, 2026-08, 2026-09"),
+        "{}",
+        text(&quarter.stderr)
     );
     let unknown = jifen(&["jobs", "run", "honour"], &env);
     assert!(

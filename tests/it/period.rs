@@ -24,6 +24,7 @@ use support::{TestDb, checked, shanghai};
 on_both_backends!(
     closing_a_month_awards_full_attendance_freezes_totals_and_happens_once,
     a_team_challenge_reached_by_the_close_gives_each_member_its_badge_once,
+    a_quarter_closes_after_its_months_with_totals_of_people_and_departments_under_them,
 );
 
 fn october() -> Month {
@@ -166,9 +167,21 @@ async fn closing_a_month_awards_full_attendance_freezes_totals_and_happens_once(
     assert_eq!(totals.len(), with_entries);
     let frozen = totals.iter().find(|t| t.userid == lucky).unwrap();
     assert_eq!((frozen.score, frozen.entries), (20, 1));
+    // Each department counts those under it: the company, everyone.
     let departments = store.period_department_totals("2026-10").await.unwrap();
-    let department_sum: i64 = departments.iter().map(|d| d.score).sum();
-    assert_eq!(department_sum, 20 * perfect.len() as i64 - missed_points);
+    let company = departments.iter().find(|d| d.department_id == "1").unwrap();
+    assert_eq!(company.score, 20 * perfect.len() as i64 - missed_points);
+    assert_eq!(company.members as usize, org.users.len());
+    let rd = departments
+        .iter()
+        .find(|d| d.department_id == "575405100")
+        .unwrap();
+    let teams: i64 = departments
+        .iter()
+        .filter(|d| ["575405101", "575405102"].contains(&d.department_id.as_str()))
+        .map(|d| d.score)
+        .sum();
+    assert_eq!(rd.score, teams, "研发中心 is its two teams");
     let (someone, checks) = missed.iter().next().unwrap();
     let theirs = store.entries(someone, 100, None).await.unwrap();
     assert_eq!(
@@ -339,4 +352,89 @@ async fn a_team_challenge_reached_by_the_close_gives_each_member_its_badge_once(
     assert!(again.already_closed);
     assert_eq!(store.badges_of(team[0]).await.unwrap().len(), 1);
     emu.stop().await;
+}
+
+async fn a_quarter_closes_after_its_months_with_totals_of_people_and_departments_under_them(
+    db: &TestDb,
+) {
+    use jifen::domain::Closable;
+    use jifen::period::close_span;
+    let store = db.store.as_ref();
+    support::seed_org(store).await;
+    let calendar = shanghai();
+    support::manual(store, "hr", "zhangwei", 4, false, "2026-10-06T02:00:00Z").await;
+    support::manual(store, "hr", "wangfang", 2, false, "2026-11-07T02:00:00Z").await;
+    support::manual(store, "hr", "lina", 9, false, "2026-12-02T02:00:00Z").await;
+    let q4 = Closable::parse("2026-Q4").unwrap();
+    let january: Timestamp = "2027-01-02T01:00:00Z".parse().unwrap();
+    let december: Timestamp = "2026-12-20T01:00:00Z".parse().unwrap();
+    assert!(matches!(
+        close_span(store, &calendar, q4, december).await,
+        Err(CloseError::NotOver { .. })
+    ));
+    // Its months close first (here as a month close ends: their totals frozen).
+    let calendar_ref = &calendar;
+    let close_month_totals = |label: &'static str| async move {
+        let calendar = calendar_ref;
+        let month = Closable::parse(label).unwrap();
+        let period = calendar
+            .period_of(PeriodKind::Month, month.first_day())
+            .unwrap();
+        store
+            .close_period(label, period.start, period.end, january, "{}")
+            .await
+            .unwrap()
+    };
+    close_month_totals("2026-10").await;
+    let refused = close_span(store, &calendar, q4, january).await.unwrap_err();
+    assert_eq!(
+        refused.to_string(),
+        "2026-Q4 closes after its months; still open: 2026-11, 2026-12"
+    );
+    close_month_totals("2026-11").await;
+    close_month_totals("2026-12").await;
+    let report = close_span(store, &calendar, q4, january).await.unwrap();
+    assert!(!report.already_closed);
+    assert_eq!(report.people, 3, "{report}");
+    let totals = store.period_totals("2026-Q4", "", 100).await.unwrap();
+    let score = |u: &str| totals.iter().find(|t| t.userid == u).map(|t| t.score);
+    assert_eq!(
+        (score("zhangwei"), score("wangfang"), score("lina")),
+        (Some(4), Some(2), Some(9))
+    );
+    let departments = store.period_department_totals("2026-Q4").await.unwrap();
+    let department = |id: &str| {
+        let d = departments.iter().find(|d| d.department_id == id).unwrap();
+        (d.score, d.members)
+    };
+    assert_eq!(department("rd"), (6, 2), "研发部 counts 前端组's 王芳");
+    assert_eq!(department("rd-web"), (2, 1));
+    assert_eq!(department("1"), (15, 5), "the company, everyone once");
+    let again = close_span(store, &calendar, q4, january).await.unwrap();
+    assert!(again.already_closed);
+    // The year waits for its other months; a month is not a span.
+    let year = close_span(store, &calendar, Closable::Year(2026), january).await;
+    assert!(
+        year.as_ref()
+            .is_err_and(|e| e.to_string().contains("still open: 2026-01")),
+        "{year:?}"
+    );
+    assert!(matches!(
+        close_span(
+            store,
+            &calendar,
+            Closable::parse("2026-10").unwrap(),
+            january
+        )
+        .await,
+        Err(CloseError::NotASpan(_))
+    ));
+    // Its archive, like a month's.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("q4.xlsx");
+    let written = write_archive(store, "2026-Q4", Format::Xlsx, &path, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(written.people, 3);
+    assert!(std::fs::metadata(&path).unwrap().len() > 0);
 }

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use super::charts::{self, gini};
 use crate::domain::calendar::{Period, PeriodKind};
-use crate::domain::{Calendar, Lang, Month};
+use crate::domain::{Calendar, Closable, Lang};
 use crate::export::{Download, ExportLinks};
 use crate::leaderboard::window::resolve;
 use crate::leaderboard::{BoardQuery, DepartmentOrder, LeaderboardIndex, Window};
@@ -318,7 +318,7 @@ async fn company(
         .collect();
     let rule_points: Vec<(String, i64)> =
         by_rule.iter().map(|r| (r.name.clone(), r.points)).collect();
-    let link = |month: Option<Month>, download| {
+    let link = |month: Option<Closable>, download| {
         month
             .zip(*export)
             .map(|(month, links)| links.link(month, download, now))
@@ -336,7 +336,7 @@ async fn company(
             .await?
             .into_iter()
             .map(|closed| {
-                let month = Month::parse(&closed.period);
+                let month = Closable::parse(&closed.period);
                 Export {
                     entries: link(month, Download::Entries),
                     archive: link(month, Download::Archive),
