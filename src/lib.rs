@@ -9,6 +9,7 @@
 //! only from layers below it (`tests/it/layers.rs` checks), so there are no import cycles.
 
 pub mod app;
+pub mod backtest;
 pub mod badges;
 pub mod bot;
 pub mod cli;

@@ -301,6 +301,21 @@ pub enum RulesCommand {
         #[arg(long, short)]
         verbose: bool,
     },
+    /// Replay a period's events under a draft rules file and show what would change
+    /// against what was posted (nothing is written)
+    Backtest {
+        /// The draft rules file
+        draft: PathBuf,
+        /// First local day, e.g. 2026-09-01
+        #[arg(long)]
+        from: jiff::civil::Date,
+        /// Last local day, inclusive, e.g. 2026-11-30
+        #[arg(long)]
+        to: jiff::civil::Date,
+        /// The whole report as JSON, every person included
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -428,6 +443,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let calendar = Config::load_from_env(config_path)?.calendar()?;
             rules_check(&file, events.as_deref(), &calendar, verbose).await
+        }
+        Command::Rules {
+            command:
+                RulesCommand::Backtest {
+                    draft,
+                    from,
+                    to,
+                    json,
+                },
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            let rules = match load_rules_file(&draft) {
+                Ok(rules) => rules,
+                Err(e @ RulesError::Invalid { .. }) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let store = crate::app::open_store(&config).await?;
+            eprintln!("replaying {from} to {to} under {}…", draft.display());
+            let result = crate::backtest::backtest(
+                store.as_ref(),
+                &rules,
+                &config.calendar()?,
+                (from, to),
+                |n| eprintln!("  {n} events replayed"),
+            )
+            .await;
+            store.close().await;
+            let report = result?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&report)?)?;
+            } else {
+                say!("{report}")?;
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Command::Employees {
             command: EmployeesCommand::Import { file },

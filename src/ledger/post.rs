@@ -97,6 +97,8 @@ pub async fn post_event(
             }
         }
     }
+    // Kept as the rules saw it, so a draft rule set can be tried on it later.
+    tx.record_event(event, now).await?;
     // The rules saw when it really happened; the entry may be booked later.
     let book_at = open_month_start(tx, event.occurred_at).await?;
     // Lock every account involved in one order, so concurrent posts cannot deadlock.

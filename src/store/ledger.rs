@@ -95,6 +95,15 @@ pub trait LedgerStore: Send + Sync {
     async fn ledger_ticks(&self, after_id: i64, limit: i64) -> Result<Vec<LedgerTick>, StoreError>;
     /// The highest entry id (0 for an empty ledger).
     async fn last_entry_id(&self) -> Result<i64, StoreError>;
+    /// The events the rules saw that occurred in [from, to), in the order they were
+    /// processed, after `after_id`: (id, event).
+    async fn recorded_events(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, crate::domain::DomainEvent)>, StoreError>;
     /// Accounts whose totals are not the sum of their entries (invariant 1); empty when sound.
     async fn verify_totals(&self) -> Result<Vec<Mismatch>, StoreError>;
     /// What each person gave each other by hand in `category` (e.g. `recognition`), posted in
@@ -147,6 +156,36 @@ impl<B: SqlBackend> LedgerStore for B {
         )
         .await?;
         Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    #[instrument(level = "debug", skip(self))]
+    async fn recorded_events(
+        &self,
+        from: Timestamp,
+        to: Timestamp,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<(i64, crate::domain::DomainEvent)>, StoreError> {
+        let mut c = self.reader().acquire().await?;
+        let rows: Vec<(i64, String)> = B::Db::fetch_all(
+            &mut c,
+            sql(
+                "SELECT id, event FROM processed_events WHERE occurred_at >= $1 \
+                 AND occurred_at < $2 AND id > $3 ORDER BY id LIMIT $4",
+            )
+            .arg(from.as_millisecond())
+            .arg(to.as_millisecond())
+            .arg(after_id)
+            .arg(limit),
+        )
+        .await?;
+        rows.into_iter()
+            .map(|(id, json)| {
+                serde_json::from_str(&json)
+                    .map(|event| (id, event))
+                    .map_err(|e| StoreError::Corrupt(format!("recorded event {id}: {e}")))
+            })
+            .collect()
     }
 
     #[instrument(level = "debug", skip(self))]

@@ -39,11 +39,41 @@ pub trait LedgerTx: Send {
         until: Timestamp,
     ) -> Result<i64, StoreError>;
     async fn insert_entry(&mut self, entry: &NewEntry) -> Result<Entry, StoreError>;
+    /// Keeps the event as the rules saw it, once per source, for backtests.
+    async fn record_event(
+        &mut self,
+        event: &crate::domain::DomainEvent,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError>;
     async fn apply_deltas(&mut self, userid: &str, deltas: Deltas) -> Result<(), StoreError>;
 }
 
 #[async_trait]
 impl<DB: Dialect> LedgerTx for SqlTx<DB> {
+    #[instrument(level = "debug", skip(self, event), fields(source = %event.source_key))]
+    async fn record_event(
+        &mut self,
+        event: &crate::domain::DomainEvent,
+        at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(event)
+            .map_err(|e| StoreError::Corrupt(format!("event {}: {e}", event.source_key)))?;
+        DB::execute(
+            &mut self.tx,
+            sql(
+                "INSERT INTO processed_events (source_key, kind, occurred_at, event, processed_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source_key) DO NOTHING",
+            )
+            .arg(event.source_key.as_str())
+            .arg(event.kind.as_str())
+            .arg(event.occurred_at.as_millisecond())
+            .arg(json)
+            .arg(at.as_millisecond()),
+        )
+        .await?;
+        Ok(())
+    }
+
     #[instrument(level = "debug", skip(self))]
     async fn lock_account(&mut self, userid: &str) -> Result<Option<Account>, StoreError> {
         let text = format!(

@@ -722,3 +722,69 @@ async fn api_keys_are_created_once_listed_without_secrets_and_revoked() {
     assert!(text(&jifen(&["keys", "list"], &env).stdout).contains("revoked"));
     server.stop();
 }
+
+#[test]
+fn a_backtest_of_the_rules_in_force_changes_nothing_and_a_bad_draft_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let env = [("JIFEN_DATABASE_URL", url.as_str())];
+    assert!(
+        jifen(&["employees", "import", "config/examples/org.json"], &env)
+            .status
+            .success()
+    );
+    assert!(
+        jifen(&["ledger", "post", "config/examples/events.jsonl"], &env)
+            .status
+            .success()
+    );
+    let october = ["--from", "2026-10-01", "--to", "2026-10-31"];
+    let same = jifen(
+        &[&["rules", "backtest", "config/rules.toml"][..], &october].concat(),
+        &env,
+    );
+    assert!(same.status.success(), "{}", text(&same.stderr));
+    let report = text(&same.stdout);
+    assert!(
+        report.contains("events replayed under the draft rules (nothing written)"),
+        "{report}"
+    );
+    assert!(report.contains("0 people would change"), "{report}");
+    assert!(report.contains("attendance.ontime"), "{report}");
+
+    let draft = dir.path().join("draft.toml");
+    std::fs::write(
+        &draft,
+        "[[rule]]\nid = \"x\"\nname = \"x\"\nevent = \"attendance.chekced\"\npoints = 1\n",
+    )
+    .unwrap();
+    let draft = draft.display().to_string();
+    let bad = jifen(
+        &[&["rules", "backtest", draft.as_str()][..], &october].concat(),
+        &env,
+    );
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("line 4: unknown event type"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let backwards = jifen(
+        &[
+            "rules",
+            "backtest",
+            "config/rules.toml",
+            "--from",
+            "2026-10-31",
+            "--to",
+            "2026-10-01",
+        ],
+        &env,
+    );
+    assert!(!backwards.status.success());
+    assert!(
+        text(&backwards.stderr).contains("is before from"),
+        "{}",
+        text(&backwards.stderr)
+    );
+}

@@ -19,8 +19,8 @@ const LAYERS: &[&[&str]] = &[
     &["org", "ledger", "badges", "leaderboard", "ingress"],
     // What is pushed and exported: notifications and their delivery, cards, archives.
     &["outbox", "export", "honor"],
-    // What people ask for (the robot), and closing periods.
-    &["bot", "period"],
+    // What people ask for (the robot), closing periods, and trying draft rules.
+    &["bot", "period", "backtest"],
     // Inbox rows to ledger entries.
     &["processor"],
     &["config"],

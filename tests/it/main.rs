@@ -9,6 +9,7 @@
 mod support;
 
 mod appeals;
+mod backtest;
 mod badges;
 mod browser;
 mod callback_crypto;
