@@ -19,6 +19,7 @@ use crate::store::{SqliteStore, Store};
 
 #[cfg(feature = "emulator")]
 mod emulator;
+mod import;
 mod jobs;
 mod keys;
 mod period;
@@ -69,6 +70,19 @@ pub enum Command {
     },
     /// Apply database migrations and exit
     Migrate,
+    /// Import awards or events from a CSV or XLSX file: every bad row is reported with its
+    /// line and column, and nothing is written unless all are good
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum)]
+        kind: import::ImportKind,
+        /// Check every row and say what would be imported; write nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Import the good rows and list the bad ones
+        #[arg(long)]
+        skip_invalid: bool,
+    },
     /// API keys for other systems (scoped; shown once, stored hashed)
     Keys {
         #[command(subcommand)]
@@ -566,6 +580,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let result = queues::outbox(store.as_ref(), command, config.calendar()?).await;
             store.close().await;
             result
+        }
+        Command::Import {
+            file,
+            kind,
+            dry_run,
+            skip_invalid,
+        } => {
+            let config = Config::load_from_env(config_path)?;
+            import::import(&config, &file, kind, dry_run, skip_invalid).await
         }
         Command::Keys { command } => {
             let config = Config::load_from_env(config_path)?;

@@ -283,6 +283,35 @@ pub fn badge_notifications(granted: &Granted, groups: &[String]) -> Vec<NewOutbo
     rows
 }
 
+/// Why an event could not be posted with its notifications.
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
+    #[error(transparent)]
+    Badge(#[from] BadgeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Posts `event` through the rules and, in the same transaction, queues the notifications
+/// of its entries and grants (and announces) the badges they earn: what every path that
+/// posts an event does (DingTalk's, other systems', imports).
+pub async fn post_and_tell(
+    tx: &mut dyn StoreTx,
+    rules: &crate::rules::RuleSet,
+    badging: &Badging,
+    calendar: &Calendar,
+    event: &crate::domain::DomainEvent,
+    now: Timestamp,
+) -> Result<EventPosting, PostError> {
+    let posting = crate::ledger::post_event(tx, rules, calendar, event, now).await?;
+    queue_notices(tx, &posting, calendar, now).await?;
+    let people = posting.posted().map(|e| e.userid.clone()).collect();
+    grant_and_announce(tx, badging, calendar, &people, now).await?;
+    Ok(posting)
+}
+
 /// Grants each of `people` the badges they have earned and queues their announcements, in
 /// the caller's transaction; returns how many were granted.
 pub async fn grant_and_announce(

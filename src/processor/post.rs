@@ -67,15 +67,12 @@ impl Processor {
     async fn commit(&self, row: &InboxRow, event: &DomainEvent) -> Result<RowOutcome, CommitError> {
         let now = Timestamp::now();
         let mut tx = self.store.begin().await?;
-        let posting =
-            ledger::post_event(tx.as_mut(), &self.rules, &self.calendar, event, now).await?;
-        outbox::queue_notices(tx.as_mut(), &posting, &self.calendar, now).await?;
-        let people = posting.posted().map(|e| e.userid.clone()).collect();
-        outbox::grant_and_announce(
+        let posting = outbox::post_and_tell(
             tx.as_mut(),
+            &self.rules,
             &self.settings.badges,
             &self.calendar,
-            &people,
+            event,
             now,
         )
         .await?;
@@ -294,4 +291,14 @@ enum CommitError {
     Badge(#[from] crate::badges::BadgeError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+}
+
+impl From<outbox::PostError> for CommitError {
+    fn from(e: outbox::PostError) -> CommitError {
+        match e {
+            outbox::PostError::Ledger(e) => CommitError::Ledger(e),
+            outbox::PostError::Badge(e) => CommitError::Badge(e),
+            outbox::PostError::Store(e) => CommitError::Store(e),
+        }
+    }
 }

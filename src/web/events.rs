@@ -15,7 +15,6 @@ use super::auth::Caller;
 use super::idempotent::once;
 use super::{ApiError, AppState};
 use crate::domain::DomainEvent;
-use crate::ledger;
 use crate::outbox;
 
 /// How far ahead of this server's clock an event may say it happened.
@@ -96,13 +95,22 @@ pub async fn post(
                 data: posted.data,
             };
             let mut tx = state.store.begin().await?;
-            let posting =
-                ledger::post_event(tx.as_mut(), &bot.rules, &bot.calendar, &event, now).await?;
-            outbox::queue_notices(tx.as_mut(), &posting, &bot.calendar, now).await?;
-            let people = posting.posted().map(|e| e.userid.clone()).collect();
-            outbox::grant_and_announce(tx.as_mut(), &bot.badging, &bot.calendar, &people, now)
-                .await
-                .map_err(|e| ApiError::Unavailable(format!("badges could not be granted: {e}")))?;
+            let posting = outbox::post_and_tell(
+                tx.as_mut(),
+                &bot.rules,
+                &bot.badging,
+                &bot.calendar,
+                &event,
+                now,
+            )
+            .await
+            .map_err(|e| match e {
+                outbox::PostError::Ledger(e) => ApiError::from(e),
+                outbox::PostError::Store(e) => ApiError::Store(e),
+                outbox::PostError::Badge(e) => {
+                    ApiError::Unavailable(format!("badges could not be granted: {e}"))
+                }
+            })?;
             tx.commit().await?;
             bot.wake.notify_one();
             let entries: Vec<_> = posting.posted().cloned().collect();

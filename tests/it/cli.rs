@@ -788,3 +788,94 @@ fn a_backtest_of_the_rules_in_force_changes_nothing_and_a_bad_draft_is_refused()
         text(&backwards.stderr)
     );
 }
+
+#[test]
+fn an_xlsx_of_awards_imports_once_and_a_bad_row_is_named_by_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("jifen.db").display());
+    let env = [("JIFEN_DATABASE_URL", url.as_str())];
+    assert!(
+        jifen(&["employees", "import", "config/examples/org.json"], &env)
+            .status
+            .success()
+    );
+    let path = dir.path().join("awards.xlsx");
+    let mut book = rust_xlsxwriter::Workbook::new();
+    let sheet = book.add_worksheet();
+    let rows: [[&str; 4]; 4] = [
+        ["员工", "积分", "事由", "操作人"],
+        ["lina", "5", "季度之星", "hr"],
+        ["zhangwei", "many", "加班", "hr"],
+        ["wangfang", "-2", "迟交周报", "hr"],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, cell) in row.iter().enumerate() {
+            match cell.parse::<f64>() {
+                Ok(n) if r > 0 => sheet.write_number(r as u32, c as u16, n).map(|_| ()),
+                _ => sheet.write_string(r as u32, c as u16, *cell).map(|_| ()),
+            }
+            .unwrap();
+        }
+    }
+    book.save(&path).unwrap();
+    let file = path.display().to_string();
+    let import = |extra: &[&str]| {
+        let args = [&["import", file.as_str(), "--kind", "awards"][..], extra].concat();
+        jifen(&args, &env)
+    };
+    let refused = import(&[]);
+    assert!(!refused.status.success());
+    let said = text(&refused.stderr);
+    assert!(
+        said.contains("line 3, column B (积分): points must be a whole number, found \"many\""),
+        "{said}"
+    );
+    assert!(said.contains("nothing was imported"), "{said}");
+    let dry = import(&["--skip-invalid", "--dry-run"]);
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert!(text(&dry.stdout).contains("2 rows would be imported, 1 skipped; nothing was written"));
+    let done = import(&["--skip-invalid"]);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+    assert!(
+        text(&done.stdout).contains("2 rows: 2 imported, 0 imported before, 1 skipped"),
+        "{}",
+        text(&done.stdout)
+    );
+    let again = import(&["--skip-invalid"]);
+    assert!(
+        text(&again.stdout).contains("2 rows: 0 imported, 2 imported before, 1 skipped"),
+        "{}",
+        text(&again.stdout)
+    );
+    let verified = jifen(&["ledger", "verify"], &env);
+    assert!(text(&verified.stdout).contains("every account equals the sum of its entries"));
+
+    // Events from a CSV, typed by the rules file's [[event_type]].
+    let csv = dir.path().join("courses.csv");
+    std::fs::write(
+        &csv,
+        "\u{feff}type,userid,occurred_at,course,hours\nlms.course_completed,lina,2026-11-03 09:30,数据安全基础,2\nlms.course_completed,liuyang,2026-11-03 10:00,数据安全基础,x\n",
+    )
+    .unwrap();
+    let csv = csv.display().to_string();
+    let events = jifen(&["import", csv.as_str(), "--kind", "events"], &env);
+    assert!(!events.status.success());
+    assert!(
+        text(&events.stderr)
+            .contains("line 3, column E (hours): hours must be a number, found \"x\""),
+        "{}",
+        text(&events.stderr)
+    );
+    let events = jifen(
+        &["import", csv.as_str(), "--kind", "events", "--skip-invalid"],
+        &env,
+    );
+    assert!(
+        text(&events.stdout).contains("1 rows: 1 imported"),
+        "{}{}",
+        text(&events.stdout),
+        text(&events.stderr)
+    );
+    let other = jifen(&["import", "README.md", "--kind", "events"], &env);
+    assert!(text(&other.stderr).contains("neither .csv nor .xlsx"));
+}
