@@ -80,6 +80,25 @@ pub struct Checked<T> {
     pub problems: Vec<Problem>,
 }
 
+impl<T> Default for Checked<T> {
+    fn default() -> Self {
+        Checked {
+            rows: vec![],
+            problems: vec![],
+        }
+    }
+}
+
+impl<T> Checked<T> {
+    /// A sheet refused whole (its header), with no rows.
+    fn refused(problem: Problem) -> Self {
+        Checked {
+            rows: vec![],
+            problems: vec![problem],
+        }
+    }
+}
+
 /// A column's spreadsheet letter: A, B, … Z, AA.
 fn letter(index: usize) -> String {
     let mut n = index + 1;
@@ -167,17 +186,9 @@ pub fn check_awards(sheet: &Sheet, known: &HashSet<String>) -> Checked<AwardRow>
         &["userid", "points", "reason", "actor"],
     ) {
         Ok(c) => c,
-        Err(p) => {
-            return Checked {
-                rows: vec![],
-                problems: vec![p],
-            };
-        }
+        Err(p) => return Checked::refused(p),
     };
-    let mut checked = Checked {
-        rows: vec![],
-        problems: vec![],
-    };
+    let mut checked = Checked::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (line, row) in &sheet.rows {
         let mut wrong = |i: usize, message: String| {
@@ -264,18 +275,10 @@ pub fn check_events(
 ) -> Checked<DomainEvent> {
     let columns = match Columns::find(&sheet.header, EVENT_COLUMNS, &["type", "userid"]) {
         Ok(c) => c,
-        Err(p) => {
-            return Checked {
-                rows: vec![],
-                problems: vec![p],
-            };
-        }
+        Err(p) => return Checked::refused(p),
     };
     let own: HashSet<usize> = columns.at.values().copied().collect();
-    let mut checked = Checked {
-        rows: vec![],
-        problems: vec![],
-    };
+    let mut checked = Checked::default();
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (line, row) in &sheet.rows {
         let before = checked.problems.len();

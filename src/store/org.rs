@@ -93,6 +93,27 @@ fn person(row: PersonRow, memberships: Vec<(String, bool)>) -> Result<Employee, 
     })
 }
 
+/// People with their memberships, as (userid, department, leads it) rows.
+fn people_with(
+    people: Vec<PersonRow>,
+    memberships: Vec<(String, String, bool)>,
+) -> Result<Vec<Employee>, StoreError> {
+    let mut by_person: HashMap<String, Vec<(String, bool)>> = HashMap::new();
+    for (userid, department, leader) in memberships {
+        by_person
+            .entry(userid)
+            .or_default()
+            .push((department, leader));
+    }
+    people
+        .into_iter()
+        .map(|row| {
+            let memberships = by_person.remove(&row.0).unwrap_or_default();
+            person(row, memberships)
+        })
+        .collect()
+}
+
 fn department((id, name, parent_id): (String, String, Option<String>)) -> Department {
     Department {
         id,
@@ -180,20 +201,7 @@ impl<B: SqlBackend> OrgStore for B {
             .arg(last.as_str()),
         )
         .await?;
-        let mut by_person: HashMap<String, Vec<(String, bool)>> = HashMap::new();
-        for (userid, department, leader) in memberships {
-            by_person
-                .entry(userid)
-                .or_default()
-                .push((department, leader));
-        }
-        people
-            .into_iter()
-            .map(|row| {
-                let memberships = by_person.remove(&row.0).unwrap_or_default();
-                person(row, memberships)
-            })
-            .collect()
+        people_with(people, memberships)
     }
 
     #[instrument(level = "debug", skip(self))]
@@ -217,20 +225,7 @@ impl<B: SqlBackend> OrgStore for B {
             sql("SELECT id, name, parent_id FROM departments WHERE removed_at IS NULL ORDER BY id"),
         )
         .await?;
-        let mut by_person: HashMap<String, Vec<(String, bool)>> = HashMap::new();
-        for (userid, department, leader) in memberships {
-            by_person
-                .entry(userid)
-                .or_default()
-                .push((department, leader));
-        }
-        let people = people
-            .into_iter()
-            .map(|row| {
-                let memberships = by_person.remove(&row.0).unwrap_or_default();
-                person(row, memberships)
-            })
-            .collect::<Result<_, _>>()?;
+        let people = people_with(people, memberships)?;
         Ok(DirectorySnapshot {
             people,
             departments: departments.into_iter().map(department).collect(),
