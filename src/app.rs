@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 
 use crate::bot::Bot;
 use crate::config::Config;
-use crate::dingtalk::openapi::OpenApiClient;
+use crate::dingtalk::openapi::{ApiError, OpenApiClient, OpenApiSettings};
 use crate::ingress::InboxWriter;
 use crate::ingress::callback::CallbackState;
 use crate::ingress::robot::RobotState;
@@ -22,7 +22,7 @@ use crate::outbox::deliver::{Deliverer, DeliverySettings};
 use crate::processor::{Processor, ProcessorSettings, RedemptionForm};
 use crate::rules::{RuleSet, load_rules_file};
 use crate::runtime::{Server, Supervisor, serve_with};
-use crate::store::{self, Store, redact_url};
+use crate::store::{self, Backend, Store, StorePace, redact_url};
 use crate::web::app::MicroApp;
 use crate::web::app::session::SessionKeys;
 use crate::web::{AppState, router};
@@ -72,6 +72,19 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         tracing::info!(applied, "database migrated");
     }
     Ok(store)
+}
+
+/// The DingTalk client for a process on `store`. On PostgreSQL, where several replicas may
+/// call DingTalk as one app, calls keep to a schedule shared through the database.
+pub fn dingtalk_client(
+    settings: OpenApiSettings,
+    store: &Arc<dyn Store>,
+) -> Result<OpenApiClient, ApiError> {
+    let client = OpenApiClient::new(settings)?;
+    Ok(match store.backend() {
+        Backend::Postgres => client.with_shared_pace(Arc::new(StorePace(store.clone()))),
+        Backend::Sqlite => client,
+    })
 }
 
 /// Loads the rules, opens the store and starts serving on the configured address.
@@ -129,7 +142,7 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
     let client = openapi
         .map(|settings| {
             tracing::info!(api = %settings.api_base, oapi = %settings.oapi_base, "DingTalk OpenAPI client ready");
-            OpenApiClient::new(settings).map(Arc::new)
+            dingtalk_client(settings, &store).map(Arc::new)
         })
         .transpose()?;
     let keys = config.callback_keys()?;

@@ -9,7 +9,6 @@ use jiff::Timestamp;
 
 use super::JobsCommand;
 use crate::config::Config;
-use crate::dingtalk::openapi::OpenApiClient;
 use crate::jobs::{Job, Jobs, SlotOutcome};
 
 pub(super) async fn jobs(config: &Config, command: JobsCommand) -> anyhow::Result<ExitCode> {
@@ -67,7 +66,7 @@ async fn run(
             "set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET: {name} reads DingTalk's OpenAPI"
         )
     })?;
-    let client = Arc::new(OpenApiClient::new(settings)?);
+    let client = Arc::new(crate::app::dingtalk_client(settings, &store)?);
     let rules = Arc::new(crate::rules::load_rules_file(&config.rules_path())?);
     let badges = config.badging(&rules)?;
     let jobs = Jobs::from_config(config, store, client, rules, badges)?;

@@ -514,8 +514,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET (dingtalk.app_key, dingtalk.app_secret) to read DingTalk's address book"
                 )
             })?;
-            let client = crate::dingtalk::openapi::OpenApiClient::new(settings)?;
             let store = crate::app::open_store(&config).await?;
+            let client = crate::app::dingtalk_client(settings, &store)?;
             let result = crate::org::sync_directory(&client, store.as_ref()).await;
             store.close().await;
             let report = result?;

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::config::Config;
-use crate::dingtalk::openapi::OpenApiClient;
 use crate::domain::Closable;
 use crate::period::archive::{Format, write_archive};
 use crate::period::{close_month, close_span, close_spans_ended_by};
@@ -34,10 +33,10 @@ pub(super) async fn close(config: &Config, period: Closable) -> anyhow::Result<E
             "set JIFEN_DINGTALK_APP_KEY and JIFEN_DINGTALK_APP_SECRET: closing a month reads the attendance results"
         )
     })?;
-    let client = OpenApiClient::new(settings)?;
     let rules = Arc::new(crate::rules::load_rules_file(&config.rules_path())?);
     let badging = config.badging(&rules)?;
     let store = crate::app::open_store(config).await?;
+    let client = crate::app::dingtalk_client(settings, &store)?;
     eprintln!("closing {month}: reading the month's attendance results…");
     let calendar = config.calendar()?;
     let now = Timestamp::now();

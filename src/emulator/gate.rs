@@ -2,7 +2,7 @@
 //! token (issued, expiring), the per-app-per-API QPS limit, and faults switched on by a
 //! test or by hand.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,14 @@ pub enum FaultKind {
     Timeout,
 }
 
+/// How one API has been called: what was let through, and what was refused for exceeding
+/// the per-second limit (a caller that keeps to the limit sees none of the latter).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallCount {
+    pub admitted: u64,
+    pub throttled: u64,
+}
+
 /// Why the gate refused a call; the endpoint family turns it into its wire form.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {
@@ -53,6 +61,7 @@ pub struct Gate {
     qps_per_api: usize,
     tokens: Mutex<HashMap<String, Instant>>,
     calls: Mutex<HashMap<String, VecDeque<Instant>>>,
+    counts: Mutex<BTreeMap<String, CallCount>>,
     faults: Mutex<Vec<Fault>>,
 }
 
@@ -63,6 +72,7 @@ impl Gate {
             qps_per_api,
             tokens: Mutex::default(),
             calls: Mutex::default(),
+            counts: Mutex::default(),
             faults: Mutex::default(),
         }
     }
@@ -120,6 +130,11 @@ impl Gate {
         Ok(delay)
     }
 
+    /// Calls per API so far, admitted and throttled.
+    pub fn counts(&self) -> BTreeMap<String, CallCount> {
+        lock(&self.counts).clone()
+    }
+
     /// DingTalk counts calls per app and API over one second.
     fn count_call(&self, api: &str) -> Result<(), Refusal> {
         let now = Instant::now();
@@ -131,11 +146,20 @@ impl Gate {
         {
             window.pop_front();
         }
-        if window.len() >= self.qps_per_api {
-            return Err(Refusal::RateLimited);
+        let admitted = window.len() < self.qps_per_api;
+        if admitted {
+            window.push_back(now);
         }
-        window.push_back(now);
-        Ok(())
+        drop(calls);
+        let mut counts = lock(&self.counts);
+        let count = counts.entry(api.to_string()).or_default();
+        if admitted {
+            count.admitted += 1;
+            Ok(())
+        } else {
+            count.throttled += 1;
+            Err(Refusal::RateLimited)
+        }
     }
 
     fn take_fault(&self, api: &str) -> Option<FaultKind> {
@@ -188,6 +212,15 @@ mod tests {
             gate.admit("/b", None).is_ok(),
             "another API has its own budget"
         );
+        let counts = gate.counts();
+        assert_eq!(
+            counts["/a"],
+            CallCount {
+                admitted: 40,
+                throttled: 1
+            }
+        );
+        assert_eq!(counts["/b"].admitted, 1);
     }
 
     #[test]

@@ -421,6 +421,7 @@ pub fn router(emulator: Arc<Emulator>) -> Router {
     Router::new()
         .route("/_emulator/messages", get(list_messages))
         .route("/_emulator/faults", post(add_fault).delete(clear_faults))
+        .route("/_emulator/calls", get(call_counts))
         .route("/_emulator/tokens/expire", post(expire_tokens))
         .route("/_emulator/approvals", post(file_approval))
         .route("/_emulator/approvals/finish", post(finish_approval))
@@ -450,6 +451,11 @@ type Shared = State<Arc<Emulator>>;
 
 async fn list_messages(State(emu): Shared) -> Json<Vec<RecordedMessage>> {
     Json(emu.messages())
+}
+
+/// Calls per API, admitted and throttled: how a benchmark counts the calls it cost.
+async fn call_counts(State(emu): Shared) -> Json<BTreeMap<String, gate::CallCount>> {
+    Json(emu.gate.counts())
 }
 
 async fn add_fault(State(emu): Shared, Json(fault): Json<Fault>) -> StatusCode {

@@ -17,9 +17,10 @@ const MAX_BATCH: usize = 4_000;
 pub enum InboxError {
     #[error("the inbox writer has stopped")]
     Stopped,
-    /// The database could not take it now; the sender should try again.
-    #[error("could not store the event: {0}")]
-    Store(String),
+    /// The database could not take it now; the sender should try again. What the database
+    /// said is logged here, never answered to the sender.
+    #[error("the event could not be stored just now; send it again")]
+    Unavailable,
     /// The database refuses these rows themselves (what they hold cannot be stored); the
     /// rest of their batch was stored without them.
     #[error("the event cannot be stored as it is")]
@@ -98,12 +99,13 @@ async fn run(store: Arc<dyn InboxStore>, mut queue: mpsc::Receiver<Job>) {
                 }
             }
             Err(e) => {
-                let error = refusal(e);
-                tracing::error!(error = %error, rows = count, "inbox write failed");
+                tracing::error!(error = %e, rows = count, "inbox write failed");
+                let refused = !e.is_transient();
                 for done in waiters {
-                    let _ = done.send(Err(match &error {
-                        InboxError::Refused => InboxError::Refused,
-                        other => InboxError::Store(other.to_string()),
+                    let _ = done.send(Err(if refused {
+                        InboxError::Refused
+                    } else {
+                        InboxError::Unavailable
                     }));
                 }
             }
@@ -114,7 +116,8 @@ async fn run(store: Arc<dyn InboxStore>, mut queue: mpsc::Receiver<Job>) {
 /// How a failed insert is answered: refused, or to be tried again.
 fn refusal(e: StoreError) -> InboxError {
     if e.is_transient() {
-        InboxError::Store(e.to_string())
+        tracing::error!(error = %e, "the database cannot store an inbox row just now");
+        InboxError::Unavailable
     } else {
         tracing::warn!(error = %e, "the database refuses an inbox row");
         InboxError::Refused

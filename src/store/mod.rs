@@ -1,5 +1,5 @@
 //! Storage: one interface per area (organisation, ledger, audit, inbox, outbox, jobs,
-//! periods, cards, rewards, appeals, badges, API keys), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
+//! periods, cards, rewards, appeals, badges, API keys, the DingTalk call schedule), a SQLite and a PostgreSQL implementation chosen once from the database URL. Each
 //! area's SQL is written once, in its own file, over a [`Dialect`]; the backends differ only
 //! where the dialects do (locks, the callback path's batch insert, SQLite's checkpoints).
 
@@ -15,6 +15,7 @@ mod ledger;
 mod ledger_tx;
 mod org;
 mod outbox;
+mod pace;
 mod periods;
 mod postgres;
 mod rewards;
@@ -41,6 +42,7 @@ pub use org::{DirectorySnapshot, OrgStore, OrgTx, userids};
 pub use outbox::{
     Delivery, Lane, NewOutboxRow, OutboxAttempt, OutboxRow, OutboxStore, OutboxTx, SentTask,
 };
+pub use pace::{PaceStore, StorePace};
 pub use periods::{DepartmentTotal, PeriodClose, PeriodStore, PeriodTotal};
 pub use postgres::PgStore;
 pub use rewards::{NewRedemption, RedemptionUpdate, RewardStore, RewardTx};
@@ -167,6 +169,7 @@ pub trait Store:
     + AppealStore
     + BadgeStore
     + KeyStore
+    + PaceStore
 {
     fn backend(&self) -> Backend;
     /// Applies pending migrations; returns how many were applied.

@@ -54,7 +54,10 @@ impl SqlBackend for PgStore {
 
     /// One statement over eight arrays: the same text for any batch size, so PostgreSQL parses
     /// and plans it once per connection, and one statement commits (and syncs) once.
-    async fn insert_inbox_rows(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError> {
+    async fn insert_inbox_rows(&self, mut rows: Vec<NewInboxRow>) -> Result<u64, StoreError> {
+        // Replicas may insert the same redelivered keys at once: taking the keys' locks in
+        // one order everywhere is what keeps two such batches from deadlocking.
+        rows.sort_unstable_by(|a, b| a.dedup_key.cmp(&b.dedup_key));
         let mut columns = InboxColumns::with_capacity(rows.len());
         for row in rows {
             columns.push(row);

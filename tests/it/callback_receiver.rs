@@ -164,6 +164,26 @@ async fn a_signed_approval_is_stored_and_acknowledged_with_encrypted_success(db:
     assert_eq!(rows[0].payload, APPROVED);
 }
 
+/// On PostgreSQL, where a closed pool is how a database that cannot take writes is made
+/// here (SQLite's inbox has a connection of its own, which outlives `close`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_cannot_take_the_event_is_answered_503_without_its_words() {
+    let Some(db) = TestDb::postgres().await else {
+        return;
+    };
+    let url = serve(&db, 64 * 1024).await;
+    db.store.close().await;
+    let (status, body) = send(&url, &keys("token-now", AES_KEY), APPROVED).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("send it again"), "{message}");
+    for word in ["database", "pool", "sqlx", "closed"] {
+        assert!(!message.contains(word), "{message}");
+    }
+    db.cleanup().await;
+}
+
 async fn check_url_is_answered_and_stores_nothing(db: &TestDb) {
     let url = serve(db, 64 * 1024).await;
     let crypto = keys("token-now", AES_KEY);

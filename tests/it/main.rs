@@ -32,6 +32,7 @@ mod outbox;
 mod period;
 mod processor;
 mod recognition;
+mod replicas;
 mod rewards;
 mod robot;
 mod robot_sign;

@@ -36,6 +36,7 @@ on_both_backends!(
     ledger_entries_cannot_be_updated_or_deleted,
     admin_actions_are_audited,
     a_card_is_recorded_once_and_liked_once_per_person,
+    dingtalk_call_slots_are_spaced_per_api_and_never_shared,
     top_accounts_rank_by_score_with_names_and_ties_by_userid,
     the_inbox_keeps_each_key_once_within_and_across_batches,
     an_inbox_write_waits_for_an_open_ledger_transaction,
@@ -1124,4 +1125,41 @@ async fn a_card_is_recorded_once_and_liked_once_per_person(db: &TestDb) {
     // Only a card jifen recorded can be liked.
     let mut tx = store.begin().await.unwrap();
     assert!(tx.like_card("never-sent", "manager4220", at).await.is_err());
+}
+
+async fn dingtalk_call_slots_are_spaced_per_api_and_never_shared(db: &TestDb) {
+    use std::time::Duration;
+    let store = db.store.clone();
+    let at: Timestamp = "2026-11-23T01:00:00Z".parse().unwrap();
+    let gap = Duration::from_millis(25);
+    let slot = |api: &'static str, now: Timestamp| {
+        let store = store.clone();
+        async move { store.reserve_call(api, now, gap).await.unwrap() }
+    };
+    // The first call goes now, the next two one interval apart.
+    assert_eq!(slot("/attendance/list", at).await, at);
+    let later = at + jiff::SignedDuration::from_millis(25);
+    assert_eq!(slot("/attendance/list", at).await, later);
+    assert_eq!(
+        slot("/attendance/list", at).await,
+        at + jiff::SignedDuration::from_millis(50)
+    );
+    // Another API has its own schedule; a call long after the last goes at once.
+    assert_eq!(slot("/topapi/v2/user/get", at).await, at);
+    let idle = at + jiff::SignedDuration::from_secs(10);
+    assert_eq!(slot("/attendance/list", idle).await, idle);
+
+    // Replicas reserving at once never get the same slot.
+    let start = at + jiff::SignedDuration::from_secs(60);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        let slot = slot("/message/asyncsend_v2", start);
+        tasks.spawn(slot);
+    }
+    let mut slots: Vec<Timestamp> = tasks.join_all().await;
+    slots.sort();
+    let expected: Vec<Timestamp> = (0..40)
+        .map(|i| start + jiff::SignedDuration::from_millis(25 * i))
+        .collect();
+    assert_eq!(slots, expected);
 }
