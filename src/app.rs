@@ -265,10 +265,9 @@ pub async fn start_on(config: &Config, listener: TcpListener) -> anyhow::Result<
                 let (client, store, leaderboard) =
                     (client.clone(), store.clone(), leaderboard.clone());
                 async move {
-                    // Callbacks are received meanwhile; they wait in the inbox for the address
-                    // book. A restarted processor does not read it again.
+                    // A restarted processor does not read the address book again.
                     synced
-                        .get_or_init(|| first_sync(&client, store.as_ref(), &leaderboard))
+                        .get_or_init(|| read_address_book(client, store, leaderboard))
                         .await;
                     processor.run(cancel).await;
                 }
@@ -345,9 +344,31 @@ fn micro_app(
     }))
 }
 
-/// Reads DingTalk's address book once at start-up; without it, processing goes on with the
-/// people already known.
-async fn first_sync(client: &OpenApiClient, store: &dyn Store, leaderboard: &LeaderboardIndex) {
+/// Reads DingTalk's address book at start-up. The first time, callbacks wait in the inbox
+/// until it is stored; once one is, it is read again beside the processing, since a large
+/// one takes minutes (a person per call) and the people known meanwhile are yesterday's.
+async fn read_address_book(
+    client: Arc<OpenApiClient>,
+    store: Arc<dyn Store>,
+    leaderboard: Arc<LeaderboardIndex>,
+) {
+    match store.employees_after("", 1).await {
+        Ok(known) if !known.is_empty() => {
+            tokio::spawn(
+                async move { sync_address_book(&client, store.as_ref(), &leaderboard).await },
+            );
+        }
+        _ => sync_address_book(&client, store.as_ref(), &leaderboard).await,
+    }
+}
+
+/// Reads DingTalk's address book; without it, processing goes on with the people already
+/// known.
+async fn sync_address_book(
+    client: &OpenApiClient,
+    store: &dyn Store,
+    leaderboard: &LeaderboardIndex,
+) {
     match sync_directory(client, store).await {
         Ok(report) => {
             tracing::info!(%report, "address book synced from DingTalk");

@@ -77,7 +77,8 @@ impl Default for ProcessorSettings {
             slow_retry_max: Duration::from_secs(24 * 3600),
             lease: Duration::from_secs(60),
             row_deadline: Duration::from_secs(45),
-            batch: 64,
+            // Check-ins are read 50 people to a call.
+            batch: 200,
             concurrency: 8,
             badges: Badging::default(),
             redemption_form: None,
@@ -190,9 +191,25 @@ impl Processor {
             .await
     }
 
-    /// Works on `rows` side by side, at most `concurrency` at once.
+    /// Works on `rows` side by side, at most `concurrency` at once; check-ins together in one
+    /// transaction when they can be.
     async fn process_all(&self, rows: Vec<InboxRow>) -> Vec<(i64, RowOutcome)> {
         let attendance = self.fetch_attendance(&rows).await;
+        if rows.len() > 1
+            && rows
+                .iter()
+                .all(|r| r.event_type == "attendance_check_record")
+            && let Ok(Some(outcomes)) = tokio::time::timeout(
+                self.settings.row_deadline,
+                self.post_together(&rows, &attendance),
+            )
+            .await
+        {
+            for (row, (_, outcome)) in rows.iter().zip(&outcomes) {
+                log(row, outcome);
+            }
+            return outcomes;
+        }
         futures_util::stream::iter(rows)
             .map(|row| {
                 let attendance = &attendance;

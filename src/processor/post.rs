@@ -85,6 +85,64 @@ impl Processor {
         })
     }
 
+    /// Posts a batch of check-ins (their results already read) and completes their rows in
+    /// one transaction: in a 9:00 wave the writer's turn, not the rules, is what each row
+    /// waits for. `None` when any row needs more than that (a person not known yet, a
+    /// failure, a row claimed again elsewhere); nothing is then written, and the rows go one
+    /// by one, each with its own retries.
+    pub(super) async fn post_together(
+        &self,
+        rows: &[InboxRow],
+        attendance: &Attendance,
+    ) -> Option<Vec<(i64, RowOutcome)>> {
+        let mut normalised = Vec::with_capacity(rows.len());
+        for row in rows {
+            match self.normalise(row, attendance).await.ok()? {
+                event @ (Normalised::Event(_) | Normalised::Nothing(_)) => {
+                    normalised.push((row, event))
+                }
+                _ => return None,
+            }
+        }
+        let now = Timestamp::now();
+        let mut tx = self.store.begin().await.ok()?;
+        let mut outcomes = Vec::with_capacity(rows.len());
+        for (row, event) in normalised {
+            let outcome = match event {
+                Normalised::Event(event) => {
+                    let posting = outbox::post_and_tell(
+                        tx.as_mut(),
+                        &self.rules,
+                        &self.settings.badges,
+                        &self.calendar,
+                        &event,
+                        now,
+                    )
+                    .await
+                    .ok()?;
+                    tx.complete_inbox(row.id, None, now)
+                        .await
+                        .ok()?
+                        .then_some(())?;
+                    RowOutcome::Done {
+                        entries: posting.posted().count(),
+                    }
+                }
+                Normalised::Nothing(why) => {
+                    tx.complete_inbox(row.id, Some(&why), now)
+                        .await
+                        .ok()?
+                        .then_some(())?;
+                    RowOutcome::Skipped(why)
+                }
+                _ => return None,
+            };
+            outcomes.push((row.id, outcome));
+        }
+        tx.commit().await.ok()?;
+        Some(outcomes)
+    }
+
     /// Takes back what a withdrawn approval posted, tells each person, and completes the row.
     async fn withdraw(
         &self,
