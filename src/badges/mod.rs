@@ -3,6 +3,7 @@
 //! granted once, in the caller's transaction, and returned so the caller announces it.
 //! HR grants `manual` badges by hand, with a reason.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use jiff::{SignedDuration, Timestamp};
@@ -44,17 +45,43 @@ pub struct Granted {
     pub grant: GrantedBadge,
 }
 
-/// Grants `userid` every automatic badge of `book` they have earned and do not hold.
+/// What may have earned someone a badge: entries of these rules just posted, or anything
+/// (a month's close, which streaks count).
+#[derive(Debug, Clone, Copy)]
+pub enum Earning<'a> {
+    Posted(&'a BTreeSet<String>),
+    Anything,
+}
+
+/// Whether `badge` can have been earned by `earning`: a count, a first time or a streak only
+/// by an entry of its rule, a score by any entry; a manual badge never. The rest are not
+/// looked at, which keeps a busy posting to the queries its own badges need.
+pub fn may_earn(badge: &Badge, earning: Earning<'_>) -> bool {
+    match (&badge.criterion, earning) {
+        (Criterion::Manual, _) => false,
+        (_, Earning::Anything) | (Criterion::Score { .. }, _) => true,
+        (
+            Criterion::Count { rule, .. }
+            | Criterion::First { rule }
+            | Criterion::Streak { rule, .. },
+            Earning::Posted(rules),
+        ) => rules.contains(rule),
+    }
+}
+
+/// Grants `userid` every automatic badge of `book` that `earning` may have earned them and
+/// they do not hold.
 pub async fn grant_earned(
     tx: &mut dyn StoreTx,
     book: &BadgeBook,
     calendar: &Calendar,
     userid: &str,
+    earning: Earning<'_>,
     now: Timestamp,
 ) -> Result<Vec<Granted>, BadgeError> {
     let mut granted = Vec::new();
     for badge in &book.badges {
-        if matches!(badge.criterion, Criterion::Manual) || tx.has_badge(userid, &badge.id).await? {
+        if !may_earn(badge, earning) || tx.has_badge(userid, &badge.id).await? {
             continue;
         }
         if !earned(tx, calendar, badge, userid).await? {
@@ -178,4 +205,97 @@ async fn audit(
     })
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::{Earning, may_earn};
+    use crate::domain::{Announce, Badge, Criterion};
+
+    fn badge(criterion: Criterion) -> Badge {
+        Badge {
+            id: "b".into(),
+            name: "徽章".into(),
+            name_en: "Badge".into(),
+            description: String::new(),
+            criterion,
+            announce: Announce::Person,
+            line: 1,
+        }
+    }
+
+    #[test]
+    fn a_posting_looks_only_at_the_badges_its_rules_can_earn() {
+        let rule = |r: &str| r.to_string();
+        let posted: BTreeSet<String> = [rule("attendance.ontime")].into();
+        let posted = Earning::Posted(&posted);
+        let cases = [
+            (Criterion::Score { at_least: 500 }, posted, true),
+            (
+                Criterion::Count {
+                    rule: rule("attendance.ontime"),
+                    count: 10,
+                },
+                posted,
+                true,
+            ),
+            (
+                Criterion::Count {
+                    rule: rule("innovation.adopted"),
+                    count: 10,
+                },
+                posted,
+                false,
+            ),
+            (
+                Criterion::First {
+                    rule: rule("attendance.ontime"),
+                },
+                posted,
+                true,
+            ),
+            (
+                Criterion::First {
+                    rule: rule("attendance.full_month"),
+                },
+                posted,
+                false,
+            ),
+            (
+                Criterion::Streak {
+                    rule: rule("attendance.full_month"),
+                    months: 3,
+                },
+                posted,
+                false,
+            ),
+            (
+                Criterion::Streak {
+                    rule: rule("attendance.full_month"),
+                    months: 3,
+                },
+                Earning::Anything,
+                true,
+            ),
+            (
+                Criterion::First {
+                    rule: rule("innovation.adopted"),
+                },
+                Earning::Anything,
+                true,
+            ),
+            (Criterion::Manual, posted, false),
+            (Criterion::Manual, Earning::Anything, false),
+        ];
+        for (criterion, earning, expected) in cases {
+            let b = badge(criterion.clone());
+            assert_eq!(
+                may_earn(&b, earning),
+                expected,
+                "{criterion:?} after {earning:?}"
+            );
+        }
+    }
 }

@@ -308,7 +308,9 @@ pub async fn post_and_tell(
     let posting = crate::ledger::post_event(tx, rules, calendar, event, now).await?;
     queue_notices(tx, &posting, calendar, now).await?;
     let people = posting.posted().map(|e| e.userid.clone()).collect();
-    grant_and_announce(tx, badging, calendar, &people, now).await?;
+    let rules: BTreeSet<String> = posting.posted().filter_map(|e| e.rule_id.clone()).collect();
+    let earning = badges::Earning::Posted(&rules);
+    grant_and_announce(tx, badging, calendar, &people, earning, now).await?;
     Ok(posting)
 }
 
@@ -319,6 +321,7 @@ pub async fn grant_and_announce(
     badging: &Badging,
     calendar: &Calendar,
     people: &BTreeSet<String>,
+    earning: badges::Earning<'_>,
     now: Timestamp,
 ) -> Result<usize, BadgeError> {
     if badging.book.badges.is_empty() {
@@ -326,7 +329,8 @@ pub async fn grant_and_announce(
     }
     let mut granted = 0;
     for userid in people {
-        for badge in badges::grant_earned(tx, &badging.book, calendar, userid, now).await? {
+        for badge in badges::grant_earned(tx, &badging.book, calendar, userid, earning, now).await?
+        {
             for row in badge_notifications(&badge, &badging.groups) {
                 tx.enqueue_outbox(&row).await?;
             }

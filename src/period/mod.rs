@@ -244,8 +244,15 @@ pub async fn close_month(
         for batch in people.chunks(BATCH) {
             let mut tx = store.begin().await?;
             let batch: BTreeSet<String> = batch.iter().cloned().collect();
-            report.badges +=
-                outbox::grant_and_announce(tx.as_mut(), badging, calendar, &batch, now).await?;
+            report.badges += outbox::grant_and_announce(
+                tx.as_mut(),
+                badging,
+                calendar,
+                &batch,
+                crate::badges::Earning::Anything,
+                now,
+            )
+            .await?;
             tx.commit().await?;
         }
         report

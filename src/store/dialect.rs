@@ -101,6 +101,11 @@ pub trait SqlBackend: Send + Sync + 'static {
     fn reader(&self) -> &Pool<Self::Db>;
     /// For writes, and reads that must see the latest commit.
     fn writer(&self) -> &Pool<Self::Db>;
+    /// For short writes that must not wait behind long transactions for a connection (the
+    /// DingTalk call schedule). SQLite has one writer, so there it is the writer.
+    fn quick(&self) -> &Pool<Self::Db> {
+        self.writer()
+    }
     fn migrator(&self) -> &'static sqlx::migrate::Migrator;
     /// Stores callback rows in one durable batch, the backend's fastest way.
     async fn insert_inbox_rows(&self, rows: Vec<NewInboxRow>) -> Result<u64, StoreError>;
@@ -109,6 +114,9 @@ pub trait SqlBackend: Send + Sync + 'static {
 /// A write transaction on either database; dropping it uncommitted rolls it back.
 pub struct SqlTx<DB: Database> {
     pub(super) tx: sqlx::Transaction<'static, DB>,
+    /// The end of the last closed period, once read: a batch of postings in one
+    /// transaction asks for it once. Periods close in transactions of their own.
+    pub(super) closed_until: Option<Option<i64>>,
 }
 
 /// The two implementations differ only in their constants; sqlx's executor methods have the

@@ -102,8 +102,15 @@ impl<DB: Dialect> LedgerTx for SqlTx<DB> {
 
     #[instrument(level = "debug", skip(self))]
     async fn closed_until(&mut self) -> Result<Option<Timestamp>, StoreError> {
-        let (until,): (Option<i64>,) =
-            fetch_one::<DB, _>(&mut self.tx, sql("SELECT MAX(ends_at) FROM period_closes")).await?;
+        let until = match self.closed_until {
+            Some(until) => until,
+            None => {
+                let (until,): (Option<i64>,) =
+                    fetch_one::<DB, _>(&mut self.tx, sql("SELECT MAX(ends_at) FROM period_closes"))
+                        .await?;
+                *self.closed_until.insert(until)
+            }
+        };
         until
             .map(|ms| millis(ms).ok_or_else(|| StoreError::Corrupt(format!("period end {ms}"))))
             .transpose()

@@ -219,12 +219,14 @@ impl<B: SqlBackend> Store for B {
     async fn begin(&self) -> Result<Box<dyn StoreTx>, StoreError> {
         Ok(Box::new(SqlTx {
             tx: self.writer().begin_with(B::Db::BEGIN).await?,
+            closed_until: None,
         }))
     }
 
     async fn close(&self) {
         self.reader().close().await;
         self.writer().close().await;
+        self.quick().close().await;
     }
 }
 

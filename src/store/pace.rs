@@ -35,7 +35,7 @@ impl<B: SqlBackend> PaceStore for B {
     ) -> Result<Timestamp, StoreError> {
         let now = now.as_microsecond();
         let interval = i64::try_from(interval.as_micros()).unwrap_or(i64::MAX);
-        let mut c = self.writer().acquire().await?;
+        let mut c = self.quick().acquire().await?;
         // The row is locked by the update, so two replicas never take the same slot.
         let (next_at,): (i64,) = B::Db::fetch_optional(
             &mut c,

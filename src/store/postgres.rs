@@ -15,7 +15,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres")
 
 pub struct PgStore {
     pool: PgPool,
+    /// The callback path's inserts and the DingTalk call schedule: short statements that
+    /// must not queue behind the processor's transactions for one of `pool`'s connections.
+    quick: PgPool,
 }
+
+/// Connections of the `quick` pool: the inbox writer's batches, and the schedule's turns.
+const QUICK_CONNECTIONS: u32 = 2;
 
 impl PgStore {
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -30,9 +36,14 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        let quick = PgPoolOptions::new()
+            .max_connections(QUICK_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, quick })
     }
 }
 
@@ -46,6 +57,10 @@ impl SqlBackend for PgStore {
 
     fn writer(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn quick(&self) -> &PgPool {
+        &self.quick
     }
 
     fn migrator(&self) -> &'static sqlx::migrate::Migrator {
@@ -75,7 +90,7 @@ impl SqlBackend for PgStore {
         .bind(columns.statuses)
         .bind(columns.received_at)
         .bind(columns.ignored)
-        .execute(self.writer())
+        .execute(self.quick())
         .await?;
         Ok(result.rows_affected())
     }

@@ -109,6 +109,7 @@ async fn grant(store: &dyn Store, badging: &Badging, who: &str, now: &str) -> us
         badging,
         &shanghai(),
         &people,
+        jifen::badges::Earning::Anything,
         now.parse().unwrap(),
     )
     .await

@@ -36,6 +36,7 @@ on_both_backends!(
     a_rate_limited_call_waits_without_spending_an_attempt,
     a_restarted_processor_takes_back_its_own_claims_at_once,
     a_check_in_of_someone_new_fetches_them_from_dingtalk_and_posts,
+    check_ins_claimed_together_are_posted_together_each_once,
     steady_callback_traffic_while_processing_fails_no_row,
     a_points_request_naming_several_people_awards_each_and_is_audited,
     a_points_request_whose_originator_names_themself_awards_nobody,
@@ -788,6 +789,59 @@ async fn a_check_in_of_someone_new_fetches_them_from_dingtalk_and_posts(db: &Tes
     assert!(
         matches!(&outcomes[1].1, RowOutcome::Failed(why) if why.contains("user nobody")),
         "{outcomes:?}"
+    );
+}
+
+async fn check_ins_claimed_together_are_posted_together_each_once(db: &TestDb) {
+    seed_org(db.store.as_ref()).await;
+    let check = 1_791_420_720_000i64;
+    let people = ["zhangwei", "lina", "wangfang", "liuyang"];
+    let fake = FakeDingTalk {
+        attendance: people.iter().map(|u| on_time(u, check)).collect(),
+        ..FakeDingTalk::default()
+    };
+    let (p, _) = processor(db, fake, fast());
+    for (i, userid) in people.iter().enumerate() {
+        let biz = format!("b-{i}");
+        let push = check_in_push(&biz, userid, check);
+        enqueue(
+            db,
+            &format!("attendance:{biz}"),
+            "attendance_check_record",
+            &push,
+        )
+        .await;
+    }
+    let outcomes = p.run_once().await.unwrap();
+    assert_eq!(outcomes.len(), people.len());
+    assert!(
+        outcomes
+            .iter()
+            .all(|(_, o)| *o == RowOutcome::Done { entries: 1 }),
+        "{outcomes:?}"
+    );
+    for userid in people {
+        let entries = db.store.entries(userid, 10, None).await.unwrap();
+        assert_eq!(entries.len(), 1, "{userid}: {entries:?}");
+        assert_eq!(
+            db.store
+                .account(userid)
+                .await
+                .unwrap()
+                .unwrap()
+                .totals
+                .score,
+            1
+        );
+    }
+    // Each is told in the evening's digest, once.
+    assert_eq!(
+        db.store.outbox(None, 100).await.unwrap().len(),
+        people.len()
+    );
+    assert!(
+        p.run_once().await.unwrap().is_empty(),
+        "nothing is left to claim"
     );
 }
 
