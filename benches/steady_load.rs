@@ -20,12 +20,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{CORP_ID, number, percentile_ms, read_response, signed_callback};
+use common::{CORP_ID, Db, number, percentile_ms, read_response, signed_callback};
 use jifen::dingtalk::simulate::{approval_message, attendance_message};
 use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
 use jiff::civil::{Date, Weekday};
-use sqlx::{Connection, PgConnection, SqliteConnection};
 use tokio::sync::Mutex;
 
 const WAITING: &str = "SELECT COUNT(*) FROM inbox WHERE status IN ('pending', 'processing')";
@@ -260,38 +259,6 @@ async fn drive(o: &Options, addr: &str, traffic: Traffic) -> (Sent, Traffic) {
         behind_ms,
     };
     (sent, traffic)
-}
-
-/// jifen's database, read directly to count what became of the traffic.
-enum Db {
-    Sqlite(SqliteConnection),
-    Postgres(PgConnection),
-}
-
-impl Db {
-    async fn connect(url: &str) -> Db {
-        if url.starts_with("sqlite:") {
-            Db::Sqlite(SqliteConnection::connect(url).await.unwrap())
-        } else {
-            Db::Postgres(PgConnection::connect(url).await.unwrap())
-        }
-    }
-
-    async fn scalar(&mut self, sql: &str) -> i64 {
-        let (n,): (i64,) = match self {
-            Db::Sqlite(c) => sqlx::query_as(sql).fetch_one(c).await.unwrap(),
-            Db::Postgres(c) => sqlx::query_as(sql).fetch_one(c).await.unwrap(),
-        };
-        n
-    }
-
-    async fn texts(&mut self, sql: &str) -> Vec<String> {
-        let rows: Vec<(String,)> = match self {
-            Db::Sqlite(c) => sqlx::query_as(sql).fetch_all(c).await.unwrap(),
-            Db::Postgres(c) => sqlx::query_as(sql).fetch_all(c).await.unwrap(),
-        };
-        rows.into_iter().map(|(t,)| t).collect()
-    }
 }
 
 fn main() {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{CORP_ID, median, number, read_response, signed_callback};
+use common::{CORP_ID, Db, median, number, read_response, signed_callback};
 use jifen::dingtalk::simulate::attendance_message;
 use jifen::domain::{Department, Employee};
 use jifen::emulator::gate::CallCount;
@@ -29,7 +29,6 @@ use jifen::emulator::org::{AGENT_ID, APP_KEY, APP_SECRET};
 use jifen::emulator::{self, EmulatorSettings, RunningEmulator};
 use jifen::store::DatabaseSettings;
 use jiff::civil::{Date, Weekday};
-use sqlx::{Connection, PgConnection, SqliteConnection};
 
 /// DingTalk's limit per app and API, and the people one `attendance/list` call reads.
 const DINGTALK_QPS: f64 = 40.0;
@@ -144,30 +143,6 @@ async fn store_address_book(url: &str, emu: &RunningEmulator) {
     }
     tx.commit().await.unwrap();
     store.close().await;
-}
-
-/// jifen's database, read directly to see how far the wave has got.
-enum Db {
-    Sqlite(SqliteConnection),
-    Postgres(PgConnection),
-}
-
-impl Db {
-    async fn connect(url: &str) -> Db {
-        if url.starts_with("sqlite:") {
-            Db::Sqlite(SqliteConnection::connect(url).await.unwrap())
-        } else {
-            Db::Postgres(PgConnection::connect(url).await.unwrap())
-        }
-    }
-
-    async fn scalar(&mut self, sql: &str) -> i64 {
-        let (n,): (Option<i64>,) = match self {
-            Db::Sqlite(c) => sqlx::query_as(sql).fetch_one(c).await.unwrap(),
-            Db::Postgres(c) => sqlx::query_as(sql).fetch_one(c).await.unwrap(),
-        };
-        n.unwrap_or(0)
-    }
 }
 
 async fn call_counts(emu: &RunningEmulator) -> BTreeMap<String, CallCount> {

@@ -284,3 +284,37 @@ impl RunResult {
         }
     }
 }
+
+/// jifen's database, read directly to see what became of the traffic.
+pub enum Db {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> Db {
+        use sqlx::Connection;
+        if url.starts_with("sqlite:") {
+            Db::Sqlite(sqlx::SqliteConnection::connect(url).await.unwrap())
+        } else {
+            Db::Postgres(sqlx::PgConnection::connect(url).await.unwrap())
+        }
+    }
+
+    /// One number; 0 for NULL (the MAX of no rows).
+    pub async fn scalar(&mut self, sql: &str) -> i64 {
+        let (n,): (Option<i64>,) = match self {
+            Db::Sqlite(c) => sqlx::query_as(sql).fetch_one(c).await.unwrap(),
+            Db::Postgres(c) => sqlx::query_as(sql).fetch_one(c).await.unwrap(),
+        };
+        n.unwrap_or(0)
+    }
+
+    pub async fn texts(&mut self, sql: &str) -> Vec<String> {
+        let rows: Vec<(String,)> = match self {
+            Db::Sqlite(c) => sqlx::query_as(sql).fetch_all(c).await.unwrap(),
+            Db::Postgres(c) => sqlx::query_as(sql).fetch_all(c).await.unwrap(),
+        };
+        rows.into_iter().map(|(t,)| t).collect()
+    }
+}
