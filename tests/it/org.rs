@@ -172,7 +172,7 @@ async fn people_join_and_leave_as_dingtalk_says(database_url: &str) {
         "{stdout}"
     );
     let again = std::process::Command::new(env!("CARGO_BIN_EXE_jifen"))
-        .args(["jobs", "run", "address_book"])
+        .args(["jobs", "run", "address_book", "--slot", &slot])
         .env_remove("JIFEN_CONFIG")
         .env_remove("RUST_LOG")
         .envs(env.iter().copied())
