@@ -96,21 +96,6 @@ async fn count(c: &mut PgConnection, query: &str) -> i64 {
     sqlx::query_scalar(query).fetch_one(c).await.unwrap()
 }
 
-/// Waits up to two minutes for `pending` to count nothing.
-async fn drain(c: &mut PgConnection, pending: &str, replicas: &[&Server]) {
-    let started = Instant::now();
-    while count(c, pending).await > 0 {
-        if started.elapsed() > Duration::from_secs(120) {
-            let logs: Vec<String> = replicas.iter().map(|r| r.log()).collect();
-            panic!(
-                "still {pending} after two minutes:\n{}",
-                logs.join("\n----\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 /// A person's points on `server`'s all-time board, once it ranks them.
 async fn points_on_board(server: &Server, userid: &str) -> Option<i64> {
     let board = get_json(
@@ -195,14 +180,21 @@ async fn two_replicas_post_each_event_once_notify_once_and_keep_dingtalks_limit_
     let mut c = PgConnection::connect(&db.url).await.unwrap();
     let processing = "SELECT COUNT(*) FROM inbox WHERE status IN ('pending', 'processing')";
     let delivering = "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')";
-    drain(&mut c, processing, &[a, b]).await;
+    let drained = Duration::from_secs(120);
+    wait_for("the inbox draining", drained, &[a, b], async || {
+        count(&mut c, processing).await == 0
+    })
+    .await;
     // Check-ins are told in the evening's digest: let the evening come now.
     sqlx::query("UPDATE outbox SET next_attempt_at = $1 WHERE channel = 'daily_digest'")
         .bind(jiff::Timestamp::now().as_millisecond())
         .execute(&mut c)
         .await
         .unwrap();
-    drain(&mut c, delivering, &[a, b]).await;
+    wait_for("the outbox draining", drained, &[a, b], async || {
+        count(&mut c, delivering).await == 0
+    })
+    .await;
 
     // Each check-in once in the inbox, done, and posted at most once per rule.
     let done = count(
@@ -282,11 +274,13 @@ async fn two_replicas_post_each_event_once_notify_once_and_keep_dingtalks_limit_
         .await
         .unwrap();
     let posted = "SELECT COUNT(*) FROM ledger_entries WHERE source_key LIKE 'bpms:%'";
-    let started = Instant::now();
-    while count(&mut c, posted).await == 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "{}", a.log());
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_for(
+        "the approval posted",
+        Duration::from_secs(20),
+        &[a, b],
+        async || count(&mut c, posted).await > 0,
+    )
+    .await;
     let posted_at = Instant::now();
     wait_for(
         "replica B's board",
